@@ -1,0 +1,54 @@
+import type { LogFields, Logger, LogLevel } from "../ports/logger";
+
+const rank: Record<LogLevel | "silent", number> = {
+  debug: 10,
+  info: 20,
+  warn: 30,
+  error: 40,
+  silent: 100,
+};
+
+type Sink = (line: string) => void;
+
+/**
+ * JSON-lines logger on `console`, the form both Workers Logs and Node log shippers parse.
+ *
+ * @example
+ * const logger = createConsoleLogger({ level: "info" });
+ * logger.child({ request_id }).info("request", { status: 200 });
+ */
+export function createConsoleLogger(options: {
+  level: LogLevel | "silent";
+  fields?: LogFields;
+  sink?: Sink;
+}): Logger {
+  const threshold = rank[options.level];
+  const base = options.fields ?? {};
+  const sink: Sink = options.sink ?? ((line) => console.log(line));
+
+  const write = (level: LogLevel, message: string, fields?: LogFields) => {
+    if (rank[level] < threshold) return;
+    sink(
+      JSON.stringify(
+        { time: new Date().toISOString(), level, message, ...base, ...fields },
+        errorReplacer,
+      ),
+    );
+  };
+
+  return {
+    debug: (message, fields) => write("debug", message, fields),
+    info: (message, fields) => write("info", message, fields),
+    warn: (message, fields) => write("warn", message, fields),
+    error: (message, fields) => write("error", message, fields),
+    child: (fields) => createConsoleLogger({ ...options, fields: { ...base, ...fields } }),
+  };
+}
+
+/** `JSON.stringify` drops an Error's own properties; keep name, message and stack. */
+function errorReplacer(_key: string, value: unknown) {
+  if (value instanceof Error) {
+    return { name: value.name, message: value.message, stack: value.stack };
+  }
+  return value;
+}

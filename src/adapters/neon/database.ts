@@ -1,0 +1,45 @@
+import { neonConfig, Pool } from "@neondatabase/serverless";
+import { drizzle } from "drizzle-orm/neon-serverless";
+import * as schema from "../../db/schema";
+import type { DatabasePort } from "../../ports/database";
+
+export interface NeonOptions {
+  url: string;
+  /**
+   * A WebSocket-to-TCP proxy in front of a plain Postgres (`ws://127.0.0.1:8788/v1`), for
+   * `wrangler dev` and tests. Neon's own endpoints need none.
+   */
+  wsProxy?: string;
+  /** Where the runtime has no global WebSocket (Node < 22): the `ws` package's class. */
+  webSocketConstructor?: typeof WebSocket;
+}
+
+/**
+ * Neon serverless Postgres over WebSockets. In Workers a connection cannot outlive the request
+ * that opened it, so every session gets its own pool, ended by `release()`.
+ */
+export function createNeonDatabase(options: NeonOptions): DatabasePort {
+  configureNeon(options);
+  return {
+    driver: "neon",
+    session() {
+      const pool = new Pool({ connectionString: options.url });
+      return { db: drizzle(pool, { schema }), release: () => pool.end() };
+    },
+    close: async () => {},
+  };
+}
+
+/** Neon's driver reads its transport settings from one module-wide object. */
+export function configureNeon(options: NeonOptions) {
+  if (options.webSocketConstructor) neonConfig.webSocketConstructor = options.webSocketConstructor;
+  if (options.wsProxy) {
+    const proxy = new URL(options.wsProxy);
+    const base = `${proxy.host}${proxy.pathname.replace(/\/$/, "")}`;
+    neonConfig.wsProxy = (host, port) => `${base}?address=${host}:${port}`;
+    neonConfig.useSecureWebSocket = proxy.protocol === "wss:";
+    // A plain Postgres rejects the pipelined cleartext password Neon's proxy would accept.
+    neonConfig.pipelineConnect = false;
+    neonConfig.pipelineTLS = false;
+  }
+}

@@ -1,0 +1,68 @@
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { allowedMethodsOf } from "./lib/allowed-methods";
+import { handleError, notFoundHandler } from "./lib/error-handler";
+import { ApiError } from "./lib/errors";
+import { createRouter } from "./lib/router";
+import { requestContext } from "./middleware/request-context";
+import { requestLogger } from "./middleware/request-logger";
+import type { Ports } from "./ports";
+import { registerDocs } from "./routes/docs/docs.index";
+import { healthRouter } from "./routes/health/health.index";
+import { indexRouter } from "./routes/index/index.index";
+
+/**
+ * The Heimdall app: one Hono app for every runtime. It gets the outside world as `ports` and
+ * imports no runtime; `src/node.ts` and `src/worker.ts` build the ports and serve it.
+ *
+ * @example
+ * const app = createApp(ports);
+ * const res = await app.request("/health");
+ */
+export function createApp(ports: Ports) {
+  const { config } = ports;
+  const app = createRouter();
+
+  app.use(requestId());
+  app.use(requestContext(ports));
+  if (config.LOG_LEVEL === "debug" || config.LOG_LEVEL === "info") app.use(requestLogger());
+  app.use(secureHeaders());
+  app.use(
+    cors({
+      origin: config.CORS_ORIGINS.includes("*") ? "*" : config.CORS_ORIGINS,
+      allowHeaders: ["Authorization", "Content-Type", "X-API-Key", "X-Request-Id"],
+      exposeHeaders: [
+        "X-Request-Id",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        "Retry-After",
+      ],
+      maxAge: 600,
+    }),
+  );
+  app.use(
+    bodyLimit({
+      maxSize: config.MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError(
+          "payload_too_large",
+          `The request body is larger than ${config.MAX_BODY_BYTES} bytes`,
+        );
+      },
+    }),
+  );
+
+  app.route("/", healthRouter);
+  app.route("/v1", healthRouter);
+  app.route("/v1", indexRouter);
+  registerDocs(app);
+
+  app.notFound(notFoundHandler(allowedMethodsOf(() => app.routes)));
+  app.onError(handleError);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,69 @@
+import { z } from "zod";
+
+const origins = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/ })])));
+
+/**
+ * Every setting Heimdall reads, from `process.env` on Node or the Worker's `env` bindings.
+ * Unknown variables are ignored; a bad one fails start-up with its name in the message.
+ */
+export const configSchema = z
+  .object({
+    APP_ENV: z.enum(["development", "production", "test"]).default("development"),
+    LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+    PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+    CORS_ORIGINS: origins.default(["*"]),
+    MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_048_576),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    NEON_WS_PROXY: z.url({ protocol: /^wss?$/ }).optional(),
+    UPSTASH_REDIS_REST_URL: z.url({ protocol: /^https?$/ }).optional(),
+    UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+    DATA_DIR: z.string().min(1).default("./.heimdall"),
+    PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+    SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
+  })
+  .superRefine((config, ctx) => {
+    if (Boolean(config.UPSTASH_REDIS_REST_URL) !== Boolean(config.UPSTASH_REDIS_REST_TOKEN)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [
+          config.UPSTASH_REDIS_REST_URL ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL",
+        ],
+        message: "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together",
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/**
+ * Parses configuration from an environment record. Empty strings count as unset, so
+ * `FOO=` in a `.env` file falls back to the default instead of failing validation.
+ *
+ * @example
+ * const config = parseConfig(process.env); // throws ConfigError("Invalid configuration: PORT …")
+ */
+export function parseConfig(env: Record<string, unknown>): Config {
+  const values = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ""),
+  );
+  const result = configSchema.safeParse(values);
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,111 @@
+import { z } from "@hono/zod-openapi";
+
+/** Every error code Heimdall answers with, and its HTTP status. One table, used everywhere. */
+export const errorStatus = {
+  bad_request: 400,
+  validation_error: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+export type ErrorStatus = (typeof errorStatus)[ErrorCode];
+
+export interface ErrorDetail {
+  field: string;
+  reason: string;
+}
+
+/**
+ * The one error class. Throw it anywhere; `onError` turns it into
+ * `{error:{code, message, details?, request_id}}` with the status of its code.
+ *
+ * @example
+ * throw new ApiError("not_found", `No app named ${name}`);
+ */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  readonly status: ErrorStatus;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly options: { details?: ErrorDetail[]; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.status = errorStatus[code];
+  }
+}
+
+const codeByStatus = new Map<number, ErrorCode>(
+  Object.entries(errorStatus)
+    .filter(([code]) => code !== "validation_error")
+    .map(([code, status]) => [status, code as ErrorCode]),
+);
+
+/** The code for a status raised by a library (hono's `HTTPException`), never `internal_error` for a 4xx. */
+export function codeForStatus(status: number): ErrorCode {
+  return codeByStatus.get(status) ?? (status >= 500 ? "internal_error" : "bad_request");
+}
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]]).openapi({
+        example: "not_found",
+      }),
+      message: z.string().openapi({ example: "No route for GET /v1/nothing" }),
+      details: z
+        .array(z.object({ field: z.string(), reason: z.string() }))
+        .optional()
+        .openapi({ example: [{ field: "email", reason: "Invalid email address" }] }),
+      request_id: z.string().openapi({ example: "0f9a3c1e-5b7d-4e7a-9c4b-2d1f8e6a7b30" }),
+    }),
+  })
+  .openapi("Error");
+
+export type ErrorBody = z.infer<typeof ErrorSchema>;
+
+const errorDescriptions: Record<number, string> = {
+  400: "The request is malformed or fails validation",
+  401: "Missing or invalid credentials",
+  403: "The credentials lack a required permission",
+  404: "No such resource",
+  409: "The request conflicts with existing state",
+  413: "The body is larger than the server accepts",
+  415: "The body's content type is not accepted",
+  422: "The request is well-formed but cannot be processed",
+  429: "Too many requests; see Retry-After",
+  500: "Unexpected server error",
+  503: "A dependency is unavailable",
+};
+
+/**
+ * OpenAPI `responses` entries for the given error statuses, to spread into a `createRoute`.
+ *
+ * @example
+ * responses: { 200: jsonContent(AppSchema, "The app"), ...errorResponses(401, 404) }
+ */
+export function errorResponses<S extends number>(...statuses: S[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: errorDescriptions[status] ?? "Error",
+        content: { "application/json": { schema: ErrorSchema } },
+      },
+    ]),
+  ) as Record<
+    S,
+    { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }
+  >;
+}

@@ -1,0 +1,19 @@
+import { ulid } from "ulidx";
+
+/** Prefixes of Heimdall's ids (DESIGN.md): readable in logs, sortable by creation time. */
+export type IdPrefix =
+  | "app"
+  | "usr"
+  | "role"
+  | "key"
+  | "cred"
+  | "inv"
+  | "aud"
+  | "dev"
+  | "pos"
+  | "ses";
+
+/** @example newId("app") // "app_01JD3KXFG6QK7N8Y2M4V5W6X7Z" */
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}_${ulid()}`;
+}

@@ -1,0 +1,38 @@
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
+import type { DatabaseSession, Ports } from "../ports";
+
+/**
+ * Puts the ports, a request-scoped logger and a lazily opened database handle on `c.var`.
+ * Routes that never touch the database (token verification) never open a connection.
+ *
+ * @example
+ * app.use(requestContext(ports));
+ * app.get("/x", (c) => c.json(await c.var.db().select().from(apps)));
+ */
+export function requestContext(ports: Ports) {
+  return createMiddleware<AppEnv>(async function requestContext(c, next) {
+    let session: DatabaseSession | undefined;
+    c.set("ports", ports);
+    c.set("logger", ports.logger.child({ request_id: c.var.requestId }));
+    c.set("db", () => {
+      session ??= ports.db.session();
+      return session.db;
+    });
+    try {
+      await next();
+    } finally {
+      if (session) releaseAfterResponse(c, session.release());
+    }
+  });
+}
+
+function releaseAfterResponse(c: Context<AppEnv>, release: Promise<void>) {
+  try {
+    c.executionCtx.waitUntil(release);
+  } catch {
+    // Node has no ExecutionContext; the release still runs, it just is not awaited here.
+    release.catch(() => {});
+  }
+}

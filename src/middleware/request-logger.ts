@@ -1,0 +1,22 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
+
+/**
+ * One `request` log event per response: method, path (never the query, which may carry a
+ * device token), status and duration.
+ */
+export function requestLogger() {
+  return createMiddleware<AppEnv>(async function requestLogger(c, next) {
+    const started = performance.now();
+    await next();
+    const status = c.res.status;
+    const fields = {
+      method: c.req.method,
+      path: c.req.path,
+      status,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    };
+    if (status >= 500) c.var.logger.error("request", fields);
+    else c.var.logger.info("request", fields);
+  });
+}

@@ -1,0 +1,73 @@
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { serve } from "@hono/node-server";
+import { runScheduledJobs } from "../functions";
+import { createConsoleLogger } from "./adapters/console-logger";
+import { createMemoryRevocationStore } from "./adapters/memory/revocations";
+import { createPgliteDatabase } from "./adapters/pglite/database";
+import { createPostgresDatabase } from "./adapters/postgres/database";
+import { systemClock } from "./adapters/system-clock";
+import { createUpstashRevocationStore } from "./adapters/upstash/revocations";
+import { createUpstashRedis } from "./adapters/upstash/redis";
+import { createApp } from "./app";
+import { ConfigError, parseConfig } from "./config";
+import type { Ports } from "./ports";
+
+const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
+
+/** `npm start`: the app on Node with embedded defaults, or the services the env points at. */
+async function main() {
+  const config = parseConfig(process.env);
+  const logger = createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } });
+  const clock = systemClock;
+
+  const db = config.DATABASE_URL
+    ? await createPostgresDatabase({ url: config.DATABASE_URL, migrationsFolder })
+    : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
+  const revocations =
+    config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN
+      ? createUpstashRevocationStore(
+          createUpstashRedis({
+            url: config.UPSTASH_REDIS_REST_URL,
+            token: config.UPSTASH_REDIS_REST_TOKEN,
+          }),
+          clock,
+        )
+      : createMemoryRevocationStore(clock);
+
+  const ports: Ports = { config, db, revocations, clock, logger };
+  const app = createApp(ports);
+  const server = serve({ fetch: app.fetch, port: config.PORT }, (info) => {
+    logger.info("listening", {
+      url: `http://localhost:${info.port}`,
+      port: info.port,
+      database: db.driver,
+      cache: config.UPSTASH_REDIS_REST_URL ? "upstash" : "memory",
+    });
+  });
+
+  const schedule = setInterval(
+    () => void runScheduledJobs(ports),
+    config.SCHEDULE_INTERVAL_SECONDS * 1000,
+  );
+  schedule.unref();
+
+  const shutdown = (signal: string) => {
+    logger.info("shutting down", { signal });
+    clearInterval(schedule);
+    server.close(() => {
+      db.close().finally(() => process.exit(0));
+    });
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+  } else {
+    console.error("heimdall failed to start:", error);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,19 @@
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type * as schema from "../db/schema";
+
+/** Drizzle over any of the Postgres drivers Heimdall runs on (PGlite, node-postgres, Neon). */
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** A database handle that is valid for one request. */
+export interface DatabaseSession {
+  readonly db: Database;
+  /** Gives back what the session holds; Workers cannot keep a connection past its request. */
+  release(): Promise<void>;
+}
+
+export interface DatabasePort {
+  /** Which driver is behind the port, for logs and health output. */
+  readonly driver: "pglite" | "postgres" | "neon";
+  session(): DatabaseSession;
+  close(): Promise<void>;
+}

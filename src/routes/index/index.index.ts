@@ -1,0 +1,5 @@
+import { createRouter } from "../../lib/router";
+import { getApiInfo } from "./index.handlers";
+import { apiInfo } from "./index.routes";
+
+export const indexRouter = createRouter().openapi(apiInfo, getApiInfo);
