@@ -27,7 +27,7 @@ export function createApp(ports: Ports) {
 
   app.use(requestId());
   app.use(requestContext(ports));
-  if (config.LOG_LEVEL === "debug" || config.LOG_LEVEL === "info") app.use(requestLogger());
+  app.use(requestLogger());
   app.use(secureHeaders());
   app.use(
     cors({

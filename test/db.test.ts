@@ -1,0 +1,138 @@
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNeonDatabase } from "../src/adapters/neon/database";
+import { migrateNeon } from "../src/adapters/neon/migrate";
+import { createPostgresDatabase } from "../src/adapters/postgres/database";
+import { apps } from "../src/db/schema";
+import { newId } from "../src/lib/ids";
+import type { DatabasePort } from "../src/ports";
+import { createMemoryDatabase, migrationsFolder } from "./support/app";
+import { startNeonProxy } from "./support/neon-proxy";
+import { createTestDatabase } from "./support/postgres";
+import { announceSkip, services } from "./support/services";
+
+interface Driver {
+  name: string;
+  /** Opens the port on a fresh, migrated database; `dispose` tears everything down. */
+  open(): Promise<{ port: DatabasePort; dispose(): Promise<void> }>;
+}
+
+const drivers: Driver[] = [
+  {
+    name: "PGlite (embedded)",
+    async open() {
+      const port = await createMemoryDatabase();
+      return { port, dispose: () => port.close() };
+    },
+  },
+];
+
+if (services.postgres) {
+  const serverUrl = services.postgres;
+  drivers.push(
+    {
+      name: "Postgres (node-postgres)",
+      async open() {
+        const database = await createTestDatabase(serverUrl);
+        const port = await createPostgresDatabase({ url: database.url, migrationsFolder });
+        return {
+          port,
+          dispose: async () => {
+            await port.close();
+            await database.drop();
+          },
+        };
+      },
+    },
+    {
+      name: "Postgres through the Neon serverless driver",
+      async open() {
+        const database = await createTestDatabase(serverUrl);
+        const proxy = await startNeonProxy();
+        await migrateNeon({ url: database.url, wsProxy: proxy.url, migrationsFolder });
+        const port = createNeonDatabase({ url: database.url, wsProxy: proxy.url });
+        return {
+          port,
+          dispose: async () => {
+            await port.close();
+            await proxy.close();
+            await database.drop();
+          },
+        };
+      },
+    },
+  );
+} else {
+  announceSkip("database suite on real Postgres and through the Neon driver", "TEST_DATABASE_URL");
+}
+
+describe.each(drivers)("database port: $name", (driver) => {
+  let port: DatabasePort;
+  let dispose: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ port, dispose } = await driver.open());
+  });
+  afterAll(() => dispose());
+
+  /** Runs `work` in a session and releases it, as a request would. */
+  async function withSession<T>(work: (db: ReturnType<DatabasePort["session"]>["db"]) => Promise<T>) {
+    const session = port.session();
+    try {
+      return await work(session.db);
+    } finally {
+      await session.release();
+    }
+  }
+
+  it("has every migration applied", async () => {
+    const journal = (await import("../drizzle/meta/_journal.json", { with: { type: "json" } })).default;
+    const applied = await withSession((db) =>
+      db.execute(sql`select count(*)::int as count from drizzle.__drizzle_migrations`),
+    );
+    expect(applied.rows[0]).toEqual({ count: journal.entries.length });
+  });
+
+  it("stores and reads back an app with its defaults, jsonb and timestamps", async () => {
+    const id = newId("app");
+    await withSession((db) =>
+      db.insert(apps).values({
+        id,
+        name: `acme-${id}`,
+        displayName: "Acme Corporation",
+        metadata: { plan: "growth", region: "us-east-1", nested: { ok: true } },
+      }),
+    );
+    const [row] = await withSession((db) => db.select().from(apps).where(eq(apps.id, id)));
+    expect(row).toMatchObject({
+      id,
+      displayName: "Acme Corporation",
+      status: "active",
+      metadata: { plan: "growth", region: "us-east-1", nested: { ok: true } },
+    });
+    expect(row?.createdAt).toBeInstanceOf(Date);
+    expect(Math.abs(Date.now() - (row?.createdAt.getTime() ?? 0))).toBeLessThan(60_000);
+  });
+
+  it("refuses a second app whose name differs only in case", async () => {
+    const name = `Unique-${newId("app")}`;
+    await withSession((db) => db.insert(apps).values({ id: newId("app"), name, displayName: "One" }));
+    const duplicate = withSession((db) =>
+      db.insert(apps).values({ id: newId("app"), name: name.toLowerCase(), displayName: "Two" }),
+    );
+    await expect(duplicate).rejects.toMatchObject({ cause: { code: "23505" } });
+  });
+
+  it("rolls a failed transaction back completely", async () => {
+    const id = newId("app");
+    const failing = withSession((db) =>
+      db.transaction(async (tx) => {
+        await tx.insert(apps).values({ id, name: `tx-${id}`, displayName: "Half" });
+        throw new Error("abort");
+      }),
+    );
+    await expect(failing).rejects.toThrow("abort");
+    const rows = await withSession((db) => db.select().from(apps).where(eq(apps.id, id)));
+    expect(rows).toEqual([]);
+  });
+});

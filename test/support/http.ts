@@ -1,0 +1,17 @@
+import { expect } from "vitest";
+import { type ErrorBody, ErrorSchema } from "../../src/lib/errors";
+
+/**
+ * Asserts a response is an error in DESIGN.md's shape: the status, the code, a message, and the
+ * same request id as the `X-Request-Id` header. Returns the body for further checks.
+ */
+export async function expectError(res: Response, status: number, code: string): Promise<ErrorBody> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  const body = ErrorSchema.strict().parse(JSON.parse(text));
+  expect(body.error.code).toBe(code);
+  expect(body.error.message.length).toBeGreaterThan(0);
+  expect(body.error.request_id).toBe(res.headers.get("x-request-id"));
+  return body;
+}
