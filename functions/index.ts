@@ -13,7 +13,10 @@ export interface ScheduledJob {
 export const scheduledJobs: ScheduledJob[] = [];
 
 /** Runs every job; one failing job is logged and does not stop the others. */
-export async function runScheduledJobs(ports: Ports, jobs: readonly ScheduledJob[] = scheduledJobs) {
+export async function runScheduledJobs(
+  ports: Ports,
+  jobs: readonly ScheduledJob[] = scheduledJobs,
+) {
   const results = await Promise.allSettled(
     jobs.map(async (job) => {
       const started = performance.now();

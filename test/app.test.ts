@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../src/lib/errors";
 import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, createTestApp } from "./support/app";
-import { expectError } from "./support/http";
+import { expectError, readJson } from "./support/http";
 
 let db: DatabasePort;
 beforeAll(async () => {
@@ -36,7 +36,9 @@ function appWithProbeRoutes(env: Record<string, string> = {}) {
     throw new Error("secret connection string postgres://user:hunter2@db");
   });
   instance.app.get("/v1/teapot", () => {
-    throw new ApiError("conflict", "Already exists", { details: [{ field: "name", reason: "taken" }] });
+    throw new ApiError("conflict", "Already exists", {
+      details: [{ field: "name", reason: "taken" }],
+    });
   });
   return instance;
 }
@@ -60,7 +62,7 @@ describe("health", () => {
     const { app, logs } = createTestApp({ db: brokenDb });
     const res = await app.request("/health");
     expect(res.status).toBe(503);
-    const body = await res.json();
+    const body = await readJson(res);
     expect(body).toMatchObject({ status: "error", checks: { db: "error", cache: "ok" } });
     expect(logs.some((e) => e.message === "health check failed" && e.check === "db")).toBe(true);
   });
@@ -78,7 +80,10 @@ describe("health", () => {
     });
     const res = await app.request("/v1/health");
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: "error", checks: { db: "ok", cache: "error" } });
+    expect(await res.json()).toMatchObject({
+      status: "error",
+      checks: { db: "ok", cache: "error" },
+    });
   });
 });
 
@@ -88,7 +93,11 @@ describe("GET /v1", () => {
     const res = await app.request("/v1");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
-      data: { name: "heimdall", version: expect.stringMatching(/^\d+\.\d+\.\d+/), api_version: "v1" },
+      data: {
+        name: "heimdall",
+        version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+        api_version: "v1",
+      },
       _links: {
         self: "https://id.example.com/v1",
         health: "https://id.example.com/v1/health",
@@ -104,9 +113,11 @@ describe("OpenAPI and docs", () => {
     const { app } = createTestApp({ db });
     const res = await app.request("http://localhost/v1/openapi.json");
     expect(res.status).toBe(200);
-    const doc = await res.json();
+    const doc = await readJson(res);
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/health", "/v1/health", "/v1"]));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/health", "/v1/health", "/v1"]),
+    );
     expect(doc.components.schemas.Health.properties.checks).toBeDefined();
     expect(doc.paths["/v1/health"].get.responses).toHaveProperty("503");
   });
@@ -169,7 +180,9 @@ describe("CORS", () => {
       },
     });
     expect(preflight.status).toBe(204);
-    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://console.example.com");
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(
+      "https://console.example.com",
+    );
     expect(preflight.headers.get("access-control-allow-headers")).toMatch(/Authorization/);
 
     const foreign = await app.request("/v1", { headers: { Origin: "https://evil.example.com" } });

@@ -76,7 +76,9 @@ describe.each(drivers)("database port: $name", (driver) => {
   afterAll(() => dispose());
 
   /** Runs `work` in a session and releases it, as a request would. */
-  async function withSession<T>(work: (db: ReturnType<DatabasePort["session"]>["db"]) => Promise<T>) {
+  async function withSession<T>(
+    work: (db: ReturnType<DatabasePort["session"]>["db"]) => Promise<T>,
+  ) {
     const session = port.session();
     try {
       return await work(session.db);
@@ -86,11 +88,16 @@ describe.each(drivers)("database port: $name", (driver) => {
   }
 
   it("has every migration applied", async () => {
-    const journal = (await import("../drizzle/meta/_journal.json", { with: { type: "json" } })).default;
+    const journal = (await import("../drizzle/meta/_journal.json", { with: { type: "json" } }))
+      .default;
     const applied = await withSession((db) =>
-      db.execute(sql`select count(*)::int as count from drizzle.__drizzle_migrations`),
+      db.execute<{ count: number }>(
+        sql`select count(*)::int as count from drizzle.__drizzle_migrations`,
+      ),
     );
-    expect(applied.rows[0]).toEqual({ count: journal.entries.length });
+    expect((applied as unknown as { rows: unknown[] }).rows[0]).toEqual({
+      count: journal.entries.length,
+    });
   });
 
   it("stores and reads back an app with its defaults, jsonb and timestamps", async () => {
@@ -116,7 +123,9 @@ describe.each(drivers)("database port: $name", (driver) => {
 
   it("refuses a second app whose name differs only in case", async () => {
     const name = `Unique-${newId("app")}`;
-    await withSession((db) => db.insert(apps).values({ id: newId("app"), name, displayName: "One" }));
+    await withSession((db) =>
+      db.insert(apps).values({ id: newId("app"), name, displayName: "One" }),
+    );
     const duplicate = withSession((db) =>
       db.insert(apps).values({ id: newId("app"), name: name.toLowerCase(), displayName: "Two" }),
     );

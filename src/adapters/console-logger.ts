@@ -45,10 +45,10 @@ export function createConsoleLogger(options: {
   };
 }
 
-/** `JSON.stringify` drops an Error's own properties; keep name, message and stack. */
+/** `JSON.stringify` drops an Error's own properties; keep name, message, stack and cause. */
 function errorReplacer(_key: string, value: unknown) {
   if (value instanceof Error) {
-    return { name: value.name, message: value.message, stack: value.stack };
+    return { name: value.name, message: value.message, stack: value.stack, cause: value.cause };
   }
   return value;
 }

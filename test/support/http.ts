@@ -15,3 +15,7 @@ export async function expectError(res: Response, status: number, code: string): 
   expect(body.error.request_id).toBe(res.headers.get("x-request-id"));
   return body;
 }
+
+/** A response body as loosely typed JSON, for assertions that check its shape themselves. */
+// biome-ignore lint/suspicious/noExplicitAny: test assertions inspect arbitrary JSON
+export const readJson = (res: Response): Promise<any> => res.json();

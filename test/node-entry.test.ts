@@ -1,0 +1,72 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { expectError, readJson } from "./support/http";
+import { runNodeServer, startNodeServer } from "./support/node-server";
+import { createTestDatabase } from "./support/postgres";
+import { announceSkip, services } from "./support/services";
+
+/** `npm start`'s entry as a real process, spoken to over real HTTP. */
+describe("the Node entry (npm start)", () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const step of cleanup.reverse()) await step();
+  });
+
+  it("starts on embedded PGlite under DATA_DIR, serves health and docs, and reopens it", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "heimdall-"));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+
+    const first = await startNodeServer({ DATA_DIR: dataDir });
+    try {
+      expect(first.output()).toMatch(/"database":"pglite"/);
+      const health = await fetch(`${first.url}/health`);
+      expect(health.status).toBe(200);
+      expect(await readJson(health)).toMatchObject({
+        status: "ok",
+        checks: { db: "ok", cache: "ok" },
+      });
+      const docs = await fetch(`${first.url}/v1/docs`);
+      expect(docs.status).toBe(200);
+      expect(await docs.text()).toContain("/v1/openapi.json");
+      await expectError(await fetch(`${first.url}/v1/nope`), 404, "not_found");
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+
+    expect(existsSync(join(dataDir, "pglite", "PG_VERSION"))).toBe(true);
+    // Reopening the same directory applies no migration twice and serves again.
+    const second = await startNodeServer({ DATA_DIR: dataDir });
+    try {
+      expect((await fetch(`${second.url}/v1/health`)).status).toBe(200);
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+  });
+
+  it("uses Postgres when DATABASE_URL is set", async (context) => {
+    if (!services.postgres) {
+      announceSkip("Node entry on real Postgres", "TEST_DATABASE_URL");
+      context.skip();
+      return;
+    }
+    const database = await createTestDatabase(services.postgres);
+    cleanup.push(database.drop);
+    const server = await startNodeServer({ DATABASE_URL: database.url });
+    try {
+      expect(server.output()).toMatch(/"database":"postgres"/);
+      const res = await fetch(`${server.url}/health`);
+      expect(await readJson(res)).toMatchObject({ status: "ok", checks: { db: "ok" } });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("refuses to start on bad configuration, naming the variable", async () => {
+    const { code, output } = await runNodeServer({ PORT: "not-a-port" });
+    expect(code).toBe(1);
+    expect(output).toMatch(/Invalid configuration: PORT/);
+  });
+});
