@@ -2,13 +2,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { runScheduledJobs } from "../functions";
+import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
-import { createMemoryRevocationStore } from "./adapters/memory/revocations";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
 import { systemClock } from "./adapters/system-clock";
-import { createUpstashRedis } from "./adapters/upstash/redis";
-import { createUpstashRevocationStore } from "./adapters/upstash/revocations";
 import { createApp } from "./app";
 import { ConfigError, parseConfig } from "./config";
 import type { Ports } from "./ports";
@@ -24,25 +22,16 @@ async function main() {
   const db = config.DATABASE_URL
     ? await createPostgresDatabase({ url: config.DATABASE_URL, migrationsFolder })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
-  const revocations =
-    config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN
-      ? createUpstashRevocationStore(
-          createUpstashRedis({
-            url: config.UPSTASH_REDIS_REST_URL,
-            token: config.UPSTASH_REDIS_REST_TOKEN,
-          }),
-          clock,
-        )
-      : createMemoryRevocationStore(clock);
+  const { cache, revocations, limiter } = createCacheAdapters(config, clock);
 
-  const ports: Ports = { config, db, revocations, clock, logger };
+  const ports: Ports = { config, db, revocations, limiter, clock, logger };
   const app = createApp(ports);
   const server = serve({ fetch: app.fetch, port: config.PORT }, (info) => {
     logger.info("listening", {
       url: `http://localhost:${info.port}`,
       port: info.port,
       database: db.driver,
-      cache: config.UPSTASH_REDIS_REST_URL ? "upstash" : "memory",
+      cache,
     });
   });
 

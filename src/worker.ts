@@ -1,10 +1,8 @@
 import { runScheduledJobs } from "../functions";
+import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
-import { createMemoryRevocationStore } from "./adapters/memory/revocations";
 import { createNeonDatabase } from "./adapters/neon/database";
 import { systemClock } from "./adapters/system-clock";
-import { createUpstashRedis } from "./adapters/upstash/redis";
-import { createUpstashRevocationStore } from "./adapters/upstash/revocations";
 import { type App, createApp } from "./app";
 import { ConfigError, parseConfig } from "./config";
 import type { Ports } from "./ports";
@@ -26,20 +24,12 @@ function createWorkerPorts(env: Env): Ports {
     );
   }
   const clock = systemClock;
-  const revocations =
-    config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN
-      ? createUpstashRevocationStore(
-          createUpstashRedis({
-            url: config.UPSTASH_REDIS_REST_URL,
-            token: config.UPSTASH_REDIS_REST_TOKEN,
-          }),
-          clock,
-        )
-      : createMemoryRevocationStore(clock);
+  const { revocations, limiter } = createCacheAdapters(config, clock);
   return {
     config,
     db: createNeonDatabase({ url: config.DATABASE_URL, wsProxy: config.NEON_WS_PROXY }),
     revocations,
+    limiter,
     clock,
     logger: createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } }),
   };

@@ -7,6 +7,7 @@ import { expectError, readJson } from "./support/http";
 import { runNodeServer, startNodeServer } from "./support/node-server";
 import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
+import { startUpstashRest } from "./support/upstash-rest";
 
 /** `npm start`'s entry as a real process, spoken to over real HTTP. */
 describe("the Node entry (npm start)", () => {
@@ -59,6 +60,30 @@ describe("the Node entry (npm start)", () => {
       expect(server.output()).toMatch(/"database":"postgres"/);
       const res = await fetch(`${server.url}/health`);
       expect(await readJson(res)).toMatchObject({ status: "ok", checks: { db: "ok" } });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("uses Upstash for its cache when UPSTASH_REDIS_REST_URL is set", async (context) => {
+    if (!services.redis) {
+      announceSkip("Node entry on Upstash", "TEST_REDIS_URL");
+      context.skip();
+      return;
+    }
+    const upstash = await startUpstashRest({ redisUrl: services.redis });
+    cleanup.push(() => upstash.close());
+    const dataDir = await mkdtemp(join(tmpdir(), "heimdall-"));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const server = await startNodeServer({
+      DATA_DIR: dataDir,
+      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    });
+    try {
+      expect(server.output()).toMatch(/"cache":"upstash"/);
+      const res = await fetch(`${server.url}/health`);
+      expect(await readJson(res)).toMatchObject({ status: "ok", checks: { cache: "ok" } });
     } finally {
       await server.stop();
     }

@@ -10,6 +10,7 @@ import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+process.env.WRANGLER_LOG ??= "error";
 
 /**
  * The Worker itself, bundled by wrangler from `wrangler.toml` and run inside workerd, reaching
@@ -22,7 +23,7 @@ async function startWorker(settings: Record<string, string>): Promise<Worker> {
   const worker = await unstable_startWorker({
     config: "wrangler.toml",
     bindings: Object.fromEntries(
-      Object.entries({ LOG_LEVEL: "warn", APP_ENV: "test", ...settings }).map(([name, value]) => [
+      Object.entries({ LOG_LEVEL: "error", APP_ENV: "test", ...settings }).map(([name, value]) => [
         name,
         { type: "plain_text" as const, value },
       ]),

@@ -45,10 +45,14 @@ export function createConsoleLogger(options: {
   };
 }
 
-/** `JSON.stringify` drops an Error's own properties; keep name, message, stack and cause. */
+/** `JSON.stringify` drops the fields of errors and events; keep the ones that explain a failure. */
 function errorReplacer(_key: string, value: unknown) {
   if (value instanceof Error) {
     return { name: value.name, message: value.message, stack: value.stack, cause: value.cause };
+  }
+  // Socket failures (the Neon driver's WebSocket) arrive as events whose fields are getters.
+  if (typeof Event !== "undefined" && value instanceof Event) {
+    return { type: value.type, message: "message" in value ? value.message : undefined };
   }
   return value;
 }

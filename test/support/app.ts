@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { createConsoleLogger } from "../../src/adapters/console-logger";
+import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
 import { createMemoryRevocationStore } from "../../src/adapters/memory/revocations";
 import { createPgliteDatabase } from "../../src/adapters/pglite/database";
 import { createApp } from "../../src/app";
@@ -47,6 +48,7 @@ export function createTestApp(options: {
     db: options.db,
     clock,
     revocations: createMemoryRevocationStore(clock),
+    limiter: createMemoryLimiter(clock),
     logger: createConsoleLogger({ level: "debug", sink: (line) => logs.push(JSON.parse(line)) }),
     ...options.ports,
   };

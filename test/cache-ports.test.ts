@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryLimiter } from "../src/adapters/memory/limiter";
+import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
+import { createUpstashLimiter } from "../src/adapters/upstash/limiter";
+import { createUpstashRedis } from "../src/adapters/upstash/redis";
+import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
+import type { Clock, Limiter, RevocationStore } from "../src/ports";
+import { announceSkip, services } from "./support/services";
+import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
+
+/**
+ * One contract for each shared-state port, run on every adapter: in-memory always, Upstash
+ * against the real Redis of TEST_REDIS_URL through a local Upstash-REST endpoint.
+ */
+interface Adapters {
+  name: string;
+  /** Fresh adapters whose keys do not collide with another run's. */
+  create(clock: Clock): { revocations: RevocationStore; limiter: Limiter };
+}
+
+const systemClock: Clock = { now: () => new Date() };
+const adapters: Adapters[] = [
+  {
+    name: "in-memory",
+    create: (clock) => ({
+      revocations: createMemoryRevocationStore(clock),
+      limiter: createMemoryLimiter(clock),
+    }),
+  },
+];
+
+let upstash: UpstashRestServer | undefined;
+if (services.redis) {
+  const redisUrl = services.redis;
+  beforeAll(async () => {
+    upstash = await startUpstashRest({ redisUrl });
+  });
+  afterAll(() => upstash?.close());
+  adapters.push({
+    name: "Upstash (real Redis)",
+    create(clock) {
+      if (!upstash) throw new Error("Upstash endpoint not started");
+      const redis = createUpstashRedis({ url: upstash.url, token: upstash.token });
+      const prefix = `heimdall-test:${crypto.randomUUID()}`;
+      return {
+        revocations: createUpstashRevocationStore(redis, clock, { prefix: `${prefix}:revoked:` }),
+        limiter: createUpstashLimiter(redis, { prefix: `${prefix}:ratelimit` }),
+      };
+    },
+  });
+} else {
+  announceSkip("Upstash adapters against real Redis", "TEST_REDIS_URL");
+}
+
+describe.each(adapters)("revocation store: $name", (adapter) => {
+  it("answers a ping", async () => {
+    await expect(adapter.create(systemClock).revocations.ping()).resolves.toBeUndefined();
+  });
+
+  it("remembers a revoked id until it expires, and only that id", async () => {
+    const { revocations } = adapter.create(systemClock);
+    await revocations.revoke("jti-1", new Date(Date.now() + 400));
+    expect(await revocations.isRevoked("jti-1")).toBe(true);
+    expect(await revocations.isRevoked("jti-2")).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(await revocations.isRevoked("jti-1")).toBe(false);
+  });
+
+  it("ignores a revocation that has already expired", async () => {
+    const { revocations } = adapter.create(systemClock);
+    await revocations.revoke("old", new Date(Date.now() - 1000));
+    expect(await revocations.isRevoked("old")).toBe(false);
+  });
+});
+
+describe.each(adapters)("limiter: $name", (adapter) => {
+  const rule = { limit: 5, windowMs: 60_000 };
+
+  it("lets `limit` requests through, then blocks with remaining 0 and a reset time", async () => {
+    const { limiter } = adapter.create(systemClock);
+    const results = [];
+    for (let i = 0; i < 7; i++) results.push(await limiter.limit("client-a", rule));
+    expect(results.map((r) => r.success)).toEqual([true, true, true, true, true, false, false]);
+    expect(results.map((r) => r.remaining)).toEqual([4, 3, 2, 1, 0, 0, 0]);
+    expect(results[5]?.limit).toBe(5);
+    const reset = results[5]?.reset ?? 0;
+    expect(reset).toBeGreaterThan(Date.now());
+    expect(reset).toBeLessThanOrEqual(Date.now() + rule.windowMs);
+  });
+
+  it("counts keys apart", async () => {
+    const { limiter } = adapter.create(systemClock);
+    for (let i = 0; i < 5; i++) await limiter.limit("client-b", rule);
+    expect((await limiter.limit("client-b", rule)).success).toBe(false);
+    expect((await limiter.limit("client-c", rule)).success).toBe(true);
+  });
+
+  it("lets no more than the limit through under 200 concurrent requests", async () => {
+    const { limiter } = adapter.create(systemClock);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => limiter.limit("burst", { limit: 100, windowMs: 60_000 })),
+    );
+    expect(results.filter((r) => r.success)).toHaveLength(100);
+  });
+
+  it("frees the key again once the window has slid past", async () => {
+    const { limiter } = adapter.create(systemClock);
+    const short = { limit: 2, windowMs: 500 };
+    await limiter.limit("slide", short);
+    await limiter.limit("slide", short);
+    expect((await limiter.limit("slide", short)).success).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await limiter.limit("slide", short)).success).toBe(true);
+  });
+});
