@@ -1,5 +1,7 @@
 import type { RequestIdVariables } from "hono/request-id";
+import type { Subject } from "./middleware/auth";
 import type { Database, Logger, Ports } from "./ports";
+import type { AppRecord } from "./services/apps";
 
 export interface AppVariables extends RequestIdVariables {
   ports: Ports;
@@ -7,6 +9,10 @@ export interface AppVariables extends RequestIdVariables {
   logger: Logger;
   /** The request's database handle, opened on first use and released when the response is done. */
   db: () => Database;
+  /** Who is calling, once `guard()` or `authenticate()` has run. */
+  subject?: Subject;
+  /** The app a guarded route works on. */
+  app?: AppRecord;
 }
 
 /** The one environment type of every router and middleware. */

@@ -9,9 +9,15 @@ import { createRouter } from "./lib/router";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
+import { appSettingsRouter, appsRouter } from "./routes/apps/apps.index";
+import { auditRouter } from "./routes/audit/audit.index";
+import { discoveryRouter } from "./routes/discovery/discovery.index";
 import { registerDocs } from "./routes/docs/docs.index";
 import { healthRouter } from "./routes/health/health.index";
 import { indexRouter } from "./routes/index/index.index";
+import { rolesRouter } from "./routes/roles/roles.index";
+import { tokensRouter } from "./routes/tokens/tokens.index";
+import { meRouter, usersRouter } from "./routes/users/users.index";
 
 /**
  * The Heimdall app: one Hono app for every runtime. It gets the outside world as `ports` and
@@ -58,6 +64,16 @@ export function createApp(ports: Ports) {
   app.route("/", healthRouter);
   app.route("/v1", healthRouter);
   app.route("/v1", indexRouter);
+  app.route("/v1", appsRouter);
+  app.route("/v1", tokensRouter);
+  app.route("/v1", discoveryRouter);
+  app.route("/v1", meRouter);
+  // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
+  // (scoped to their token's app) at the top level. `guard()` tells them apart.
+  for (const router of [usersRouter, rolesRouter, appSettingsRouter, auditRouter]) {
+    app.route("/v1/apps/:app_name", router);
+    app.route("/v1", router);
+  }
   registerDocs(app);
 
   app.notFound(notFoundHandler(allowedMethodsOf(() => app.routes)));

@@ -25,11 +25,26 @@ export const configSchema = z
     NEON_WS_PROXY: z.url({ protocol: /^wss?$/ }).optional(),
     UPSTASH_REDIS_REST_URL: z.url({ protocol: /^https?$/ }).optional(),
     UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+    ADMIN_API_KEY: z.string().min(24, "must be at least 24 characters").optional(),
+    KEY_ENCRYPTION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+    PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(1024).max(65_536).default(19_456),
+    PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1).max(10).default(2),
     DATA_DIR: z.string().min(1).default("./.heimdall"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
   })
   .superRefine((config, ctx) => {
+    if (config.APP_ENV === "production") {
+      for (const name of ["ADMIN_API_KEY", "KEY_ENCRYPTION_SECRET"] as const) {
+        if (!config[name]) {
+          ctx.addIssue({
+            code: "custom",
+            path: [name],
+            message: "required when APP_ENV=production",
+          });
+        }
+      }
+    }
     if (Boolean(config.UPSTASH_REDIS_REST_URL) !== Boolean(config.UPSTASH_REDIS_REST_TOKEN)) {
       ctx.addIssue({
         code: "custom",

@@ -1,15 +1,18 @@
+import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { runScheduledJobs } from "../functions";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
+import { createIdentityPorts } from "./adapters/identity";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
 import { systemClock } from "./adapters/system-clock";
 import { createApp } from "./app";
 import { ConfigError, parseConfig } from "./config";
 import type { Ports } from "./ports";
+import { resolvePlatformSecrets } from "./services/platform-secrets";
 
 const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
 
@@ -23,8 +26,19 @@ async function main() {
     ? await createPostgresDatabase({ url: config.DATABASE_URL, migrationsFolder })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
   const { cache, revocations, limiter } = createCacheAdapters(config, clock);
+  const secrets = await resolvePlatformSecrets(db.session().db, config);
+  if (secrets.generatedAdminKey) printAdminKeyOnce(secrets.generatedAdminKey);
 
-  const ports: Ports = { config, db, revocations, limiter, clock, logger };
+  const ports: Ports = {
+    config,
+    db,
+    revocations,
+    limiter,
+    ...createIdentityPorts(config, secrets, clock),
+    clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
+    clock,
+    logger,
+  };
   const app = createApp(ports);
   const server = serve({ fetch: app.fetch, port: config.PORT }, (info) => {
     logger.info("listening", {
@@ -50,6 +64,24 @@ async function main() {
   };
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
+}
+
+/** What @hono/node-server passes as the app's `env`. */
+type NodeBindings = { incoming?: IncomingMessage };
+
+/** The generated key is shown on this first start only; the database keeps just its hash. */
+function printAdminKeyOnce(key: string) {
+  console.log(
+    [
+      "",
+      "  Heimdall generated a platform admin API key. It is shown once; store it now:",
+      "",
+      `    ${key}`,
+      "",
+      "  Use it as `Authorization: Bearer <key>`. Set ADMIN_API_KEY to choose your own.",
+      "",
+    ].join("\n"),
+  );
 }
 
 main().catch((error: unknown) => {

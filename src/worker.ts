@@ -1,10 +1,12 @@
 import { runScheduledJobs } from "../functions";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
+import { createIdentityPorts } from "./adapters/identity";
 import { createNeonDatabase } from "./adapters/neon/database";
 import { systemClock } from "./adapters/system-clock";
 import { type App, createApp } from "./app";
 import { ConfigError, parseConfig } from "./config";
+import { sha256Hex } from "./lib/crypto";
 import type { Ports } from "./ports";
 
 export { GpsRoom } from "../party/gps-room";
@@ -16,33 +18,43 @@ export interface Env {
 }
 
 /** Builds the Worker's ports from its bindings: Neon, Upstash (or in-isolate memory). */
-function createWorkerPorts(env: Env): Ports {
+async function createWorkerPorts(env: Env): Promise<Ports> {
   const config = parseConfig(env);
-  if (!config.DATABASE_URL) {
+  const missing = (["DATABASE_URL", "ADMIN_API_KEY", "KEY_ENCRYPTION_SECRET"] as const).filter(
+    (name) => !config[name],
+  );
+  if (!config.DATABASE_URL || !config.ADMIN_API_KEY || !config.KEY_ENCRYPTION_SECRET) {
     throw new ConfigError(
-      "Invalid configuration: DATABASE_URL: required on Workers (npx wrangler secret put DATABASE_URL)",
+      `Invalid configuration: ${missing.join(", ")}: required on Workers (npx wrangler secret put NAME)`,
     );
   }
   const clock = systemClock;
+  const secrets = {
+    adminKeyHash: await sha256Hex(config.ADMIN_API_KEY),
+    keyEncryptionSecret: config.KEY_ENCRYPTION_SECRET,
+  };
   const { revocations, limiter } = createCacheAdapters(config, clock);
   return {
     config,
     db: createNeonDatabase({ url: config.DATABASE_URL, wsProxy: config.NEON_WS_PROXY }),
     revocations,
     limiter,
+    ...createIdentityPorts(config, secrets, clock),
+    clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     clock,
     logger: createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } }),
   };
 }
 
 /** One app per isolate and bindings object: routes are compiled once, not per request. */
-const isolates = new WeakMap<Env, { ports: Ports; app: App }>();
+const isolates = new WeakMap<Env, Promise<{ ports: Ports; app: App }>>();
 
 function isolateFor(env: Env) {
   let isolate = isolates.get(env);
   if (!isolate) {
-    const ports = createWorkerPorts(env);
-    isolate = { ports, app: createApp(ports) };
+    isolate = createWorkerPorts(env).then((ports) => ({ ports, app: createApp(ports) }));
+    // A misconfigured isolate is rebuilt on the next request, once the settings are fixed.
+    isolate.catch(() => isolates.delete(env));
     isolates.set(env, isolate);
   }
   return isolate;
@@ -63,15 +75,16 @@ function misconfigured(error: ConfigError) {
 }
 
 export default {
-  fetch(request, env, ctx) {
+  async fetch(request, env, ctx) {
     try {
-      return isolateFor(env).app.fetch(request, env, ctx);
+      const { app } = await isolateFor(env);
+      return await app.fetch(request, env, ctx);
     } catch (error) {
       if (error instanceof ConfigError) return misconfigured(error);
       throw error;
     }
   },
   scheduled(_controller, env, ctx) {
-    ctx.waitUntil(runScheduledJobs(isolateFor(env).ports));
+    ctx.waitUntil(isolateFor(env).then(({ ports }) => runScheduledJobs(ports)));
   },
 } satisfies ExportedHandler<Env>;

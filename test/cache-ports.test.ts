@@ -57,19 +57,51 @@ describe.each(adapters)("revocation store: $name", (adapter) => {
     await expect(adapter.create(systemClock).revocations.ping()).resolves.toBeUndefined();
   });
 
-  it("remembers a revoked id until it expires, and only that id", async () => {
+  const query = (tokenId: string, issuedAt: Date, subjects: string[] = []) => ({
+    tokenId,
+    issuedAt,
+    subjects,
+  });
+
+  it("remembers a revoked token id until it expires, and only that id", async () => {
     const { revocations } = adapter.create(systemClock);
+    const issuedAt = new Date();
     await revocations.revoke("jti-1", new Date(Date.now() + 400));
-    expect(await revocations.isRevoked("jti-1")).toBe(true);
-    expect(await revocations.isRevoked("jti-2")).toBe(false);
+    expect(await revocations.isRevoked(query("jti-1", issuedAt))).toBe(true);
+    expect(await revocations.isRevoked(query("jti-2", issuedAt))).toBe(false);
     await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(await revocations.isRevoked("jti-1")).toBe(false);
+    expect(await revocations.isRevoked(query("jti-1", issuedAt))).toBe(false);
   });
 
   it("ignores a revocation that has already expired", async () => {
     const { revocations } = adapter.create(systemClock);
     await revocations.revoke("old", new Date(Date.now() - 1000));
-    expect(await revocations.isRevoked("old")).toBe(false);
+    await revocations.revokeIssuedBefore("usr:old", new Date(), new Date(Date.now() - 1000));
+    expect(await revocations.isRevoked(query("old", new Date(0), ["usr:old"]))).toBe(false);
+  });
+
+  it("revokes a subject's tokens issued up to a moment, not the ones issued after", async () => {
+    const { revocations } = adapter.create(systemClock);
+    const at = new Date("2026-11-23T10:00:00.500Z");
+    const until = new Date(Date.now() + 60_000);
+    await revocations.revokeIssuedBefore("usr:1", at, until);
+    const before = new Date("2026-11-23T09:59:00.000Z");
+    const sameSecond = new Date("2026-11-23T10:00:00.000Z");
+    const after = new Date("2026-11-23T10:00:01.000Z");
+    expect(await revocations.isRevoked(query("a", before, ["app:1", "usr:1"]))).toBe(true);
+    expect(await revocations.isRevoked(query("b", sameSecond, ["usr:1"]))).toBe(true);
+    expect(await revocations.isRevoked(query("c", after, ["usr:1"]))).toBe(false);
+    expect(await revocations.isRevoked(query("d", before, ["usr:2", "ses:9"]))).toBe(false);
+  });
+
+  it("keeps the latest revocation time of a subject", async () => {
+    const { revocations } = adapter.create(systemClock);
+    const until = new Date(Date.now() + 60_000);
+    await revocations.revokeIssuedBefore("ses:1", new Date("2026-11-23T10:00:10Z"), until);
+    await revocations.revokeIssuedBefore("ses:1", new Date("2026-11-23T10:00:00Z"), until);
+    expect(
+      await revocations.isRevoked(query("x", new Date("2026-11-23T10:00:05Z"), ["ses:1"])),
+    ).toBe(true);
   });
 });
 

@@ -106,28 +106,28 @@ describe.each(drivers)("database port: $name", (driver) => {
       db.insert(apps).values({
         id,
         name: `acme-${id}`,
-        displayName: "Acme Corporation",
+        display_name: "Acme Corporation",
         metadata: { plan: "growth", region: "us-east-1", nested: { ok: true } },
       }),
     );
     const [row] = await withSession((db) => db.select().from(apps).where(eq(apps.id, id)));
     expect(row).toMatchObject({
       id,
-      displayName: "Acme Corporation",
+      display_name: "Acme Corporation",
       status: "active",
       metadata: { plan: "growth", region: "us-east-1", nested: { ok: true } },
     });
-    expect(row?.createdAt).toBeInstanceOf(Date);
-    expect(Math.abs(Date.now() - (row?.createdAt.getTime() ?? 0))).toBeLessThan(60_000);
+    expect(row?.created_at).toBeInstanceOf(Date);
+    expect(Math.abs(Date.now() - (row?.created_at.getTime() ?? 0))).toBeLessThan(60_000);
   });
 
   it("refuses a second app whose name differs only in case", async () => {
     const name = `Unique-${newId("app")}`;
     await withSession((db) =>
-      db.insert(apps).values({ id: newId("app"), name, displayName: "One" }),
+      db.insert(apps).values({ id: newId("app"), name, display_name: "One" }),
     );
     const duplicate = withSession((db) =>
-      db.insert(apps).values({ id: newId("app"), name: name.toLowerCase(), displayName: "Two" }),
+      db.insert(apps).values({ id: newId("app"), name: name.toLowerCase(), display_name: "Two" }),
     );
     await expect(duplicate).rejects.toMatchObject({ cause: { code: "23505" } });
   });
@@ -136,7 +136,7 @@ describe.each(drivers)("database port: $name", (driver) => {
     const id = newId("app");
     const failing = withSession((db) =>
       db.transaction(async (tx) => {
-        await tx.insert(apps).values({ id, name: `tx-${id}`, displayName: "Half" });
+        await tx.insert(apps).values({ id, name: `tx-${id}`, display_name: "Half" });
         throw new Error("abort");
       }),
     );

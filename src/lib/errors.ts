@@ -4,6 +4,12 @@ import { z } from "@hono/zod-openapi";
 export const errorStatus = {
   bad_request: 400,
   validation_error: 400,
+  // OAuth 2.0 (RFC 6749 §5.2) codes, used by the token endpoints in the same envelope.
+  invalid_request: 400,
+  invalid_grant: 400,
+  unsupported_grant_type: 400,
+  invalid_scope: 400,
+  invalid_client: 401,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -48,7 +54,8 @@ export class ApiError extends Error {
 
 const codeByStatus = new Map<number, ErrorCode>(
   Object.entries(errorStatus)
-    .filter(([code]) => code !== "validation_error")
+    .filter(([code]) => errorStatus[code as ErrorCode] !== 400 || code === "bad_request")
+    .filter(([code]) => code !== "invalid_client")
     .map(([code, status]) => [status, code as ErrorCode]),
 );
 

@@ -11,7 +11,8 @@ export type IdPrefix =
   | "aud"
   | "dev"
   | "pos"
-  | "ses";
+  | "ses"
+  | "rtk";
 
 /** @example newId("app") // "app_01JD3KXFG6QK7N8Y2M4V5W6X7Z" */
 export function newId(prefix: IdPrefix): string {

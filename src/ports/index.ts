@@ -1,4 +1,7 @@
 import type { Config } from "../config";
+import type { Cipher } from "../lib/crypto";
+import type { PasswordHasher } from "../lib/password";
+import type { KeyRing } from "../services/keys";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
 import type { Limiter } from "./limiter";
@@ -9,7 +12,7 @@ export type { Clock } from "./clock";
 export type { Database, DatabasePort, DatabaseSession } from "./database";
 export type { Limiter, RateLimitResult, RateLimitRule } from "./limiter";
 export type { Logger, LogLevel } from "./logger";
-export type { RevocationStore } from "./revocations";
+export type { RevocationStore, TokenRevocationQuery } from "./revocations";
 
 /** Everything the app needs from the outside world; each runtime entry builds its own set. */
 export interface Ports {
@@ -17,6 +20,15 @@ export interface Ports {
   db: DatabasePort;
   limiter: Limiter;
   revocations: RevocationStore;
+  /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
+  keys: KeyRing;
+  passwords: PasswordHasher;
+  /** Encrypts what Heimdall must read back later (a refresh token's successor). */
+  sealer: Cipher;
+  /** SHA-256 (hex) of the platform admin key. */
+  adminKeyHash: string;
+  /** The caller's IP address as the runtime knows it (Cloudflare's header, Node's socket). */
+  clientIp: (request: Request, env: unknown) => string | undefined;
   clock: Clock;
   logger: Logger;
 }

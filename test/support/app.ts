@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createConsoleLogger } from "../../src/adapters/console-logger";
+import { createIdentityPorts } from "../../src/adapters/identity";
 import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
 import { createMemoryRevocationStore } from "../../src/adapters/memory/revocations";
 import { createPgliteDatabase } from "../../src/adapters/pglite/database";
@@ -25,6 +27,20 @@ export function createMemoryDatabase(): Promise<DatabasePort> {
   return createPgliteDatabase({ dataDir: "memory://", migrationsFolder });
 }
 
+/** The platform admin key of every test app. */
+export const TEST_ADMIN_KEY = "hk_admin_test_0123456789abcdefghijklmnop";
+export const adminHeaders = { Authorization: `Bearer ${TEST_ADMIN_KEY}` };
+
+/** Test settings: a fixed admin key and encryption secret, cheap password hashing. */
+export const testEnv = {
+  APP_ENV: "test",
+  PUBLIC_URL: "http://heimdall.test",
+  ADMIN_API_KEY: TEST_ADMIN_KEY,
+  KEY_ENCRYPTION_SECRET: "test-key-encryption-secret-0123456789abcdef",
+  PASSWORD_HASH_MEMORY_KIB: "1024",
+  PASSWORD_HASH_ITERATIONS: "1",
+} as const;
+
 export type LogEvent = { level: string; message: string; [field: string]: unknown };
 
 /**
@@ -39,16 +55,26 @@ export function createTestApp(options: {
   db: DatabasePort;
   env?: Record<string, string>;
   ports?: Partial<Ports>;
+  /** Defaults to a fixed test clock; pass `systemClock` where tokens meet the real time. */
+  clock?: Clock;
 }) {
   const logs: LogEvent[] = [];
-  const config = parseConfig({ APP_ENV: "test", ...options.env });
-  const clock = createTestClock();
+  const config = parseConfig({ ...testEnv, ...options.env });
+  const clock = options.clock ?? createTestClock();
+  const secrets = {
+    adminKeyHash: createHash("sha256")
+      .update(config.ADMIN_API_KEY ?? "")
+      .digest("hex"),
+    keyEncryptionSecret: config.KEY_ENCRYPTION_SECRET ?? "",
+  };
   const ports: Ports = {
     config,
     db: options.db,
     clock,
     revocations: createMemoryRevocationStore(clock),
     limiter: createMemoryLimiter(clock),
+    ...createIdentityPorts(config, secrets, clock),
+    clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
     logger: createConsoleLogger({ level: "debug", sink: (line) => logs.push(JSON.parse(line)) }),
     ...options.ports,
   };

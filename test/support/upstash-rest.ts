@@ -78,29 +78,34 @@ export async function startUpstashRest(options: {
 
     const path = new URL(req.url ?? "/", "http://upstash").pathname;
     const body = await readBody(req);
-    if (path === "/pipeline" || path === "/multi-exec") {
-      const commands = JSON.parse(body) as Command[];
-      if (path === "/pipeline") return send(200, (await runAll(commands, run)).map(encode));
-      // A transaction of its own: MULTI on the shared connection would swallow other requests.
-      const transaction = redis.multi();
-      for (const command of commands) {
-        const [upper, ...rest] = rewrite(command);
-        transaction.callBuffer(String(upper), ...rest.map((arg) => String(arg)));
+    // A malformed body or an aborted transaction must answer, not crash the test process.
+    try {
+      if (path === "/pipeline" || path === "/multi-exec") {
+        const commands = JSON.parse(body) as Command[];
+        if (path === "/pipeline") return send(200, (await runAll(commands, run)).map(encode));
+        // A transaction of its own: MULTI on the shared connection would swallow other requests.
+        const transaction = redis.multi();
+        for (const command of commands) {
+          const [upper, ...rest] = rewrite(command);
+          transaction.callBuffer(String(upper), ...rest.map((arg) => String(arg)));
+        }
+        const results = (await transaction.exec()) ?? [];
+        return send(
+          200,
+          results.map(([error, reply]) =>
+            encode(error ? { error: error.message } : { result: decode(reply) }),
+          ),
+        );
       }
-      const results = (await transaction.exec()) ?? [];
-      return send(
-        200,
-        results.map(([error, reply]) =>
-          encode(error ? { error: error.message } : { result: decode(reply) }),
-        ),
-      );
+      const command: Command =
+        path === "/"
+          ? (JSON.parse(body) as Command)
+          : [...path.slice(1).split("/").map(decodeURIComponent), ...(body ? [body] : [])];
+      const answer = await run(command);
+      return send("error" in answer ? 400 : 200, encode(answer));
+    } catch (error) {
+      return send(400, { error: error instanceof Error ? error.message : String(error) });
     }
-    const command: Command =
-      path === "/"
-        ? (JSON.parse(body) as Command)
-        : [...path.slice(1).split("/").map(decodeURIComponent), ...(body ? [body] : [])];
-    const answer = await run(command);
-    return send("error" in answer ? 400 : 200, encode(answer));
   });
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));

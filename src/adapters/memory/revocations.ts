@@ -1,35 +1,45 @@
 import type { Clock } from "../../ports/clock";
-import type { RevocationStore } from "../../ports/revocations";
+import { issuedBeforeRevocation, type RevocationStore } from "../../ports/revocations";
 
 /** In-process revocation list for the embedded default; entries drop out once expired. */
 export function createMemoryRevocationStore(clock: Clock): RevocationStore {
-  const expiries = new Map<string, number>();
+  const tokens = new Map<string, number>();
+  const subjects = new Map<string, { revokedAt: number; expiresAt: number }>();
   let sweepAtSize = 1024;
 
-  const dropExpired = (now: number) => {
-    for (const [id, expiresAt] of expiries) {
-      if (expiresAt <= now) expiries.delete(id);
-    }
+  // Sweep whenever the maps have doubled since the last sweep: amortised O(1) per write.
+  const sweepIfLarge = (now: number) => {
+    if (tokens.size + subjects.size < sweepAtSize) return;
+    for (const [id, expiresAt] of tokens) if (expiresAt <= now) tokens.delete(id);
+    for (const [id, entry] of subjects) if (entry.expiresAt <= now) subjects.delete(id);
+    sweepAtSize = Math.max(1024, (tokens.size + subjects.size) * 2);
   };
 
   return {
-    async revoke(id, expiresAt) {
+    async revoke(tokenId, expiresAt) {
       const now = clock.now().getTime();
-      // Sweep whenever the map has doubled since the last sweep: amortised O(1) per revoke.
-      if (expiries.size >= sweepAtSize) {
-        dropExpired(now);
-        sweepAtSize = Math.max(1024, expiries.size * 2);
-      }
-      if (expiresAt.getTime() > now) expiries.set(id, expiresAt.getTime());
+      sweepIfLarge(now);
+      if (expiresAt.getTime() > now) tokens.set(tokenId, expiresAt.getTime());
     },
-    async isRevoked(id) {
-      const expiresAt = expiries.get(id);
-      if (expiresAt === undefined) return false;
-      if (expiresAt <= clock.now().getTime()) {
-        expiries.delete(id);
-        return false;
-      }
-      return true;
+    async revokeIssuedBefore(subject, at, expiresAt) {
+      const now = clock.now().getTime();
+      sweepIfLarge(now);
+      if (expiresAt.getTime() <= now) return;
+      const revokedAt = Math.max(at.getTime(), subjects.get(subject)?.revokedAt ?? 0);
+      subjects.set(subject, { revokedAt, expiresAt: expiresAt.getTime() });
+    },
+    async isRevoked({ tokenId, issuedAt, subjects: owners }) {
+      const now = clock.now().getTime();
+      const tokenExpiry = tokens.get(tokenId);
+      if (tokenExpiry !== undefined && tokenExpiry > now) return true;
+      return owners.some((owner) => {
+        const entry = subjects.get(owner);
+        return (
+          entry !== undefined &&
+          entry.expiresAt > now &&
+          issuedBeforeRevocation(issuedAt.getTime(), entry.revokedAt)
+        );
+      });
     },
     async ping() {},
   };

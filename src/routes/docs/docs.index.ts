@@ -3,20 +3,61 @@ import { Scalar } from "@scalar/hono-api-reference";
 import type { AppEnv } from "../../app-env";
 import { API_VERSION } from "../../version";
 
+type Document = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
+
+/**
+ * Routers mounted under `/v1/apps/:app_name` do not declare that parameter themselves (the same
+ * router is also mounted at `/v1`); declare it on every operation whose path has it.
+ */
+function declareMountParameters(document: Document): Document {
+  for (const [path, item] of Object.entries(document.paths ?? {})) {
+    if (!path.includes("{app_name}") || !item) continue;
+    for (const method of ["get", "post", "put", "patch", "delete"] as const) {
+      const operation = item[method];
+      if (!operation) continue;
+      const parameters = operation.parameters ?? [];
+      const declared = parameters.some(
+        (p) => "name" in p && p.name === "app_name" && p.in === "path",
+      );
+      if (!declared) {
+        operation.parameters = [
+          { name: "app_name", in: "path", required: true, schema: { type: "string" } },
+          ...parameters,
+        ];
+      }
+    }
+  }
+  return document;
+}
+
 /**
  * `/v1/openapi.json` (OpenAPI 3.1, generated from the routes' zod schemas) and `/v1/docs`
  * (Scalar's reference UI). Registered last: the document covers every route on `app`.
  */
 export function registerDocs(app: OpenAPIHono<AppEnv>) {
-  app.doc31("/v1/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: {
-      title: "Heimdall API",
-      version: API_VERSION,
-      description:
-        "Identity and live-GPS API at the edge. Errors use `{error:{code, message, details?, request_id}}`.",
-    },
-    servers: [{ url: c.var.ports.config.PUBLIC_URL ?? new URL(c.req.url).origin }],
-  }));
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description:
+      "The platform admin key on /v1/apps/…; an app user's access token (JWT) on the top-level routes.",
+  });
+  let cached: Document | undefined;
+  app.get("/v1/openapi.json", (c) => {
+    cached ??= declareMountParameters(
+      app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "Heimdall API",
+          version: API_VERSION,
+          description:
+            "Identity and live-GPS API at the edge. Errors use `{error:{code, message, details?, request_id}}`.",
+        },
+      }),
+    );
+    return c.json({
+      ...cached,
+      servers: [{ url: c.var.ports.config.PUBLIC_URL ?? new URL(c.req.url).origin }],
+    });
+  });
   app.get("/v1/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Heimdall API" }));
 }

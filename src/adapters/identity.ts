@@ -1,0 +1,25 @@
+import type { Config } from "../config";
+import { createCipher } from "../lib/crypto";
+import { createPasswordHasher } from "../lib/password";
+import type { Clock, Ports } from "../ports";
+import { createKeyRing } from "../services/keys";
+
+/** The identity ports (keys, password hashing, sealing, the admin key) from config and secrets. */
+export function createIdentityPorts(
+  config: Config,
+  secrets: { adminKeyHash: string; keyEncryptionSecret: string },
+  clock: Clock,
+): Pick<Ports, "keys" | "passwords" | "sealer" | "adminKeyHash"> {
+  return {
+    keys: createKeyRing({
+      cipher: createCipher(secrets.keyEncryptionSecret, "signing-keys"),
+      clock,
+    }),
+    passwords: createPasswordHasher({
+      memoryCost: config.PASSWORD_HASH_MEMORY_KIB,
+      timeCost: config.PASSWORD_HASH_ITERATIONS,
+    }),
+    sealer: createCipher(secrets.keyEncryptionSecret, "sealed-secrets"),
+    adminKeyHash: secrets.adminKeyHash,
+  };
+}

@@ -1,0 +1,17 @@
+import { z } from "@hono/zod-openapi";
+import { createSchemaFactory } from "drizzle-zod";
+
+/** drizzle-zod bound to the OpenAPI-aware `z`, so table schemas carry `.openapi()` metadata. */
+export const { createSelectSchema, createInsertSchema, createUpdateSchema } = createSchemaFactory({
+  zodInstance: z,
+});
+
+/** A timestamp as the API sends it. */
+export const isoTimestamp = z.iso
+  .datetime({ offset: true })
+  .openapi({ example: "2026-02-20T10:00:00.000Z" });
+
+export const metadataSchema = z
+  .record(z.string(), z.unknown())
+  .refine((value) => JSON.stringify(value).length <= 16_384, "must be at most 16 KiB of JSON")
+  .openapi({ example: { plan: "growth", region: "us-east-1" } });

@@ -1,0 +1,75 @@
+import { base64url } from "jose";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A random secret with a readable prefix, e.g. `rt_…`, `pk_…` (256 bits, base64url). */
+export function randomSecret(prefix: string, bytes = 32): string {
+  return `${prefix}${base64url.encode(crypto.getRandomValues(new Uint8Array(bytes)))}`;
+}
+
+/** SHA-256 of a secret, hex. Secrets are stored only as these hashes. */
+export async function sha256Hex(value: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(value)));
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Compares two strings without an early exit, so timing says nothing about where they differ. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const left = encoder.encode(a);
+  const right = encoder.encode(b);
+  let difference = left.length ^ right.length;
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    difference |= (left[i] ?? 0) ^ (right[i] ?? 0);
+  }
+  return difference === 0;
+}
+
+/**
+ * AES-256-GCM under a key derived (HKDF-SHA256) from a secret, for data Heimdall must read back:
+ * signing keys' private halves, a refresh token's successor during its reuse interval.
+ * Output: `v1.<iv>.<ciphertext>`, base64url.
+ */
+export function createCipher(secret: string, purpose: string) {
+  const key = (async () => {
+    const material = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, [
+      "deriveKey",
+    ]);
+    return crypto.subtle.deriveKey(
+      {
+        name: "HKDF",
+        hash: "SHA-256",
+        salt: encoder.encode("heimdall"),
+        info: encoder.encode(purpose),
+      },
+      material,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["encrypt", "decrypt"],
+    );
+  })();
+
+  return {
+    async encrypt(plaintext: string): Promise<string> {
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const sealed = await crypto.subtle.encrypt(
+        { name: "AES-GCM", iv },
+        await key,
+        encoder.encode(plaintext),
+      );
+      return `v1.${base64url.encode(iv)}.${base64url.encode(new Uint8Array(sealed))}`;
+    },
+    async decrypt(sealed: string): Promise<string> {
+      const [version, iv, data] = sealed.split(".");
+      if (version !== "v1" || !iv || !data) throw new Error("unknown ciphertext format");
+      const plain = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: base64url.decode(iv) },
+        await key,
+        base64url.decode(data),
+      );
+      return decoder.decode(plain);
+    },
+  };
+}
+
+export type Cipher = ReturnType<typeof createCipher>;

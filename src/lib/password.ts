@@ -1,0 +1,154 @@
+import Argon2, { Argon2Type, Argon2Version } from "@phi-ag/argon2";
+
+/** Argon2id cost parameters; memoryCost is in KiB. */
+export interface Argon2Params {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export interface PasswordHasher {
+  /** A PHC string: `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`. */
+  hash(password: string): Promise<string>;
+  /** `needsRehash` is true when the password is valid but was hashed with other parameters. */
+  verify(stored: string, password: string): Promise<{ valid: boolean; needsRehash: boolean }>;
+  /** A hash no password matches, at this hasher's params: verify against it for unknown users. */
+  readonly dummyHash: string;
+}
+
+/** OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane. */
+export const DEFAULT_ARGON2_PARAMS: Readonly<Argon2Params> = {
+  memoryCost: 19_456,
+  timeCost: 2,
+  parallelism: 1,
+};
+
+const SALT_LENGTH = 16;
+const HASH_LENGTH = 32;
+
+function withDefaults(params: Partial<Argon2Params>): Argon2Params {
+  return {
+    memoryCost: params.memoryCost ?? DEFAULT_ARGON2_PARAMS.memoryCost,
+    timeCost: params.timeCost ?? DEFAULT_ARGON2_PARAMS.timeCost,
+    parallelism: params.parallelism ?? DEFAULT_ARGON2_PARAMS.parallelism,
+  };
+}
+
+/**
+ * A stored hash to verify against when the user does not exist, so that a login costs the same
+ * either way: pass the hasher's own params. Its hash is all zeros, which no password produces.
+ */
+export function dummyHash(params: Partial<Argon2Params> = {}): string {
+  const { memoryCost: m, timeCost: t, parallelism: p } = withDefaults(params);
+  return `$argon2id$v=19$m=${m},t=${t},p=${p}$${"A".repeat(22)}$${"A".repeat(43)}`;
+}
+
+/** {@link dummyHash} at the default params. */
+export const DUMMY_HASH = dummyHash();
+
+let engine: Promise<Argon2> | undefined;
+
+/** Typed by hand: the tests' tsconfig (Node types, no DOM lib) declares no WebAssembly value. */
+const { WebAssembly: wasmApi } = globalThis as unknown as {
+  WebAssembly: { instantiate(module: unknown): Promise<ConstructorParameters<typeof Argon2>[0]> };
+};
+
+function loadArgon2(): Promise<Argon2> {
+  engine ??= (async () => {
+    if (typeof navigator !== "undefined" && navigator.userAgent === "Cloudflare-Workers") {
+      // workerd refuses to compile wasm bytes at run time; wrangler bundles this import as a
+      // precompiled WebAssembly.Module. (`as string` keeps tsc from resolving a .wasm file;
+      // esbuild strips it and still sees a literal it can bundle.)
+      const wasm: unknown = (await import("@phi-ag/argon2/argon2.wasm" as string)).default;
+      return new Argon2(await wasmApi.instantiate(wasm));
+    }
+    // Node (tsx, vitest) cannot import .wasm; the package's Node entry reads it from disk. The
+    // specifier is a variable so that the Worker bundle leaves that entry (and node:fs) out.
+    const nodeEntry = "@phi-ag/argon2/node";
+    const node = (await import(nodeEntry)) as typeof import("@phi-ag/argon2/node");
+    return node.default();
+  })();
+  // A failed load is retried on the next call rather than cached.
+  engine.catch(() => {
+    engine = undefined;
+  });
+  return engine;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * @phi-ag/argon2 0.5.28 copies the password as UTF-8 but passes `password.length` (UTF-16 code
+ * units) as its byte length, so non-ASCII passwords get truncated ("é" and "è" hash alike).
+ * Padding by the missing byte count makes that length the UTF-8 byte length; the padding lies
+ * past it and is never hashed. A known-answer test against the reference CLI guards this.
+ */
+function withByteLength(password: string): string {
+  const missing = encoder.encode(password).length - password.length;
+  return missing > 0 ? password + "\0".repeat(missing) : password;
+}
+
+function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/** Compares every byte, with no early exit, so the time taken does not leak where they differ. */
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+const PHC =
+  /^\$argon2id\$v=19\$m=(\d{1,9}),t=(\d{1,9}),p=(\d{1,9})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
+
+export function createPasswordHasher(params: Partial<Argon2Params> = {}): PasswordHasher {
+  const current = withDefaults(params);
+  const options = { type: Argon2Type.Argon2id, version: Argon2Version.Version13 };
+
+  return {
+    dummyHash: dummyHash(current),
+    async hash(password) {
+      const argon2 = await loadArgon2();
+      return argon2.hash(withByteLength(password), {
+        ...options,
+        ...current,
+        hashLength: HASH_LENGTH,
+        salt: crypto.getRandomValues(new Uint8Array(SALT_LENGTH)),
+      }).encoded;
+    },
+
+    async verify(stored, password) {
+      const invalid = { valid: false, needsRehash: false };
+      const match = PHC.exec(stored);
+      if (!match) return invalid;
+      const [, m, t, p, salt64, hash64] = match;
+      const used: Argon2Params = { memoryCost: +m!, timeCost: +t!, parallelism: +p! };
+      // Outside the try: failing to load Argon2 must throw, not pass for a wrong password.
+      const argon2 = await loadArgon2();
+      try {
+        const salt = fromBase64(salt64!);
+        const expected = fromBase64(hash64!);
+        const { hash } = argon2.hash(withByteLength(password), {
+          ...options,
+          ...used,
+          hashLength: expected.length,
+          salt,
+        });
+        const valid = constantTimeEqual(hash, expected);
+        const needsRehash =
+          valid &&
+          (used.memoryCost !== current.memoryCost ||
+            used.timeCost !== current.timeCost ||
+            used.parallelism !== current.parallelism ||
+            salt.length < SALT_LENGTH ||
+            expected.length !== HASH_LENGTH);
+        return { valid, needsRehash };
+      } catch {
+        // Bad base64, or parameters Argon2 rejects (salt under 8 bytes, memory under 8·p KiB…).
+        return invalid;
+      }
+    },
+  };
+}

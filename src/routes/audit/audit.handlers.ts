@@ -1,0 +1,33 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { AppEnv } from "../../app-env";
+import { ApiError } from "../../lib/errors";
+import { absoluteUrl, scopePath } from "../../lib/links";
+import { paginated } from "../../lib/pagination";
+import { serialize } from "../../lib/serialize";
+import { appInScope } from "../../middleware/auth";
+import { findAudit, listAudit } from "../../services/audit";
+import type * as routes from "./audit.routes";
+
+export const listAuditLogs: RouteHandler<typeof routes.listAuditLogs, AppEnv> = async (c) => {
+  const { limit, offset, from, to, ...filter } = c.req.valid("query");
+  const { rows, total } = await listAudit(
+    c.var.db(),
+    appInScope(c).id,
+    { ...filter, ...(from ? { from: new Date(from) } : {}), ...(to ? { to: new Date(to) } : {}) },
+    { limit, offset },
+  );
+  return c.json(paginated(c, rows.map(serialize), total, { limit, offset }), 200);
+};
+
+export const getAuditLog: RouteHandler<typeof routes.getAuditLog, AppEnv> = async (c) => {
+  const { log_id } = c.req.valid("param");
+  const row = await findAudit(c.var.db(), appInScope(c).id, log_id);
+  if (!row) throw new ApiError("not_found", `No audit event ${log_id} in this app`);
+  return c.json(
+    {
+      data: serialize(row),
+      _links: { self: absoluteUrl(c, `${scopePath(c)}/audit-logs/${row.id}`) },
+    },
+    200,
+  );
+};

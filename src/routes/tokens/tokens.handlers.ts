@@ -1,0 +1,176 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app-env";
+import { ApiError } from "../../lib/errors";
+import { issuerBase } from "../../lib/links";
+import { serviceContext } from "../../lib/service-context";
+import {
+  type AccessClaims,
+  issuerFor,
+  TokenRejected,
+  verifyAccessToken,
+} from "../../services/access-tokens";
+import { findAppByName } from "../../services/apps";
+import { hasPermission } from "../../services/permissions";
+import * as sessions from "../../services/sessions";
+import { findUser } from "../../services/users";
+import type * as routes from "./tokens.routes";
+
+/** Token responses must not be cached (RFC 6749 §5.1). */
+function noStore(c: Context<AppEnv>) {
+  c.header("Cache-Control", "no-store");
+  c.header("Pragma", "no-cache");
+}
+
+function tokenDeps(c: Context<AppEnv>): sessions.TokenDeps {
+  const { keys, passwords, revocations, sealer } = c.var.ports;
+  return { keys, passwords, revocations, sealer };
+}
+
+/** JSON or form body, whichever the client sent (the route declares both); 400 when none came. */
+function body<T>(c: Context<AppEnv>, field: string): T {
+  const req = c.req as unknown as { valid(target: "json" | "form"): T };
+  const value = (c.req.header("content-type") ?? "").includes("json")
+    ? req.valid("json")
+    : req.valid("form");
+  if (!value || typeof value !== "object" || !(field in value)) {
+    throw new ApiError("invalid_request", `The body must carry ${field}`, {
+      details: [{ field, reason: "required" }],
+    });
+  }
+  return value;
+}
+
+function required(value: string | undefined, field: string): string {
+  if (!value) {
+    throw new ApiError("invalid_request", `${field} is required for this grant`, {
+      details: [{ field, reason: "required" }],
+    });
+  }
+  return value;
+}
+
+export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async (c) => {
+  const input = body<typeof routes.TokenRequestSchema._output>(c, "grant_type");
+  const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
+  const issuer = issuerFor(issuerBase(c), app.name);
+  noStore(c);
+  switch (input.grant_type) {
+    case "password": {
+      const tokens = await sessions.passwordGrant(serviceContext(c), tokenDeps(c), app, {
+        email: required(input.email, "email"),
+        password: required(input.password, "password"),
+        issuer,
+      });
+      return c.json(tokens, 200);
+    }
+    case "refresh_token": {
+      const tokens = await sessions.refreshGrant(serviceContext(c), tokenDeps(c), app, {
+        refreshToken: required(input.refresh_token, "refresh_token"),
+        issuer,
+      });
+      return c.json(tokens, 200);
+    }
+    default:
+      throw new ApiError(
+        "unsupported_grant_type",
+        `grant_type ${input.grant_type} is not supported here; use password or refresh_token`,
+      );
+  }
+};
+
+export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = async (c) => {
+  const input = body<{ refresh_token: string }>(c, "refresh_token");
+  const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
+  noStore(c);
+  const tokens = await sessions.refreshGrant(serviceContext(c), tokenDeps(c), app, {
+    refreshToken: input.refresh_token,
+    issuer: issuerFor(issuerBase(c), app.name),
+  });
+  return c.json(tokens, 200);
+};
+
+export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = async (c) => {
+  const { token } = body<{ token: string }>(c, "token");
+  const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
+  noStore(c);
+  if (token.startsWith("rt_")) {
+    await sessions.revokeRefreshToken(serviceContext(c), tokenDeps(c), app, token);
+    return c.json({}, 200);
+  }
+  const claims = await verifyQuietly(c, token);
+  if (claims && claims.app === app.id) {
+    await c.var.ports.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
+  }
+  return c.json({}, 200);
+};
+
+async function verifyQuietly(c: Context<AppEnv>, token: string): Promise<AccessClaims | undefined> {
+  const { keys, clock, revocations } = c.var.ports;
+  try {
+    return await verifyAccessToken(
+      { keys, clock, revocations, db: c.var.db },
+      token,
+      issuerBase(c),
+    );
+  } catch (error) {
+    if (error instanceof TokenRejected) return undefined;
+    throw error;
+  }
+}
+
+export const authorize: RouteHandler<typeof routes.authorize, AppEnv> = async (c) => {
+  const { token, permission, app } = c.req.valid("json");
+  const { keys, clock, revocations } = c.var.ports;
+  let claims: AccessClaims;
+  try {
+    claims = await verifyAccessToken(
+      { keys, clock, revocations, db: c.var.db },
+      token,
+      issuerBase(c),
+    );
+  } catch (error) {
+    if (!(error instanceof TokenRejected)) throw error;
+    return c.json(
+      { allowed: false, reason: error.problem, subject: null, app: null, permissions: [] },
+      200,
+    );
+  }
+  const decision = { subject: claims.sub, app: claims.app, permissions: claims.permissions };
+  if (app !== undefined && app !== claims.app && app !== claims.aud) {
+    return c.json({ allowed: false, reason: "wrong_app", ...decision }, 200);
+  }
+  if (!hasPermission(claims.permissions, permission)) {
+    return c.json({ allowed: false, reason: "missing_permission", ...decision }, 200);
+  }
+  return c.json({ allowed: true, ...decision }, 200);
+};
+
+export const validateToken: RouteHandler<typeof routes.validateToken, AppEnv> = async (c) => {
+  const { token } = c.req.valid("json");
+  const { keys, clock, revocations } = c.var.ports;
+  try {
+    const claims = await verifyAccessToken(
+      { keys, clock, revocations, db: c.var.db },
+      token,
+      issuerBase(c),
+    );
+    const user = await findUser(c.var.db(), claims.app, claims.sub);
+    return c.json(
+      {
+        valid: true,
+        user: {
+          id: user.id,
+          email: user.email,
+          role: user.roles[0] ?? null,
+          roles: user.roles,
+          app_id: user.app_id,
+        },
+      },
+      200,
+    );
+  } catch (error) {
+    if (error instanceof TokenRejected) return c.json({ valid: false, reason: error.problem }, 200);
+    throw error;
+  }
+};

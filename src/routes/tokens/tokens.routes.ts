@@ -1,0 +1,172 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponses } from "../../lib/errors";
+import { jsonContent } from "../../lib/openapi";
+
+const AppParams = z.object({ app_name: z.string().min(1).max(63) });
+
+/**
+ * Both encodings OAuth clients use (RFC 6749 §4.3.2 says form; many send JSON). Not marked
+ * required: zod-openapi would then run both validators on every request; the handler checks
+ * that a body came.
+ */
+function jsonOrForm<T extends z.ZodType>(schema: T) {
+  return {
+    required: false,
+    content: {
+      "application/json": { schema },
+      "application/x-www-form-urlencoded": { schema },
+    },
+  };
+}
+
+export const TokenRequestSchema = z
+  .object({
+    grant_type: z.string().min(1).max(100).openapi({ example: "password" }),
+    email: z.string().max(254).optional().openapi({ example: "jane@acme.co" }),
+    password: z.string().max(1024).optional(),
+    refresh_token: z.string().max(512).optional(),
+    scope: z.string().max(2000).optional(),
+  })
+  .openapi("TokenRequest");
+
+export const TokenResponseSchema = z
+  .object({
+    access_token: z.string(),
+    token_type: z.literal("Bearer"),
+    expires_in: z.number().int().openapi({ example: 3600 }),
+    refresh_token: z.string().openapi({ example: "rt_…" }),
+  })
+  .openapi("TokenResponse");
+
+const tags = ["Tokens"];
+
+export const issueToken = createRoute({
+  method: "post",
+  path: "/apps/{app_name}/tokens",
+  tags,
+  summary: "Issue tokens (grant_type=password or refresh_token)",
+  request: { params: AppParams, body: jsonOrForm(TokenRequestSchema) },
+  responses: {
+    200: jsonContent(TokenResponseSchema, "Tokens (RFC 6749 §5.1)"),
+    ...errorResponses(400, 401, 404, 415),
+  },
+});
+
+export const refreshToken = createRoute({
+  method: "post",
+  path: "/apps/{app_name}/tokens/refresh",
+  tags,
+  summary: "Rotate a refresh token",
+  description:
+    "Presenting a refresh token that was already rotated revokes its whole family (reuse detection), unless within the app's `refresh_reuse_interval`.",
+  request: {
+    params: AppParams,
+    body: jsonOrForm(
+      z.object({ refresh_token: z.string().min(1).max(512), grant_type: z.string().optional() }),
+    ),
+  },
+  responses: {
+    200: jsonContent(TokenResponseSchema, "New tokens"),
+    ...errorResponses(400, 404, 415),
+  },
+});
+
+export const revokeToken = createRoute({
+  method: "post",
+  path: "/apps/{app_name}/tokens/revoke",
+  tags,
+  summary: "Revoke a refresh or access token (RFC 7009)",
+  description: "Answers 200 whether or not the token was valid, as RFC 7009 asks.",
+  request: {
+    params: AppParams,
+    body: jsonOrForm(
+      z.object({
+        token: z.string().min(1).max(8192),
+        token_type_hint: z.enum(["refresh_token", "access_token"]).optional(),
+      }),
+    ),
+  },
+  responses: {
+    200: jsonContent(z.object({}).openapi("Revoked"), "Done"),
+    ...errorResponses(400, 404, 415),
+  },
+});
+
+export const AuthorizeResponseSchema = z
+  .object({
+    allowed: z.boolean(),
+    reason: z.string().optional().openapi({ example: "missing_permission" }),
+    subject: z.string().nullable().openapi({ example: "usr_01HQ3KXFG6…" }),
+    app: z.string().nullable().openapi({ example: "app_01HQ3KXFG6…" }),
+    permissions: z.array(z.string()),
+  })
+  .openapi("AuthorizeResponse");
+
+export const authorize = createRoute({
+  method: "post",
+  path: "/authorize",
+  tags,
+  summary: "Verify a token and check one permission",
+  description:
+    "A decision, not a gate: answers 200 with `allowed: false` and a `reason` for invalid, expired or revoked tokens and missing permissions. No database read once the app's key is cached.",
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z
+            .object({
+              token: z.string().min(1).max(8192),
+              permission: z.string().min(1).max(200).openapi({ example: "projects:read" }),
+              app: z.string().max(64).optional().openapi({
+                description: "Require the token to belong to this app (id or name)",
+              }),
+            })
+            .openapi("AuthorizeRequest"),
+        },
+      },
+    },
+  },
+  responses: {
+    200: jsonContent(AuthorizeResponseSchema, "The decision"),
+    ...errorResponses(400, 415),
+  },
+});
+
+export const validateToken = createRoute({
+  method: "post",
+  path: "/auth/validate",
+  tags,
+  summary: "Validate a token and describe its user (seed 001)",
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.object({ token: z.string().min(1).max(8192) }).openapi("ValidateRequest"),
+        },
+      },
+    },
+  },
+  responses: {
+    200: jsonContent(
+      z
+        .object({
+          valid: z.boolean(),
+          reason: z.string().optional(),
+          user: z
+            .object({
+              id: z.string(),
+              email: z.string(),
+              role: z.string().nullable(),
+              roles: z.array(z.string()),
+              app_id: z.string(),
+            })
+            .optional(),
+        })
+        .openapi("ValidateResponse"),
+      "Whether the token is valid, and whose it is",
+    ),
+    ...errorResponses(400, 415),
+  },
+});

@@ -1,0 +1,97 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app-env";
+import { ApiError } from "../../lib/errors";
+import { absoluteUrl, scopePath } from "../../lib/links";
+import { paginated } from "../../lib/pagination";
+import { serialize } from "../../lib/serialize";
+import { serviceContext } from "../../lib/service-context";
+import { appInScope } from "../../middleware/auth";
+import * as service from "../../services/users";
+import type * as routes from "./users.routes";
+
+function userResource(c: Context<AppEnv>, user: service.UserView) {
+  const self = `${scopePath(c)}/users/${user.id}`;
+  return {
+    data: serialize(user),
+    _links: { self: absoluteUrl(c, self), roles: absoluteUrl(c, `${self}/roles`) },
+  };
+}
+
+export const getMe: RouteHandler<typeof routes.getMe, AppEnv> = async (c) => {
+  const subject = c.get("subject");
+  if (subject?.kind !== "user") throw new ApiError("forbidden", "Only a user has a profile");
+  const user = await service.findUser(c.var.db(), subject.appId, subject.userId);
+  return c.json({ data: serialize(user), _links: { self: absoluteUrl(c, "/v1/users/me") } }, 200);
+};
+
+export const createUser: RouteHandler<typeof routes.createUser, AppEnv> = async (c) => {
+  const user = await service.createUser(
+    serviceContext(c),
+    c.var.ports.passwords,
+    appInScope(c),
+    c.req.valid("json"),
+  );
+  const resource = userResource(c, user);
+  c.header("Location", resource._links.self);
+  return c.json(resource, 201);
+};
+
+export const listUsers: RouteHandler<typeof routes.listUsers, AppEnv> = async (c) => {
+  const { limit, offset, status, email } = c.req.valid("query");
+  const { data, total } = await service.listUsers(
+    c.var.db(),
+    appInScope(c).id,
+    { limit, offset },
+    { status, email },
+  );
+  return c.json(paginated(c, data.map(serialize), total, { limit, offset }), 200);
+};
+
+export const getUser: RouteHandler<typeof routes.getUser, AppEnv> = async (c) => {
+  const user = await service.findUser(c.var.db(), appInScope(c).id, c.req.valid("param").user_id);
+  return c.json(userResource(c, user), 200);
+};
+
+const updateDeps = (c: Context<AppEnv>) => ({
+  passwords: c.var.ports.passwords,
+  revocations: c.var.ports.revocations,
+});
+
+export const updateUser: RouteHandler<typeof routes.updateUser, AppEnv> = async (c) => {
+  const user = await service.updateUser(
+    serviceContext(c),
+    updateDeps(c),
+    appInScope(c),
+    c.req.valid("param").user_id,
+    c.req.valid("json"),
+  );
+  return c.json(userResource(c, user), 200);
+};
+
+export const deactivateUser: RouteHandler<typeof routes.deactivateUser, AppEnv> = async (c) => {
+  const user = await service.updateUser(
+    serviceContext(c),
+    updateDeps(c),
+    appInScope(c),
+    c.req.valid("param").user_id,
+    { status: "deactivated" },
+  );
+  return c.json(userResource(c, user), 200);
+};
+
+export const assignRole: RouteHandler<typeof routes.assignRole, AppEnv> = async (c) => {
+  const user = await service.assignRole(
+    serviceContext(c),
+    appInScope(c),
+    c.req.valid("param").user_id,
+    c.req.valid("json").role,
+  );
+  return c.json(userResource(c, user), 200);
+};
+
+export const removeRole: RouteHandler<typeof routes.removeRole, AppEnv> = async (c) => {
+  const { user_id, role_name } = c.req.valid("param");
+  const user = await service.removeRole(serviceContext(c), appInScope(c), user_id, role_name);
+  return c.json(userResource(c, user), 200);
+};

@@ -1,0 +1,160 @@
+import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import { ulid } from "ulidx";
+import { ApiError } from "../lib/errors";
+import type { Clock, Database, RevocationStore } from "../ports";
+import type { KeyRing } from "./keys";
+import { type SigningAlgorithm, signingAlgorithms } from "./settings";
+
+/** The claims of a Heimdall access token (RFC 9068 profile, `typ: at+jwt`). */
+export interface AccessClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  /** The app's id. */
+  app: string;
+  roles: string[];
+  permissions: string[];
+  jti: string;
+  iat: number;
+  exp: number;
+  /** The session (refresh token family) the token came from, when it came from one. */
+  sid?: string;
+}
+
+export const ACCESS_TOKEN_TYPE = "at+jwt";
+
+/** `PUBLIC_URL + /v1/apps/<name>`: the `iss` of the app's tokens and its discovery base. */
+export function issuerFor(baseUrl: string, appName: string): string {
+  return `${baseUrl.replace(/\/$/, "")}/v1/apps/${encodeURIComponent(appName)}`;
+}
+
+export async function signAccessToken(
+  deps: { keys: KeyRing; clock: Clock; db: Database },
+  input: {
+    issuer: string;
+    app: { id: string; name: string; alg: SigningAlgorithm };
+    subject: string;
+    roles: string[];
+    permissions: string[];
+    ttlSeconds: number;
+    sessionId?: string;
+  },
+): Promise<{ token: string; claims: AccessClaims }> {
+  const key = await deps.keys.signingKey(deps.db, input.app.id, input.app.alg);
+  const iat = Math.floor(deps.clock.now().getTime() / 1000);
+  const claims: AccessClaims = {
+    iss: input.issuer,
+    sub: input.subject,
+    aud: input.app.name,
+    app: input.app.id,
+    roles: input.roles,
+    permissions: input.permissions,
+    jti: ulid(),
+    iat,
+    exp: iat + input.ttlSeconds,
+    ...(input.sessionId ? { sid: input.sessionId } : {}),
+  };
+  const token = await new SignJWT(claims as unknown as JWTPayload)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
+    .sign(key.privateKey);
+  return { token, claims };
+}
+
+/** Why a token was refused; `/v1/authorize` answers with these, protected routes with 401. */
+export type TokenProblem =
+  | "malformed_token"
+  | "unknown_key"
+  | "invalid_signature"
+  | "token_expired"
+  | "token_not_yet_valid"
+  | "invalid_claims"
+  | "token_revoked";
+
+export class TokenRejected extends ApiError {
+  constructor(readonly problem: TokenProblem) {
+    super("unauthorized", messages[problem], {
+      headers: { "WWW-Authenticate": `Bearer realm="heimdall", error="invalid_token"` },
+    });
+  }
+}
+
+const messages: Record<TokenProblem, string> = {
+  malformed_token: "The token is not a well-formed JWT",
+  unknown_key: "The token was not signed by a key Heimdall knows",
+  invalid_signature: "The token's signature does not verify",
+  token_expired: "The token has expired",
+  token_not_yet_valid: "The token is not valid yet",
+  invalid_claims: "The token's issuer, audience or claims are not valid",
+  token_revoked: "The token has been revoked",
+};
+
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+/**
+ * Verifies an access token offline: the key by `kid` (cached), signature, `typ`, `iss`, `aud`,
+ * expiry, then one revocation lookup covering its id, user, app and session. No database read
+ * once the key is cached.
+ */
+export async function verifyAccessToken(
+  deps: { keys: KeyRing; clock: Clock; revocations: RevocationStore; db: () => Database },
+  token: string,
+  issuerBase: string,
+): Promise<AccessClaims> {
+  let kid: string | undefined;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    throw new TokenRejected("malformed_token");
+  }
+  if (!kid) throw new TokenRejected("unknown_key");
+  const key = await deps.keys.verificationKey(deps.db, kid);
+  if (!key) throw new TokenRejected("unknown_key");
+
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, key.publicKey, {
+      algorithms: [key.alg],
+      typ: ACCESS_TOKEN_TYPE,
+      issuer: issuerFor(issuerBase, key.appName),
+      audience: key.appName,
+      currentDate: deps.clock.now(),
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ["sub", "jti", "iat", "exp"],
+    }));
+  } catch (error) {
+    throw new TokenRejected(problemOf(error));
+  }
+  const claims = payload as unknown as AccessClaims;
+  if (
+    claims.app !== key.appId ||
+    !Array.isArray(claims.permissions) ||
+    !Array.isArray(claims.roles) ||
+    !signingAlgorithms.includes(key.alg)
+  ) {
+    throw new TokenRejected("invalid_claims");
+  }
+  const revoked = await deps.revocations.isRevoked({
+    tokenId: claims.jti,
+    issuedAt: new Date(claims.iat * 1000),
+    subjects: subjectsOf(claims),
+  });
+  if (revoked) throw new TokenRejected("token_revoked");
+  return claims;
+}
+
+/** The revocation subjects a token belongs to. */
+export function subjectsOf(claims: Pick<AccessClaims, "sub" | "app" | "sid">): string[] {
+  return [`usr:${claims.sub}`, `app:${claims.app}`, ...(claims.sid ? [`ses:${claims.sid}`] : [])];
+}
+
+function problemOf(error: unknown): TokenProblem {
+  if (error instanceof errors.JWTExpired) return "token_expired";
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return error.claim === "nbf" || error.claim === "iat"
+      ? "token_not_yet_valid"
+      : "invalid_claims";
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "invalid_signature";
+  if (error instanceof errors.JOSEAlgNotAllowed) return "invalid_signature";
+  return "malformed_token";
+}

@@ -1,0 +1,82 @@
+import { and, count, desc, eq, gte, lte, type SQL } from "drizzle-orm";
+import { auditLogs } from "../db/schema";
+import { newId } from "../lib/ids";
+import type { Database } from "../ports";
+
+export type AuditActorType = (typeof auditLogs.$inferInsert)["actor_type"];
+
+/** Who did something and from where; built once per request. */
+export interface AuditSource {
+  actorType: AuditActorType;
+  actorId: string | null;
+  ipAddress: string | null;
+  userAgent: string | null;
+}
+
+export interface AuditEvent {
+  appId: string | null;
+  action: string;
+  target?: { type: string; id: string };
+  metadata?: Record<string, unknown>;
+  /** Overrides the source's actor, e.g. the user a password grant authenticated. */
+  actor?: { type: AuditActorType; id: string | null };
+}
+
+/** Appends an event; pass the transaction that makes the change, so both land or neither. */
+export async function recordAudit(db: Database, source: AuditSource, event: AuditEvent, at: Date) {
+  await db.insert(auditLogs).values({
+    id: newId("aud"),
+    app_id: event.appId,
+    actor_type: event.actor?.type ?? source.actorType,
+    actor_id: event.actor ? event.actor.id : source.actorId,
+    action: event.action,
+    target_type: event.target?.type ?? null,
+    target_id: event.target?.id ?? null,
+    metadata: event.metadata ?? {},
+    ip_address: source.ipAddress,
+    user_agent: source.userAgent,
+    timestamp: at,
+  });
+}
+
+export interface AuditFilter {
+  action?: string;
+  actor_id?: string;
+  target_id?: string;
+  from?: Date;
+  to?: Date;
+}
+
+export async function listAudit(
+  db: Database,
+  appId: string,
+  filter: AuditFilter,
+  page: { limit: number; offset: number },
+) {
+  const conditions: SQL[] = [eq(auditLogs.app_id, appId)];
+  if (filter.action) conditions.push(eq(auditLogs.action, filter.action));
+  if (filter.actor_id) conditions.push(eq(auditLogs.actor_id, filter.actor_id));
+  if (filter.target_id) conditions.push(eq(auditLogs.target_id, filter.target_id));
+  if (filter.from) conditions.push(gte(auditLogs.timestamp, filter.from));
+  if (filter.to) conditions.push(lte(auditLogs.timestamp, filter.to));
+  const where = and(...conditions);
+  const [rows, [total]] = await Promise.all([
+    db
+      .select()
+      .from(auditLogs)
+      .where(where)
+      .orderBy(desc(auditLogs.timestamp), desc(auditLogs.id))
+      .limit(page.limit)
+      .offset(page.offset),
+    db.select({ value: count() }).from(auditLogs).where(where),
+  ]);
+  return { rows, total: total?.value ?? 0 };
+}
+
+export async function findAudit(db: Database, appId: string, id: string) {
+  const [row] = await db
+    .select()
+    .from(auditLogs)
+    .where(and(eq(auditLogs.app_id, appId), eq(auditLogs.id, id)));
+  return row;
+}

@@ -1,0 +1,34 @@
+/** Built-in permissions; roles may also hold custom `resource:action` strings of their own. */
+export const permissionCatalogue = [
+  { name: "users:read", description: "List and read users" },
+  { name: "users:write", description: "Create and update users, assign roles" },
+  { name: "users:delete", description: "Deactivate users" },
+  { name: "roles:read", description: "List and read roles" },
+  { name: "roles:write", description: "Create and update roles" },
+  { name: "roles:delete", description: "Delete roles" },
+  { name: "permissions:read", description: "List the permission catalogue" },
+  { name: "settings:read", description: "Read the app's settings" },
+  { name: "settings:write", description: "Change the app's settings" },
+  { name: "audit:read", description: "Read the app's audit log" },
+  { name: "keys:write", description: "Rotate the app's signing keys" },
+  { name: "gps:read", description: "Read positions" },
+  { name: "gps:write", description: "Post positions" },
+  { name: "devices:read", description: "List and read devices" },
+  { name: "devices:write", description: "Create and update devices" },
+  { name: "devices:delete", description: "Delete devices" },
+] as const;
+
+/** `resource:action`, each part a name or `*` (e.g. `gps:read`, `gps:*`, `*:*`). */
+export const PERMISSION_PATTERN = /^(\*|[a-z][a-z0-9_-]{0,63}):(\*|[a-z][a-z0-9_.-]{0,63})$/;
+
+/** Whether any granted permission covers the required one; `*` in a grant matches any part. */
+export function hasPermission(granted: readonly string[], required: string): boolean {
+  const [resource, action] = required.split(":");
+  return granted.some((permission) => {
+    const [grantedResource, grantedAction] = permission.split(":");
+    return (
+      (grantedResource === "*" || grantedResource === resource) &&
+      (grantedAction === "*" || grantedAction === action)
+    );
+  });
+}

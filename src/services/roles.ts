@@ -1,0 +1,125 @@
+import { and, asc, count, eq } from "drizzle-orm";
+import { roles } from "../db/schema";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { Database } from "../ports";
+import type { AppRecord, ServiceContext } from "./apps";
+import { recordAudit } from "./audit";
+
+export type RoleRecord = typeof roles.$inferSelect;
+
+export async function findRole(db: Database, appId: string, name: string): Promise<RoleRecord> {
+  const [role] = await db
+    .select()
+    .from(roles)
+    .where(and(eq(roles.app_id, appId), eq(roles.name, name)));
+  if (!role) throw new ApiError("not_found", `No role named ${name} in this app`);
+  return role;
+}
+
+export async function listRoles(
+  db: Database,
+  appId: string,
+  page: { limit: number; offset: number },
+) {
+  const where = eq(roles.app_id, appId);
+  const [rows, [total]] = await Promise.all([
+    db
+      .select()
+      .from(roles)
+      .where(where)
+      .orderBy(asc(roles.name))
+      .limit(page.limit)
+      .offset(page.offset),
+    db.select({ value: count() }).from(roles).where(where),
+  ]);
+  return { data: rows, total: total?.value ?? 0 };
+}
+
+export async function createRole(
+  ctx: ServiceContext,
+  app: AppRecord,
+  input: { name: string; display_name?: string | undefined; permissions: string[] },
+) {
+  const now = ctx.clock.now();
+  return ctx.db.transaction(async (tx) => {
+    const [role] = await tx
+      .insert(roles)
+      .values({
+        id: newId("role"),
+        app_id: app.id,
+        name: input.name,
+        display_name: input.display_name ?? input.name,
+        permissions: [...new Set(input.permissions)],
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflictDoNothing()
+      .returning();
+    if (!role) throw new ApiError("conflict", `A role named ${input.name} exists already`);
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "role.created",
+        target: { type: "role", id: role.id },
+        metadata: { name: role.name, permissions: role.permissions },
+      },
+      now,
+    );
+    return role;
+  });
+}
+
+export async function updateRole(
+  ctx: ServiceContext,
+  app: AppRecord,
+  name: string,
+  changes: { display_name?: string | undefined; permissions?: string[] | undefined },
+) {
+  const current = await findRole(ctx.db, app.id, name);
+  const now = ctx.clock.now();
+  return ctx.db.transaction(async (tx) => {
+    const [role] = await tx
+      .update(roles)
+      .set({
+        ...(changes.display_name !== undefined ? { display_name: changes.display_name } : {}),
+        ...(changes.permissions ? { permissions: [...new Set(changes.permissions)] } : {}),
+        updated_at: now,
+      })
+      .where(eq(roles.id, current.id))
+      .returning();
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "role.updated",
+        target: { type: "role", id: current.id },
+        metadata: { name, before: current.permissions, after: role?.permissions },
+      },
+      now,
+    );
+    return role ?? current;
+  });
+}
+
+export async function deleteRole(ctx: ServiceContext, app: AppRecord, name: string) {
+  const role = await findRole(ctx.db, app.id, name);
+  const now = ctx.clock.now();
+  await ctx.db.transaction(async (tx) => {
+    await tx.delete(roles).where(eq(roles.id, role.id));
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "role.deleted",
+        target: { type: "role", id: role.id },
+        metadata: { name, permissions: role.permissions },
+      },
+      now,
+    );
+  });
+}

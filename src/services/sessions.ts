@@ -1,0 +1,319 @@
+import { and, eq, isNull } from "drizzle-orm";
+import { refreshTokens, sessions, users } from "../db/schema";
+import { type Cipher, randomSecret, sha256Hex } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { PasswordHasher } from "../lib/password";
+import type { Database, RevocationStore } from "../ports";
+import { signAccessToken } from "./access-tokens";
+import { type AppRecord, revocationHorizon, type ServiceContext, settingsOf } from "./apps";
+import { recordAudit } from "./audit";
+import type { KeyRing } from "./keys";
+import { findUserByEmail, grantsOf, type UserRecord } from "./users";
+
+export interface TokenDeps {
+  keys: KeyRing;
+  passwords: PasswordHasher;
+  revocations: RevocationStore;
+  sealer: Cipher;
+}
+
+/** RFC 6749 §5.1 */
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token: string;
+}
+
+const REFRESH_PREFIX = "rt_";
+const invalidCredentials = () => new ApiError("invalid_grant", "Invalid email or password");
+const invalidRefresh = () =>
+  new ApiError("invalid_grant", "The refresh token is invalid, expired or revoked");
+
+function assertIssuing(app: AppRecord) {
+  if (app.status !== "active") throw new ApiError("invalid_grant", "The app is archived");
+}
+
+async function accessTokenFor(
+  ctx: ServiceContext,
+  deps: TokenDeps,
+  app: AppRecord,
+  user: UserRecord,
+  sessionId: string,
+  issuer: string,
+) {
+  const settings = settingsOf(app);
+  const grants = await grantsOf(ctx.db, user.id);
+  const { token } = await signAccessToken(
+    { keys: deps.keys, clock: ctx.clock, db: ctx.db },
+    {
+      issuer,
+      app: { id: app.id, name: app.name, alg: settings.signing_algorithm },
+      subject: user.id,
+      roles: grants.roles,
+      permissions: grants.permissions,
+      ttlSeconds: settings.access_token_ttl,
+      sessionId,
+    },
+  );
+  return { token, expiresIn: settings.access_token_ttl };
+}
+
+/** `grant_type=password`: checks the credentials, opens a session, answers tokens. */
+export async function passwordGrant(
+  ctx: ServiceContext,
+  deps: TokenDeps,
+  app: AppRecord,
+  input: { email: string; password: string; issuer: string },
+): Promise<TokenResponse> {
+  assertIssuing(app);
+  const user = await findUserByEmail(ctx.db, app.id, input.email);
+  // Same work whether or not the user exists, so timing does not reveal who has an account.
+  const check = await deps.passwords.verify(
+    user?.password_hash ?? deps.passwords.dummyHash,
+    input.password,
+  );
+  const failure = !user
+    ? "unknown_user"
+    : !check.valid
+      ? "wrong_password"
+      : user.status !== "active"
+        ? "user_deactivated"
+        : undefined;
+  const now = ctx.clock.now();
+  if (failure || !user) {
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "auth.login.failed",
+        actor: { type: "anonymous", id: user?.id ?? null },
+        target: user ? { type: "user", id: user.id } : undefined,
+        metadata: { reason: failure, email: input.email.slice(0, 254) },
+      },
+      now,
+    );
+    throw invalidCredentials();
+  }
+
+  const settings = settingsOf(app);
+  const refreshToken = randomSecret(REFRESH_PREFIX);
+  const sessionId = newId("ses");
+  const rehash = check.needsRehash ? await deps.passwords.hash(input.password) : undefined;
+  await ctx.db.transaction(async (tx) => {
+    await tx.insert(sessions).values({
+      id: sessionId,
+      app_id: app.id,
+      user_id: user.id,
+      ip_address: ctx.audit.ipAddress,
+      user_agent: ctx.audit.userAgent,
+      created_at: now,
+      last_used_at: now,
+      expires_at: new Date(now.getTime() + settings.refresh_token_ttl * 1000),
+    });
+    await tx.insert(refreshTokens).values({
+      id: newId("rtk"),
+      session_id: sessionId,
+      token_hash: await sha256Hex(refreshToken),
+      expires_at: new Date(now.getTime() + settings.refresh_token_ttl * 1000),
+      created_at: now,
+    });
+    await tx
+      .update(users)
+      .set({ last_login_at: now, ...(rehash ? { password_hash: rehash } : {}) })
+      .where(eq(users.id, user.id));
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "auth.login.succeeded",
+        actor: { type: "user", id: user.id },
+        target: { type: "session", id: sessionId },
+        metadata: { grant_type: "password" },
+      },
+      now,
+    );
+  });
+  const access = await accessTokenFor(ctx, deps, app, user, sessionId, input.issuer);
+  return {
+    access_token: access.token,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+    refresh_token: refreshToken,
+  };
+}
+
+async function findRefresh(db: Database, token: string) {
+  if (!token.startsWith(REFRESH_PREFIX)) return undefined;
+  const [row] = await db
+    .select({ token: refreshTokens, session: sessions, user: users })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))
+    .innerJoin(users, eq(users.id, sessions.user_id))
+    .where(eq(refreshTokens.token_hash, await sha256Hex(token)))
+    .limit(1);
+  return row;
+}
+
+/** Ends a session: its refresh tokens die, and so do the access tokens issued from it. */
+export async function endSession(
+  db: Database,
+  revocations: RevocationStore,
+  sessionId: string,
+  reason: string,
+  now: Date,
+) {
+  await db
+    .update(sessions)
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where(and(eq(sessions.id, sessionId), isNull(sessions.revoked_at)));
+  await db
+    .update(refreshTokens)
+    .set({ status: "revoked", successor_encrypted: null })
+    .where(eq(refreshTokens.session_id, sessionId));
+  await revocations.revokeIssuedBefore(`ses:${sessionId}`, now, revocationHorizon(now));
+}
+
+/**
+ * `grant_type=refresh_token`: rotates the refresh token. Presenting one already rotated is
+ * reuse: the whole family (session) is revoked and audited, unless it comes within the app's
+ * reuse interval, when it gets the same successor (parallel browser tabs).
+ */
+export async function refreshGrant(
+  ctx: ServiceContext,
+  deps: TokenDeps,
+  app: AppRecord,
+  input: { refreshToken: string; issuer: string },
+): Promise<TokenResponse> {
+  assertIssuing(app);
+  const found = await findRefresh(ctx.db, input.refreshToken);
+  const now = ctx.clock.now();
+  if (!found || found.session.app_id !== app.id) throw invalidRefresh();
+  const { token, session, user } = found;
+  if (session.revoked_at || token.status === "revoked" || session.expires_at <= now) {
+    throw invalidRefresh();
+  }
+  if (user.status !== "active") throw invalidRefresh();
+
+  if (token.status === "rotated") return reuse(ctx, deps, app, found, input.issuer);
+
+  const settings = settingsOf(app);
+  const successor = randomSecret(REFRESH_PREFIX);
+  const successorId = newId("rtk");
+  const keepSuccessor = settings.refresh_reuse_interval > 0;
+  const rotated = await ctx.db.transaction(async (tx) => {
+    // Only one concurrent refresh wins the rotation; the loser is treated as reuse below.
+    const [won] = await tx
+      .update(refreshTokens)
+      .set({
+        status: "rotated",
+        rotated_at: now,
+        replaced_by: successorId,
+        successor_encrypted: keepSuccessor ? await deps.sealer.encrypt(successor) : null,
+      })
+      .where(and(eq(refreshTokens.id, token.id), eq(refreshTokens.status, "active")))
+      .returning({ id: refreshTokens.id });
+    if (!won) return false;
+    await tx.insert(refreshTokens).values({
+      id: successorId,
+      session_id: session.id,
+      token_hash: await sha256Hex(successor),
+      expires_at: session.expires_at,
+      created_at: now,
+    });
+    await tx.update(sessions).set({ last_used_at: now }).where(eq(sessions.id, session.id));
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "token.refreshed",
+        actor: { type: "user", id: user.id },
+        target: { type: "session", id: session.id },
+      },
+      now,
+    );
+    return true;
+  });
+  if (!rotated) {
+    const again = await findRefresh(ctx.db, input.refreshToken);
+    if (!again) throw invalidRefresh();
+    return reuse(ctx, deps, app, again, input.issuer);
+  }
+  const access = await accessTokenFor(ctx, deps, app, user, session.id, input.issuer);
+  return {
+    access_token: access.token,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+    refresh_token: successor,
+  };
+}
+
+async function reuse(
+  ctx: ServiceContext,
+  deps: TokenDeps,
+  app: AppRecord,
+  found: NonNullable<Awaited<ReturnType<typeof findRefresh>>>,
+  issuer: string,
+): Promise<TokenResponse> {
+  const { token, session, user } = found;
+  const now = ctx.clock.now();
+  const interval = settingsOf(app).refresh_reuse_interval * 1000;
+  const withinInterval =
+    interval > 0 && token.rotated_at && now.getTime() - token.rotated_at.getTime() <= interval;
+  if (withinInterval && token.successor_encrypted) {
+    const successor = await deps.sealer.decrypt(token.successor_encrypted);
+    const access = await accessTokenFor(ctx, deps, app, user, session.id, issuer);
+    return {
+      access_token: access.token,
+      token_type: "Bearer",
+      expires_in: access.expiresIn,
+      refresh_token: successor,
+    };
+  }
+  await endSession(ctx.db, deps.revocations, session.id, "refresh_token_reuse", now);
+  await recordAudit(
+    ctx.db,
+    ctx.audit,
+    {
+      appId: app.id,
+      action: "token.reuse_detected",
+      actor: { type: "anonymous", id: null },
+      target: { type: "session", id: session.id },
+      metadata: { user_id: user.id, rotated_at: token.rotated_at?.toISOString() },
+    },
+    now,
+  );
+  throw invalidRefresh();
+}
+
+/**
+ * RFC 7009 revocation of a refresh token (its whole session) or an access token (its `jti`).
+ * Unknown or foreign tokens are ignored: the answer is the same either way.
+ */
+export async function revokeRefreshToken(
+  ctx: ServiceContext,
+  deps: Pick<TokenDeps, "revocations">,
+  app: AppRecord,
+  token: string,
+) {
+  const found = await findRefresh(ctx.db, token);
+  if (!found || found.session.app_id !== app.id || found.session.revoked_at) return false;
+  const now = ctx.clock.now();
+  await endSession(ctx.db, deps.revocations, found.session.id, "revoked", now);
+  await recordAudit(
+    ctx.db,
+    ctx.audit,
+    {
+      appId: app.id,
+      action: "token.revoked",
+      target: { type: "session", id: found.session.id },
+      metadata: { token_type: "refresh_token" },
+    },
+    now,
+  );
+  return true;
+}

@@ -1,0 +1,72 @@
+import { z } from "@hono/zod-openapi";
+
+export const signingAlgorithms = ["RS256", "ES256", "EdDSA"] as const;
+export type SigningAlgorithm = (typeof signingAlgorithms)[number];
+
+export const PasswordPolicySchema = z
+  .object({
+    min_length: z.number().int().min(8).max(128).default(10),
+    require_uppercase: z.boolean().default(false),
+    require_lowercase: z.boolean().default(false),
+    require_digit: z.boolean().default(false),
+    require_symbol: z.boolean().default(false),
+  })
+  .openapi("PasswordPolicy");
+
+/** Per-app settings with their defaults; apps store only what they changed. */
+export const AppSettingsSchema = z
+  .object({
+    access_token_ttl: z.number().int().min(60).max(86_400).default(3600).openapi({
+      description: "Access token lifetime, seconds",
+    }),
+    refresh_token_ttl: z.number().int().min(300).max(31_536_000).default(2_592_000).openapi({
+      description: "Refresh token (session) lifetime, seconds",
+    }),
+    refresh_reuse_interval: z.number().int().min(0).max(300).default(0).openapi({
+      description:
+        "Seconds during which a just-rotated refresh token may be presented again and receive the same successor (0 = off)",
+    }),
+    signing_algorithm: z.enum(signingAlgorithms).default("RS256"),
+    password_policy: PasswordPolicySchema.default({
+      min_length: 10,
+      require_uppercase: false,
+      require_lowercase: false,
+      require_digit: false,
+      require_symbol: false,
+    }),
+    cors_origins: z
+      .array(z.url({ protocol: /^https?$/ }))
+      .max(50)
+      .default([]),
+    gps_retention_days: z.number().int().min(1).max(3650).default(90),
+  })
+  .openapi("AppSettings");
+
+export type AppSettings = z.infer<typeof AppSettingsSchema>;
+
+/** The longest an access token can live under any app's settings: revocation markers outlive it. */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
+
+export function resolveSettings(stored: Partial<AppSettings> | null | undefined): AppSettings {
+  return AppSettingsSchema.parse(stored ?? {});
+}
+
+/** Whether a password meets the app's policy; the reasons it does not, otherwise. */
+export function passwordProblems(
+  password: string,
+  policy: AppSettings["password_policy"],
+): string[] {
+  const problems: string[] = [];
+  if ([...password].length < policy.min_length) {
+    problems.push(`must be at least ${policy.min_length} characters`);
+  }
+  if (password.length > 1024) problems.push("must be at most 1024 characters");
+  if (policy.require_uppercase && !/\p{Lu}/u.test(password))
+    problems.push("must contain an uppercase letter");
+  if (policy.require_lowercase && !/\p{Ll}/u.test(password))
+    problems.push("must contain a lowercase letter");
+  if (policy.require_digit && !/\p{Nd}/u.test(password)) problems.push("must contain a digit");
+  if (policy.require_symbol && !/[^\p{L}\p{Nd}]/u.test(password))
+    problems.push("must contain a symbol");
+  return problems;
+}

@@ -1,0 +1,304 @@
+import { and, asc, count, eq, inArray, isNull, sql } from "drizzle-orm";
+import { roles, sessions, userRoles, users } from "../db/schema";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { PasswordHasher } from "../lib/password";
+import type { Database, RevocationStore } from "../ports";
+import { type AppRecord, revocationHorizon, type ServiceContext, settingsOf } from "./apps";
+import { recordAudit } from "./audit";
+import { passwordProblems } from "./settings";
+
+export type UserRecord = typeof users.$inferSelect;
+export type UserView = Omit<UserRecord, "password_hash"> & { roles: string[] };
+
+function view(user: UserRecord, roleNames: string[]): UserView {
+  const { password_hash: _hash, ...fields } = user;
+  return { ...fields, roles: roleNames };
+}
+
+/** Role names per user, one query for the whole page (no N+1). */
+async function roleNamesOf(db: Database, userIds: string[]): Promise<Map<string, string[]>> {
+  const byUser = new Map<string, string[]>(userIds.map((id) => [id, []]));
+  if (userIds.length === 0) return byUser;
+  const rows = await db
+    .select({ userId: userRoles.user_id, name: roles.name })
+    .from(userRoles)
+    .innerJoin(roles, eq(roles.id, userRoles.role_id))
+    .where(inArray(userRoles.user_id, userIds))
+    .orderBy(asc(roles.name));
+  for (const row of rows) byUser.get(row.userId)?.push(row.name);
+  return byUser;
+}
+
+/** The roles and the union of their permissions, as a token carries them. */
+export async function grantsOf(db: Database, userId: string) {
+  const rows = await db
+    .select({ name: roles.name, permissions: roles.permissions })
+    .from(userRoles)
+    .innerJoin(roles, eq(roles.id, userRoles.role_id))
+    .where(eq(userRoles.user_id, userId))
+    .orderBy(asc(roles.name));
+  return {
+    roles: rows.map((row) => row.name),
+    permissions: [...new Set(rows.flatMap((row) => row.permissions))].sort(),
+  };
+}
+
+export async function findUser(db: Database, appId: string, userId: string): Promise<UserView> {
+  const [user] = await db
+    .select()
+    .from(users)
+    .where(and(eq(users.app_id, appId), eq(users.id, userId)));
+  if (!user) throw new ApiError("not_found", `No user ${userId} in this app`);
+  return view(user, (await roleNamesOf(db, [user.id])).get(user.id) ?? []);
+}
+
+export async function findUserByEmail(db: Database, appId: string, email: string) {
+  const [user] = await db
+    .select()
+    .from(users)
+    .where(and(eq(users.app_id, appId), sql`lower(${users.email}) = lower(${email})`));
+  return user;
+}
+
+export async function listUsers(
+  db: Database,
+  appId: string,
+  page: { limit: number; offset: number },
+  filter: { status?: UserRecord["status"] | undefined; email?: string | undefined },
+) {
+  const conditions = [eq(users.app_id, appId)];
+  if (filter.status) conditions.push(eq(users.status, filter.status));
+  if (filter.email) conditions.push(sql`lower(${users.email}) = lower(${filter.email})`);
+  const where = and(...conditions);
+  const [rows, [total]] = await Promise.all([
+    db
+      .select()
+      .from(users)
+      .where(where)
+      .orderBy(asc(users.id))
+      .limit(page.limit)
+      .offset(page.offset),
+    db.select({ value: count() }).from(users).where(where),
+  ]);
+  const names = await roleNamesOf(
+    db,
+    rows.map((row) => row.id),
+  );
+  return { data: rows.map((row) => view(row, names.get(row.id) ?? [])), total: total?.value ?? 0 };
+}
+
+function checkPassword(app: AppRecord, password: string) {
+  const problems = passwordProblems(password, settingsOf(app).password_policy);
+  if (problems.length > 0) {
+    throw new ApiError("validation_error", "The password does not meet the app's policy", {
+      details: problems.map((reason) => ({ field: "json.password", reason })),
+    });
+  }
+}
+
+async function rolesByName(db: Database, appId: string, names: string[]) {
+  if (names.length === 0) return [];
+  const found = await db
+    .select()
+    .from(roles)
+    .where(and(eq(roles.app_id, appId), inArray(roles.name, names)));
+  const missing = names.filter((name) => !found.some((role) => role.name === name));
+  if (missing.length > 0) {
+    throw new ApiError("validation_error", "Unknown role", {
+      details: missing.map((name) => ({ field: "json.role", reason: `no role named ${name}` })),
+    });
+  }
+  return found;
+}
+
+async function assertEmailFree(db: Database, appId: string, email: string, exceptUserId?: string) {
+  const existing = await findUserByEmail(db, appId, email);
+  if (existing && existing.id !== exceptUserId) {
+    throw new ApiError("conflict", "A user with this email exists in this app already");
+  }
+}
+
+export async function createUser(
+  ctx: ServiceContext,
+  passwords: PasswordHasher,
+  app: AppRecord,
+  input: {
+    email: string;
+    password: string;
+    display_name?: string | undefined;
+    role?: string | undefined;
+    roles?: string[] | undefined;
+    metadata?: Record<string, unknown> | undefined;
+  },
+): Promise<UserView> {
+  checkPassword(app, input.password);
+  const roleNames = [...new Set([...(input.role ? [input.role] : []), ...(input.roles ?? [])])];
+  const assigned = await rolesByName(ctx.db, app.id, roleNames);
+  await assertEmailFree(ctx.db, app.id, input.email);
+  const passwordHash = await passwords.hash(input.password);
+  const now = ctx.clock.now();
+  const user = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(users)
+      .values({
+        id: newId("usr"),
+        app_id: app.id,
+        email: input.email,
+        display_name: input.display_name ?? null,
+        password_hash: passwordHash,
+        metadata: input.metadata ?? {},
+        created_at: now,
+        updated_at: now,
+      })
+      .returning();
+    if (!row) throw new Error("insert returned no row");
+    if (assigned.length > 0) {
+      await tx
+        .insert(userRoles)
+        .values(assigned.map((role) => ({ user_id: row.id, role_id: role.id, created_at: now })));
+    }
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "user.created",
+        target: { type: "user", id: row.id },
+        metadata: { roles: roleNames },
+      },
+      now,
+    );
+    return row;
+  });
+  return view(user, roleNames.sort());
+}
+
+/** Ends every session of a user and revokes the access tokens issued so far. */
+async function revokeUserTokens(
+  db: Database,
+  revocations: RevocationStore,
+  userId: string,
+  now: Date,
+  reason: string,
+) {
+  await db
+    .update(sessions)
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where(and(eq(sessions.user_id, userId), isNull(sessions.revoked_at)));
+  await revocations.revokeIssuedBefore(`usr:${userId}`, now, revocationHorizon(now));
+}
+
+export async function updateUser(
+  ctx: ServiceContext,
+  deps: { passwords: PasswordHasher; revocations: RevocationStore },
+  app: AppRecord,
+  userId: string,
+  changes: {
+    email?: string | undefined;
+    display_name?: string | null | undefined;
+    password?: string | undefined;
+    status?: UserRecord["status"] | undefined;
+    metadata?: Record<string, unknown> | undefined;
+  },
+): Promise<UserView> {
+  const current = await findUser(ctx.db, app.id, userId);
+  if (changes.password !== undefined) checkPassword(app, changes.password);
+  if (changes.email !== undefined) await assertEmailFree(ctx.db, app.id, changes.email, userId);
+  const { password, ...fields } = changes;
+  const passwordHash = password !== undefined ? await deps.passwords.hash(password) : undefined;
+  const now = ctx.clock.now();
+  const deactivating = changes.status === "deactivated" && current.status !== "deactivated";
+  const updated = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(users)
+      .set({ ...fields, ...(passwordHash ? { password_hash: passwordHash } : {}), updated_at: now })
+      .where(and(eq(users.app_id, app.id), eq(users.id, userId)))
+      .returning();
+    if (!row) throw new ApiError("not_found", `No user ${userId} in this app`);
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: deactivating ? "user.deactivated" : "user.updated",
+        target: { type: "user", id: userId },
+        metadata: { fields: Object.keys(changes) },
+      },
+      now,
+    );
+    return row;
+  });
+  if (deactivating || passwordHash) {
+    await revokeUserTokens(
+      ctx.db,
+      deps.revocations,
+      userId,
+      now,
+      deactivating ? "user_deactivated" : "password_changed",
+    );
+  }
+  return view(updated, current.roles);
+}
+
+export async function assignRole(
+  ctx: ServiceContext,
+  app: AppRecord,
+  userId: string,
+  roleName: string,
+) {
+  const user = await findUser(ctx.db, app.id, userId);
+  const [role] = await rolesByName(ctx.db, app.id, [roleName]);
+  if (!role) throw new Error("unreachable: rolesByName checks existence");
+  const now = ctx.clock.now();
+  await ctx.db.transaction(async (tx) => {
+    await tx
+      .insert(userRoles)
+      .values({ user_id: userId, role_id: role.id, created_at: now })
+      .onConflictDoNothing();
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "role.assigned",
+        target: { type: "user", id: userId },
+        metadata: { role: roleName },
+      },
+      now,
+    );
+  });
+  return { ...user, roles: [...new Set([...user.roles, roleName])].sort() };
+}
+
+export async function removeRole(
+  ctx: ServiceContext,
+  app: AppRecord,
+  userId: string,
+  roleName: string,
+) {
+  const user = await findUser(ctx.db, app.id, userId);
+  if (!user.roles.includes(roleName)) {
+    throw new ApiError("not_found", `User ${userId} does not hold role ${roleName}`);
+  }
+  const [role] = await rolesByName(ctx.db, app.id, [roleName]);
+  if (!role) throw new Error("unreachable: the user holds it");
+  const now = ctx.clock.now();
+  await ctx.db.transaction(async (tx) => {
+    await tx
+      .delete(userRoles)
+      .where(and(eq(userRoles.user_id, userId), eq(userRoles.role_id, role.id)));
+    await recordAudit(
+      tx,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "role.removed",
+        target: { type: "user", id: userId },
+        metadata: { role: roleName },
+      },
+      now,
+    );
+  });
+  return { ...user, roles: user.roles.filter((name) => name !== roleName) };
+}
