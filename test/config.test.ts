@@ -16,6 +16,8 @@ describe("parseConfig", () => {
   it("reads and converts values; empty strings count as unset", () => {
     const config = parseConfig({
       APP_ENV: "production",
+      ADMIN_API_KEY: "a".repeat(32),
+      KEY_ENCRYPTION_SECRET: "k".repeat(32),
       PORT: "8080",
       CORS_ORIGINS: "https://a.example.com, https://b.example.com",
       PUBLIC_URL: "",
@@ -35,6 +37,9 @@ describe("parseConfig", () => {
     [{ CORS_ORIGINS: "https://ok.example.com,ftp://bad" }, "CORS_ORIGINS"],
     [{ DATABASE_URL: "mysql://localhost/db" }, "DATABASE_URL"],
     [{ UPSTASH_REDIS_REST_URL: "https://x.upstash.io" }, "UPSTASH_REDIS_REST_TOKEN"],
+    [{ APP_ENV: "production", KEY_ENCRYPTION_SECRET: "k".repeat(32) }, "ADMIN_API_KEY"],
+    [{ APP_ENV: "production", ADMIN_API_KEY: "a".repeat(32) }, "KEY_ENCRYPTION_SECRET"],
+    [{ ADMIN_API_KEY: "short" }, "ADMIN_API_KEY"],
   ])("fails with a message naming the bad variable: %o", (env, variable) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable}`));

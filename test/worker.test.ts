@@ -16,6 +16,12 @@ process.env.WRANGLER_LOG ??= "error";
  * The Worker itself, bundled by wrangler from `wrangler.toml` and run inside workerd, reaching
  * Postgres through the Neon serverless driver and a local WebSocket proxy.
  */
+const workerSecrets = {
+  APP_ENV: "test",
+  ADMIN_API_KEY: "hk_admin_worker_test_0123456789abcdef",
+  KEY_ENCRYPTION_SECRET: "worker-test-key-encryption-secret-0123456789",
+};
+
 type Worker = Awaited<ReturnType<typeof unstable_startWorker>>;
 
 /** Starts `wrangler.toml`'s Worker with test settings; the Worker's outbound traffic is real. */
@@ -23,7 +29,7 @@ async function startWorker(settings: Record<string, string>): Promise<Worker> {
   const worker = await unstable_startWorker({
     config: "wrangler.toml",
     bindings: Object.fromEntries(
-      Object.entries({ LOG_LEVEL: "error", APP_ENV: "test", ...settings }).map(([name, value]) => [
+      Object.entries({ LOG_LEVEL: "error", ...workerSecrets, ...settings }).map(([name, value]) => [
         name,
         { type: "plain_text" as const, value },
       ]),
@@ -76,6 +82,40 @@ describe("the Worker in workerd", () => {
     },
   );
 
+  it.runIf(Boolean(services.postgres))(
+    "runs the identity flow inside workerd: argon2id, signing keys, password grant, authorize",
+    async () => {
+      const admin = { Authorization: `Bearer ${workerSecrets.ADMIN_API_KEY}` };
+      const json = { "Content-Type": "application/json" };
+      const post = (path: string, body: unknown, headers: Record<string, string> = admin) =>
+        worker.fetch(`http://heimdall.test${path}`, {
+          method: "POST",
+          headers: { ...json, ...headers },
+          body: JSON.stringify(body),
+        });
+      expect((await post("/v1/apps", { name: "edge", display_name: "Edge" })).status).toBe(201);
+      const user = await post("/v1/apps/edge/users", {
+        email: "ada@edge.dev",
+        password: "analytical engine",
+        role: "admin",
+      });
+      expect(user.status).toBe(201);
+      const login = await post(
+        "/v1/apps/edge/tokens",
+        { grant_type: "password", email: "ada@edge.dev", password: "analytical engine" },
+        {},
+      );
+      expect(login.status).toBe(200);
+      const { access_token } = await readJson(login);
+      const decision = await post(
+        "/v1/authorize",
+        { token: access_token, permission: "gps:read" },
+        {},
+      );
+      expect(await readJson(decision)).toMatchObject({ allowed: true });
+    },
+  );
+
   it("answers /v1/health 503 when its database cannot be reached", async () => {
     const unreachable = await startWorker({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
     try {
@@ -88,7 +128,7 @@ describe("the Worker in workerd", () => {
   });
 
   it("refuses to serve without DATABASE_URL, saying so in the error shape", async () => {
-    const unconfigured = await startWorker({});
+    const unconfigured = await startWorker({ DATABASE_URL: "" });
     try {
       const res = await unconfigured.fetch("http://heimdall.test/health");
       expect(res.status).toBe(500);

@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, inArray, or } from "drizzle-orm";
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { ulid } from "ulidx";
 import { apps, signingKeys } from "../db/schema";
 import type { Cipher } from "../lib/crypto";
 import type { Clock, Database } from "../ports";
@@ -45,7 +46,7 @@ export function createKeyRing(deps: { cipher: Cipher; clock: Clock }) {
       extractable: true,
       ...(alg === "EdDSA" ? { crv: "Ed25519" } : {}),
     });
-    const kid = `${appId.slice(4, 14).toLowerCase()}-${crypto.randomUUID().slice(0, 8)}`;
+    const kid = ulid();
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
     const privateJwk = JSON.stringify(await exportJWK(privateKey));
     await db.insert(signingKeys).values({

@@ -49,7 +49,7 @@ export async function findUser(db: Database, appId: string, userId: string): Pro
     .select()
     .from(users)
     .where(and(eq(users.app_id, appId), eq(users.id, userId)));
-  if (!user) throw new ApiError("not_found", `No user ${userId} in this app`);
+  if (!user) throw new ApiError("not_found", "No such user in this app");
   return view(user, (await roleNamesOf(db, [user.id])).get(user.id) ?? []);
 }
 
@@ -215,7 +215,7 @@ export async function updateUser(
       .set({ ...fields, ...(passwordHash ? { password_hash: passwordHash } : {}), updated_at: now })
       .where(and(eq(users.app_id, app.id), eq(users.id, userId)))
       .returning();
-    if (!row) throw new ApiError("not_found", `No user ${userId} in this app`);
+    if (!row) throw new ApiError("not_found", "No such user in this app");
     await recordAudit(
       tx,
       ctx.audit,
@@ -279,7 +279,7 @@ export async function removeRole(
 ) {
   const user = await findUser(ctx.db, app.id, userId);
   if (!user.roles.includes(roleName)) {
-    throw new ApiError("not_found", `User ${userId} does not hold role ${roleName}`);
+    throw new ApiError("not_found", `The user does not hold role ${roleName}`);
   }
   const [role] = await rolesByName(ctx.db, app.id, [roleName]);
   if (!role) throw new Error("unreachable: the user holds it");
