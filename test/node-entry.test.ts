@@ -47,6 +47,42 @@ describe("the Node entry (npm start)", () => {
     }
   });
 
+  it("generates an admin key on first start, prints it once, and keeps only its hash", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "heimdall-"));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const first = await startNodeServer({ DATA_DIR: dataDir });
+    const key = /^\s+(hk_admin_[A-Za-z0-9_-]{43})$/m.exec(first.output())?.[1];
+    try {
+      expect(key).toBeDefined();
+      const apps = await fetch(`${first.url}/v1/apps`, {
+        headers: { Authorization: `Bearer ${key}` },
+      });
+      expect(apps.status).toBe(200);
+      const wrong = await fetch(`${first.url}/v1/apps`, {
+        headers: { Authorization: "Bearer hk_admin_x" },
+      });
+      expect(wrong.status).toBe(401);
+    } finally {
+      await first.stop();
+    }
+    const second = await startNodeServer({ DATA_DIR: dataDir });
+    try {
+      expect(second.output()).not.toContain("hk_admin_");
+      const apps = await fetch(`${second.url}/v1/apps`, {
+        headers: { Authorization: `Bearer ${key}` },
+      });
+      expect(apps.status).toBe(200);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("refuses to start in production without its secrets", async () => {
+    const { code, output } = await runNodeServer({ APP_ENV: "production" });
+    expect(code).toBe(1);
+    expect(output).toMatch(/ADMIN_API_KEY: required when APP_ENV=production/);
+  });
+
   it("uses Postgres when DATABASE_URL is set", async (context) => {
     if (!services.postgres) {
       announceSkip("Node entry on real Postgres", "TEST_DATABASE_URL");
