@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import type { ServiceContext } from "../services/apps";
-import type { AuditSource } from "../services/audit";
+import type { AuditSource, ServiceContext } from "../services/audit";
 
 /** The audit source of a request: its authenticated subject, IP and user agent. */
 export function auditSource(c: Context<AppEnv>): AuditSource {

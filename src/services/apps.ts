@@ -3,7 +3,7 @@ import { apps, roles } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database, RevocationStore } from "../ports";
-import { type AuditSource, recordAudit } from "./audit";
+import { audited, recordAudit, type ServiceContext } from "./audit";
 import { type AppSettings, MAX_ACCESS_TOKEN_TTL_SECONDS, resolveSettings } from "./settings";
 
 export type AppRecord = typeof apps.$inferSelect;
@@ -29,80 +29,78 @@ export function settingsOf(app: AppRecord) {
   return resolveSettings(app.settings);
 }
 
-export interface ServiceContext {
-  db: Database;
-  clock: { now(): Date };
-  audit: AuditSource;
+/** How long a subject-wide revocation must be remembered: past any access token's life. */
+export function revocationHorizon(now: Date): Date {
+  return new Date(now.getTime() + (MAX_ACCESS_TOKEN_TTL_SECONDS + 60) * 1000);
 }
+
+const appTarget = (app: { id: string }) => ({ type: "app", id: app.id });
 
 /** Creates an app with its built-in `admin` role (`*:*`). 409 when the name is taken. */
 export async function createApp(
   ctx: ServiceContext,
   input: { name: string; display_name: string; metadata?: Record<string, unknown> | undefined },
 ) {
-  const now = ctx.clock.now();
-  return ctx.db.transaction(async (tx) => {
-    const [taken] = await tx
-      .select({ id: apps.id })
-      .from(apps)
-      .where(sql`lower(${apps.name}) = lower(${input.name})`);
-    if (taken) throw new ApiError("conflict", `An app named ${input.name} exists already`);
-    const [app] = await tx
-      .insert(apps)
-      .values({
-        id: newId("app"),
-        name: input.name,
-        display_name: input.display_name,
-        metadata: input.metadata ?? {},
+  await ctx.db
+    .select({ id: apps.id })
+    .from(apps)
+    .where(sql`lower(${apps.name}) = lower(${input.name})`)
+    .then(([taken]) => {
+      if (taken) throw new ApiError("conflict", `An app named ${input.name} exists already`);
+    });
+  return audited(
+    ctx,
+    async (tx, now) => {
+      const [app] = await tx
+        .insert(apps)
+        .values({
+          id: newId("app"),
+          name: input.name,
+          display_name: input.display_name,
+          metadata: input.metadata ?? {},
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflictDoNothing()
+        .returning();
+      if (!app) throw new ApiError("conflict", `An app named ${input.name} exists already`);
+      await tx.insert(roles).values({
+        id: newId("role"),
+        app_id: app.id,
+        name: "admin",
+        display_name: "Admin",
+        permissions: ["*:*"],
         created_at: now,
         updated_at: now,
-      })
-      .returning();
-    if (!app) throw new Error("insert returned no row");
-    await tx.insert(roles).values({
-      id: newId("role"),
-      app_id: app.id,
-      name: "admin",
-      display_name: "Admin",
-      permissions: ["*:*"],
-      created_at: now,
-      updated_at: now,
-    });
-    await recordAudit(
-      tx,
-      ctx.audit,
-      { appId: app.id, action: "app.created", target: { type: "app", id: app.id } },
-      now,
-    );
-    return app;
-  });
+      });
+      return app;
+    },
+    (app) => ({ appId: app.id, action: "app.created", target: appTarget(app) }),
+  );
 }
 
-export async function updateApp(
+export function updateApp(
   ctx: ServiceContext,
   app: AppRecord,
   changes: { display_name?: string | undefined; metadata?: Record<string, unknown> | undefined },
 ) {
-  const now = ctx.clock.now();
-  return ctx.db.transaction(async (tx) => {
-    const [updated] = await tx
-      .update(apps)
-      .set({ ...changes, updated_at: now })
-      .where(eq(apps.id, app.id))
-      .returning();
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "app.updated",
-        target: { type: "app", id: app.id },
-        metadata: { fields: Object.keys(changes) },
-      },
-      now,
-    );
-    return updated ?? app;
-  });
+  return audited(
+    ctx,
+    async (tx, now) => {
+      const [updated] = await tx
+        .update(apps)
+        .set({ ...changes, updated_at: now })
+        .where(eq(apps.id, app.id))
+        .returning();
+      return updated ?? app;
+    },
+    {
+      appId: app.id,
+      action: "app.updated",
+      target: appTarget(app),
+      metadata: { fields: Object.keys(changes) },
+    },
+  );
 }
 
 /** Archives an app; its live tokens stop authorizing at once through the revocation store. */
@@ -111,22 +109,21 @@ export async function archiveApp(
   revocations: RevocationStore,
   app: AppRecord,
 ) {
-  const now = ctx.clock.now();
-  const archived = await ctx.db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(apps)
-      .set({ status: "archived", updated_at: now })
-      .where(eq(apps.id, app.id))
-      .returning();
-    await recordAudit(
-      tx,
-      ctx.audit,
-      { appId: app.id, action: "app.archived", target: { type: "app", id: app.id } },
-      now,
-    );
-    return row ?? app;
-  });
-  await revocations.revokeIssuedBefore(`app:${app.id}`, now, revocationHorizon(now));
+  let archivedAt = ctx.clock.now();
+  const archived = await audited(
+    ctx,
+    async (tx, now) => {
+      archivedAt = now;
+      const [row] = await tx
+        .update(apps)
+        .set({ status: "archived", updated_at: now })
+        .where(eq(apps.id, app.id))
+        .returning();
+      return row ?? app;
+    },
+    { appId: app.id, action: "app.archived", target: appTarget(app) },
+  );
+  await revocations.revokeIssuedBefore(`app:${app.id}`, archivedAt, revocationHorizon(archivedAt));
   return archived;
 }
 
@@ -136,33 +133,24 @@ export async function updateSettings(
   app: AppRecord,
   changes: Partial<AppSettings>,
 ) {
-  const now = ctx.clock.now();
   const before = resolveSettings(app.settings);
   const stored = { ...app.settings, ...changes };
   const after = resolveSettings(stored);
-  await ctx.db.transaction(async (tx) => {
-    await tx.update(apps).set({ settings: stored, updated_at: now }).where(eq(apps.id, app.id));
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "settings.updated",
-        target: { type: "app", id: app.id },
-        metadata: { fields: Object.keys(changes) },
-      },
-      now,
-    );
-  });
+  await audited(
+    ctx,
+    (tx, now) =>
+      tx.update(apps).set({ settings: stored, updated_at: now }).where(eq(apps.id, app.id)),
+    {
+      appId: app.id,
+      action: "settings.updated",
+      target: appTarget(app),
+      metadata: { fields: Object.keys(changes) },
+    },
+  );
   return {
     settings: after,
     algorithmChanged: before.signing_algorithm !== after.signing_algorithm,
   };
-}
-
-/** How long a subject-wide revocation must be remembered: past any access token's life. */
-export function revocationHorizon(now: Date): Date {
-  return new Date(now.getTime() + (MAX_ACCESS_TOKEN_TTL_SECONDS + 60) * 1000);
 }
 
 export async function recordKeyRotation(ctx: ServiceContext, app: AppRecord, kid: string) {

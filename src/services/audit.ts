@@ -22,6 +22,37 @@ export interface AuditEvent {
   actor?: { type: AuditActorType; id: string | null };
 }
 
+/** What a service needs from a request: its database handle, the clock, the audit source. */
+export interface ServiceContext {
+  db: Database;
+  clock: { now(): Date };
+  audit: AuditSource;
+}
+
+/**
+ * Runs a change and records its audit event in one transaction, so both land or neither.
+ * The event may depend on what the change returned (the new row's id).
+ *
+ * @example
+ * const role = await audited(
+ *   ctx,
+ *   (tx, now) => tx.insert(roles).values({ … }).returning().then(([row]) => row!),
+ *   (row) => ({ appId, action: "role.created", target: { type: "role", id: row.id } }),
+ * );
+ */
+export function audited<T>(
+  ctx: ServiceContext,
+  change: (tx: Database, now: Date) => Promise<T>,
+  event: AuditEvent | ((result: T) => AuditEvent),
+): Promise<T> {
+  const now = ctx.clock.now();
+  return ctx.db.transaction(async (tx) => {
+    const result = await change(tx, now);
+    await recordAudit(tx, ctx.audit, typeof event === "function" ? event(result) : event, now);
+    return result;
+  });
+}
+
 /** Appends an event; pass the transaction that makes the change, so both land or neither. */
 export async function recordAudit(db: Database, source: AuditSource, event: AuditEvent, at: Date) {
   await db.insert(auditLogs).values({

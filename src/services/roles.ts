@@ -3,8 +3,8 @@ import { roles } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
-import type { AppRecord, ServiceContext } from "./apps";
-import { recordAudit } from "./audit";
+import type { AppRecord } from "./apps";
+import { audited, type ServiceContext } from "./audit";
 
 export type RoleRecord = typeof roles.$inferSelect;
 
@@ -36,40 +36,37 @@ export async function listRoles(
   return { data: rows, total: total?.value ?? 0 };
 }
 
-export async function createRole(
+export function createRole(
   ctx: ServiceContext,
   app: AppRecord,
   input: { name: string; display_name?: string | undefined; permissions: string[] },
 ) {
-  const now = ctx.clock.now();
-  return ctx.db.transaction(async (tx) => {
-    const [role] = await tx
-      .insert(roles)
-      .values({
-        id: newId("role"),
-        app_id: app.id,
-        name: input.name,
-        display_name: input.display_name ?? input.name,
-        permissions: [...new Set(input.permissions)],
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflictDoNothing()
-      .returning();
-    if (!role) throw new ApiError("conflict", `A role named ${input.name} exists already`);
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "role.created",
-        target: { type: "role", id: role.id },
-        metadata: { name: role.name, permissions: role.permissions },
-      },
-      now,
-    );
-    return role;
-  });
+  return audited(
+    ctx,
+    async (tx, now) => {
+      const [role] = await tx
+        .insert(roles)
+        .values({
+          id: newId("role"),
+          app_id: app.id,
+          name: input.name,
+          display_name: input.display_name ?? input.name,
+          permissions: [...new Set(input.permissions)],
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflictDoNothing()
+        .returning();
+      if (!role) throw new ApiError("conflict", `A role named ${input.name} exists already`);
+      return role;
+    },
+    (role) => ({
+      appId: app.id,
+      action: "role.created",
+      target: { type: "role", id: role.id },
+      metadata: { name: role.name, permissions: role.permissions },
+    }),
+  );
 }
 
 export async function updateRole(
@@ -79,47 +76,35 @@ export async function updateRole(
   changes: { display_name?: string | undefined; permissions?: string[] | undefined },
 ) {
   const current = await findRole(ctx.db, app.id, name);
-  const now = ctx.clock.now();
-  return ctx.db.transaction(async (tx) => {
-    const [role] = await tx
-      .update(roles)
-      .set({
-        ...(changes.display_name !== undefined ? { display_name: changes.display_name } : {}),
-        ...(changes.permissions ? { permissions: [...new Set(changes.permissions)] } : {}),
-        updated_at: now,
-      })
-      .where(eq(roles.id, current.id))
-      .returning();
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "role.updated",
-        target: { type: "role", id: current.id },
-        metadata: { name, before: current.permissions, after: role?.permissions },
-      },
-      now,
-    );
-    return role ?? current;
-  });
+  return audited(
+    ctx,
+    async (tx, now) => {
+      const [role] = await tx
+        .update(roles)
+        .set({
+          ...(changes.display_name !== undefined ? { display_name: changes.display_name } : {}),
+          ...(changes.permissions ? { permissions: [...new Set(changes.permissions)] } : {}),
+          updated_at: now,
+        })
+        .where(eq(roles.id, current.id))
+        .returning();
+      return role ?? current;
+    },
+    (role) => ({
+      appId: app.id,
+      action: "role.updated",
+      target: { type: "role", id: current.id },
+      metadata: { name, before: current.permissions, after: role.permissions },
+    }),
+  );
 }
 
 export async function deleteRole(ctx: ServiceContext, app: AppRecord, name: string) {
   const role = await findRole(ctx.db, app.id, name);
-  const now = ctx.clock.now();
-  await ctx.db.transaction(async (tx) => {
-    await tx.delete(roles).where(eq(roles.id, role.id));
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "role.deleted",
-        target: { type: "role", id: role.id },
-        metadata: { name, permissions: role.permissions },
-      },
-      now,
-    );
+  await audited(ctx, (tx) => tx.delete(roles).where(eq(roles.id, role.id)), {
+    appId: app.id,
+    action: "role.deleted",
+    target: { type: "role", id: role.id },
+    metadata: { name, permissions: role.permissions },
   });
 }

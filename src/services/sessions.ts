@@ -6,8 +6,8 @@ import { newId } from "../lib/ids";
 import type { PasswordHasher } from "../lib/password";
 import type { Database, RevocationStore } from "../ports";
 import { signAccessToken } from "./access-tokens";
-import { type AppRecord, revocationHorizon, type ServiceContext, settingsOf } from "./apps";
-import { recordAudit } from "./audit";
+import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
+import { audited, recordAudit, type ServiceContext } from "./audit";
 import type { KeyRing } from "./keys";
 import { findUserByEmail, grantsOf, type UserRecord } from "./users";
 
@@ -102,41 +102,40 @@ export async function passwordGrant(
   const refreshToken = randomSecret(REFRESH_PREFIX);
   const sessionId = newId("ses");
   const rehash = check.needsRehash ? await deps.passwords.hash(input.password) : undefined;
-  await ctx.db.transaction(async (tx) => {
-    await tx.insert(sessions).values({
-      id: sessionId,
-      app_id: app.id,
-      user_id: user.id,
-      ip_address: ctx.audit.ipAddress,
-      user_agent: ctx.audit.userAgent,
-      created_at: now,
-      last_used_at: now,
-      expires_at: new Date(now.getTime() + settings.refresh_token_ttl * 1000),
-    });
-    await tx.insert(refreshTokens).values({
-      id: newId("rtk"),
-      session_id: sessionId,
-      token_hash: await sha256Hex(refreshToken),
-      expires_at: new Date(now.getTime() + settings.refresh_token_ttl * 1000),
-      created_at: now,
-    });
-    await tx
-      .update(users)
-      .set({ last_login_at: now, ...(rehash ? { password_hash: rehash } : {}) })
-      .where(eq(users.id, user.id));
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "auth.login.succeeded",
-        actor: { type: "user", id: user.id },
-        target: { type: "session", id: sessionId },
-        metadata: { grant_type: "password" },
-      },
-      now,
-    );
-  });
+  await audited(
+    ctx,
+    async (tx, at) => {
+      const expiresAt = new Date(at.getTime() + settings.refresh_token_ttl * 1000);
+      await tx.insert(sessions).values({
+        id: sessionId,
+        app_id: app.id,
+        user_id: user.id,
+        ip_address: ctx.audit.ipAddress,
+        user_agent: ctx.audit.userAgent,
+        created_at: at,
+        last_used_at: at,
+        expires_at: expiresAt,
+      });
+      await tx.insert(refreshTokens).values({
+        id: newId("rtk"),
+        session_id: sessionId,
+        token_hash: await sha256Hex(refreshToken),
+        expires_at: expiresAt,
+        created_at: at,
+      });
+      await tx
+        .update(users)
+        .set({ last_login_at: at, ...(rehash ? { password_hash: rehash } : {}) })
+        .where(eq(users.id, user.id));
+    },
+    {
+      appId: app.id,
+      action: "auth.login.succeeded",
+      actor: { type: "user", id: user.id },
+      target: { type: "session", id: sessionId },
+      metadata: { grant_type: "password" },
+    },
+  );
   const access = await accessTokenFor(ctx, deps, app, user, sessionId, input.issuer);
   return {
     access_token: access.token,

@@ -4,8 +4,8 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { PasswordHasher } from "../lib/password";
 import type { Database, RevocationStore } from "../ports";
-import { type AppRecord, revocationHorizon, type ServiceContext, settingsOf } from "./apps";
-import { recordAudit } from "./audit";
+import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
+import { audited, type ServiceContext } from "./audit";
 import { passwordProblems } from "./settings";
 
 export type UserRecord = typeof users.$inferSelect;
@@ -137,40 +137,37 @@ export async function createUser(
   const assigned = await rolesByName(ctx.db, app.id, roleNames);
   await assertEmailFree(ctx.db, app.id, input.email);
   const passwordHash = await passwords.hash(input.password);
-  const now = ctx.clock.now();
-  const user = await ctx.db.transaction(async (tx) => {
-    const [row] = await tx
-      .insert(users)
-      .values({
-        id: newId("usr"),
-        app_id: app.id,
-        email: input.email,
-        display_name: input.display_name ?? null,
-        password_hash: passwordHash,
-        metadata: input.metadata ?? {},
-        created_at: now,
-        updated_at: now,
-      })
-      .returning();
-    if (!row) throw new Error("insert returned no row");
-    if (assigned.length > 0) {
-      await tx
-        .insert(userRoles)
-        .values(assigned.map((role) => ({ user_id: row.id, role_id: role.id, created_at: now })));
-    }
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "user.created",
-        target: { type: "user", id: row.id },
-        metadata: { roles: roleNames },
-      },
-      now,
-    );
-    return row;
-  });
+  const user = await audited(
+    ctx,
+    async (tx, now) => {
+      const [row] = await tx
+        .insert(users)
+        .values({
+          id: newId("usr"),
+          app_id: app.id,
+          email: input.email,
+          display_name: input.display_name ?? null,
+          password_hash: passwordHash,
+          metadata: input.metadata ?? {},
+          created_at: now,
+          updated_at: now,
+        })
+        .returning();
+      if (!row) throw new Error("insert returned no row");
+      if (assigned.length > 0) {
+        await tx
+          .insert(userRoles)
+          .values(assigned.map((role) => ({ user_id: row.id, role_id: role.id, created_at: now })));
+      }
+      return row;
+    },
+    (row) => ({
+      appId: app.id,
+      action: "user.created",
+      target: { type: "user", id: row.id },
+      metadata: { roles: roleNames },
+    }),
+  );
   return view(user, roleNames.sort());
 }
 
@@ -207,38 +204,45 @@ export async function updateUser(
   if (changes.email !== undefined) await assertEmailFree(ctx.db, app.id, changes.email, userId);
   const { password, ...fields } = changes;
   const passwordHash = password !== undefined ? await deps.passwords.hash(password) : undefined;
-  const now = ctx.clock.now();
   const deactivating = changes.status === "deactivated" && current.status !== "deactivated";
-  const updated = await ctx.db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(users)
-      .set({ ...fields, ...(passwordHash ? { password_hash: passwordHash } : {}), updated_at: now })
-      .where(and(eq(users.app_id, app.id), eq(users.id, userId)))
-      .returning();
-    if (!row) throw new ApiError("not_found", "No such user in this app");
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: deactivating ? "user.deactivated" : "user.updated",
-        target: { type: "user", id: userId },
-        metadata: { fields: Object.keys(changes) },
-      },
-      now,
-    );
-    return row;
-  });
+  let changedAt = ctx.clock.now();
+  const updated = await audited(
+    ctx,
+    async (tx, now) => {
+      changedAt = now;
+      const [row] = await tx
+        .update(users)
+        .set({
+          ...fields,
+          ...(passwordHash ? { password_hash: passwordHash } : {}),
+          updated_at: now,
+        })
+        .where(and(eq(users.app_id, app.id), eq(users.id, userId)))
+        .returning();
+      if (!row) throw new ApiError("not_found", "No such user in this app");
+      return row;
+    },
+    {
+      appId: app.id,
+      action: deactivating ? "user.deactivated" : "user.updated",
+      target: { type: "user", id: userId },
+      metadata: { fields: Object.keys(changes) },
+    },
+  );
   if (deactivating || passwordHash) {
     await revokeUserTokens(
       ctx.db,
       deps.revocations,
       userId,
-      now,
+      changedAt,
       deactivating ? "user_deactivated" : "password_changed",
     );
   }
   return view(updated, current.roles);
+}
+
+function roleEvent(app: AppRecord, userId: string, action: string, role: string) {
+  return { appId: app.id, action, target: { type: "user", id: userId }, metadata: { role } };
 }
 
 export async function assignRole(
@@ -250,24 +254,15 @@ export async function assignRole(
   const user = await findUser(ctx.db, app.id, userId);
   const [role] = await rolesByName(ctx.db, app.id, [roleName]);
   if (!role) throw new Error("unreachable: rolesByName checks existence");
-  const now = ctx.clock.now();
-  await ctx.db.transaction(async (tx) => {
-    await tx
-      .insert(userRoles)
-      .values({ user_id: userId, role_id: role.id, created_at: now })
-      .onConflictDoNothing();
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "role.assigned",
-        target: { type: "user", id: userId },
-        metadata: { role: roleName },
-      },
-      now,
-    );
-  });
+  await audited(
+    ctx,
+    (tx, now) =>
+      tx
+        .insert(userRoles)
+        .values({ user_id: userId, role_id: role.id, created_at: now })
+        .onConflictDoNothing(),
+    roleEvent(app, userId, "role.assigned", roleName),
+  );
   return { ...user, roles: [...new Set([...user.roles, roleName])].sort() };
 }
 
@@ -283,22 +278,13 @@ export async function removeRole(
   }
   const [role] = await rolesByName(ctx.db, app.id, [roleName]);
   if (!role) throw new Error("unreachable: the user holds it");
-  const now = ctx.clock.now();
-  await ctx.db.transaction(async (tx) => {
-    await tx
-      .delete(userRoles)
-      .where(and(eq(userRoles.user_id, userId), eq(userRoles.role_id, role.id)));
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "role.removed",
-        target: { type: "user", id: userId },
-        metadata: { role: roleName },
-      },
-      now,
-    );
-  });
+  await audited(
+    ctx,
+    (tx) =>
+      tx
+        .delete(userRoles)
+        .where(and(eq(userRoles.user_id, userId), eq(userRoles.role_id, role.id))),
+    roleEvent(app, userId, "role.removed", roleName),
+  );
   return { ...user, roles: user.roles.filter((name) => name !== roleName) };
 }

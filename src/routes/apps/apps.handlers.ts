@@ -1,5 +1,5 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { and, count, desc, eq } from "drizzle-orm";
+import { count, desc, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { apps } from "../../db/schema";
@@ -37,7 +37,7 @@ export const createApp: RouteHandler<typeof routes.createApp, AppEnv> = async (c
 export const listApps: RouteHandler<typeof routes.listApps, AppEnv> = async (c) => {
   const { limit, offset, status } = c.req.valid("query");
   const db = c.var.db();
-  const where = status ? and(eq(apps.status, status)) : undefined;
+  const where = status ? eq(apps.status, status) : undefined;
   const [rows, [total]] = await Promise.all([
     db.select().from(apps).where(where).orderBy(desc(apps.created_at)).limit(limit).offset(offset),
     db.select({ value: count() }).from(apps).where(where),
