@@ -1,11 +1,11 @@
 import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { allowedMethodsOf } from "./lib/allowed-methods";
 import { handleError, notFoundHandler } from "./lib/error-handler";
 import { ApiError } from "./lib/errors";
 import { createRouter } from "./lib/router";
+import { corsPolicy } from "./middleware/cors";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
@@ -35,20 +35,7 @@ export function createApp(ports: Ports) {
   app.use(requestContext(ports));
   app.use(requestLogger());
   app.use(secureHeaders());
-  app.use(
-    cors({
-      origin: config.CORS_ORIGINS.includes("*") ? "*" : config.CORS_ORIGINS,
-      allowHeaders: ["Authorization", "Content-Type", "X-API-Key", "X-Request-Id"],
-      exposeHeaders: [
-        "X-Request-Id",
-        "X-RateLimit-Limit",
-        "X-RateLimit-Remaining",
-        "X-RateLimit-Reset",
-        "Retry-After",
-      ],
-      maxAge: 600,
-    }),
-  );
+  app.use(corsPolicy(ports));
   app.use(
     bodyLimit({
       maxSize: config.MAX_BODY_BYTES,

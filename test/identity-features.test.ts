@@ -139,6 +139,43 @@ describe("settings and keys", () => {
   });
 });
 
+describe("per-app CORS origins", () => {
+  it("lets an app's own origins call the API, beside CORS_ORIGINS", async () => {
+    const { app: strict } = createTestApp({
+      db,
+      env: { CORS_ORIGINS: "https://console.example.com" },
+    });
+    const preflight = (origin: string) =>
+      strict.request("/v1/users/me", {
+        method: "OPTIONS",
+        headers: { Origin: origin, "Access-Control-Request-Method": "GET" },
+      });
+    const tenantOrigin = "https://tracker.oscar.example";
+    expect((await preflight(tenantOrigin)).headers.get("access-control-allow-origin")).toBeNull();
+    await createTenant(strict, "oscar");
+    const changed = await send(strict, "PATCH", "/v1/apps/oscar/settings", {
+      body: { cors_origins: [tenantOrigin] },
+      ...admin,
+    });
+    expect(changed.status).toBe(200);
+    // A new isolate (or a minute later) sees the app's origins.
+    const { app: fresh } = createTestApp({
+      db,
+      env: { CORS_ORIGINS: "https://console.example.com" },
+    });
+    const res = await fresh.request("/v1/users/me", {
+      method: "OPTIONS",
+      headers: { Origin: tenantOrigin, "Access-Control-Request-Method": "GET" },
+    });
+    expect(res.headers.get("access-control-allow-origin")).toBe(tenantOrigin);
+    const other = await fresh.request("/v1/users/me", {
+      method: "OPTIONS",
+      headers: { Origin: "https://evil.example", "Access-Control-Request-Method": "GET" },
+    });
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
 describe("users and roles", () => {
   it("keeps emails unique per app regardless of case, and checks the password policy", async () => {
     await createTenant(app, "hotel");
