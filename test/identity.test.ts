@@ -211,6 +211,14 @@ describe("identity end to end", () => {
     );
     expect(reuseEvent.pagination.total).toBe(1);
     expect(reuseEvent.data[0]).toMatchObject({ app_id: app.id, target_type: "session" });
+    const revocations = await readJson(
+      await call("/v1/apps/acme-corp/audit-logs?action=token.revoked"),
+    );
+    expect(
+      revocations.data
+        .map((e: { metadata: { token_type: string } }) => e.metadata.token_type)
+        .sort(),
+    ).toEqual(["access_token", "refresh_token"]);
     expect(decodeProtectedHeader(tokens.access_token).kid).toBe(protectedHeader.kid);
   });
 });

@@ -5,7 +5,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { PasswordHasher } from "../lib/password";
 import type { Database, RevocationStore } from "../ports";
-import { signAccessToken } from "./access-tokens";
+import { type AccessClaims, signAccessToken } from "./access-tokens";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
 import type { KeyRing } from "./keys";
@@ -313,6 +313,29 @@ export async function revokeRefreshToken(
       metadata: { token_type: "refresh_token" },
     },
     now,
+  );
+  return true;
+}
+
+/** RFC 7009 for an access token: its `jti` is revoked until the token would have expired. */
+export async function revokeAccessToken(
+  ctx: ServiceContext,
+  deps: Pick<TokenDeps, "revocations">,
+  app: AppRecord,
+  claims: AccessClaims,
+) {
+  if (claims.app !== app.id) return false;
+  await deps.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
+  await recordAudit(
+    ctx.db,
+    ctx.audit,
+    {
+      appId: app.id,
+      action: "token.revoked",
+      target: { type: "user", id: claims.sub },
+      metadata: { token_type: "access_token", jti: claims.jti },
+    },
+    ctx.clock.now(),
   );
   return true;
 }

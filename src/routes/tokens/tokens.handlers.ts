@@ -99,9 +99,7 @@ export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = asyn
     return c.json({}, 200);
   }
   const claims = await verifyQuietly(c, token);
-  if (claims && claims.app === app.id) {
-    await c.var.ports.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
-  }
+  if (claims) await sessions.revokeAccessToken(serviceContext(c), tokenDeps(c), app, claims);
   return c.json({}, 200);
 };
 
