@@ -9,8 +9,10 @@ import { corsPolicy } from "./middleware/cors";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
+import { apiKeysRouter } from "./routes/api-keys/api-keys.index";
 import { appSettingsRouter, appsRouter } from "./routes/apps/apps.index";
 import { auditRouter } from "./routes/audit/audit.index";
+import { credentialsRouter } from "./routes/credentials/credentials.index";
 import { discoveryRouter } from "./routes/discovery/discovery.index";
 import { registerDocs } from "./routes/docs/docs.index";
 import { healthRouter } from "./routes/health/health.index";
@@ -57,10 +59,12 @@ export function createApp(ports: Ports) {
   app.route("/v1", meRouter);
   // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
   // (scoped to their token's app) at the top level. `guard()` tells them apart.
-  for (const router of [usersRouter, rolesRouter, appSettingsRouter, auditRouter]) {
+  for (const router of [usersRouter, rolesRouter, appSettingsRouter, auditRouter, apiKeysRouter]) {
     app.route("/v1/apps/:app_name", router);
     app.route("/v1", router);
   }
+  // Service credentials and invites are the platform admin's (seed 002).
+  app.route("/v1/apps/:app_name", credentialsRouter);
   registerDocs(app);
 
   app.notFound(notFoundHandler(allowedMethodsOf(() => app.routes)));

@@ -39,7 +39,7 @@ async function createWorkerPorts(env: Env): Promise<Ports> {
     db: createNeonDatabase({ url: config.DATABASE_URL, wsProxy: config.NEON_WS_PROXY }),
     revocations,
     limiter,
-    ...createIdentityPorts(config, secrets, clock),
+    ...createIdentityPorts(config, secrets, clock, revocations),
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     clock,
     logger: createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } }),

@@ -1,7 +1,8 @@
 import type { Config } from "../config";
 import { createCipher } from "../lib/crypto";
 import { createPasswordHasher } from "../lib/password";
-import type { Clock, Ports } from "../ports";
+import type { Clock, Ports, RevocationStore } from "../ports";
+import { createApiKeyVerifier } from "../services/api-keys";
 import { createKeyRing } from "../services/keys";
 
 /** The identity ports (keys, password hashing, sealing, the admin key) from config and secrets. */
@@ -9,8 +10,10 @@ export function createIdentityPorts(
   config: Config,
   secrets: { adminKeyHash: string; keyEncryptionSecret: string },
   clock: Clock,
-): Pick<Ports, "keys" | "passwords" | "sealer" | "adminKeyHash"> {
+  revocations: RevocationStore,
+): Pick<Ports, "keys" | "passwords" | "sealer" | "adminKeyHash" | "apiKeys"> {
   return {
+    apiKeys: createApiKeyVerifier({ clock, revocations }),
     keys: createKeyRing({
       cipher: createCipher(secrets.keyEncryptionSecret, "signing-keys"),
       clock,

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { subjectId } from "../middleware/auth";
 import type { AuditSource, ServiceContext } from "../services/audit";
 
 /** The audit source of a request: its authenticated subject, IP and user agent. */
@@ -7,7 +8,7 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
   const subject = c.get("subject");
   return {
     actorType: subject ? subject.kind : "anonymous",
-    actorId: subject?.kind === "user" ? subject.userId : null,
+    actorId: subject ? subjectId(subject) : null,
     ipAddress: c.var.ports.clientIp(c.req.raw, c.env) ?? null,
     userAgent: c.req.header("user-agent")?.slice(0, 512) ?? null,
   };

@@ -5,10 +5,11 @@ import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { issuerBase } from "../lib/links";
 import { type AccessClaims, verifyAccessToken } from "../services/access-tokens";
+import { API_KEY_PREFIX } from "../services/api-keys";
 import { findAppById, findAppByName } from "../services/apps";
 import { hasPermission } from "../services/permissions";
 
-/** Who is calling: the platform admin, or a user of one app (by access token). */
+/** Who is calling: the platform admin, or a principal of one app. */
 export type Subject =
   | { kind: "admin" }
   | {
@@ -18,55 +19,112 @@ export type Subject =
       roles: string[];
       permissions: string[];
       claims: AccessClaims;
-    };
+    }
+  | {
+      /** A service credential's `client_credentials` token. */
+      kind: "service";
+      appId: string;
+      credentialId: string;
+      roles: string[];
+      permissions: string[];
+      claims: AccessClaims;
+    }
+  | { kind: "api_key"; appId: string; keyId: string; roles: string[]; permissions: string[] };
+
+export type AppSubject = Exclude<Subject, { kind: "admin" }>;
+
+/** The id of whoever the subject is, for audit trails. */
+export function subjectId(subject: Subject): string | null {
+  switch (subject.kind) {
+    case "admin":
+      return null;
+    case "user":
+      return subject.userId;
+    case "service":
+      return subject.credentialId;
+    case "api_key":
+      return subject.keyId;
+  }
+}
 
 const challenge = { "WWW-Authenticate": `Bearer realm="heimdall"` };
+const invalid = () =>
+  new ApiError("unauthorized", "Invalid credentials", {
+    headers: { "WWW-Authenticate": `Bearer realm="heimdall", error="invalid_token"` },
+  });
 
-/** The bearer credential of a request, if any. */
-export function bearerToken(c: Context<AppEnv>): string | undefined {
+/** The credential of a request: `Authorization: Bearer …` or `X-API-Key: pk_…`. */
+export function credentialOf(c: Context<AppEnv>): string | undefined {
   const header = c.req.header("authorization");
-  if (!header) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match?.[1]) {
-    throw new ApiError("unauthorized", "Authorization must be `Bearer <token>`", {
-      headers: challenge,
-    });
+  if (header) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) {
+      throw new ApiError("unauthorized", "Authorization must be `Bearer <token>`", {
+        headers: challenge,
+      });
+    }
+    return match[1];
   }
-  return match[1];
+  return c.req.header("x-api-key")?.trim() || undefined;
 }
 
 const looksLikeJwt = (token: string) => token.split(".").length === 3;
 
-/** Authenticates the request's bearer credential; 401 when it is missing or invalid. */
+/** The subject of an app token or API key, or undefined when it is not valid. */
+export async function subjectOfToken(
+  c: Context<AppEnv>,
+  token: string,
+): Promise<AppSubject | undefined> {
+  const { ports } = c.var;
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const grant = await ports.apiKeys.verify(c.var.db, token);
+    if (!grant) return undefined;
+    flushKeyUsageLater(c);
+    return { kind: "api_key", ...grant };
+  }
+  if (!looksLikeJwt(token)) return undefined;
+  const claims = await verifyAccessToken(
+    { keys: ports.keys, clock: ports.clock, revocations: ports.revocations, db: c.var.db },
+    token,
+    issuerBase(c),
+  );
+  const grants = {
+    appId: claims.app,
+    roles: claims.roles,
+    permissions: claims.permissions,
+    claims,
+  };
+  return claims.client_id
+    ? { kind: "service", credentialId: claims.sub, ...grants }
+    : { kind: "user", userId: claims.sub, ...grants };
+}
+
+/** `last_used_at` of API keys is written in batches, after the response where possible. */
+function flushKeyUsageLater(c: Context<AppEnv>) {
+  const flush = c.var.ports.apiKeys.flushUsage(c.var.db()).catch((error: unknown) => {
+    c.var.logger.warn("api key usage flush failed", { error });
+  });
+  try {
+    c.executionCtx.waitUntil(flush);
+  } catch {
+    // Node: no ExecutionContext; the flush runs on its own.
+  }
+}
+
+/** Authenticates the request's credential; 401 when it is missing or invalid. */
 export async function authenticate(c: Context<AppEnv>): Promise<Subject> {
   const existing = c.get("subject");
   if (existing) return existing;
-  const token = bearerToken(c);
+  const token = credentialOf(c);
   if (!token) throw new ApiError("unauthorized", "Authentication required", { headers: challenge });
-  const { ports } = c.var;
 
-  let subject: Subject;
-  if (looksLikeJwt(token)) {
-    const claims = await verifyAccessToken(
-      { keys: ports.keys, clock: ports.clock, revocations: ports.revocations, db: c.var.db },
-      token,
-      issuerBase(c),
-    );
-    subject = {
-      kind: "user",
-      appId: claims.app,
-      userId: claims.sub,
-      roles: claims.roles,
-      permissions: claims.permissions,
-      claims,
-    };
-  } else if (timingSafeEqual(await sha256Hex(token), ports.adminKeyHash)) {
+  let subject: Subject | undefined;
+  if (token.startsWith(API_KEY_PREFIX) || looksLikeJwt(token)) {
+    subject = await subjectOfToken(c, token);
+  } else if (timingSafeEqual(await sha256Hex(token), c.var.ports.adminKeyHash)) {
     subject = { kind: "admin" };
-  } else {
-    throw new ApiError("unauthorized", "Invalid credentials", {
-      headers: { "WWW-Authenticate": `Bearer realm="heimdall", error="invalid_token"` },
-    });
   }
+  if (!subject) throw invalid();
   c.set("subject", subject);
   return subject;
 }
@@ -76,10 +134,11 @@ type GuardOptions =
   | { scope: "platform" }
   /**
    * An app's resources, mounted twice: under `/v1/apps/:app_name` for the platform admin, at
-   * the top level for the app's own users holding `permission`, scoped to their token's app.
+   * the top level for the app's users, services and API keys holding `permission`, scoped to
+   * their own app.
    */
   | { scope: "app"; permission: string }
-  /** Any user of an app, about themselves (`/v1/users/me`). */
+  /** A user of an app, about themselves (`/v1/users/me`). */
   | { scope: "self" };
 
 /**
@@ -103,11 +162,14 @@ export function guard(options: GuardOptions) {
       if (appName !== undefined) c.set("app", await findAppByName(db, appName));
       return next();
     }
-    if (subject.kind !== "user") {
+    if (subject.kind === "admin") {
       throw new ApiError(
         "forbidden",
         "The platform admin manages apps under /v1/apps/{app_name}/…, not here",
       );
+    }
+    if (options.scope === "self" && subject.kind !== "user") {
+      throw new ApiError("forbidden", "Only a user signed in with a password has this");
     }
     if (options.scope === "app" && !hasPermission(subject.permissions, options.permission)) {
       throw new ApiError("forbidden", `Missing permission ${options.permission}`);
@@ -122,4 +184,11 @@ export function appInScope(c: Context<AppEnv>) {
   const app = c.get("app");
   if (!app) throw new Error("appInScope() used on a route without guard()");
   return app;
+}
+
+/** The user a `scope: "self"` route works for. */
+export function selfOf(c: Context<AppEnv>) {
+  const subject = c.get("subject");
+  if (subject?.kind !== "user") throw new ApiError("forbidden", "Only a user has this");
+  return subject;
 }

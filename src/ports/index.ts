@@ -1,6 +1,7 @@
 import type { Config } from "../config";
 import type { Cipher } from "../lib/crypto";
 import type { PasswordHasher } from "../lib/password";
+import type { ApiKeyVerifier } from "../services/api-keys";
 import type { KeyRing } from "../services/keys";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
@@ -23,6 +24,8 @@ export interface Ports {
   /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
   keys: KeyRing;
   passwords: PasswordHasher;
+  /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
+  apiKeys: ApiKeyVerifier;
   /** Encrypts what Heimdall must read back later (a refresh token's successor). */
   sealer: Cipher;
   /** SHA-256 (hex) of the platform admin key. */

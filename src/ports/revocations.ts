@@ -4,7 +4,7 @@ export interface TokenRevocationQuery {
   tokenId: string;
   /** The token's `iat`. */
   issuedAt: Date;
-  /** Everything the token belongs to: its user, app and session (`usr:…`, `app:…`, `ses:…`). */
+  /** Everything the token belongs to: its user, app and session (`sub:…`, `app:…`, `ses:…`). */
   subjects: string[];
 }
 

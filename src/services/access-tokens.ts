@@ -19,6 +19,8 @@ export interface AccessClaims {
   exp: number;
   /** The session (refresh token family) the token came from, when it came from one. */
   sid?: string;
+  /** Set on `client_credentials` tokens: the service credential's client id (RFC 9068). */
+  client_id?: string;
 }
 
 export const ACCESS_TOKEN_TYPE = "at+jwt";
@@ -38,6 +40,7 @@ export async function signAccessToken(
     permissions: string[];
     ttlSeconds: number;
     sessionId?: string;
+    clientId?: string;
   },
 ): Promise<{ token: string; claims: AccessClaims }> {
   const key = await deps.keys.signingKey(deps.db, input.app.id, input.app.alg);
@@ -53,6 +56,7 @@ export async function signAccessToken(
     iat,
     exp: iat + input.ttlSeconds,
     ...(input.sessionId ? { sid: input.sessionId } : {}),
+    ...(input.clientId ? { client_id: input.clientId } : {}),
   };
   const token = await new SignJWT(claims as unknown as JWTPayload)
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
@@ -144,7 +148,7 @@ export async function verifyAccessToken(
 
 /** The revocation subjects a token belongs to. */
 export function subjectsOf(claims: Pick<AccessClaims, "sub" | "app" | "sid">): string[] {
-  return [`usr:${claims.sub}`, `app:${claims.app}`, ...(claims.sid ? [`ses:${claims.sid}`] : [])];
+  return [`sub:${claims.sub}`, `app:${claims.app}`, ...(claims.sid ? [`ses:${claims.sid}`] : [])];
 }
 
 function problemOf(error: unknown): TokenProblem {

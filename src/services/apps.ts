@@ -36,7 +36,14 @@ export function revocationHorizon(now: Date): Date {
 
 const appTarget = (app: { id: string }) => ({ type: "app", id: app.id });
 
-/** Creates an app with its built-in `admin` role (`*:*`). 409 when the name is taken. */
+/** Every app starts with these roles; API keys take one of the `api-*` ones or a custom role. */
+export const builtInRoles = [
+  { name: "admin", display_name: "Admin", permissions: ["*:*"] },
+  { name: "api-read-only", display_name: "API Read Only", permissions: ["*:read"] },
+  { name: "api-full-access", display_name: "API Full Access", permissions: ["*:*"] },
+];
+
+/** Creates an app with its built-in roles. 409 when the name is taken. */
 export async function createApp(
   ctx: ServiceContext,
   input: { name: string; display_name: string; metadata?: Record<string, unknown> | undefined },
@@ -64,15 +71,15 @@ export async function createApp(
         .onConflictDoNothing()
         .returning();
       if (!app) throw new ApiError("conflict", `An app named ${input.name} exists already`);
-      await tx.insert(roles).values({
-        id: newId("role"),
-        app_id: app.id,
-        name: "admin",
-        display_name: "Admin",
-        permissions: ["*:*"],
-        created_at: now,
-        updated_at: now,
-      });
+      await tx.insert(roles).values(
+        builtInRoles.map((role) => ({
+          ...role,
+          id: newId("role"),
+          app_id: app.id,
+          created_at: now,
+          updated_at: now,
+        })),
+      );
       return app;
     },
     (app) => ({ appId: app.id, action: "app.created", target: appTarget(app) }),

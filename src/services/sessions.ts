@@ -1,4 +1,4 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, desc, eq, gt, isNull } from "drizzle-orm";
 import { refreshTokens, sessions, users } from "../db/schema";
 import { type Cipher, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -338,4 +338,45 @@ export async function revokeAccessToken(
     ctx.clock.now(),
   );
   return true;
+}
+
+export type SessionRecord = typeof sessions.$inferSelect;
+
+/** A user's live sessions (not ended, not expired), most recently used first. */
+export function listSessions(db: Database, userId: string, now: Date) {
+  return db
+    .select()
+    .from(sessions)
+    .where(
+      and(eq(sessions.user_id, userId), isNull(sessions.revoked_at), gt(sessions.expires_at, now)),
+    )
+    .orderBy(desc(sessions.last_used_at));
+}
+
+/** Ends sessions of a user: one by id, or all but `keep`. Returns how many ended. */
+export async function endUserSessions(
+  ctx: ServiceContext,
+  deps: Pick<TokenDeps, "revocations">,
+  app: AppRecord,
+  userId: string,
+  which: { id: string } | { allBut: string | undefined },
+) {
+  const now = ctx.clock.now();
+  const live = await listSessions(ctx.db, userId, now);
+  const ending = live.filter((session) =>
+    "id" in which ? session.id === which.id : session.id !== which.allBut,
+  );
+  if ("id" in which && ending.length === 0) {
+    throw new ApiError("not_found", "No such session of yours");
+  }
+  for (const session of ending) {
+    await endSession(ctx.db, deps.revocations, session.id, "signed_out", now);
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      { appId: app.id, action: "session.ended", target: { type: "session", id: session.id } },
+      now,
+    );
+  }
+  return ending.length;
 }

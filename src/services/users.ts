@@ -183,7 +183,7 @@ async function revokeUserTokens(
     .update(sessions)
     .set({ revoked_at: now, revoked_reason: reason })
     .where(and(eq(sessions.user_id, userId), isNull(sessions.revoked_at)));
-  await revocations.revokeIssuedBefore(`usr:${userId}`, now, revocationHorizon(now));
+  await revocations.revokeIssuedBefore(`sub:${userId}`, now, revocationHorizon(now));
 }
 
 export async function updateUser(

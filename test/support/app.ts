@@ -67,13 +67,14 @@ export function createTestApp(options: {
       .digest("hex"),
     keyEncryptionSecret: config.KEY_ENCRYPTION_SECRET ?? "",
   };
+  const revocations = createMemoryRevocationStore(clock);
   const ports: Ports = {
     config,
     db: options.db,
     clock,
-    revocations: createMemoryRevocationStore(clock),
+    revocations,
     limiter: createMemoryLimiter(clock),
-    ...createIdentityPorts(config, secrets, clock),
+    ...createIdentityPorts(config, secrets, clock, revocations),
     clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
     logger: createConsoleLogger({ level: "debug", sink: (line) => logs.push(JSON.parse(line)) }),
     ...options.ports,

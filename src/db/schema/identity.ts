@@ -250,3 +250,18 @@ export const AuditLogSchema = createSelectSchema(auditLogs, {
   metadata: metadataSchema,
   timestamp: isoTimestamp,
 }).openapi("AuditLog");
+
+export const SessionSchema = createSelectSchema(sessions, {
+  created_at: isoTimestamp,
+  last_used_at: isoTimestamp,
+  expires_at: isoTimestamp,
+})
+  .omit({ revoked_at: true, revoked_reason: true, app_id: true, user_id: true })
+  .extend({
+    location: z
+      .string()
+      .nullable()
+      .openapi({ description: "Where the sign-in came from, when known" }),
+    current: z.boolean().openapi({ description: "The session of the token making this request" }),
+  })
+  .openapi("Session");

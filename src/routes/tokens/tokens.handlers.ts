@@ -4,6 +4,7 @@ import type { AppEnv } from "../../app-env";
 import { ApiError } from "../../lib/errors";
 import { issuerBase } from "../../lib/links";
 import { serviceContext } from "../../lib/service-context";
+import { type AppSubject, subjectId, subjectOfToken } from "../../middleware/auth";
 import {
   type AccessClaims,
   issuerFor,
@@ -11,6 +12,7 @@ import {
   verifyAccessToken,
 } from "../../services/access-tokens";
 import { findAppByName } from "../../services/apps";
+import { clientCredentialsGrant } from "../../services/credentials";
 import { hasPermission } from "../../services/permissions";
 import * as sessions from "../../services/sessions";
 import { findUser } from "../../services/users";
@@ -39,6 +41,36 @@ function body<T>(c: Context<AppEnv>, field: string): T {
     });
   }
   return value;
+}
+
+/** Client id and secret from HTTP Basic (form-url-encoded parts) or the body (RFC 6749 §2.3.1). */
+function clientAuthentication(
+  c: Context<AppEnv>,
+  input: { client_id?: string | undefined; client_secret?: string | undefined },
+) {
+  const header = c.req.header("authorization");
+  if (header?.toLowerCase().startsWith("basic ")) {
+    let decoded: string;
+    try {
+      decoded = atob(header.slice(6).trim());
+    } catch {
+      throw new ApiError("invalid_client", "Malformed Basic credentials");
+    }
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw new ApiError("invalid_client", "Malformed Basic credentials");
+    try {
+      return {
+        clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll("+", " ")),
+        clientSecret: decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " ")),
+      };
+    } catch {
+      throw new ApiError("invalid_client", "Malformed Basic credentials");
+    }
+  }
+  return {
+    clientId: required(input.client_id, "client_id"),
+    clientSecret: required(input.client_secret, "client_secret"),
+  };
 }
 
 function required(value: string | undefined, field: string): string {
@@ -71,10 +103,19 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
       });
       return c.json(tokens, 200);
     }
+    case "client_credentials": {
+      const client = clientAuthentication(c, input);
+      const tokens = await clientCredentialsGrant(serviceContext(c), c.var.ports.keys, app, {
+        ...client,
+        scope: input.scope,
+        issuer,
+      });
+      return c.json(tokens, 200);
+    }
     default:
       throw new ApiError(
         "unsupported_grant_type",
-        `grant_type ${input.grant_type} is not supported here; use password or refresh_token`,
+        `grant_type ${input.grant_type} is not supported; use password, refresh_token or client_credentials`,
       );
   }
 };
@@ -119,30 +160,36 @@ async function verifyQuietly(c: Context<AppEnv>, token: string): Promise<AccessC
 
 export const authorize: RouteHandler<typeof routes.authorize, AppEnv> = async (c) => {
   const { token, permission, app } = c.req.valid("json");
-  const { keys, clock, revocations } = c.var.ports;
-  let claims: AccessClaims;
+  let subject: AppSubject | undefined;
   try {
-    claims = await verifyAccessToken(
-      { keys, clock, revocations, db: c.var.db },
-      token,
-      issuerBase(c),
-    );
+    subject = await subjectOfToken(c, token);
   } catch (error) {
     if (!(error instanceof TokenRejected)) throw error;
-    return c.json(
-      { allowed: false, reason: error.problem, subject: null, app: null, permissions: [] },
-      200,
-    );
+    return c.json(denied(error.problem), 200);
   }
-  const decision = { subject: claims.sub, app: claims.app, permissions: claims.permissions };
-  if (app !== undefined && app !== claims.app && app !== claims.aud) {
+  if (!subject) return c.json(denied("invalid_token"), 200);
+  const decision = {
+    subject: subjectId(subject),
+    app: subject.appId,
+    permissions: subject.permissions,
+  };
+  const audience = "claims" in subject ? subject.claims.aud : undefined;
+  if (app !== undefined && app !== subject.appId && app !== audience) {
     return c.json({ allowed: false, reason: "wrong_app", ...decision }, 200);
   }
-  if (!hasPermission(claims.permissions, permission)) {
+  if (!hasPermission(subject.permissions, permission)) {
     return c.json({ allowed: false, reason: "missing_permission", ...decision }, 200);
   }
   return c.json({ allowed: true, ...decision }, 200);
 };
+
+const denied = (reason: string) => ({
+  allowed: false,
+  reason,
+  subject: null,
+  app: null,
+  permissions: [],
+});
 
 export const validateToken: RouteHandler<typeof routes.validateToken, AppEnv> = async (c) => {
   const { token } = c.req.valid("json");

@@ -25,6 +25,12 @@ export const TokenRequestSchema = z
     email: z.string().max(254).optional().openapi({ example: "jane@acme.co" }),
     password: z.string().max(1024).optional(),
     refresh_token: z.string().max(512).optional(),
+    client_id: z
+      .string()
+      .max(128)
+      .optional()
+      .openapi({ description: "Or HTTP Basic (RFC 6749 §2.3.1)" }),
+    client_secret: z.string().max(256).optional(),
     scope: z.string().max(2000).optional(),
   })
   .openapi("TokenRequest");
@@ -34,7 +40,11 @@ export const TokenResponseSchema = z
     access_token: z.string(),
     token_type: z.literal("Bearer"),
     expires_in: z.number().int().openapi({ example: 3600 }),
-    refresh_token: z.string().openapi({ example: "rt_…" }),
+    refresh_token: z.string().optional().openapi({ example: "rt_…" }),
+    scope: z
+      .string()
+      .optional()
+      .openapi({ description: "Granted permissions (client_credentials)" }),
   })
   .openapi("TokenResponse");
 
@@ -44,7 +54,7 @@ export const issueToken = createRoute({
   method: "post",
   path: "/apps/{app_name}/tokens",
   tags,
-  summary: "Issue tokens (grant_type=password or refresh_token)",
+  summary: "Issue tokens (grant_type=password, refresh_token or client_credentials)",
   request: { params: AppParams, body: jsonOrForm(TokenRequestSchema) },
   responses: {
     200: jsonContent(TokenResponseSchema, "Tokens (RFC 6749 §5.1)"),

@@ -6,7 +6,8 @@ import { absoluteUrl, scopePath } from "../../lib/links";
 import { paginated } from "../../lib/pagination";
 import { serialize } from "../../lib/serialize";
 import { serviceContext } from "../../lib/service-context";
-import { appInScope } from "../../middleware/auth";
+import { appInScope, selfOf } from "../../middleware/auth";
+import * as sessions from "../../services/sessions";
 import * as service from "../../services/users";
 import type * as routes from "./users.routes";
 
@@ -19,8 +20,7 @@ function userResource(c: Context<AppEnv>, user: service.UserView) {
 }
 
 export const getMe: RouteHandler<typeof routes.getMe, AppEnv> = async (c) => {
-  const subject = c.get("subject");
-  if (subject?.kind !== "user") throw new ApiError("forbidden", "Only a user has a profile");
+  const subject = selfOf(c);
   const user = await service.findUser(c.var.db(), subject.appId, subject.userId);
   return c.json({ data: serialize(user), _links: { self: absoluteUrl(c, "/v1/users/me") } }, 200);
 };
@@ -94,4 +94,35 @@ export const removeRole: RouteHandler<typeof routes.removeRole, AppEnv> = async 
   const { user_id, role_name } = c.req.valid("param");
   const user = await service.removeRole(serviceContext(c), appInScope(c), user_id, role_name);
   return c.json(userResource(c, user), 200);
+};
+
+export const listSessions: RouteHandler<typeof routes.listSessions, AppEnv> = async (c) => {
+  const subject = selfOf(c);
+  const rows = await sessions.listSessions(c.var.db(), subject.userId, c.var.ports.clock.now());
+  const data = rows.map(({ revoked_at, revoked_reason, app_id, user_id, ...session }) => ({
+    ...serialize(session),
+    location: null,
+    current: session.id === subject.claims.sid,
+  }));
+  return c.json({ data, _links: { self: absoluteUrl(c, "/v1/users/me/sessions") } }, 200);
+};
+
+export const endSession: RouteHandler<typeof routes.endSession, AppEnv> = async (c) => {
+  const subject = selfOf(c);
+  await sessions.endUserSessions(serviceContext(c), c.var.ports, appInScope(c), subject.userId, {
+    id: c.req.valid("param").session_id,
+  });
+  return c.body(null, 204);
+};
+
+export const endOtherSessions: RouteHandler<typeof routes.endOtherSessions, AppEnv> = async (c) => {
+  const subject = selfOf(c);
+  const ended = await sessions.endUserSessions(
+    serviceContext(c),
+    c.var.ports,
+    appInScope(c),
+    subject.userId,
+    { allBut: subject.claims.sid },
+  );
+  return c.json({ data: { ended } }, 200);
 };

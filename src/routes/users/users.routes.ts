@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import {
   AssignRoleSchema,
   CreateUserSchema,
+  SessionSchema,
   UpdateUserSchema,
   UserSchema,
   userStatus,
@@ -125,5 +126,52 @@ export const removeRole = createRoute({
   responses: {
     200: jsonContent(UserResponse, "The user without the role"),
     ...errorResponses(401, 403, 404),
+  },
+});
+
+const SessionParams = z.object({ session_id: z.string().min(1).max(64) });
+
+export const listSessions = createRoute({
+  method: "get",
+  path: "/users/me/sessions",
+  tags: ["Sessions"],
+  summary: "The caller's active sessions (one per sign-in)",
+  security: bearerSecurity,
+  middleware: [guard({ scope: "self" })],
+  responses: {
+    200: jsonContent(
+      z
+        .object({ data: z.array(SessionSchema), _links: z.object({ self: z.url() }) })
+        .openapi("SessionList"),
+      "Sessions",
+    ),
+    ...errorResponses(401, 403),
+  },
+});
+
+export const endSession = createRoute({
+  method: "delete",
+  path: "/users/me/sessions/{session_id}",
+  tags: ["Sessions"],
+  summary: "End one session: its refresh token and access tokens stop working",
+  security: bearerSecurity,
+  middleware: [guard({ scope: "self" })],
+  request: { params: SessionParams },
+  responses: { 204: { description: "Ended" }, ...errorResponses(401, 403, 404) },
+});
+
+export const endOtherSessions = createRoute({
+  method: "delete",
+  path: "/users/me/sessions",
+  tags: ["Sessions"],
+  summary: "End every session but the current one",
+  security: bearerSecurity,
+  middleware: [guard({ scope: "self" })],
+  responses: {
+    200: jsonContent(
+      z.object({ data: z.object({ ended: z.number().int() }) }).openapi("SessionsEnded"),
+      "How many ended",
+    ),
+    ...errorResponses(401, 403),
   },
 });

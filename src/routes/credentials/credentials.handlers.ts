@@ -1,0 +1,54 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app-env";
+import { absoluteUrl, scopePath } from "../../lib/links";
+import { paginated } from "../../lib/pagination";
+import { serialize } from "../../lib/serialize";
+import { serviceContext } from "../../lib/service-context";
+import { appInScope } from "../../middleware/auth";
+import * as service from "../../services/credentials";
+import type * as routes from "./credentials.routes";
+
+function resource<T extends { id: string }>(c: Context<AppEnv>, credential: T) {
+  return {
+    data: serialize(credential),
+    _links: { self: absoluteUrl(c, `${scopePath(c)}/credentials/${credential.id}`) },
+  };
+}
+
+export const createCredential: RouteHandler<typeof routes.createCredential, AppEnv> = async (c) => {
+  const credential = await service.createCredential(
+    serviceContext(c),
+    appInScope(c),
+    c.req.valid("json"),
+  );
+  c.header("Cache-Control", "no-store");
+  return c.json(resource(c, credential), 201);
+};
+
+export const listCredentials: RouteHandler<typeof routes.listCredentials, AppEnv> = async (c) => {
+  const page = c.req.valid("query");
+  const { data, total } = await service.listCredentials(c.var.db(), appInScope(c).id, page);
+  return c.json(paginated(c, data.map(serialize), total, page), 200);
+};
+
+export const updateCredential: RouteHandler<typeof routes.updateCredential, AppEnv> = async (c) => {
+  const credential = await service.updateCredential(
+    serviceContext(c),
+    appInScope(c),
+    c.req.valid("param").credential_id,
+    c.req.valid("json"),
+  );
+  c.header("Cache-Control", "no-store");
+  return c.json(resource(c, credential), 200);
+};
+
+export const revokeCredential: RouteHandler<typeof routes.revokeCredential, AppEnv> = async (c) => {
+  const credential = await service.revokeCredential(
+    serviceContext(c),
+    c.var.ports.revocations,
+    appInScope(c),
+    c.req.valid("param").credential_id,
+  );
+  return c.json(resource(c, credential), 200);
+};

@@ -1,0 +1,212 @@
+import { and, asc, count, eq, isNull } from "drizzle-orm";
+import { apiKeys, roles } from "../db/schema";
+import { randomSecret, sha256Hex } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { Clock, Database, RevocationStore } from "../ports";
+import type { AppRecord } from "./apps";
+import { audited, type ServiceContext } from "./audit";
+
+export const API_KEY_PREFIX = "pk_";
+const CACHE_TTL_MS = 30_000;
+const MAX_CACHED = 10_000;
+const USAGE_FLUSH_MS = 60_000;
+/** A revoked key is refused through the revocation store until every isolate's cache expired. */
+const REVOCATION_MARKER_MS = 10 * 60_000;
+
+/** What an API key may do, as cached per isolate. */
+export interface ApiKeyGrant {
+  keyId: string;
+  appId: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  roles: string[];
+  permissions: string[];
+}
+
+/**
+ * Verifies `pk_…` keys with a per-isolate cache (30 s), so a busy key reads the database twice
+ * a minute, and records `last_used_at` in batches (at most one write round a minute), not per
+ * request. Revocation is immediate through the revocation store.
+ */
+export function createApiKeyVerifier(deps: { clock: Clock; revocations: RevocationStore }) {
+  const cache = new Map<string, { grant: ApiKeyGrant | null; loadedAt: number }>();
+  const usage = new Map<string, Date>();
+  let flushedAt = deps.clock.now().getTime();
+
+  async function load(db: Database, hash: string): Promise<ApiKeyGrant | null> {
+    const [row] = await db
+      .select({ key: apiKeys, role: roles })
+      .from(apiKeys)
+      .innerJoin(roles, eq(roles.id, apiKeys.role_id))
+      .where(and(eq(apiKeys.key_hash, hash), isNull(apiKeys.revoked_at)))
+      .limit(1);
+    if (!row) return null;
+    return {
+      keyId: row.key.id,
+      appId: row.key.app_id,
+      createdAt: row.key.created_at,
+      expiresAt: row.key.expires_at,
+      roles: [row.role.name],
+      permissions: row.role.permissions,
+    };
+  }
+
+  return {
+    /** The grant of a key, or undefined when unknown, expired or revoked. */
+    async verify(db: () => Database, key: string): Promise<ApiKeyGrant | undefined> {
+      if (!key.startsWith(API_KEY_PREFIX)) return undefined;
+      const now = deps.clock.now();
+      const hash = await sha256Hex(key);
+      let entry = cache.get(hash);
+      if (!entry || now.getTime() - entry.loadedAt > CACHE_TTL_MS) {
+        if (cache.size >= MAX_CACHED) cache.clear();
+        entry = { grant: await load(db(), hash), loadedAt: now.getTime() };
+        cache.set(hash, entry);
+      }
+      const { grant } = entry;
+      if (!grant || (grant.expiresAt && grant.expiresAt <= now)) return undefined;
+      const revoked = await deps.revocations.isRevoked({
+        tokenId: grant.keyId,
+        issuedAt: grant.createdAt,
+        subjects: [`app:${grant.appId}`],
+      });
+      if (revoked) return undefined;
+      usage.set(grant.keyId, now);
+      return grant;
+    },
+
+    /** Writes the buffered `last_used_at` values once a minute; call after a request. */
+    async flushUsage(db: Database, force = false) {
+      const now = deps.clock.now().getTime();
+      if (usage.size === 0 || (!force && now - flushedAt < USAGE_FLUSH_MS)) return;
+      flushedAt = now;
+      const batch = [...usage];
+      usage.clear();
+      for (const [id, at] of batch) {
+        await db.update(apiKeys).set({ last_used_at: at }).where(eq(apiKeys.id, id));
+      }
+    },
+
+    forget(keyId: string) {
+      for (const [hash, entry] of cache) if (entry.grant?.keyId === keyId) cache.delete(hash);
+    },
+  };
+}
+
+export type ApiKeyVerifier = ReturnType<typeof createApiKeyVerifier>;
+
+export type ApiKeyRecord = typeof apiKeys.$inferSelect;
+export type ApiKeyView = Omit<ApiKeyRecord, "key_hash" | "role_id"> & { role: string };
+
+const keyColumns = { key: apiKeys, role: roles.name };
+
+function view(row: { key: ApiKeyRecord; role: string }): ApiKeyView {
+  const { key_hash: _hash, role_id: _role, ...fields } = row.key;
+  return { ...fields, role: row.role };
+}
+
+export async function listApiKeys(
+  db: Database,
+  appId: string,
+  page: { limit: number; offset: number },
+) {
+  const where = eq(apiKeys.app_id, appId);
+  const [rows, [total]] = await Promise.all([
+    db
+      .select(keyColumns)
+      .from(apiKeys)
+      .innerJoin(roles, eq(roles.id, apiKeys.role_id))
+      .where(where)
+      .orderBy(asc(apiKeys.id))
+      .limit(page.limit)
+      .offset(page.offset),
+    db.select({ value: count() }).from(apiKeys).where(where),
+  ]);
+  return { data: rows.map(view), total: total?.value ?? 0 };
+}
+
+export async function findApiKey(db: Database, appId: string, id: string): Promise<ApiKeyView> {
+  const [row] = await db
+    .select(keyColumns)
+    .from(apiKeys)
+    .innerJoin(roles, eq(roles.id, apiKeys.role_id))
+    .where(and(eq(apiKeys.app_id, appId), eq(apiKeys.id, id)));
+  if (!row) throw new ApiError("not_found", "No such API key in this app");
+  return view(row);
+}
+
+/** Creates a key; the secret is in the answer only. */
+export async function createApiKey(
+  ctx: ServiceContext,
+  app: AppRecord,
+  input: { name: string; role: string; expires_at?: string | undefined },
+): Promise<ApiKeyView & { key: string }> {
+  const [role] = await ctx.db
+    .select()
+    .from(roles)
+    .where(and(eq(roles.app_id, app.id), eq(roles.name, input.role)));
+  if (!role) {
+    throw new ApiError("validation_error", "Unknown role", {
+      details: [{ field: "json.role", reason: `no role named ${input.role}` }],
+    });
+  }
+  const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
+  if (expiresAt && expiresAt <= ctx.clock.now()) {
+    throw new ApiError("validation_error", "The key would be expired already", {
+      details: [{ field: "json.expires_at", reason: "must be in the future" }],
+    });
+  }
+  const secret = randomSecret(API_KEY_PREFIX);
+  const keyHash = await sha256Hex(secret);
+  const row = await audited(
+    ctx,
+    async (tx, now) => {
+      const [inserted] = await tx
+        .insert(apiKeys)
+        .values({
+          id: newId("key"),
+          app_id: app.id,
+          name: input.name,
+          prefix: secret.slice(0, 10),
+          key_hash: keyHash,
+          role_id: role.id,
+          created_by: ctx.audit.actorId,
+          created_at: now,
+          expires_at: expiresAt,
+        })
+        .returning();
+      if (!inserted) throw new Error("insert returned no row");
+      return inserted;
+    },
+    (inserted) => ({
+      appId: app.id,
+      action: "api_key.created",
+      target: { type: "api_key", id: inserted.id },
+      metadata: { name: input.name, role: role.name },
+    }),
+  );
+  return { ...view({ key: row, role: role.name }), key: secret };
+}
+
+export async function revokeApiKey(
+  ctx: ServiceContext,
+  deps: { revocations: RevocationStore; apiKeys: ApiKeyVerifier },
+  app: AppRecord,
+  id: string,
+) {
+  const key = await findApiKey(ctx.db, app.id, id);
+  if (key.revoked_at) return key;
+  const revoked = await audited(
+    ctx,
+    async (tx, now) => {
+      await tx.update(apiKeys).set({ revoked_at: now }).where(eq(apiKeys.id, id));
+      return { ...key, revoked_at: now };
+    },
+    { appId: app.id, action: "api_key.revoked", target: { type: "api_key", id } },
+  );
+  const now = ctx.clock.now();
+  deps.apiKeys.forget(id);
+  await deps.revocations.revoke(id, new Date(now.getTime() + REVOCATION_MARKER_MS));
+  return revoked;
+}
