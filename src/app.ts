@@ -17,6 +17,7 @@ import { discoveryRouter } from "./routes/discovery/discovery.index";
 import { registerDocs } from "./routes/docs/docs.index";
 import { healthRouter } from "./routes/health/health.index";
 import { indexRouter } from "./routes/index/index.index";
+import { inviteAcceptRouter, invitesRouter } from "./routes/invites/invites.index";
 import { rolesRouter } from "./routes/roles/roles.index";
 import { tokensRouter } from "./routes/tokens/tokens.index";
 import { meRouter, usersRouter } from "./routes/users/users.index";
@@ -65,6 +66,8 @@ export function createApp(ports: Ports) {
   }
   // Service credentials and invites are the platform admin's (seed 002).
   app.route("/v1/apps/:app_name", credentialsRouter);
+  app.route("/v1/apps/:app_name", invitesRouter);
+  app.route("/v1", inviteAcceptRouter);
   registerDocs(app);
 
   app.notFound(notFoundHandler(allowedMethodsOf(() => app.routes)));

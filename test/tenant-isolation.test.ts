@@ -17,6 +17,7 @@ describe("tenant isolation", () => {
   let a: Tenant;
   let b: Tenant;
   let bAuditId: string;
+  const bIds: Record<string, string> = {};
   let operations: Array<{ method: string; path: string }>;
 
   beforeAll(async () => {
@@ -28,6 +29,13 @@ describe("tenant isolation", () => {
       await send(app, "GET", "/v1/apps/bravo/audit-logs?limit=1", { headers: adminHeaders }),
     );
     bAuditId = audit.data[0].id;
+    const created = async (path: string, body: unknown) =>
+      (await readJson(await send(app, "POST", path, { body, headers: adminHeaders }))).data;
+    bIds.key = (await created("/v1/apps/bravo/api-keys", { name: "b", role: "api-read-only" })).id;
+    bIds.credential = (
+      await created("/v1/apps/bravo/credentials", { name: "b", permissions: ["x:y"] })
+    ).id;
+    bIds.invite = (await created("/v1/apps/bravo/invites", { email: "b@bravo.test" })).id;
     const doc = await readJson(await send(app, "GET", "/v1/openapi.json"));
     operations = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(
       ([path, item]) => methods.filter((m) => item[m]).map((method) => ({ method, path })),
@@ -41,7 +49,10 @@ describe("tenant isolation", () => {
       .replace("{app_name}", b.app.name)
       .replace("{user_id}", b.reader.id)
       .replace("{role_name}", b.role.name)
-      .replace("{log_id}", bAuditId);
+      .replace("{log_id}", bAuditId)
+      .replace("{key_id}", bIds.key ?? "")
+      .replace("{credential_id}", bIds.credential ?? "")
+      .replace("{invite_id}", bIds.invite ?? "");
   }
 
   /** Bodies that pass validation, so the answer is about tenancy, not shape. */
@@ -52,10 +63,21 @@ describe("tenant isolation", () => {
     if (template.endsWith("/users/{user_id}/roles")) return { role: b.role.name };
     if (template.endsWith("/roles")) return { name: "intruder", permissions: ["*:*"] };
     if (template.endsWith("/settings")) return { access_token_ttl: 60 };
+    if (template.endsWith("/api-keys")) return { name: "intruder", role: "api-full-access" };
+    if (template.endsWith("/credentials")) return { name: "intruder", permissions: ["*:*"] };
+    if (template.endsWith("/invites")) return { email: "intruder@alpha.test" };
     return {};
   }
 
-  const bSecrets = () => [b.app.id, b.reader.id, b.admin.id, b.role.id, bAuditId, b.reader.email];
+  const bSecrets = () => [
+    b.app.id,
+    b.reader.id,
+    b.admin.id,
+    b.role.id,
+    bAuditId,
+    b.reader.email,
+    ...Object.values(bIds),
+  ];
 
   it("walks every app-scoped operation under /v1/apps/{app_name} with A's admin token", async () => {
     const scoped = operations.filter(
@@ -82,7 +104,7 @@ describe("tenant isolation", () => {
     const topLevel = operations.filter(
       (op) =>
         !op.path.startsWith("/v1/apps") &&
-        /\{(user_id|role_name|log_id)\}/.test(op.path) &&
+        /\{(user_id|role_name|log_id|key_id)\}/.test(op.path) &&
         !op.path.includes("/me"),
     );
     expect(topLevel.length).toBeGreaterThanOrEqual(7);

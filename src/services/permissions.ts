@@ -14,6 +14,8 @@ export const permissionCatalogue = [
   { name: "api-keys:read", description: "List and read API keys" },
   { name: "api-keys:write", description: "Create API keys" },
   { name: "api-keys:delete", description: "Revoke API keys" },
+  { name: "credentials:write", description: "Manage service credentials (platform admin)" },
+  { name: "invites:write", description: "Manage invites (platform admin)" },
   { name: "gps:read", description: "Read positions" },
   { name: "gps:write", description: "Post positions" },
   { name: "devices:read", description: "List and read devices" },

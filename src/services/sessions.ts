@@ -37,7 +37,7 @@ function assertIssuing(app: AppRecord) {
 
 async function accessTokenFor(
   ctx: ServiceContext,
-  deps: TokenDeps,
+  deps: Pick<TokenDeps, "keys">,
   app: AppRecord,
   user: UserRecord,
   sessionId: string,
@@ -98,50 +98,73 @@ export async function passwordGrant(
     throw invalidCredentials();
   }
 
-  const settings = settingsOf(app);
-  const refreshToken = randomSecret(REFRESH_PREFIX);
-  const sessionId = newId("ses");
   const rehash = check.needsRehash ? await deps.passwords.hash(input.password) : undefined;
-  await audited(
+  const opened = await audited(
     ctx,
     async (tx, at) => {
-      const expiresAt = new Date(at.getTime() + settings.refresh_token_ttl * 1000);
-      await tx.insert(sessions).values({
-        id: sessionId,
-        app_id: app.id,
-        user_id: user.id,
-        ip_address: ctx.audit.ipAddress,
-        user_agent: ctx.audit.userAgent,
-        created_at: at,
-        last_used_at: at,
-        expires_at: expiresAt,
-      });
-      await tx.insert(refreshTokens).values({
-        id: newId("rtk"),
-        session_id: sessionId,
-        token_hash: await sha256Hex(refreshToken),
-        expires_at: expiresAt,
-        created_at: at,
-      });
       await tx
         .update(users)
         .set({ last_login_at: at, ...(rehash ? { password_hash: rehash } : {}) })
         .where(eq(users.id, user.id));
+      return openSession(tx, ctx, app, user.id, at);
     },
-    {
+    (session) => ({
       appId: app.id,
       action: "auth.login.succeeded",
       actor: { type: "user", id: user.id },
-      target: { type: "session", id: sessionId },
+      target: { type: "session", id: session.sessionId },
       metadata: { grant_type: "password" },
-    },
+    }),
   );
-  const access = await accessTokenFor(ctx, deps, app, user, sessionId, input.issuer);
+  return tokensFor(ctx, deps, app, user, opened, input.issuer);
+}
+
+/** Starts a session (a refresh token family) for a user, inside the caller's transaction. */
+export async function openSession(
+  tx: Database,
+  ctx: ServiceContext,
+  app: AppRecord,
+  userId: string,
+  at: Date,
+) {
+  const expiresAt = new Date(at.getTime() + settingsOf(app).refresh_token_ttl * 1000);
+  const sessionId = newId("ses");
+  const refreshToken = randomSecret(REFRESH_PREFIX);
+  await tx.insert(sessions).values({
+    id: sessionId,
+    app_id: app.id,
+    user_id: userId,
+    ip_address: ctx.audit.ipAddress,
+    user_agent: ctx.audit.userAgent,
+    created_at: at,
+    last_used_at: at,
+    expires_at: expiresAt,
+  });
+  await tx.insert(refreshTokens).values({
+    id: newId("rtk"),
+    session_id: sessionId,
+    token_hash: await sha256Hex(refreshToken),
+    expires_at: expiresAt,
+    created_at: at,
+  });
+  return { sessionId, refreshToken };
+}
+
+/** The token response for a session just opened. */
+export async function tokensFor(
+  ctx: ServiceContext,
+  deps: Pick<TokenDeps, "keys">,
+  app: AppRecord,
+  user: UserRecord,
+  session: { sessionId: string; refreshToken: string },
+  issuer: string,
+): Promise<TokenResponse> {
+  const access = await accessTokenFor(ctx, deps, app, user, session.sessionId, issuer);
   return {
     access_token: access.token,
     token_type: "Bearer",
     expires_in: access.expiresIn,
-    refresh_token: refreshToken,
+    refresh_token: session.refreshToken,
   };
 }
 
@@ -242,13 +265,14 @@ export async function refreshGrant(
     if (!again) throw invalidRefresh();
     return reuse(ctx, deps, app, again, input.issuer);
   }
-  const access = await accessTokenFor(ctx, deps, app, user, session.id, input.issuer);
-  return {
-    access_token: access.token,
-    token_type: "Bearer",
-    expires_in: access.expiresIn,
-    refresh_token: successor,
-  };
+  return tokensFor(
+    ctx,
+    deps,
+    app,
+    user,
+    { sessionId: session.id, refreshToken: successor },
+    input.issuer,
+  );
 }
 
 async function reuse(
@@ -265,13 +289,14 @@ async function reuse(
     interval > 0 && token.rotated_at && now.getTime() - token.rotated_at.getTime() <= interval;
   if (withinInterval && token.successor_encrypted) {
     const successor = await deps.sealer.decrypt(token.successor_encrypted);
-    const access = await accessTokenFor(ctx, deps, app, user, session.id, issuer);
-    return {
-      access_token: access.token,
-      token_type: "Bearer",
-      expires_in: access.expiresIn,
-      refresh_token: successor,
-    };
+    return tokensFor(
+      ctx,
+      deps,
+      app,
+      user,
+      { sessionId: session.id, refreshToken: successor },
+      issuer,
+    );
   }
   await endSession(ctx.db, deps.revocations, session.id, "refresh_token_reuse", now);
   await recordAudit(

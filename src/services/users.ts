@@ -88,7 +88,8 @@ export async function listUsers(
   return { data: rows.map((row) => view(row, names.get(row.id) ?? [])), total: total?.value ?? 0 };
 }
 
-function checkPassword(app: AppRecord, password: string) {
+/** 400 with the reasons when a password does not meet the app's policy. */
+export function checkPassword(app: AppRecord, password: string) {
   const problems = passwordProblems(password, settingsOf(app).password_policy);
   if (problems.length > 0) {
     throw new ApiError("validation_error", "The password does not meet the app's policy", {

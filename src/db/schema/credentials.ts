@@ -142,3 +142,30 @@ export const UpdateCredentialSchema = z
   .partial()
   .strict()
   .openapi("UpdateServiceCredential");
+
+export const InviteSchema = createSelectSchema(invites, {
+  created_at: isoTimestamp,
+  expires_at: isoTimestamp,
+  revoked_at: isoTimestamp.nullable(),
+})
+  .omit({ token_hash: true, role_id: true })
+  .extend({ role: z.string().nullable().openapi({ example: "editor" }) })
+  .openapi("Invite");
+
+export const CreateInviteSchema = z
+  .object({
+    email: z.email().max(254).openapi({ example: "bob@contractor.io" }),
+    role: z.string().min(1).max(63).optional().openapi({ example: "editor" }),
+    expires_in_hours: z.number().int().min(1).max(720).default(72),
+    max_uses: z.number().int().min(1).max(1000).default(1),
+  })
+  .strict()
+  .openapi("CreateInvite");
+
+export const AcceptInviteSchema = z
+  .object({
+    password: z.string().min(1).max(1024),
+    display_name: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .openapi("AcceptInvite");

@@ -1,7 +1,6 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
-import { ApiError } from "../../lib/errors";
 import { absoluteUrl, scopePath } from "../../lib/links";
 import { paginated } from "../../lib/pagination";
 import { serialize } from "../../lib/serialize";

@@ -1,0 +1,61 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { AppEnv } from "../../app-env";
+import { absoluteUrl, issuerBase, scopePath } from "../../lib/links";
+import { paginated } from "../../lib/pagination";
+import { serialize } from "../../lib/serialize";
+import { serviceContext } from "../../lib/service-context";
+import { appInScope } from "../../middleware/auth";
+import { issuerFor } from "../../services/access-tokens";
+import * as service from "../../services/invites";
+import { findUser } from "../../services/users";
+import type * as routes from "./invites.routes";
+
+export const createInvite: RouteHandler<typeof routes.createInvite, AppEnv> = async (c) => {
+  const invite = await service.createInvite(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const inviteUrl = absoluteUrl(c, `/v1/invites/${invite.token}/accept`);
+  c.header("Cache-Control", "no-store");
+  return c.json(
+    {
+      data: { ...serialize(invite), invite_url: inviteUrl },
+      _links: { self: absoluteUrl(c, `${scopePath(c)}/invites/${invite.id}`), accept: inviteUrl },
+    },
+    201,
+  );
+};
+
+export const listInvites: RouteHandler<typeof routes.listInvites, AppEnv> = async (c) => {
+  const page = c.req.valid("query");
+  const { data, total } = await service.listPendingInvites(
+    c.var.db(),
+    appInScope(c).id,
+    c.var.ports.clock.now(),
+    page,
+  );
+  return c.json(paginated(c, data.map(serialize), total, page), 200);
+};
+
+export const revokeInvite: RouteHandler<typeof routes.revokeInvite, AppEnv> = async (c) => {
+  const { invite_id } = c.req.valid("param");
+  const invite = await service.revokeInvite(serviceContext(c), appInScope(c), invite_id);
+  return c.json(
+    {
+      data: serialize(invite),
+      _links: { self: absoluteUrl(c, `${scopePath(c)}/invites/${invite.id}`) },
+    },
+    200,
+  );
+};
+
+export const acceptInvite: RouteHandler<typeof routes.acceptInvite, AppEnv> = async (c) => {
+  const { keys, passwords, revocations, sealer } = c.var.ports;
+  const { app, user, tokens } = await service.acceptInvite(
+    serviceContext(c),
+    { keys, passwords, revocations, sealer },
+    c.req.valid("param").invite_token,
+    c.req.valid("json"),
+    (app) => issuerFor(issuerBase(c), app.name),
+  );
+  const created = await findUser(c.var.db(), app.id, user.id);
+  c.header("Cache-Control", "no-store");
+  return c.json({ ...tokens, user: serialize(created) }, 201);
+};
