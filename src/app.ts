@@ -6,6 +6,7 @@ import { handleError, notFoundHandler } from "./lib/error-handler";
 import { ApiError } from "./lib/errors";
 import { createRouter } from "./lib/router";
 import { corsPolicy } from "./middleware/cors";
+import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
@@ -39,6 +40,7 @@ export function createApp(ports: Ports) {
   app.use(requestLogger());
   app.use(secureHeaders());
   app.use(corsPolicy(ports));
+  app.use(rateLimit(ports));
   app.use(
     bodyLimit({
       maxSize: config.MAX_BODY_BYTES,

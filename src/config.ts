@@ -29,6 +29,14 @@ export const configSchema = z
     KEY_ENCRYPTION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
     PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(1024).max(65_536).default(19_456),
     PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1).max(10).default(2),
+    RATE_LIMIT_ENABLED: z
+      .enum(["true", "false"])
+      .default("true")
+      .transform((value) => value === "true"),
+    RATE_LIMIT_ADMIN_PER_MINUTE: z.coerce.number().int().positive().default(100),
+    RATE_LIMIT_TOKEN_PER_MINUTE: z.coerce.number().int().positive().default(300),
+    RATE_LIMIT_AUTHORIZE_PER_MINUTE: z.coerce.number().int().positive().default(1000),
+    RATE_LIMIT_DEFAULT_PER_MINUTE: z.coerce.number().int().positive().default(100),
     DATA_DIR: z.string().min(1).default("./.heimdall"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),

@@ -22,7 +22,12 @@ function errorResponse(c: Context<AppEnv>, error: ApiError) {
  * anything else is a 500 whose details go to the log, never to the client.
  */
 export const handleError: ErrorHandler<AppEnv> = (error, c) => {
-  if (error instanceof ApiError) return errorResponse(c, error);
+  if (error instanceof ApiError) {
+    if (error.status >= 500) {
+      (c.var.logger ?? c.var.ports?.logger)?.error(error.message, { error, path: c.req.path });
+    }
+    return errorResponse(c, error);
+  }
   if (error instanceof HTTPException && error.status < 500) {
     return errorResponse(c, new ApiError(codeForStatus(error.status), error.message));
   }

@@ -45,9 +45,14 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly options: { details?: ErrorDetail[]; headers?: Record<string, string> } = {},
+    readonly options: {
+      details?: ErrorDetail[];
+      headers?: Record<string, string>;
+      /** The underlying failure, for the log; never sent to the client. */
+      cause?: unknown;
+    } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = errorStatus[code];
   }
 }

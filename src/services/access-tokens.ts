@@ -1,7 +1,7 @@
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { ulid } from "ulidx";
 import { ApiError } from "../lib/errors";
-import type { Clock, Database, RevocationStore } from "../ports";
+import type { Clock, Database, RevocationStore, TokenRevocationQuery } from "../ports";
 import type { KeyRing } from "./keys";
 import { type SigningAlgorithm, signingAlgorithms } from "./settings";
 
@@ -137,13 +137,28 @@ export async function verifyAccessToken(
   ) {
     throw new TokenRejected("invalid_claims");
   }
-  const revoked = await deps.revocations.isRevoked({
+  const revoked = await checkRevoked(deps.revocations, {
     tokenId: claims.jti,
     issuedAt: new Date(claims.iat * 1000),
     subjects: subjectsOf(claims),
   });
   if (revoked) throw new TokenRejected("token_revoked");
   return claims;
+}
+
+/**
+ * Revocation checks fail closed: when the store cannot answer, no token is accepted (503), since
+ * accepting would let revoked tokens through.
+ */
+export async function checkRevoked(revocations: RevocationStore, query: TokenRevocationQuery) {
+  try {
+    return await revocations.isRevoked(query);
+  } catch (error) {
+    throw new ApiError("service_unavailable", "Token revocation status is unavailable; try again", {
+      headers: { "Retry-After": "5" },
+      cause: error,
+    });
+  }
 }
 
 /** The revocation subjects a token belongs to. */

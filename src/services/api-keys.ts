@@ -4,6 +4,7 @@ import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Clock, Database, RevocationStore } from "../ports";
+import { checkRevoked } from "./access-tokens";
 import type { AppRecord } from "./apps";
 import { audited, type ServiceContext } from "./audit";
 
@@ -66,7 +67,7 @@ export function createApiKeyVerifier(deps: { clock: Clock; revocations: Revocati
       }
       const { grant } = entry;
       if (!grant || (grant.expiresAt && grant.expiresAt <= now)) return undefined;
-      const revoked = await deps.revocations.isRevoked({
+      const revoked = await checkRevoked(deps.revocations, {
         tokenId: grant.keyId,
         issuedAt: grant.createdAt,
         subjects: [`app:${grant.appId}`],

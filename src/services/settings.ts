@@ -39,6 +39,10 @@ export const AppSettingsSchema = z
       .max(50)
       .default([]),
     gps_retention_days: z.number().int().min(1).max(3650).default(90),
+    token_rate_limit_per_minute: z.number().int().min(1).max(100_000).optional().openapi({
+      description:
+        "Requests per minute per client IP to this app's token endpoints (default: RATE_LIMIT_TOKEN_PER_MINUTE)",
+    }),
   })
   .openapi("AppSettings");
 

@@ -1,0 +1,106 @@
+import { sql } from "drizzle-orm";
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { failOpen } from "../adapters/fail-open-limiter";
+import type { AppEnv } from "../app-env";
+import { apps } from "../db/schema";
+import { sha256Hex, timingSafeEqual } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import type { Ports } from "../ports";
+
+const WINDOW_MS = 60_000;
+const APP_LIMITS_TTL_MS = 60_000;
+const exempt = new Set(["/health", "/v1/health", "/v1/docs", "/v1/openapi.json"]);
+const tokenEndpoint = /^\/v1\/apps\/([^/]+)\/tokens(?:\/refresh|\/revoke)?$/;
+const inviteAccept = /^\/v1\/invites\/[^/]+\/accept$/;
+
+interface Bucket {
+  key: string;
+  limit: number;
+}
+
+/**
+ * Rate limits by class (DESIGN.md): the admin key 100/min, token endpoints 300/min per client IP
+ * (per app, overridable by its `token_rate_limit_per_minute`), `/v1/authorize` 1000/min per IP,
+ * everything else 100/min per credential, or per IP when anonymous. Every limited response
+ * carries `X-RateLimit-Limit/Remaining/Reset`; a refusal is 429 with `Retry-After`. Runs before
+ * authentication, so floods cost no token verification.
+ */
+export function rateLimit(ports: Ports) {
+  const { config } = ports;
+  const limiter = failOpen(ports.limiter, ports.logger);
+  const appLimits = new Map<string, { limit: number | undefined; loadedAt: number }>();
+
+  async function tokenLimitOf(c: Context<AppEnv>, appName: string) {
+    const now = ports.clock.now().getTime();
+    const cached = appLimits.get(appName);
+    if (cached && now - cached.loadedAt < APP_LIMITS_TTL_MS) return cached.limit;
+    const [row] = await c.var
+      .db()
+      .select({ settings: apps.settings })
+      .from(apps)
+      .where(sql`lower(${apps.name}) = lower(${appName})`);
+    if (appLimits.size > 10_000) appLimits.clear();
+    const limit = row?.settings.token_rate_limit_per_minute;
+    appLimits.set(appName, { limit, loadedAt: now });
+    return limit;
+  }
+
+  async function bucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
+    const path = c.req.path;
+    if (exempt.has(path) || c.req.method === "OPTIONS") return undefined;
+    const ip = ports.clientIp(c.req.raw, c.env) ?? "unknown";
+    const tokenApp = tokenEndpoint.exec(path)?.[1];
+    if (tokenApp !== undefined) {
+      const app = decodeURIComponent(tokenApp).toLowerCase();
+      const limit = (await tokenLimitOf(c, app)) ?? config.RATE_LIMIT_TOKEN_PER_MINUTE;
+      return { key: `token:${app}:${ip}`, limit };
+    }
+    if (inviteAccept.test(path))
+      return { key: `token:invites:${ip}`, limit: config.RATE_LIMIT_TOKEN_PER_MINUTE };
+    if (path === "/v1/authorize" || path === "/v1/auth/validate") {
+      return { key: `authorize:${ip}`, limit: config.RATE_LIMIT_AUTHORIZE_PER_MINUTE };
+    }
+    const credential = credentialText(c);
+    if (!credential) return { key: `ip:${ip}`, limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE };
+    const hash = await sha256Hex(credential);
+    if (timingSafeEqual(hash, ports.adminKeyHash)) {
+      return { key: "admin", limit: config.RATE_LIMIT_ADMIN_PER_MINUTE };
+    }
+    return { key: `cred:${hash.slice(0, 32)}`, limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE };
+  }
+
+  return createMiddleware<AppEnv>(async function rateLimitMiddleware(c, next) {
+    if (!config.RATE_LIMIT_ENABLED) return next();
+    const bucket = await bucketOf(c);
+    if (!bucket) return next();
+    const result = await limiter.limit(`rl:${bucket.key}`, {
+      limit: bucket.limit,
+      windowMs: WINDOW_MS,
+    });
+    c.header("X-RateLimit-Limit", String(result.limit));
+    c.header("X-RateLimit-Remaining", String(result.remaining));
+    c.header("X-RateLimit-Reset", String(Math.ceil(result.reset / 1000)));
+    if (!result.success) {
+      const retryAfter = Math.max(
+        1,
+        Math.ceil((result.reset - ports.clock.now().getTime()) / 1000),
+      );
+      throw new ApiError(
+        "rate_limited",
+        `Rate limit of ${result.limit} requests per minute exceeded`,
+        {
+          headers: { "Retry-After": String(retryAfter) },
+        },
+      );
+    }
+    return next();
+  });
+}
+
+/** The raw credential, without validating its form (authentication does that later). */
+function credentialText(c: Context<AppEnv>) {
+  const authorization = c.req.header("authorization");
+  if (authorization) return authorization.replace(/^\w+\s+/, "").trim() || undefined;
+  return c.req.header("x-api-key")?.trim() || undefined;
+}

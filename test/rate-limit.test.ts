@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
+import { createUpstashLimiter } from "../src/adapters/upstash/limiter";
+import { createUpstashRedis } from "../src/adapters/upstash/redis";
+import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
+import type { DatabasePort, Limiter } from "../src/ports";
+import {
+  adminHeaders,
+  createMemoryDatabase,
+  createTestApp,
+  createTestClock,
+  type LogEvent,
+} from "./support/app";
+import { expectError, readJson } from "./support/http";
+import { bearer, createTenant, send } from "./support/identity";
+import { announceSkip, services } from "./support/services";
+import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
+
+let db: DatabasePort;
+beforeAll(async () => {
+  db = await createMemoryDatabase();
+});
+afterAll(() => db.close());
+
+const limited = {
+  RATE_LIMIT_ENABLED: "true",
+  RATE_LIMIT_DEFAULT_PER_MINUTE: "5",
+  RATE_LIMIT_ADMIN_PER_MINUTE: "7",
+  RATE_LIMIT_TOKEN_PER_MINUTE: "4",
+  RATE_LIMIT_AUTHORIZE_PER_MINUTE: "3",
+};
+
+describe("rate limits by class", () => {
+  it("counts each class apart, sends the headers, and answers 429 with Retry-After", async () => {
+    const clock = createTestClock();
+    const { app } = createTestApp({ db, clock, env: limited });
+    const first = await app.request("/v1");
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-ratelimit-limit")).toBe("5");
+    expect(first.headers.get("x-ratelimit-remaining")).toBe("4");
+    const reset = Number(first.headers.get("x-ratelimit-reset"));
+    expect(reset * 1000).toBeGreaterThan(clock.now().getTime());
+    expect(reset * 1000).toBeLessThanOrEqual(clock.now().getTime() + 60_000);
+    for (let i = 0; i < 4; i++) expect((await app.request("/v1")).status).toBe(200);
+    const refused = await app.request("/v1");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("0");
+    const body = await expectError(refused, 429, "rate_limited");
+    expect(body.error.message).toMatch(/5 requests per minute/);
+
+    // Other classes have their own budgets.
+    const adminRes = await app.request("/v1/apps", { headers: adminHeaders });
+    expect(adminRes.status).toBe(200);
+    expect(adminRes.headers.get("x-ratelimit-limit")).toBe("7");
+    const authorize = await send(app, "POST", "/v1/authorize", {
+      body: { token: "x", permission: "a:b" },
+    });
+    expect(authorize.headers.get("x-ratelimit-limit")).toBe("3");
+    // Health is never limited.
+    for (let i = 0; i < 10; i++) expect((await app.request("/health")).status).toBe(200);
+
+    clock.advance(120_000);
+    expect((await app.request("/v1")).status).toBe(200);
+  });
+
+  it("keys the default class by credential, so one token cannot spend another's budget", async () => {
+    const { app } = createTestApp({ db, env: limited });
+    for (let i = 0; i < 5; i++) await app.request("/v1", { headers: bearer("pk_one") });
+    await expectError(await app.request("/v1", { headers: bearer("pk_one") }), 429, "rate_limited");
+    expect((await app.request("/v1", { headers: bearer("pk_two") })).status).toBe(200);
+    expect((await app.request("/v1", { headers: { "X-API-Key": "pk_three" } })).status).toBe(200);
+  });
+
+  it("lets an app set its own token endpoint limit", async () => {
+    const { app } = createTestApp({ db, env: { ...limited, RATE_LIMIT_ADMIN_PER_MINUTE: "100" } });
+    const tenant = await createTenant(app, "tango");
+    const patched = await send(app, "PATCH", "/v1/apps/tango/settings", {
+      body: { token_rate_limit_per_minute: 2 },
+      headers: adminHeaders,
+    });
+    expect(patched.status).toBe(200);
+    const { app: fresh } = createTestApp({ db, env: limited });
+    const login = () =>
+      send(fresh, "POST", "/v1/apps/tango/tokens", {
+        body: { grant_type: "password", email: tenant.reader.email, password: "wrong password!" },
+      });
+    expect((await login()).headers.get("x-ratelimit-limit")).toBe("2");
+    await login();
+    await expectError(await login(), 429, "rate_limited");
+  });
+
+  it("is off with RATE_LIMIT_ENABLED=false", async () => {
+    const { app } = createTestApp({ db, env: { ...limited, RATE_LIMIT_ENABLED: "false" } });
+    for (let i = 0; i < 10; i++) {
+      const res = await app.request("/v1");
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-ratelimit-limit")).toBeNull();
+    }
+  });
+});
+
+describe("under concurrency, through HTTP", () => {
+  const adapters: Array<{ name: string; limiter?: () => Limiter }> = [{ name: "in-memory" }];
+  let upstash: UpstashRestServer | undefined;
+  if (services.redis) {
+    const redisUrl = services.redis;
+    beforeAll(async () => {
+      upstash = await startUpstashRest({ redisUrl });
+    });
+    afterAll(() => upstash?.close());
+    adapters.push({
+      name: "Upstash (real Redis)",
+      limiter: () =>
+        createUpstashLimiter(createUpstashRedis({ url: upstash!.url, token: upstash!.token }), {
+          prefix: `heimdall-test:${crypto.randomUUID()}`,
+        }),
+    });
+  } else {
+    announceSkip("rate limit concurrency on Upstash", "TEST_REDIS_URL");
+  }
+
+  it.each(adapters)(
+    "lets no more than 100 of 200 concurrent requests through ($name)",
+    async (adapter) => {
+      const { app } = createTestApp({
+        db,
+        env: { RATE_LIMIT_ENABLED: "true", RATE_LIMIT_DEFAULT_PER_MINUTE: "100" },
+        ...(adapter.limiter ? { ports: { limiter: adapter.limiter() } } : {}),
+      });
+      const results = await Promise.all(Array.from({ length: 200 }, () => app.request("/v1")));
+      const passed = results.filter((res) => res.status === 200).length;
+      expect(passed).toBe(100);
+      expect(results.filter((res) => res.status === 429)).toHaveLength(100);
+    },
+  );
+});
+
+describe("when Redis cannot be reached", () => {
+  const dead = createUpstashRedis({ url: "http://127.0.0.1:1", token: "x" });
+
+  it("rate limiting fails open, with an error log", async () => {
+    const { app, logs } = createTestApp({
+      db,
+      env: { RATE_LIMIT_ENABLED: "true" },
+      ports: { limiter: createUpstashLimiter(dead) },
+    });
+    const res = await app.request("/v1");
+    expect(res.status).toBe(200);
+    expect(
+      logs.some(
+        (e: LogEvent) => e.level === "error" && e.message.includes("rate limiter unavailable"),
+      ),
+    ).toBe(true);
+  });
+
+  it("revocation checks fail closed: 503, no token accepted", async () => {
+    const clock = createTestClock();
+    const healthy = createMemoryRevocationStore(clock);
+    const { app, ports } = createTestApp({ db, clock, ports: { revocations: healthy } });
+    const tenant = await createTenant(app, "uniform");
+    const { app: broken, logs } = createTestApp({
+      db,
+      clock,
+      ports: { keys: ports.keys, revocations: createUpstashRevocationStore(dead, clock) },
+    });
+    const res = await send(broken, "GET", "/v1/users/me", {
+      headers: bearer(tenant.reader.accessToken),
+    });
+    expect(res.headers.get("retry-after")).toBe("5");
+    await expectError(res, 503, "service_unavailable");
+    expect(logs.some((e) => e.level === "error")).toBe(true);
+    const health = await readJson(await broken.request("/health"));
+    expect(health.checks.cache).toBe("error");
+  });
+});
