@@ -1,5 +1,15 @@
 import { z } from "zod";
 
+/** `90s`, `1m`, `2h` → milliseconds (seed 003's duration notation). */
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)$/, "a duration like 30s, 1m or 2h")
+  .transform((value) => {
+    const [, amount, unit] = /^(\d+)(ms|s|m|h)$/.exec(value) ?? [];
+    const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms" | "s" | "m" | "h"];
+    return Number(amount) * factor;
+  });
+
 const origins = z
   .string()
   .transform((value) =>
@@ -37,6 +47,9 @@ export const configSchema = z
     RATE_LIMIT_TOKEN_PER_MINUTE: z.coerce.number().int().positive().default(300),
     RATE_LIMIT_AUTHORIZE_PER_MINUTE: z.coerce.number().int().positive().default(1000),
     RATE_LIMIT_DEFAULT_PER_MINUTE: z.coerce.number().int().positive().default(100),
+    BRUTEFORCE_MAX_ATTEMPTS: z.coerce.number().int().positive().default(20),
+    BRUTEFORCE_WINDOW: duration.default(60_000),
+    BRUTEFORCE_LOCKOUT: duration.default(60_000),
     DATA_DIR: z.string().min(1).default("./.heimdall"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),

@@ -1,7 +1,10 @@
 import type { Context } from "hono";
+import { failOpen } from "../adapters/fail-open-limiter";
 import type { AppEnv } from "../app-env";
 import { subjectId } from "../middleware/auth";
 import type { AuditSource, ServiceContext } from "../services/audit";
+import { createBruteForceGuard } from "../services/brute-force";
+import type { TokenDeps } from "../services/sessions";
 
 /** The audit source of a request: its authenticated subject, IP and user agent. */
 export function auditSource(c: Context<AppEnv>): AuditSource {
@@ -17,4 +20,21 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
 /** What a service needs from a request: its database handle, the clock, the audit source. */
 export function serviceContext(c: Context<AppEnv>): ServiceContext {
   return { db: c.var.db(), clock: c.var.ports.clock, audit: auditSource(c) };
+}
+
+/** What the token services need from the ports, brute-force protection included. */
+export function tokenDeps(c: Context<AppEnv>): TokenDeps {
+  const { keys, passwords, revocations, sealer, limiter, logger, clock, config } = c.var.ports;
+  return {
+    keys,
+    passwords,
+    revocations,
+    sealer,
+    bruteForce: createBruteForceGuard({
+      config,
+      limiter: failOpen(limiter, logger),
+      revocations,
+      clock,
+    }),
+  };
 }

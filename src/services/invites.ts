@@ -133,7 +133,14 @@ export async function acceptInvite(
   input: { password: string; display_name?: string | undefined },
   issuer: (app: AppRecord) => string,
 ) {
-  if (!token.startsWith(INVITE_TOKEN_PREFIX)) throw unusable();
+  // Guessing invite tokens counts as failed attempts of the caller's IP (seed 003).
+  const attemptKeys = ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : [];
+  await deps.bruteForce.assertNotLocked(attemptKeys);
+  const refuse = async () => {
+    await deps.bruteForce.recordFailure(attemptKeys);
+    return unusable();
+  };
+  if (!token.startsWith(INVITE_TOKEN_PREFIX)) throw await refuse();
   const tokenHash = await sha256Hex(token);
   const [pending] = await ctx.db.select().from(invites).where(eq(invites.token_hash, tokenHash));
   const usable = (invite: typeof pending) =>
@@ -141,7 +148,7 @@ export async function acceptInvite(
     !invite.revoked_at &&
     invite.expires_at > ctx.clock.now() &&
     invite.uses < invite.max_uses;
-  if (!pending || !usable(pending)) throw unusable();
+  if (!pending || !usable(pending)) throw await refuse();
   const app = await findAppById(ctx.db, pending.app_id);
   if (app.status !== "active") throw unusable();
   checkPassword(app, input.password);

@@ -8,6 +8,7 @@ import type { Database, RevocationStore } from "../ports";
 import { type AccessClaims, signAccessToken } from "./access-tokens";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
+import type { BruteForceGuard } from "./brute-force";
 import type { KeyRing } from "./keys";
 import { findUserByEmail, grantsOf, type UserRecord } from "./users";
 
@@ -16,6 +17,7 @@ export interface TokenDeps {
   passwords: PasswordHasher;
   revocations: RevocationStore;
   sealer: Cipher;
+  bruteForce: BruteForceGuard;
 }
 
 /** RFC 6749 §5.1 */
@@ -68,6 +70,12 @@ export async function passwordGrant(
   input: { email: string; password: string; issuer: string },
 ): Promise<TokenResponse> {
   assertIssuing(app);
+  const attemptKeys = [
+    `acct:${app.id}:${input.email.trim().toLowerCase()}`,
+    ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
+  ];
+  // A locked account or IP gets this answer before the password is even looked at.
+  await deps.bruteForce.assertNotLocked(attemptKeys);
   const user = await findUserByEmail(ctx.db, app.id, input.email);
   // Same work whether or not the user exists, so timing does not reveal who has an account.
   const check = await deps.passwords.verify(
@@ -95,6 +103,21 @@ export async function passwordGrant(
       },
       now,
     );
+    const locked = await deps.bruteForce.recordFailure(attemptKeys);
+    if (locked.length > 0) {
+      await recordAudit(
+        ctx.db,
+        ctx.audit,
+        {
+          appId: app.id,
+          action: "auth.lockout",
+          actor: { type: "anonymous", id: null },
+          ...(user ? { target: { type: "user", id: user.id } } : {}),
+          metadata: { locked, email: input.email.slice(0, 254) },
+        },
+        now,
+      );
+    }
     throw invalidCredentials();
   }
 

@@ -3,7 +3,7 @@ import type { AppEnv } from "../../app-env";
 import { absoluteUrl, issuerBase, scopePath } from "../../lib/links";
 import { paginated } from "../../lib/pagination";
 import { serialize } from "../../lib/serialize";
-import { serviceContext } from "../../lib/service-context";
+import { serviceContext, tokenDeps } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import * as service from "../../services/invites";
@@ -47,10 +47,9 @@ export const revokeInvite: RouteHandler<typeof routes.revokeInvite, AppEnv> = as
 };
 
 export const acceptInvite: RouteHandler<typeof routes.acceptInvite, AppEnv> = async (c) => {
-  const { keys, passwords, revocations, sealer } = c.var.ports;
   const { app, user, tokens } = await service.acceptInvite(
     serviceContext(c),
-    { keys, passwords, revocations, sealer },
+    tokenDeps(c),
     c.req.valid("param").invite_token,
     c.req.valid("json"),
     (app) => issuerFor(issuerBase(c), app.name),

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { ApiError } from "../../lib/errors";
 import { issuerBase } from "../../lib/links";
-import { serviceContext } from "../../lib/service-context";
+import { serviceContext, tokenDeps } from "../../lib/service-context";
 import { type AppSubject, subjectId, subjectOfToken } from "../../middleware/auth";
 import {
   type AccessClaims,
@@ -22,11 +22,6 @@ import type * as routes from "./tokens.routes";
 function noStore(c: Context<AppEnv>) {
   c.header("Cache-Control", "no-store");
   c.header("Pragma", "no-cache");
-}
-
-function tokenDeps(c: Context<AppEnv>): sessions.TokenDeps {
-  const { keys, passwords, revocations, sealer } = c.var.ports;
-  return { keys, passwords, revocations, sealer };
 }
 
 /** JSON or form body, whichever the client sent (the route declares both); 400 when none came. */
