@@ -3,6 +3,7 @@ import { createCipher } from "../lib/crypto";
 import { createPasswordHasher } from "../lib/password";
 import type { Clock, Ports, RevocationStore } from "../ports";
 import { createApiKeyVerifier } from "../services/api-keys";
+import { createIpBanList } from "../services/bans";
 import { createKeyRing } from "../services/keys";
 
 /** The identity ports (keys, password hashing, sealing, the admin key) from config and secrets. */
@@ -11,8 +12,9 @@ export function createIdentityPorts(
   secrets: { adminKeyHash: string; keyEncryptionSecret: string },
   clock: Clock,
   revocations: RevocationStore,
-): Pick<Ports, "keys" | "passwords" | "sealer" | "adminKeyHash" | "apiKeys"> {
+): Pick<Ports, "keys" | "passwords" | "sealer" | "adminKeyHash" | "apiKeys" | "ipBans"> {
   return {
+    ipBans: createIpBanList({ clock }),
     apiKeys: createApiKeyVerifier({ clock, revocations }),
     keys: createKeyRing({
       cipher: createCipher(secrets.keyEncryptionSecret, "signing-keys"),

@@ -12,7 +12,8 @@ export type IdPrefix =
   | "dev"
   | "pos"
   | "ses"
-  | "rtk";
+  | "rtk"
+  | "ban";
 
 /** @example newId("app") // "app_01JD3KXFG6QK7N8Y2M4V5W6X7Z" */
 export function newId(prefix: IdPrefix): string {

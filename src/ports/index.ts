@@ -2,6 +2,7 @@ import type { Config } from "../config";
 import type { Cipher } from "../lib/crypto";
 import type { PasswordHasher } from "../lib/password";
 import type { ApiKeyVerifier } from "../services/api-keys";
+import type { IpBanList } from "../services/bans";
 import type { KeyRing } from "../services/keys";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
@@ -26,6 +27,8 @@ export interface Ports {
   passwords: PasswordHasher;
   /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
   apiKeys: ApiKeyVerifier;
+  /** Active IP bans, cached per isolate. */
+  ipBans: IpBanList;
   /** Encrypts what Heimdall must read back later (a refresh token's successor). */
   sealer: Cipher;
   /** SHA-256 (hex) of the platform admin key. */

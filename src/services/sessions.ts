@@ -8,6 +8,7 @@ import type { Database, RevocationStore } from "../ports";
 import { type AccessClaims, signAccessToken } from "./access-tokens";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
+import { isUserBanned } from "./bans";
 import type { BruteForceGuard } from "./brute-force";
 import type { KeyRing } from "./keys";
 import { findUserByEmail, grantsOf, type UserRecord } from "./users";
@@ -82,14 +83,16 @@ export async function passwordGrant(
     user?.password_hash ?? deps.passwords.dummyHash,
     input.password,
   );
+  const now = ctx.clock.now();
   const failure = !user
     ? "unknown_user"
     : !check.valid
       ? "wrong_password"
       : user.status !== "active"
         ? "user_deactivated"
-        : undefined;
-  const now = ctx.clock.now();
+        : (await isUserBanned(ctx.db, user.id, now))
+          ? "user_banned"
+          : undefined;
   if (failure || !user) {
     await recordAudit(
       ctx.db,
@@ -241,7 +244,8 @@ export async function refreshGrant(
   if (session.revoked_at || token.status === "revoked" || session.expires_at <= now) {
     throw invalidRefresh();
   }
-  if (user.status !== "active") throw invalidRefresh();
+  if (user.status !== "active" || (await isUserBanned(ctx.db, user.id, now)))
+    throw invalidRefresh();
 
   if (token.status === "rotated") return reuse(ctx, deps, app, found, input.issuer);
 

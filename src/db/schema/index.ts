@@ -1,3 +1,4 @@
 export * from "./apps";
+export * from "./bans";
 export * from "./credentials";
 export * from "./identity";

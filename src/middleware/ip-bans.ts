@@ -1,0 +1,15 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
+import { ApiError } from "../lib/errors";
+import type { Ports } from "../ports";
+
+/** Banned addresses get 403 before any other work (the ban list is cached per isolate). */
+export function ipBans(ports: Ports) {
+  return createMiddleware<AppEnv>(async function ipBansMiddleware(c, next) {
+    const ip = ports.clientIp(c.req.raw, c.env);
+    if (ip && (await ports.ipBans.isBanned(c.var.db, ip))) {
+      throw new ApiError("forbidden", "Requests from this address are banned");
+    }
+    return next();
+  });
+}
