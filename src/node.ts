@@ -34,7 +34,7 @@ async function main() {
     db,
     revocations,
     limiter,
-    ...createIdentityPorts(config, secrets, clock, revocations),
+    ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
     clock,
     logger,

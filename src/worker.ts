@@ -34,15 +34,16 @@ async function createWorkerPorts(env: Env): Promise<Ports> {
     keyEncryptionSecret: config.KEY_ENCRYPTION_SECRET,
   };
   const { revocations, limiter } = createCacheAdapters(config, clock);
+  const logger = createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } });
   return {
     config,
     db: createNeonDatabase({ url: config.DATABASE_URL, wsProxy: config.NEON_WS_PROXY }),
     revocations,
     limiter,
-    ...createIdentityPorts(config, secrets, clock, revocations),
+    ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     clock,
-    logger: createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } }),
+    logger,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { createCipher } from "../lib/crypto";
 import { createPasswordHasher } from "../lib/password";
-import type { Clock, Ports, RevocationStore } from "../ports";
+import type { Clock, Logger, Ports, RevocationStore } from "../ports";
 import { createApiKeyVerifier } from "../services/api-keys";
 import { createIpBanList } from "../services/bans";
 import { createKeyRing } from "../services/keys";
@@ -12,9 +12,10 @@ export function createIdentityPorts(
   secrets: { adminKeyHash: string; keyEncryptionSecret: string },
   clock: Clock,
   revocations: RevocationStore,
+  logger: Logger,
 ): Pick<Ports, "keys" | "passwords" | "sealer" | "adminKeyHash" | "apiKeys" | "ipBans"> {
   return {
-    ipBans: createIpBanList({ clock }),
+    ipBans: createIpBanList({ clock, logger }),
     apiKeys: createApiKeyVerifier({ clock, revocations }),
     keys: createKeyRing({
       cipher: createCipher(secrets.keyEncryptionSecret, "signing-keys"),

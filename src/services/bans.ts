@@ -3,7 +3,7 @@ import ipaddr from "ipaddr.js";
 import { bans, sessions, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Clock, Database, RevocationStore } from "../ports";
+import type { Clock, Database, Logger, RevocationStore } from "../ports";
 import { revocationHorizon } from "./apps";
 import { audited, type ServiceContext } from "./audit";
 import { endSession } from "./sessions";
@@ -34,37 +34,46 @@ export function normalizeCidr(value: string): string {
 
 /**
  * The active IP bans, cached per isolate for 30 s (refreshed at once where a ban is made), so
- * checking every request's address costs no database read.
+ * checking every request's address costs no database read. If the list cannot be loaded, the
+ * last one known stays in force and loading is retried after 5 s: a database outage must not turn
+ * every request into an error (health checks included).
  */
-export function createIpBanList(deps: { clock: Clock }) {
-  let cache: { loadedAt: number; ranges: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]> } | undefined;
+export function createIpBanList(deps: { clock: Clock; logger: Logger }) {
+  type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+  let ranges: Range[] = [];
+  let nextLoadAt = 0;
+
+  async function refresh(db: () => Database, now: Date) {
+    try {
+      const rows = await db()
+        .select({ cidr: bans.cidr })
+        .from(bans)
+        .where(and(eq(bans.kind, "ip"), activeAt(now)));
+      ranges = rows.flatMap((row) => (row.cidr ? [ipaddr.parseCIDR(row.cidr)] : []));
+      nextLoadAt = now.getTime() + IP_BANS_TTL_MS;
+    } catch (error) {
+      deps.logger.error("ip ban list unavailable; keeping the last one", { error });
+      nextLoadAt = now.getTime() + 5_000;
+    }
+  }
 
   return {
     async isBanned(db: () => Database, ip: string): Promise<boolean> {
       const now = deps.clock.now();
-      if (!cache || now.getTime() - cache.loadedAt > IP_BANS_TTL_MS) {
-        const rows = await db()
-          .select({ cidr: bans.cidr })
-          .from(bans)
-          .where(and(eq(bans.kind, "ip"), activeAt(now)));
-        cache = {
-          loadedAt: now.getTime(),
-          ranges: rows.flatMap((row) => (row.cidr ? [ipaddr.parseCIDR(row.cidr)] : [])),
-        };
-      }
-      if (cache.ranges.length === 0) return false;
+      if (now.getTime() >= nextLoadAt) await refresh(db, now);
+      if (ranges.length === 0) return false;
       let address: ipaddr.IPv4 | ipaddr.IPv6;
       try {
         address = ipaddr.process(ip);
       } catch {
         return false;
       }
-      return cache.ranges.some(
-        (range) => range[0].kind() === address.kind() && address.match(range as never),
+      return ranges.some(
+        ([range, bits]) => range.kind() === address.kind() && address.match(range as never, bits),
       );
     },
     invalidate() {
-      cache = undefined;
+      nextLoadAt = 0;
     },
   };
 }

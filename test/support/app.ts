@@ -71,15 +71,19 @@ export function createTestApp(options: {
     keyEncryptionSecret: config.KEY_ENCRYPTION_SECRET ?? "",
   };
   const revocations = createMemoryRevocationStore(clock);
+  const logger = createConsoleLogger({
+    level: "debug",
+    sink: (line) => logs.push(JSON.parse(line)),
+  });
   const ports: Ports = {
     config,
     db: options.db,
     clock,
     revocations,
     limiter: createMemoryLimiter(clock),
-    ...createIdentityPorts(config, secrets, clock, revocations),
+    ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
-    logger: createConsoleLogger({ level: "debug", sink: (line) => logs.push(JSON.parse(line)) }),
+    logger,
     ...options.ports,
   };
   return { app: createApp(ports), ports, logs };
