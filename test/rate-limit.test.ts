@@ -89,6 +89,22 @@ describe("rate limits by class", () => {
     await expectError(await login(), 429, "rate_limited");
   });
 
+  it("lets an app set the budget of its own access tokens", async () => {
+    const { app } = createTestApp({ db, env: { ...limited, RATE_LIMIT_ADMIN_PER_MINUTE: "100" } });
+    const tenant = await createTenant(app, "xray");
+    await send(app, "PATCH", "/v1/apps/xray/settings", {
+      body: { default_rate_limit_per_minute: 2 },
+      headers: adminHeaders,
+    });
+    const { app: fresh } = createTestApp({ db, env: limited });
+    const me = () => fresh.request("/v1/users/me", { headers: bearer(tenant.reader.accessToken) });
+    const first = await me();
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-ratelimit-limit")).toBe("2");
+    await me();
+    await expectError(await me(), 429, "rate_limited");
+  });
+
   it("is off with RATE_LIMIT_ENABLED=false", async () => {
     const { app } = createTestApp({ db, env: { ...limited, RATE_LIMIT_ENABLED: "false" } });
     for (let i = 0; i < 10; i++) {

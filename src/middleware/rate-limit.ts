@@ -1,12 +1,14 @@
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { decodeJwt } from "jose";
 import { failOpen } from "../adapters/fail-open-limiter";
 import type { AppEnv } from "../app-env";
 import { apps } from "../db/schema";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import type { Ports } from "../ports";
+import type { AppSettings } from "../services/settings";
 
 const WINDOW_MS = 60_000;
 const APP_LIMITS_TTL_MS = 60_000;
@@ -21,29 +23,31 @@ interface Bucket {
 
 /**
  * Rate limits by class (DESIGN.md): the admin key 100/min, token endpoints 300/min per client IP
- * (per app, overridable by its `token_rate_limit_per_minute`), `/v1/authorize` 1000/min per IP,
- * everything else 100/min per credential, or per IP when anonymous. Every limited response
+ * and app, `/v1/authorize` 1000/min per IP, everything else 100/min per credential, or per IP when
+ * anonymous. An app may set its own token and default budgets in its settings. Every limited response
  * carries `X-RateLimit-Limit/Remaining/Reset`; a refusal is 429 with `Retry-After`. Runs before
  * authentication, so floods cost no token verification.
  */
 export function rateLimit(ports: Ports) {
   const { config } = ports;
   const limiter = failOpen(ports.limiter, ports.logger);
-  const appLimits = new Map<string, { limit: number | undefined; loadedAt: number }>();
+  const appSettings = new Map<string, { settings: Partial<AppSettings>; loadedAt: number }>();
 
-  async function tokenLimitOf(c: Context<AppEnv>, appName: string) {
+  /** An app's own limits, by name or id, read at most once a minute per isolate. */
+  async function settingsOf(c: Context<AppEnv>, by: "name" | "id", value: string) {
     const now = ports.clock.now().getTime();
-    const cached = appLimits.get(appName);
-    if (cached && now - cached.loadedAt < APP_LIMITS_TTL_MS) return cached.limit;
+    const cacheKey = `${by}:${value}`;
+    const cached = appSettings.get(cacheKey);
+    if (cached && now - cached.loadedAt < APP_LIMITS_TTL_MS) return cached.settings;
     const [row] = await c.var
       .db()
       .select({ settings: apps.settings })
       .from(apps)
-      .where(sql`lower(${apps.name}) = lower(${appName})`);
-    if (appLimits.size > 10_000) appLimits.clear();
-    const limit = row?.settings.token_rate_limit_per_minute;
-    appLimits.set(appName, { limit, loadedAt: now });
-    return limit;
+      .where(by === "name" ? sql`lower(${apps.name}) = lower(${value})` : eq(apps.id, value));
+    if (appSettings.size > 10_000) appSettings.clear();
+    const settings = row?.settings ?? {};
+    appSettings.set(cacheKey, { settings, loadedAt: now });
+    return settings;
   }
 
   async function bucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
@@ -53,7 +57,9 @@ export function rateLimit(ports: Ports) {
     const tokenApp = tokenEndpoint.exec(path)?.[1];
     if (tokenApp !== undefined) {
       const app = decodeURIComponent(tokenApp).toLowerCase();
-      const limit = (await tokenLimitOf(c, app)) ?? config.RATE_LIMIT_TOKEN_PER_MINUTE;
+      const limit =
+        (await settingsOf(c, "name", app)).token_rate_limit_per_minute ??
+        config.RATE_LIMIT_TOKEN_PER_MINUTE;
       return { key: `token:${app}:${ip}`, limit };
     }
     if (inviteAccept.test(path))
@@ -67,7 +73,13 @@ export function rateLimit(ports: Ports) {
     if (timingSafeEqual(hash, ports.adminKeyHash)) {
       return { key: "admin", limit: config.RATE_LIMIT_ADMIN_PER_MINUTE };
     }
-    return { key: `cred:${hash.slice(0, 32)}`, limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE };
+    // An access token names its app; the claim is read unverified only to pick the budget.
+    const appId = appOfJwt(credential);
+    const limit = appId
+      ? ((await settingsOf(c, "id", appId)).default_rate_limit_per_minute ??
+        config.RATE_LIMIT_DEFAULT_PER_MINUTE)
+      : config.RATE_LIMIT_DEFAULT_PER_MINUTE;
+    return { key: `cred:${hash.slice(0, 32)}`, limit };
   }
 
   return createMiddleware<AppEnv>(async function rateLimitMiddleware(c, next) {
@@ -96,6 +108,16 @@ export function rateLimit(ports: Ports) {
     }
     return next();
   });
+}
+
+function appOfJwt(credential: string): string | undefined {
+  if (credential.split(".").length !== 3) return undefined;
+  try {
+    const { app } = decodeJwt(credential);
+    return typeof app === "string" && app.startsWith("app_") && app.length <= 64 ? app : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The raw credential, without validating its form (authentication does that later). */

@@ -43,6 +43,10 @@ export const AppSettingsSchema = z
       description:
         "Requests per minute per client IP to this app's token endpoints (default: RATE_LIMIT_TOKEN_PER_MINUTE)",
     }),
+    default_rate_limit_per_minute: z.number().int().min(1).max(100_000).optional().openapi({
+      description:
+        "Requests per minute per access token of this app on other routes (default: RATE_LIMIT_DEFAULT_PER_MINUTE)",
+    }),
   })
   .openapi("AppSettings");
 
