@@ -1,4 +1,4 @@
-import { and, asc, count, eq, isNull } from "drizzle-orm";
+import { and, asc, eq, isNull } from "drizzle-orm";
 import { apiKeys, roles } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -113,7 +113,7 @@ export async function listApiKeys(
   page: { limit: number; offset: number },
 ) {
   const where = eq(apiKeys.app_id, appId);
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db
       .select(keyColumns)
       .from(apiKeys)
@@ -122,9 +122,9 @@ export async function listApiKeys(
       .orderBy(asc(apiKeys.id))
       .limit(page.limit)
       .offset(page.offset),
-    db.select({ value: count() }).from(apiKeys).where(where),
+    db.$count(apiKeys, where),
   ]);
-  return { data: rows.map(view), total: total?.value ?? 0 };
+  return { data: rows.map(view), total };
 }
 
 export async function findApiKey(db: Database, appId: string, id: string): Promise<ApiKeyView> {

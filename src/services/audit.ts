@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gte, lte, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, lte, type SQL } from "drizzle-orm";
 import { auditLogs } from "../db/schema";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
@@ -91,7 +91,7 @@ export async function listAudit(
   if (filter.from) conditions.push(gte(auditLogs.timestamp, filter.from));
   if (filter.to) conditions.push(lte(auditLogs.timestamp, filter.to));
   const where = and(...conditions);
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db
       .select()
       .from(auditLogs)
@@ -99,9 +99,9 @@ export async function listAudit(
       .orderBy(desc(auditLogs.timestamp), desc(auditLogs.id))
       .limit(page.limit)
       .offset(page.offset),
-    db.select({ value: count() }).from(auditLogs).where(where),
+    db.$count(auditLogs, where),
   ]);
-  return { rows, total: total?.value ?? 0 };
+  return { rows, total };
 }
 
 export async function findAudit(db: Database, appId: string, id: string) {

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gt, isNull, or } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, or } from "drizzle-orm";
 import ipaddr from "ipaddr.js";
 import { bans, sessions, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
@@ -165,7 +165,7 @@ export async function listBans(
     ...(filter.kind ? [eq(bans.kind, filter.kind)] : []),
   ];
   const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db
       .select()
       .from(bans)
@@ -173,9 +173,9 @@ export async function listBans(
       .orderBy(desc(bans.created_at))
       .limit(page.limit)
       .offset(page.offset),
-    db.select({ value: count() }).from(bans).where(where),
+    db.$count(bans, where),
   ]);
-  return { data: rows, total: total?.value ?? 0 };
+  return { data: rows, total };
 }
 
 export async function findBan(db: Database, id: string) {

@@ -1,4 +1,4 @@
-import { and, asc, count, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { serviceCredentials } from "../db/schema";
 import { randomSecret, sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -28,7 +28,7 @@ export async function listCredentials(
   page: { limit: number; offset: number },
 ) {
   const where = eq(serviceCredentials.app_id, appId);
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db
       .select()
       .from(serviceCredentials)
@@ -36,9 +36,9 @@ export async function listCredentials(
       .orderBy(asc(serviceCredentials.id))
       .limit(page.limit)
       .offset(page.offset),
-    db.select({ value: count() }).from(serviceCredentials).where(where),
+    db.$count(serviceCredentials, where),
   ]);
-  return { data: rows.map(view), total: total?.value ?? 0 };
+  return { data: rows.map(view), total };
 }
 
 async function findCredential(db: Database, appId: string, id: string) {

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import { invites, roles, userRoles, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -86,7 +86,7 @@ export async function listPendingInvites(
     gt(invites.expires_at, now),
     lt(invites.uses, invites.max_uses),
   );
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db
       .select(inviteColumns)
       .from(invites)
@@ -95,9 +95,9 @@ export async function listPendingInvites(
       .orderBy(asc(invites.id))
       .limit(page.limit)
       .offset(page.offset),
-    db.select({ value: count() }).from(invites).where(where),
+    db.$count(invites, where),
   ]);
-  return { data: rows.map(view), total: total?.value ?? 0 };
+  return { data: rows.map(view), total };
 }
 
 export async function revokeInvite(ctx: ServiceContext, app: AppRecord, id: string) {

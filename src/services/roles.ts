@@ -1,4 +1,4 @@
-import { and, asc, count, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { roles } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -23,7 +23,7 @@ export async function listRoles(
   page: { limit: number; offset: number },
 ) {
   const where = eq(roles.app_id, appId);
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db
       .select()
       .from(roles)
@@ -31,9 +31,9 @@ export async function listRoles(
       .orderBy(asc(roles.name))
       .limit(page.limit)
       .offset(page.offset),
-    db.select({ value: count() }).from(roles).where(where),
+    db.$count(roles, where),
   ]);
-  return { data: rows, total: total?.value ?? 0 };
+  return { data: rows, total };
 }
 
 export function createRole(

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import { roles, sessions, userRoles, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -71,7 +71,7 @@ export async function listUsers(
   if (filter.status) conditions.push(eq(users.status, filter.status));
   if (filter.email) conditions.push(sql`lower(${users.email}) = lower(${filter.email})`);
   const where = and(...conditions);
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db
       .select()
       .from(users)
@@ -79,13 +79,13 @@ export async function listUsers(
       .orderBy(asc(users.id))
       .limit(page.limit)
       .offset(page.offset),
-    db.select({ value: count() }).from(users).where(where),
+    db.$count(users, where),
   ]);
   const names = await roleNamesOf(
     db,
     rows.map((row) => row.id),
   );
-  return { data: rows.map((row) => view(row, names.get(row.id) ?? [])), total: total?.value ?? 0 };
+  return { data: rows.map((row) => view(row, names.get(row.id) ?? [])), total };
 }
 
 /** 400 with the reasons when a password does not meet the app's policy. */

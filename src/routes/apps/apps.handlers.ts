@@ -1,5 +1,5 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { count, desc, eq } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { apps } from "../../db/schema";
@@ -38,12 +38,12 @@ export const listApps: RouteHandler<typeof routes.listApps, AppEnv> = async (c) 
   const { limit, offset, status } = c.req.valid("query");
   const db = c.var.db();
   const where = status ? eq(apps.status, status) : undefined;
-  const [rows, [total]] = await Promise.all([
+  const [rows, total] = await Promise.all([
     db.select().from(apps).where(where).orderBy(desc(apps.created_at)).limit(limit).offset(offset),
-    db.select({ value: count() }).from(apps).where(where),
+    db.$count(apps, where),
   ]);
   const data = rows.map(({ settings: _settings, ...fields }) => serialize(fields));
-  return c.json(paginated(c, data, total?.value ?? 0, { limit, offset }), 200);
+  return c.json(paginated(c, data, total, { limit, offset }), 200);
 };
 
 export const getApp: RouteHandler<typeof routes.getApp, AppEnv> = (c) =>
