@@ -2,6 +2,7 @@ import type { RequestIdVariables } from "hono/request-id";
 import type { Subject } from "./middleware/auth";
 import type { Database, Logger, Ports } from "./ports";
 import type { AppRecord } from "./services/apps";
+import type { DeviceIdentity } from "./services/devices";
 
 export interface AppVariables extends RequestIdVariables {
   ports: Ports;
@@ -13,6 +14,8 @@ export interface AppVariables extends RequestIdVariables {
   subject?: Subject;
   /** The app a guarded route works on. */
   app?: AppRecord;
+  /** The device whose secret authenticated an ingest request. */
+  device?: DeviceIdentity;
 }
 
 /** The one environment type of every router and middleware. */

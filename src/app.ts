@@ -16,8 +16,10 @@ import { appSettingsRouter, appsRouter } from "./routes/apps/apps.index";
 import { auditRouter } from "./routes/audit/audit.index";
 import { bansRouter } from "./routes/bans/bans.index";
 import { credentialsRouter } from "./routes/credentials/credentials.index";
+import { devicesRouter } from "./routes/devices/devices.index";
 import { discoveryRouter } from "./routes/discovery/discovery.index";
 import { registerDocs } from "./routes/docs/docs.index";
+import { gpsRouter } from "./routes/gps/gps.index";
 import { healthRouter } from "./routes/health/health.index";
 import { indexRouter } from "./routes/index/index.index";
 import { inviteAcceptRouter, invitesRouter } from "./routes/invites/invites.index";
@@ -63,10 +65,19 @@ export function createApp(ports: Ports) {
   app.route("/v1", bansRouter);
   app.route("/v1", tokensRouter);
   app.route("/v1", discoveryRouter);
+  app.route("/v1", gpsRouter);
   app.route("/v1", meRouter);
   // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
   // (scoped to their token's app) at the top level. `guard()` tells them apart.
-  for (const router of [usersRouter, rolesRouter, appSettingsRouter, auditRouter, apiKeysRouter]) {
+  const scoped = [
+    usersRouter,
+    rolesRouter,
+    appSettingsRouter,
+    auditRouter,
+    apiKeysRouter,
+    devicesRouter,
+  ];
+  for (const router of scoped) {
     app.route("/v1/apps/:app_name", router);
     app.route("/v1", router);
   }

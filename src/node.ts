@@ -6,6 +6,7 @@ import { runScheduledJobs } from "../functions";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
 import { createIdentityPorts } from "./adapters/identity";
+import { createMemoryRealtime } from "./adapters/memory/realtime";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
 import { systemClock } from "./adapters/system-clock";
@@ -34,6 +35,7 @@ async function main() {
     db,
     revocations,
     limiter,
+    realtime: createMemoryRealtime(),
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
     clock,

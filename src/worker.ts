@@ -2,6 +2,7 @@ import { runScheduledJobs } from "../functions";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
 import { createIdentityPorts } from "./adapters/identity";
+import { createMemoryRealtime } from "./adapters/memory/realtime";
 import { createNeonDatabase } from "./adapters/neon/database";
 import { systemClock } from "./adapters/system-clock";
 import { type App, createApp } from "./app";
@@ -40,6 +41,7 @@ async function createWorkerPorts(env: Env): Promise<Ports> {
     db: createNeonDatabase({ url: config.DATABASE_URL, wsProxy: config.NEON_WS_PROXY }),
     revocations,
     limiter,
+    realtime: createMemoryRealtime(),
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     clock,

@@ -36,6 +36,13 @@ describe("tenant isolation", () => {
       await created("/v1/apps/bravo/credentials", { name: "b", permissions: ["x:y"] })
     ).id;
     bIds.invite = (await created("/v1/apps/bravo/invites", { email: "b@bravo.test" })).id;
+    const bDevice = await created("/v1/apps/bravo/devices", { name: "b" });
+    bIds.device = bDevice.id;
+    const aDevice = await created("/v1/apps/alpha/devices", { name: "a" });
+    for (const secret of [bDevice.secret, aDevice.secret]) {
+      const point = { timestamp: "2025-11-22T08:00:00Z", latitude: 1, longitude: 2 };
+      await send(app, "POST", "/v1/gps", { body: point, headers: bearer(secret) });
+    }
     const doc = await readJson(await send(app, "GET", "/v1/openapi.json"));
     operations = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(
       ([path, item]) => methods.filter((m) => item[m]).map((method) => ({ method, path })),
@@ -52,7 +59,8 @@ describe("tenant isolation", () => {
       .replace("{log_id}", bAuditId)
       .replace("{key_id}", bIds.key ?? "")
       .replace("{credential_id}", bIds.credential ?? "")
-      .replace("{invite_id}", bIds.invite ?? "");
+      .replace("{invite_id}", bIds.invite ?? "")
+      .replace("{device_id}", bIds.device ?? "");
   }
 
   /** Bodies that pass validation, so the answer is about tenancy, not shape. */
@@ -66,6 +74,7 @@ describe("tenant isolation", () => {
     if (template.endsWith("/api-keys")) return { name: "intruder", role: "api-full-access" };
     if (template.endsWith("/credentials")) return { name: "intruder", permissions: ["*:*"] };
     if (template.endsWith("/invites")) return { email: "intruder@alpha.test" };
+    if (template.endsWith("/devices")) return { name: "intruder" };
     return {};
   }
 
@@ -104,7 +113,7 @@ describe("tenant isolation", () => {
     const topLevel = operations.filter(
       (op) =>
         !op.path.startsWith("/v1/apps") &&
-        /\{(user_id|role_name|log_id|key_id)\}/.test(op.path) &&
+        /\{(user_id|role_name|log_id|key_id|device_id)\}/.test(op.path) &&
         !op.path.includes("/me"),
     );
     expect(topLevel.length).toBeGreaterThanOrEqual(7);
@@ -133,7 +142,13 @@ describe("tenant isolation", () => {
   });
 
   it("lists only A's own resources to A's users", async () => {
-    for (const path of ["/v1/users", "/v1/roles", "/v1/audit-logs"]) {
+    for (const path of [
+      "/v1/users",
+      "/v1/roles",
+      "/v1/audit-logs",
+      "/v1/devices",
+      "/v1/gps/current",
+    ]) {
       const res = await send(app, "GET", `${path}?limit=100`, {
         headers: bearer(a.admin.accessToken),
       });

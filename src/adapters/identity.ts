@@ -4,6 +4,7 @@ import { createPasswordHasher } from "../lib/password";
 import type { Clock, Logger, Ports, RevocationStore } from "../ports";
 import { createApiKeyVerifier } from "../services/api-keys";
 import { createIpBanList } from "../services/bans";
+import { createDeviceVerifier } from "../services/devices";
 import { createKeyRing } from "../services/keys";
 
 /** The identity ports (keys, password hashing, sealing, the admin key) from config and secrets. */
@@ -13,8 +14,12 @@ export function createIdentityPorts(
   clock: Clock,
   revocations: RevocationStore,
   logger: Logger,
-): Pick<Ports, "keys" | "passwords" | "sealer" | "adminKeyHash" | "apiKeys" | "ipBans"> {
+): Pick<
+  Ports,
+  "keys" | "passwords" | "sealer" | "adminKeyHash" | "apiKeys" | "ipBans" | "devices"
+> {
   return {
+    devices: createDeviceVerifier({ clock }),
     ipBans: createIpBanList({ clock, logger }),
     apiKeys: createApiKeyVerifier({ clock, revocations }),
     keys: createKeyRing({

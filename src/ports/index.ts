@@ -3,17 +3,20 @@ import type { Cipher } from "../lib/crypto";
 import type { PasswordHasher } from "../lib/password";
 import type { ApiKeyVerifier } from "../services/api-keys";
 import type { IpBanList } from "../services/bans";
+import type { DeviceVerifier } from "../services/devices";
 import type { KeyRing } from "../services/keys";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
 import type { Limiter } from "./limiter";
 import type { Logger } from "./logger";
+import type { Realtime } from "./realtime";
 import type { RevocationStore } from "./revocations";
 
 export type { Clock } from "./clock";
 export type { Database, DatabasePort, DatabaseSession } from "./database";
 export type { Limiter, RateLimitResult, RateLimitRule } from "./limiter";
 export type { Logger, LogLevel } from "./logger";
+export type { Realtime, RoomAddress } from "./realtime";
 export type { RevocationStore, TokenRevocationQuery } from "./revocations";
 
 /** Everything the app needs from the outside world; each runtime entry builds its own set. */
@@ -22,11 +25,15 @@ export interface Ports {
   db: DatabasePort;
   limiter: Limiter;
   revocations: RevocationStore;
+  /** Live fan-out of positions and device status (in-process now; the Durable Object room next). */
+  realtime: Realtime;
   /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
   keys: KeyRing;
   passwords: PasswordHasher;
   /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
   apiKeys: ApiKeyVerifier;
+  /** Resolves `dk_…` device secrets (cached per isolate). */
+  devices: DeviceVerifier;
   /** Active IP bans, cached per isolate. */
   ipBans: IpBanList;
   /** Encrypts what Heimdall must read back later (a refresh token's successor). */

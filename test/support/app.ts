@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { createConsoleLogger } from "../../src/adapters/console-logger";
 import { createIdentityPorts } from "../../src/adapters/identity";
 import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
+import { createMemoryRealtime } from "../../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../../src/adapters/memory/revocations";
 import { createPgliteDatabase } from "../../src/adapters/pglite/database";
 import { createApp } from "../../src/app";
@@ -81,6 +82,7 @@ export function createTestApp(options: {
     clock,
     revocations,
     limiter: createMemoryLimiter(clock),
+    realtime: createMemoryRealtime(),
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
     logger,

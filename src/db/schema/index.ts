@@ -1,4 +1,5 @@
 export * from "./apps";
 export * from "./bans";
 export * from "./credentials";
+export * from "./gps";
 export * from "./identity";

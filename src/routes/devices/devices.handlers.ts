@@ -1,0 +1,75 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app-env";
+import { absoluteUrl, scopePath } from "../../lib/links";
+import { paginated } from "../../lib/pagination";
+import { serialize } from "../../lib/serialize";
+import { serviceContext } from "../../lib/service-context";
+import { appInScope } from "../../middleware/auth";
+import * as service from "../../services/devices";
+import type * as routes from "./devices.routes";
+
+function resource<T extends { id: string }>(c: Context<AppEnv>, device: T) {
+  const self = `${scopePath(c)}/devices/${device.id}`;
+  return {
+    data: serialize(device),
+    _links: {
+      self: absoluteUrl(c, self),
+      positions: absoluteUrl(c, `/v1/gps?device_id=${device.id}`),
+    },
+  };
+}
+
+export const createDevice: RouteHandler<typeof routes.createDevice, AppEnv> = async (c) => {
+  const device = await service.createDevice(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const body = resource(c, device);
+  c.header("Location", body._links.self);
+  c.header("Cache-Control", "no-store");
+  return c.json(body, 201);
+};
+
+export const listDevices: RouteHandler<typeof routes.listDevices, AppEnv> = async (c) => {
+  const page = c.req.valid("query");
+  const { data, total } = await service.listDevices(c.var.db(), appInScope(c).id, page);
+  return c.json(paginated(c, data.map(serialize), total, page), 200);
+};
+
+export const getDevice: RouteHandler<typeof routes.getDevice, AppEnv> = async (c) => {
+  const device = await service.findDevice(
+    c.var.db(),
+    appInScope(c).id,
+    c.req.valid("param").device_id,
+  );
+  return c.json(resource(c, service.deviceView(device)), 200);
+};
+
+export const updateDevice: RouteHandler<typeof routes.updateDevice, AppEnv> = async (c) => {
+  const device = await service.updateDevice(
+    serviceContext(c),
+    appInScope(c),
+    c.req.valid("param").device_id,
+    c.req.valid("json"),
+  );
+  return c.json(resource(c, device), 200);
+};
+
+export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = async (c) => {
+  const device = await service.rotateDeviceSecret(
+    serviceContext(c),
+    c.var.ports.devices,
+    appInScope(c),
+    c.req.valid("param").device_id,
+  );
+  c.header("Cache-Control", "no-store");
+  return c.json(resource(c, device), 200);
+};
+
+export const deleteDevice: RouteHandler<typeof routes.deleteDevice, AppEnv> = async (c) => {
+  await service.deleteDevice(
+    serviceContext(c),
+    c.var.ports.devices,
+    appInScope(c),
+    c.req.valid("param").device_id,
+  );
+  return c.body(null, 204);
+};

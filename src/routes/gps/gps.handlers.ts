@@ -1,0 +1,272 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import { and, desc, eq, gte, lte, type SQL, sql } from "drizzle-orm";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app-env";
+import { devices, type Point, positions } from "../../db/schema";
+import { ApiError } from "../../lib/errors";
+import { absoluteUrl } from "../../lib/links";
+import { paginated } from "../../lib/pagination";
+import { serviceContext } from "../../lib/service-context";
+import { appInScope } from "../../middleware/auth";
+import { devicesByIds } from "../../services/devices";
+import {
+  adoptExternalId,
+  type RejectedPoint,
+  serializePosition,
+  storePoints,
+  validatePoint,
+} from "../../services/ingest";
+import * as trackers from "../../services/trackers";
+import type * as routes from "./gps.routes";
+
+/**
+ * Validates and stores raw points for the request's device (its secret) or, with a user token
+ * or API key, for the devices the points name (by `device_id`, or the tracker's external id).
+ */
+async function ingest(c: Context<AppEnv>, raws: unknown[], externalId?: string) {
+  const ctx = serviceContext(c);
+  const now = ctx.clock.now();
+  const device = c.get("device");
+  const appId = device?.appId ?? appInScope(c).id;
+  let fallbackDeviceId: string | undefined;
+  if (!device && externalId) {
+    const [byExternal] = await ctx.db
+      .select({ id: devices.id })
+      .from(devices)
+      .where(and(eq(devices.app_id, appId), eq(devices.external_id, externalId)));
+    fallbackDeviceId = byExternal?.id;
+  }
+
+  const rejected: RejectedPoint[] = [];
+  const valid: Array<{ index: number; deviceId: string; point: Point }> = [];
+  for (const [index, raw] of raws.entries()) {
+    const checked = validatePoint(raw, now);
+    if ("reasons" in checked) {
+      rejected.push({ index, reasons: checked.reasons });
+      continue;
+    }
+    const named = checked.point.device_id;
+    const deviceId = device?.id ?? named ?? fallbackDeviceId;
+    if (device && named && named !== device.id) {
+      rejected.push({
+        index,
+        reasons: [{ field: "device_id", reason: "differs from the device of the secret" }],
+      });
+    } else if (!deviceId) {
+      rejected.push({
+        index,
+        reasons: [
+          { field: "device_id", reason: "required when posting with a user token or API key" },
+        ],
+      });
+    } else {
+      valid.push({ index, deviceId, point: checked.point });
+    }
+  }
+
+  let accepted = valid;
+  if (!device) {
+    const known = new Set(
+      (await devicesByIds(ctx.db, appId, [...new Set(valid.map((v) => v.deviceId))])).map(
+        (d) => d.id,
+      ),
+    );
+    accepted = valid.filter((v) => {
+      if (known.has(v.deviceId)) return true;
+      rejected.push({
+        index: v.index,
+        reasons: [{ field: "device_id", reason: "no such device in this app" }],
+      });
+      return false;
+    });
+  }
+  const result = await storePoints(ctx, c.var.ports.realtime, appId, accepted);
+  if (device) await adoptExternalId(ctx, device, externalId);
+  rejected.sort((a, b) => a.index - b.index);
+  return { ...result, rejected };
+}
+
+/** Nothing valid at all is a 400 naming every bad point. */
+function assertSomeAccepted(result: Awaited<ReturnType<typeof ingest>>, total: number) {
+  if (total > 0 && result.rejected.length === total) {
+    throw new ApiError("validation_error", "No valid point in the request", {
+      details: result.rejected.flatMap(({ index, reasons }) =>
+        reasons.map(({ field, reason }) => ({ field: `points[${index}].${field}`, reason })),
+      ),
+    });
+  }
+}
+
+const positionLink = (c: Context<AppEnv>, id: string) => absoluteUrl(c, `/v1/gps/${id}`);
+
+export const postPosition: RouteHandler<typeof routes.postPosition, AppEnv> = async (c) => {
+  const body = c.req.valid("json");
+  const result = await ingest(c, [body]);
+  assertSomeAccepted(result, 1);
+  const stored = result.stored[0];
+  if (stored) {
+    return c.json(
+      { data: serializePosition(stored), _links: { self: positionLink(c, stored.id) } },
+      201,
+    );
+  }
+  // A retry: answer with what is stored for that device and time.
+  const deviceId = c.get("device")?.id ?? body.device_id ?? "";
+  const [existing] = await c.var
+    .db()
+    .select()
+    .from(positions)
+    .where(
+      and(eq(positions.device_id, deviceId), eq(positions.timestamp, new Date(body.timestamp))),
+    );
+  if (!existing) throw new Error("a duplicate position that is not stored");
+  return c.json(
+    { data: serializePosition(existing), _links: { self: positionLink(c, existing.id) } },
+    200,
+  );
+};
+
+export const postBatch: RouteHandler<typeof routes.postBatch, AppEnv> = async (c) => {
+  const { points } = c.req.valid("json");
+  const result = await ingest(c, points);
+  assertSomeAccepted(result, points.length);
+  return c.json(
+    {
+      data: {
+        stored: result.stored.length,
+        duplicates: result.duplicates,
+        rejected: result.rejected,
+        positions: result.stored.map(serializePosition),
+      },
+    },
+    200,
+  );
+};
+
+/** The request body as JSON, form fields, or nothing, whichever the tracker sent. */
+async function bodyOf(
+  c: Context<AppEnv>,
+): Promise<{ json?: unknown; form: Record<string, string> }> {
+  const type = c.req.header("content-type") ?? "";
+  if (type.includes("json")) {
+    try {
+      return { json: await c.req.json(), form: {} };
+    } catch {
+      throw new ApiError("bad_request", "Malformed JSON in request body");
+    }
+  }
+  if (type.includes("form")) {
+    const form = await c.req.parseBody();
+    return { form: Object.fromEntries(Object.entries(form).map(([k, v]) => [k, String(v)])) };
+  }
+  return { form: {} };
+}
+
+async function trackerIngest(c: Context<AppEnv>, parsed: trackers.Parsed) {
+  const result = await ingest(c, parsed.points, parsed.externalId);
+  assertSomeAccepted(result, parsed.points.length);
+  return result;
+}
+
+const osmand: RouteHandler<typeof routes.osmandGet, AppEnv> = async (c) => {
+  const { json, form } = await bodyOf(c);
+  await trackerIngest(c, trackers.parseOsmand({ ...form, ...c.req.query() }, json));
+  return c.text("OK", 200);
+};
+export const osmandGet = osmand;
+export const osmandPost: RouteHandler<typeof routes.osmandPost, AppEnv> = osmand;
+
+export const owntracks: RouteHandler<typeof routes.owntracks, AppEnv> = async (c) => {
+  const { json } = await bodyOf(c);
+  const parsed = trackers.parseOwnTracks(json, { device: c.req.header("x-limit-d") });
+  if (parsed.points.length > 0) await trackerIngest(c, parsed);
+  // OwnTracks expects a JSON array (of messages for the device; none here).
+  return c.json([], 200);
+};
+
+export const overland: RouteHandler<typeof routes.overland, AppEnv> = async (c) => {
+  const { json } = await bodyOf(c);
+  await trackerIngest(c, trackers.parseOverland(json));
+  return c.json({ result: "ok" }, 200);
+};
+
+const gpslogger: RouteHandler<typeof routes.gpsloggerGet, AppEnv> = async (c) => {
+  const { form } = await bodyOf(c);
+  await trackerIngest(c, trackers.parseGpsLogger({ ...form, ...c.req.query() }));
+  return c.text("OK", 200);
+};
+export const gpsloggerGet = gpslogger;
+export const gpsloggerPost: RouteHandler<typeof routes.gpsloggerPost, AppEnv> = gpslogger;
+
+export const currentPositions: RouteHandler<typeof routes.currentPositions, AppEnv> = async (c) => {
+  const app = appInScope(c);
+  // One index probe per device (the latest row of (device_id, timestamp desc)), not a scan.
+  const rows = await c.var.db().execute<Record<string, unknown>>(sql`
+    select p.* from ${devices} d
+    cross join lateral (
+      select * from ${positions} where ${positions.device_id} = d.id
+      order by ${positions.timestamp} desc limit 1
+    ) p
+    where d.app_id = ${app.id}
+    order by p.timestamp desc`);
+  const data = (rows as unknown as { rows: Array<Record<string, unknown>> }).rows.map(fromRaw);
+  return c.json({ data, _links: { self: absoluteUrl(c, "/v1/gps/current") } }, 200);
+};
+
+/** A raw `select p.*` row (snake_case columns, driver-specific types) as the API's position. */
+function fromRaw(row: Record<string, unknown>) {
+  const iso = (value: unknown) => new Date(value as string | Date).toISOString();
+  const float = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+  return {
+    id: String(row.id),
+    app_id: String(row.app_id),
+    device_id: String(row.device_id),
+    timestamp: iso(row.timestamp),
+    latitude: Number(row.latitude),
+    longitude: Number(row.longitude),
+    altitude: float(row.altitude),
+    speed: float(row.speed),
+    heading: float(row.heading),
+    accuracy: float(row.accuracy),
+    battery: float(row.battery),
+    attributes: (typeof row.attributes === "string"
+      ? JSON.parse(row.attributes)
+      : row.attributes) as Record<string, unknown>,
+    received_at: iso(row.received_at),
+  };
+}
+
+export const history: RouteHandler<typeof routes.history, AppEnv> = async (c) => {
+  const { limit, offset, device_id, from, to, bbox } = c.req.valid("query");
+  const conditions: SQL[] = [eq(positions.app_id, appInScope(c).id)];
+  if (device_id) conditions.push(eq(positions.device_id, device_id));
+  if (from) conditions.push(gte(positions.timestamp, new Date(from)));
+  if (to) conditions.push(lte(positions.timestamp, new Date(to)));
+  if (bbox) {
+    const [minLon, minLat, maxLon, maxLat] = bbox.split(",").map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    conditions.push(
+      gte(positions.longitude, minLon),
+      lte(positions.longitude, maxLon),
+      gte(positions.latitude, minLat),
+      lte(positions.latitude, maxLat),
+    );
+  }
+  const where = and(...conditions);
+  const db = c.var.db();
+  const [rows, total] = await Promise.all([
+    db
+      .select()
+      .from(positions)
+      .where(where)
+      .orderBy(desc(positions.timestamp))
+      .limit(limit)
+      .offset(offset),
+    db.$count(positions, where),
+  ]);
+  return c.json(paginated(c, rows.map(serializePosition), total, { limit, offset }), 200);
+};

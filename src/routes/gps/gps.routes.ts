@@ -1,0 +1,167 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { PointSchema, PositionSchema } from "../../db/schema";
+import { errorResponses } from "../../lib/errors";
+import { bearerSecurity, jsonBody, jsonContent, resourceSchema } from "../../lib/openapi";
+import { listSchema, PaginationQuery } from "../../lib/pagination";
+import { guard } from "../../middleware/auth";
+import { ingestAuth } from "../../middleware/ingest-auth";
+
+const tags = ["GPS"];
+const trackerTags = ["GPS: tracker apps"];
+const ingest = [ingestAuth()];
+const read = [guard({ scope: "app", permission: "gps:read" })];
+export const MAX_BATCH = 1000;
+
+const PositionResponse = resourceSchema(PositionSchema, "PositionResponse");
+
+export const postPosition = createRoute({
+  method: "post",
+  path: "/gps",
+  tags,
+  summary: "Store one position",
+  description:
+    "With the device's secret (`Bearer dk_…`), or a user token / API key holding `gps:write` and the point's `device_id`. Answered once stored; re-sending the same device and timestamp answers 200 with the stored position.",
+  security: bearerSecurity,
+  middleware: ingest,
+  request: { body: jsonBody(PointSchema) },
+  responses: {
+    201: jsonContent(PositionResponse, "Stored"),
+    200: jsonContent(PositionResponse, "Already stored (a retry)"),
+    ...errorResponses(400, 401, 403, 404, 415),
+  },
+});
+
+export const BatchResultSchema = z
+  .object({
+    data: z.object({
+      stored: z.number().int(),
+      duplicates: z.number().int(),
+      rejected: z.array(
+        z.object({
+          index: z.number().int(),
+          reasons: z.array(z.object({ field: z.string(), reason: z.string() })),
+        }),
+      ),
+      positions: z.array(PositionSchema),
+    }),
+  })
+  .openapi("BatchResult");
+
+export const postBatch = createRoute({
+  method: "post",
+  path: "/gps/batch",
+  tags,
+  summary: `Store up to ${MAX_BATCH} positions`,
+  description:
+    "Good points are stored even when others are rejected; `rejected` names each bad point by index with its reasons. All rejected: 400.",
+  security: bearerSecurity,
+  middleware: ingest,
+  request: {
+    body: jsonBody(
+      z
+        .object({ points: z.array(z.unknown()).min(1).max(MAX_BATCH) })
+        .strict()
+        .openapi("Batch"),
+    ),
+  },
+  responses: {
+    200: jsonContent(BatchResultSchema, "What was stored, skipped as a retry, or rejected"),
+    ...errorResponses(400, 401, 403, 404, 413, 415),
+  },
+});
+
+const trackerResponses = {
+  200: { description: "Stored; the body is what the tracker app expects" },
+  ...errorResponses(400, 401, 403, 404),
+};
+
+const tracker = (method: "get" | "post", path: string, summary: string, description: string) =>
+  createRoute({
+    method,
+    path,
+    tags: trackerTags,
+    summary,
+    description,
+    middleware: ingest,
+    responses: trackerResponses,
+  });
+
+export const osmandGet = tracker(
+  "get",
+  "/gps/osmand",
+  "OsmAnd / Traccar Client (query parameters)",
+  "`?key=dk_…&id=…&lat=…&lon=…&timestamp=…&speed=<knots>&bearing=…&altitude=…&accuracy=…&batt=…`",
+);
+export const osmandPost = tracker(
+  "post",
+  "/gps/osmand",
+  "OsmAnd / Traccar Client (query parameters or Traccar Client's JSON body)",
+  "Query parameters as for GET, or Traccar Client's JSON `{location:{timestamp, coords, battery}, device_id}`.",
+);
+export const owntracks = tracker(
+  "post",
+  "/gps/owntracks",
+  "OwnTracks (HTTP mode)",
+  "`_type: location` messages; the device secret as the HTTP Basic password. Answered with `[]`.",
+);
+export const overland = tracker(
+  "post",
+  "/gps/overland",
+  "Overland",
+  'GeoJSON `{locations:[…]}`; the device secret as `Bearer` or `?access_token=`. Answered `{"result":"ok"}`.',
+);
+export const gpsloggerGet = tracker(
+  "get",
+  "/gps/gpslogger",
+  "GPSLogger (custom URL)",
+  "`?key=dk_…&lat=%LAT&lon=%LON&time=%TIME&spd=%SPD&acc=%ACC&alt=%ALT&dir=%DIR&batt=%BATT&device=%SER`",
+);
+export const gpsloggerPost = tracker(
+  "post",
+  "/gps/gpslogger",
+  "GPSLogger (custom URL, POST)",
+  "As for GET.",
+);
+
+export const currentPositions = createRoute({
+  method: "get",
+  path: "/gps/current",
+  tags,
+  summary: "The latest position of every device of the app",
+  security: bearerSecurity,
+  middleware: read,
+  responses: {
+    200: jsonContent(
+      z
+        .object({ data: z.array(PositionSchema), _links: z.object({ self: z.url() }) })
+        .openapi("CurrentPositions"),
+      "Latest positions",
+    ),
+    ...errorResponses(401, 403),
+  },
+});
+
+export const history = createRoute({
+  method: "get",
+  path: "/gps",
+  tags,
+  summary: "Position history, newest first",
+  security: bearerSecurity,
+  middleware: read,
+  request: {
+    query: PaginationQuery.extend({
+      device_id: z.string().max(64).optional(),
+      from: z.iso.datetime({ offset: true }).optional(),
+      to: z.iso.datetime({ offset: true }).optional(),
+      bbox: z
+        .string()
+        .regex(/^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$/, "minLon,minLat,maxLon,maxLat")
+        .optional()
+        .openapi({ example: "13.0,52.3,13.8,52.7" }),
+    }),
+  },
+  responses: {
+    200: jsonContent(listSchema(PositionSchema, "PositionList"), "A page of positions"),
+    ...errorResponses(400, 401, 403),
+  },
+});

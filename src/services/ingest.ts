@@ -1,0 +1,150 @@
+import { and, eq, inArray, ne } from "drizzle-orm";
+import { devices, type Point, PointSchema, positions } from "../db/schema";
+import type { ErrorDetail } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { Realtime } from "../ports";
+import { audited, recordAudit, type ServiceContext } from "./audit";
+
+export type PositionRecord = typeof positions.$inferSelect;
+
+/** A point is refused when its time is further ahead than this (clock skew allowance). */
+const MAX_FUTURE_MS = 10 * 60_000;
+
+export interface RejectedPoint {
+  index: number;
+  reasons: ErrorDetail[];
+}
+
+export interface IngestResult {
+  /** Newly stored positions, in the order posted. */
+  stored: PositionRecord[];
+  /** Points already stored before (same device and timestamp): acknowledged, not stored twice. */
+  duplicates: number;
+  rejected: RejectedPoint[];
+}
+
+/** Validates one raw point; the reasons are per field, like the API's validation errors. */
+export function validatePoint(
+  raw: unknown,
+  now: Date,
+): { point: Point } | { reasons: ErrorDetail[] } {
+  const parsed = PointSchema.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      reasons: parsed.error.issues.map((issue) => ({
+        field: issue.path.join(".") || "(point)",
+        reason: issue.message,
+      })),
+    };
+  }
+  if (Date.parse(parsed.data.timestamp) > now.getTime() + MAX_FUTURE_MS) {
+    return { reasons: [{ field: "timestamp", reason: "is in the future" }] };
+  }
+  return { point: parsed.data };
+}
+
+/**
+ * Stores points of known devices of one app, acknowledging only what is stored: one multi-row
+ * insert; a point re-sent (same device and timestamp) is skipped by the unique index. Devices
+ * that report become `online` (audited, published). Every stored position is published to the
+ * app's `gps` room and the device's own.
+ */
+export async function storePoints(
+  ctx: ServiceContext,
+  realtime: Realtime,
+  appId: string,
+  points: Array<{ deviceId: string; point: Point }>,
+): Promise<Omit<IngestResult, "rejected">> {
+  if (points.length === 0) return { stored: [], duplicates: 0 };
+  const now = ctx.clock.now();
+  const rows = points.map(({ deviceId, point }) => ({
+    id: newId("pos"),
+    app_id: appId,
+    device_id: deviceId,
+    timestamp: new Date(point.timestamp),
+    latitude: point.latitude,
+    longitude: point.longitude,
+    altitude: point.altitude ?? null,
+    speed: point.speed ?? null,
+    heading: point.heading ?? null,
+    accuracy: point.accuracy ?? null,
+    battery: point.battery ?? null,
+    attributes: point.attributes ?? {},
+    received_at: now,
+  }));
+  const stored = await ctx.db.insert(positions).values(rows).onConflictDoNothing().returning();
+  const deviceIds = [...new Set(points.map((p) => p.deviceId))];
+  const cameOnline = await ctx.db
+    .update(devices)
+    .set({ status: "online", last_seen_at: now })
+    .where(and(inArray(devices.id, deviceIds), ne(devices.status, "online")))
+    .returning({ id: devices.id });
+  const stillOnline = deviceIds.filter((id) => !cameOnline.some((d) => d.id === id));
+  if (stillOnline.length > 0) {
+    await ctx.db.update(devices).set({ last_seen_at: now }).where(inArray(devices.id, stillOnline));
+  }
+  for (const device of cameOnline) {
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      { appId, action: "device.online", target: { type: "device", id: device.id } },
+      now,
+    );
+    const event = {
+      type: "DeviceStatus",
+      data: { device_id: device.id, status: "online", at: now.toISOString() },
+    };
+    await realtime.publish({ appId, channel: "gps" }, { ...event, channel: "gps" });
+    await realtime.publish(
+      { appId, channel: `gps:${device.id}` },
+      { ...event, channel: `gps:${device.id}` },
+    );
+  }
+  const byId = new Map(stored.map((row) => [row.id, row]));
+  const ordered = rows.flatMap((row) => byId.get(row.id) ?? []);
+  for (const position of ordered) {
+    const data = serializePosition(position);
+    await realtime.publish({ appId, channel: "gps" }, { type: "Position", channel: "gps", data });
+    const own = `gps:${position.device_id}`;
+    await realtime.publish({ appId, channel: own }, { type: "Position", channel: own, data });
+  }
+  return { stored: ordered, duplicates: rows.length - ordered.length };
+}
+
+/** A position as the API and the live rooms send it. */
+export function serializePosition(row: PositionRecord) {
+  return {
+    ...row,
+    timestamp: row.timestamp.toISOString(),
+    received_at: row.received_at.toISOString(),
+  };
+}
+
+/**
+ * The tracker's own id is kept as the device's external id the first time it is seen, unless
+ * another device of the app already has it.
+ */
+export async function adoptExternalId(
+  ctx: ServiceContext,
+  device: { id: string; appId: string; externalId: string | null },
+  externalId: string | undefined,
+) {
+  if (!externalId || device.externalId) return;
+  const id = externalId.slice(0, 128);
+  const [taken] = await ctx.db
+    .select({ id: devices.id })
+    .from(devices)
+    .where(and(eq(devices.app_id, device.appId), eq(devices.external_id, id)));
+  if (taken) return;
+  await audited(
+    ctx,
+    (tx) => tx.update(devices).set({ external_id: id }).where(eq(devices.id, device.id)),
+    {
+      appId: device.appId,
+      action: "device.updated",
+      target: { type: "device", id: device.id },
+      metadata: { fields: ["external_id"] },
+    },
+  );
+  device.externalId = id;
+}

@@ -1,0 +1,173 @@
+/**
+ * The wire formats of tracker apps people already carry, turned into Heimdall points
+ * (`timestamp` ISO 8601, metres, m/s, degrees, battery %). Each parser returns the tracker's own
+ * device id, when it sends one, and raw points for the usual validation.
+ */
+export interface Parsed {
+  externalId?: string | undefined;
+  points: Array<Record<string, unknown>>;
+}
+
+const KNOTS_TO_MPS = 0.514444;
+const KMH_TO_MPS = 1 / 3.6;
+
+type Params = Record<string, string | undefined>;
+
+/** `"12.5"` → 12.5; absent → undefined; unparsable → NaN (validation refuses it). */
+function num(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  return typeof value === "number" ? value : Number(value);
+}
+
+const round = (value: number | undefined, digits = 3) =>
+  value === undefined || Number.isNaN(value) ? value : Number(value.toFixed(digits));
+
+/** Unix seconds, Unix milliseconds or ISO 8601, as trackers variously send time. */
+function timestampOf(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const text = String(value);
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    const n = Number(text);
+    const ms = n > 1e12 ? n : n * 1000;
+    return new Date(ms).toISOString();
+  }
+  const parsed = Date.parse(text);
+  return Number.isNaN(parsed) ? text : new Date(parsed).toISOString();
+}
+
+/** Drops undefined fields so optional ones stay absent. */
+function point(fields: Record<string, unknown>) {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+/** A level of 0..1 (Traccar, Overland) as percent. */
+const levelToPercent = (value: unknown) => {
+  const level = num(value);
+  return level === undefined ? undefined : round(level <= 1 ? level * 100 : level, 1);
+};
+
+/** OsmAnd / Traccar Client: query parameters (GET or POST), or Traccar Client's JSON body. */
+export function parseOsmand(query: Params, body: unknown): Parsed {
+  if (body && typeof body === "object" && "location" in body) {
+    const { location, device_id } = body as {
+      location?: {
+        timestamp?: unknown;
+        coords?: Record<string, unknown>;
+        battery?: { level?: unknown };
+        is_moving?: unknown;
+        odometer?: unknown;
+        event?: unknown;
+      };
+      device_id?: unknown;
+    };
+    const coords = location?.coords ?? {};
+    return {
+      externalId: device_id === undefined ? undefined : String(device_id),
+      points: [
+        point({
+          timestamp: timestampOf(location?.timestamp),
+          latitude: num(coords.latitude),
+          longitude: num(coords.longitude),
+          altitude: num(coords.altitude),
+          speed: num(coords.speed),
+          heading: num(coords.heading),
+          accuracy: num(coords.accuracy),
+          battery: levelToPercent(location?.battery?.level),
+          attributes: point({
+            is_moving: location?.is_moving,
+            odometer: location?.odometer,
+            event: location?.event,
+          }),
+        }),
+      ],
+    };
+  }
+  const speedKnots = num(query.speed);
+  return {
+    externalId: query.id ?? query.deviceid,
+    points: [
+      point({
+        timestamp: timestampOf(query.timestamp),
+        latitude: num(query.lat),
+        longitude: num(query.lon),
+        altitude: num(query.altitude),
+        speed: speedKnots === undefined ? undefined : round(speedKnots * KNOTS_TO_MPS),
+        heading: num(query.bearing ?? query.heading),
+        accuracy: num(query.accuracy ?? query.hdop),
+        battery: num(query.batt),
+      }),
+    ],
+  };
+}
+
+/** OwnTracks HTTP mode: `_type: location` messages; other message types carry no position. */
+export function parseOwnTracks(body: unknown, headers: { device?: string | undefined }): Parsed {
+  const message = (body ?? {}) as Record<string, unknown>;
+  if (message._type !== "location") return { externalId: headers.device, points: [] };
+  const velocity = num(message.vel);
+  return {
+    externalId: headers.device ?? (typeof message.tid === "string" ? message.tid : undefined),
+    points: [
+      point({
+        timestamp: timestampOf(message.tst),
+        latitude: num(message.lat),
+        longitude: num(message.lon),
+        altitude: num(message.alt),
+        speed: velocity === undefined ? undefined : round(velocity * KMH_TO_MPS),
+        heading: num(message.cog),
+        accuracy: num(message.acc),
+        battery: num(message.batt),
+      }),
+    ],
+  };
+}
+
+/** Overland: a batch of GeoJSON `Feature<Point>` locations. */
+export function parseOverland(body: unknown): Parsed {
+  const locations = Array.isArray((body as { locations?: unknown })?.locations)
+    ? (body as { locations: unknown[] }).locations
+    : [];
+  let externalId: string | undefined;
+  const points = locations.map((feature) => {
+    const { geometry, properties = {} } = (feature ?? {}) as {
+      geometry?: { coordinates?: unknown[] };
+      properties?: Record<string, unknown>;
+    };
+    if (typeof properties.device_id === "string") externalId ??= properties.device_id;
+    const [longitude, latitude] = geometry?.coordinates ?? [];
+    return point({
+      timestamp: timestampOf(properties.timestamp),
+      latitude: num(latitude),
+      longitude: num(longitude),
+      altitude: num(properties.altitude),
+      speed: num(properties.speed),
+      accuracy: num(properties.horizontal_accuracy),
+      battery: levelToPercent(properties.battery_level),
+      attributes: point({
+        motion: properties.motion,
+        battery_state: properties.battery_state,
+        vertical_accuracy: properties.vertical_accuracy,
+      }),
+    });
+  });
+  return { externalId, points };
+}
+
+/** GPSLogger's custom URL, e.g. `?lat=%LAT&lon=%LON&time=%TIME&spd=%SPD…&device=%SER`. */
+export function parseGpsLogger(query: Params): Parsed {
+  return {
+    externalId: query.device ?? query.ser ?? query.id,
+    points: [
+      point({
+        timestamp: timestampOf(query.time ?? query.timestamp),
+        latitude: num(query.lat),
+        longitude: num(query.lon),
+        altitude: num(query.alt),
+        speed: num(query.spd),
+        heading: num(query.dir),
+        accuracy: num(query.acc),
+        battery: num(query.batt),
+      }),
+    ],
+  };
+}
