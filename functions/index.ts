@@ -1,4 +1,5 @@
 import type { Ports } from "../src/ports";
+import { applyRetention, sweepOfflineDevices } from "../src/services/liveness";
 
 /** A job run on a schedule: by the Worker's cron trigger, and by a timer in the Node entry. */
 export interface ScheduledJob {
@@ -6,11 +7,41 @@ export interface ScheduledJob {
   run(ports: Ports): Promise<void>;
 }
 
-/**
- * Jobs of later capabilities register here (GPS retention, device liveness, key rotation);
- * the foundation has none of its own yet.
- */
-export const scheduledJobs: ScheduledJob[] = [];
+/** Runs `work` with a database session of its own, released after. */
+async function withDatabase<T>(
+  ports: Ports,
+  work: (db: ReturnType<Ports["db"]["session"]>["db"]) => Promise<T>,
+) {
+  const session = ports.db.session();
+  try {
+    return await work(session.db);
+  } finally {
+    await session.release();
+  }
+}
+
+export const scheduledJobs: ScheduledJob[] = [
+  {
+    name: "device-liveness",
+    run: (ports) =>
+      withDatabase(ports, async (db) => {
+        const offline = await sweepOfflineDevices({
+          db,
+          clock: ports.clock,
+          realtime: ports.realtime,
+        });
+        if (offline > 0) ports.logger.info("devices went offline", { count: offline });
+      }),
+  },
+  {
+    name: "gps-retention",
+    run: (ports) =>
+      withDatabase(ports, async (db) => {
+        const deleted = await applyRetention({ db, clock: ports.clock });
+        if (deleted > 0) ports.logger.info("positions past retention deleted", { count: deleted });
+      }),
+  },
+];
 
 /** Runs every job; one failing job is logged and does not stop the others. */
 export async function runScheduledJobs(

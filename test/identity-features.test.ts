@@ -71,7 +71,6 @@ describe("settings and keys", () => {
       refresh_reuse_interval: 0,
       signing_algorithm: "RS256",
       password_policy: { min_length: 10 },
-      gps_retention_days: 90,
     });
     for (const alg of ["ES256", "EdDSA"] as const) {
       const changed = await send(app, "PATCH", "/v1/settings", {

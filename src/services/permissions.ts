@@ -21,6 +21,7 @@ export const permissionCatalogue = [
   { name: "devices:read", description: "List and read devices" },
   { name: "devices:write", description: "Create and update devices" },
   { name: "devices:delete", description: "Delete devices" },
+  { name: "stats:read", description: "Read the app's statistics" },
 ] as const;
 
 /** `resource:action`, each part a name or `*` (e.g. `gps:read`, `gps:*`, `*:*`). */

@@ -38,7 +38,9 @@ export const AppSettingsSchema = z
       .array(z.url({ protocol: /^https?$/ }))
       .max(50)
       .default([]),
-    gps_retention_days: z.number().int().min(1).max(3650).default(90),
+    gps_retention_days: z.number().int().min(1).max(36_500).optional().openapi({
+      description: "Delete positions older than this many days (unset: keep everything)",
+    }),
     token_rate_limit_per_minute: z.number().int().min(1).max(100_000).optional().openapi({
       description:
         "Requests per minute per client IP to this app's token endpoints (default: RATE_LIMIT_TOKEN_PER_MINUTE)",

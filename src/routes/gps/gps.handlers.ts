@@ -1,14 +1,15 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { and, desc, eq, gte, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lte, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
-import { devices, type Point, positions } from "../../db/schema";
+import { auditLogs, devices, type Point, positions, users } from "../../db/schema";
 import { ApiError } from "../../lib/errors";
 import { absoluteUrl } from "../../lib/links";
 import { paginated } from "../../lib/pagination";
 import { serviceContext } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
-import { devicesByIds } from "../../services/devices";
+import { audited } from "../../services/audit";
+import { devicesByIds, findDevice } from "../../services/devices";
 import {
   adoptExternalId,
   type RejectedPoint,
@@ -17,6 +18,7 @@ import {
   validatePoint,
 } from "../../services/ingest";
 import * as trackers from "../../services/trackers";
+import { thinTrack, trackToGeoJson, trackToGpx } from "../../services/tracks";
 import type * as routes from "./gps.routes";
 
 /**
@@ -269,4 +271,118 @@ export const history: RouteHandler<typeof routes.history, AppEnv> = async (c) =>
     db.$count(positions, where),
   ]);
   return c.json(paginated(c, rows.map(serializePosition), total, { limit, offset }), 200);
+};
+
+async function positionInScope(c: Context<AppEnv>, id: string) {
+  const [row] = await c.var
+    .db()
+    .select()
+    .from(positions)
+    .where(and(eq(positions.app_id, appInScope(c).id), eq(positions.id, id)));
+  if (!row) throw new ApiError("not_found", "No such position in this app");
+  return row;
+}
+
+export const getPosition: RouteHandler<typeof routes.getPosition, AppEnv> = async (c) => {
+  const row = await positionInScope(c, c.req.valid("param").position_id);
+  return c.json({ data: serializePosition(row), _links: { self: positionLink(c, row.id) } }, 200);
+};
+
+export const deletePosition: RouteHandler<typeof routes.deletePosition, AppEnv> = async (c) => {
+  const row = await positionInScope(c, c.req.valid("param").position_id);
+  await audited(serviceContext(c), (tx) => tx.delete(positions).where(eq(positions.id, row.id)), {
+    appId: row.app_id,
+    action: "position.deleted",
+    target: { type: "position", id: row.id },
+    metadata: { device_id: row.device_id, timestamp: row.timestamp.toISOString() },
+  });
+  return c.body(null, 204);
+};
+
+/** More rows than this in one range are refused: narrow the range instead. */
+const MAX_TRACK_ROWS = 2_000_000;
+
+export const track: RouteHandler<typeof routes.track, AppEnv> = async (c) => {
+  const { device_id } = c.req.valid("param");
+  const query = c.req.valid("query");
+  const device = await findDevice(c.var.db(), appInScope(c).id, device_id);
+  const where = and(
+    eq(positions.device_id, device.id),
+    gte(positions.timestamp, new Date(query.from)),
+    lte(positions.timestamp, new Date(query.to)),
+  );
+  const rows = await c.var
+    .db()
+    .select({
+      timestamp: positions.timestamp,
+      latitude: positions.latitude,
+      longitude: positions.longitude,
+      altitude: positions.altitude,
+    })
+    .from(positions)
+    .where(where)
+    .orderBy(asc(positions.timestamp))
+    .limit(MAX_TRACK_ROWS + 1);
+  if (rows.length > MAX_TRACK_ROWS) {
+    throw new ApiError(
+      "unprocessable",
+      `More than ${MAX_TRACK_ROWS} points in the range; narrow it`,
+    );
+  }
+  const thinned = thinTrack(rows, { toleranceMetres: query.simplify, maxPoints: query.max_points });
+  if (query.format === "gpx") {
+    return c.body(trackToGpx(device, thinned), 200, { "Content-Type": "application/gpx+xml" });
+  }
+  return c.body(JSON.stringify(trackToGeoJson(device.id, thinned, rows.length)), 200, {
+    "Content-Type": "application/geo+json",
+  });
+};
+
+export const stats: RouteHandler<typeof routes.stats, AppEnv> = async (c) => {
+  const appId = appInScope(c).id;
+  const db = c.var.db();
+  const now = c.var.ports.clock.now();
+  const weekAgo = new Date(now.getTime() - 7 * 86_400_000);
+  const dayAgo = new Date(now.getTime() - 86_400_000);
+  const [deviceCount, active, userCount, positionCount, perDay, tokens] = await Promise.all([
+    db.$count(devices, eq(devices.app_id, appId)),
+    db.$count(devices, and(eq(devices.app_id, appId), eq(devices.status, "online"))),
+    db.$count(users, eq(users.app_id, appId)),
+    db.$count(positions, eq(positions.app_id, appId)),
+    db
+      .select({
+        day: sql<string>`to_char(date_trunc('day', ${positions.timestamp} at time zone 'UTC'), 'YYYY-MM-DD')`,
+        points: sql<number>`count(*)::int`,
+      })
+      .from(positions)
+      .where(and(eq(positions.app_id, appId), gte(positions.timestamp, weekAgo)))
+      .groupBy(sql`1`)
+      .orderBy(sql`1`),
+    db.$count(
+      auditLogs,
+      and(
+        eq(auditLogs.app_id, appId),
+        gte(auditLogs.timestamp, dayAgo),
+        inArray(auditLogs.action, [
+          "auth.login.succeeded",
+          "token.refreshed",
+          "auth.client.succeeded",
+          "invite.accepted",
+        ]),
+      ),
+    ),
+  ]);
+  return c.json(
+    {
+      data: {
+        devices: deviceCount,
+        active_devices: active,
+        users: userCount,
+        positions: positionCount,
+        points_per_day: perDay.map((row) => ({ day: row.day, points: Number(row.points) })),
+        tokens_issued_24h: tokens,
+      },
+    },
+    200,
+  );
 };

@@ -6,6 +6,8 @@ import * as routes from "./gps.routes";
 export const gpsRouter = createRouter()
   .openapi(routes.currentPositions, handlers.currentPositions)
   .openapi(routes.history, handlers.history)
+  .openapi(routes.stats, handlers.stats)
+  .openapi(routes.track, handlers.track)
   .openapi(routes.postPosition, handlers.postPosition)
   .openapi(routes.postBatch, handlers.postBatch)
   .openapi(routes.osmandGet, handlers.osmandGet)
@@ -13,4 +15,6 @@ export const gpsRouter = createRouter()
   .openapi(routes.owntracks, handlers.owntracks)
   .openapi(routes.overland, handlers.overland)
   .openapi(routes.gpsloggerGet, handlers.gpsloggerGet)
-  .openapi(routes.gpsloggerPost, handlers.gpsloggerPost);
+  .openapi(routes.gpsloggerPost, handlers.gpsloggerPost)
+  .openapi(routes.getPosition, handlers.getPosition)
+  .openapi(routes.deletePosition, handlers.deletePosition);

@@ -165,3 +165,93 @@ export const history = createRoute({
     ...errorResponses(400, 401, 403),
   },
 });
+
+const PositionParams = z.object({ position_id: z.string().min(1).max(64) });
+
+export const getPosition = createRoute({
+  method: "get",
+  path: "/gps/{position_id}",
+  tags,
+  summary: "One position",
+  security: bearerSecurity,
+  middleware: read,
+  request: { params: PositionParams },
+  responses: {
+    200: jsonContent(PositionResponse, "The position"),
+    ...errorResponses(401, 403, 404),
+  },
+});
+
+export const deletePosition = createRoute({
+  method: "delete",
+  path: "/gps/{position_id}",
+  tags,
+  summary: "Delete one position",
+  security: bearerSecurity,
+  middleware: [guard({ scope: "app", permission: "gps:write" })],
+  request: { params: PositionParams },
+  responses: { 204: { description: "Deleted" }, ...errorResponses(401, 403, 404) },
+});
+
+export const track = createRoute({
+  method: "get",
+  path: "/devices/{device_id}/track",
+  tags,
+  summary: "A device's track for a time range, as GeoJSON or GPX",
+  description:
+    "`simplify` (metres) thins the line with Douglas–Peucker, `max_points` caps it: a week of 1-second points draws without shipping every row.",
+  security: bearerSecurity,
+  middleware: read,
+  request: {
+    params: z.object({ device_id: z.string().min(1).max(64) }),
+    query: z.object({
+      from: z.iso.datetime({ offset: true }),
+      to: z.iso.datetime({ offset: true }),
+      format: z.enum(["geojson", "gpx"]).default("geojson"),
+      simplify: z.coerce
+        .number()
+        .min(0)
+        .max(100_000)
+        .optional()
+        .openapi({ description: "Tolerance, metres" }),
+      max_points: z.coerce.number().int().min(2).max(100_000).default(10_000),
+    }),
+  },
+  responses: {
+    200: {
+      description: "The track",
+      content: {
+        "application/geo+json": { schema: z.record(z.string(), z.unknown()) },
+        "application/gpx+xml": { schema: z.string() },
+      },
+    },
+    ...errorResponses(400, 401, 403, 404),
+  },
+});
+
+export const stats = createRoute({
+  method: "get",
+  path: "/stats",
+  tags: ["Stats"],
+  summary: "Counts for the app: devices, points per day, active devices, users, tokens issued",
+  security: bearerSecurity,
+  middleware: [guard({ scope: "app", permission: "stats:read" })],
+  responses: {
+    200: jsonContent(
+      z
+        .object({
+          data: z.object({
+            devices: z.number().int(),
+            active_devices: z.number().int(),
+            users: z.number().int(),
+            positions: z.number().int(),
+            points_per_day: z.array(z.object({ day: z.string(), points: z.number().int() })),
+            tokens_issued_24h: z.number().int(),
+          }),
+        })
+        .openapi("Stats"),
+      "Counts",
+    ),
+    ...errorResponses(401, 403),
+  },
+});

@@ -1,0 +1,89 @@
+import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import { apps, devices, positions } from "../db/schema";
+import type { Clock, Database, Realtime } from "../ports";
+import { recordAudit } from "./audit";
+import { resolveSettings } from "./settings";
+
+/**
+ * Marks `offline` every online device that has missed its expected reporting interval; each
+ * change is stored, audited and published to the app's rooms.
+ */
+export async function sweepOfflineDevices(deps: {
+  db: Database;
+  clock: Clock;
+  realtime: Realtime;
+}) {
+  const now = deps.clock.now();
+  const overdue = await deps.db
+    .update(devices)
+    .set({ status: "offline" })
+    .where(
+      and(
+        eq(devices.status, "online"),
+        lt(
+          sql`${devices.last_seen_at} + make_interval(secs => ${devices.expected_interval_seconds})`,
+          now,
+        ),
+      ),
+    )
+    .returning({ id: devices.id, appId: devices.app_id, lastSeenAt: devices.last_seen_at });
+  for (const device of overdue) {
+    await recordAudit(
+      deps.db,
+      { actorType: "system", actorId: null, ipAddress: null, userAgent: null },
+      {
+        appId: device.appId,
+        action: "device.offline",
+        target: { type: "device", id: device.id },
+        metadata: { last_seen_at: device.lastSeenAt?.toISOString() ?? null },
+      },
+      now,
+    );
+    const data = { device_id: device.id, status: "offline", at: now.toISOString() };
+    for (const channel of ["gps", `gps:${device.id}`]) {
+      await deps.realtime.publish(
+        { appId: device.appId, channel },
+        { type: "DeviceStatus", channel, data },
+      );
+    }
+  }
+  return overdue.length;
+}
+
+/**
+ * Deletes positions older than each app's `gps_retention_days` (apps without it keep
+ * everything), in batches of `batchSize` rows, at most `maxBatches` per app and run so one run
+ * stays short; the next run continues.
+ */
+export async function applyRetention(
+  deps: { db: Database; clock: Clock },
+  options: { batchSize?: number; maxBatches?: number } = {},
+) {
+  const batchSize = options.batchSize ?? 10_000;
+  const maxBatches = options.maxBatches ?? 20;
+  const now = deps.clock.now();
+  const withRetention = await deps.db
+    .select({ id: apps.id, settings: apps.settings })
+    .from(apps)
+    .where(sql`${apps.settings} ? 'gps_retention_days'`);
+  let deleted = 0;
+  for (const app of withRetention) {
+    const days = resolveSettings(app.settings).gps_retention_days;
+    if (!days) continue;
+    const cutoff = new Date(now.getTime() - days * 86_400_000);
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const old = deps.db
+        .select({ id: positions.id })
+        .from(positions)
+        .where(and(eq(positions.app_id, app.id), lt(positions.timestamp, cutoff)))
+        .limit(batchSize);
+      const removed = await deps.db
+        .delete(positions)
+        .where(inArray(positions.id, old))
+        .returning({ id: positions.id });
+      deleted += removed.length;
+      if (removed.length < batchSize) break;
+    }
+  }
+  return deleted;
+}

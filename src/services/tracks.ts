@@ -1,0 +1,83 @@
+import simplify from "simplify-js";
+
+export interface TrackPoint {
+  timestamp: Date;
+  latitude: number;
+  longitude: number;
+  altitude: number | null;
+}
+
+const METRES_PER_DEGREE_LAT = 110_540;
+const METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320;
+
+/**
+ * Thins a track for drawing: Douglas–Peucker (`simplify-js`) with a tolerance in metres, on a
+ * local equirectangular projection (good to well under a metre at city scale), then an even
+ * thinning to at most `maxPoints`. First and last points are always kept.
+ */
+export function thinTrack<T extends TrackPoint>(
+  points: T[],
+  options: { toleranceMetres?: number | undefined; maxPoints?: number | undefined },
+): T[] {
+  let kept = points;
+  const first = points[0];
+  if (options.toleranceMetres && first && points.length > 2) {
+    const lonScale = METRES_PER_DEGREE_LON_AT_EQUATOR * Math.cos((first.latitude * Math.PI) / 180);
+    const projected = points.map((point) => ({
+      x: point.longitude * lonScale,
+      y: point.latitude * METRES_PER_DEGREE_LAT,
+      point,
+    }));
+    kept = simplify(projected, options.toleranceMetres, true).map(
+      (p) => (p as (typeof projected)[number]).point,
+    );
+  }
+  const max = options.maxPoints;
+  if (max && kept.length > max && max >= 2) {
+    const step = (kept.length - 1) / (max - 1);
+    kept = Array.from({ length: max }, (_, i) => kept[Math.round(i * step)] as T);
+  }
+  return kept;
+}
+
+/** A GeoJSON `Feature<LineString>` with the times of its points (`coordTimes`, as togeojson). */
+export function trackToGeoJson(deviceId: string, points: TrackPoint[], total: number) {
+  return {
+    type: "Feature" as const,
+    geometry: {
+      type: "LineString" as const,
+      coordinates: points.map((p) =>
+        p.altitude === null ? [p.longitude, p.latitude] : [p.longitude, p.latitude, p.altitude],
+      ),
+    },
+    properties: {
+      device_id: deviceId,
+      points: points.length,
+      points_in_range: total,
+      coordTimes: points.map((p) => p.timestamp.toISOString()),
+    },
+  };
+}
+
+const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** GPX 1.1 with one track segment. */
+export function trackToGpx(device: { id: string; name: string }, points: TrackPoint[]) {
+  const trkpts = points
+    .map(
+      (p) =>
+        `      <trkpt lat="${p.latitude}" lon="${p.longitude}">${p.altitude === null ? "" : `<ele>${p.altitude}</ele>`}<time>${p.timestamp.toISOString()}</time></trkpt>`,
+    )
+    .join("\n");
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<gpx version="1.1" creator="Heimdall" xmlns="http://www.topografix.com/GPX/1/1">
+  <trk>
+    <name>${escapeXml(device.name)}</name>
+    <desc>${escapeXml(device.id)}</desc>
+    <trkseg>
+${trkpts}
+    </trkseg>
+  </trk>
+</gpx>
+`;
+}
