@@ -3,6 +3,7 @@ import { apiKeys, roles } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { createTtlCache } from "../lib/ttl-cache";
 import type { Clock, Database, RevocationStore } from "../ports";
 import { checkRevoked } from "./access-tokens";
 import type { AppRecord } from "./apps";
@@ -31,7 +32,11 @@ export interface ApiKeyGrant {
  * request. Revocation is immediate through the revocation store.
  */
 export function createApiKeyVerifier(deps: { clock: Clock; revocations: RevocationStore }) {
-  const cache = new Map<string, { grant: ApiKeyGrant | null; loadedAt: number }>();
+  const cache = createTtlCache<ApiKeyGrant | null>({
+    ttlMs: CACHE_TTL_MS,
+    maxEntries: MAX_CACHED,
+    now: () => deps.clock.now().getTime(),
+  });
   const usage = new Map<string, Date>();
   let flushedAt = deps.clock.now().getTime();
 
@@ -59,13 +64,7 @@ export function createApiKeyVerifier(deps: { clock: Clock; revocations: Revocati
       if (!key.startsWith(API_KEY_PREFIX)) return undefined;
       const now = deps.clock.now();
       const hash = await sha256Hex(key);
-      let entry = cache.get(hash);
-      if (!entry || now.getTime() - entry.loadedAt > CACHE_TTL_MS) {
-        if (cache.size >= MAX_CACHED) cache.clear();
-        entry = { grant: await load(db(), hash), loadedAt: now.getTime() };
-        cache.set(hash, entry);
-      }
-      const { grant } = entry;
+      const grant = await cache.get(hash, () => load(db(), hash));
       if (!grant || (grant.expiresAt && grant.expiresAt <= now)) return undefined;
       const revoked = await checkRevoked(deps.revocations, {
         tokenId: grant.keyId,
@@ -90,7 +89,7 @@ export function createApiKeyVerifier(deps: { clock: Clock; revocations: Revocati
     },
 
     forget(keyId: string) {
-      for (const [hash, entry] of cache) if (entry.grant?.keyId === keyId) cache.delete(hash);
+      cache.forget((grant) => grant?.keyId === keyId);
     },
   };
 }

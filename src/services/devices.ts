@@ -3,6 +3,7 @@ import { apps, devices } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { createTtlCache } from "../lib/ttl-cache";
 import type { Clock, Database } from "../ports";
 import type { AppRecord } from "./apps";
 import { audited, type ServiceContext } from "./audit";
@@ -33,41 +34,41 @@ export function deviceView(row: DeviceRecord): DeviceView {
  * second reads the database twice a minute for its identity, not every time.
  */
 export function createDeviceVerifier(deps: { clock: Clock }) {
-  const cache = new Map<string, { device: DeviceIdentity | null; loadedAt: number }>();
+  const cache = createTtlCache<DeviceIdentity | null>({
+    ttlMs: CACHE_TTL_MS,
+    maxEntries: MAX_CACHED,
+    now: () => deps.clock.now().getTime(),
+  });
+
+  async function load(db: Database, hash: string): Promise<DeviceIdentity | null> {
+    const [row] = await db
+      .select({
+        id: devices.id,
+        appId: devices.app_id,
+        externalId: devices.external_id,
+        appStatus: apps.status,
+      })
+      .from(devices)
+      .innerJoin(apps, eq(apps.id, devices.app_id))
+      .where(eq(devices.secret_hash, hash));
+    if (!row) return null;
+    return {
+      id: row.id,
+      appId: row.appId,
+      externalId: row.externalId,
+      appActive: row.appStatus === "active",
+    };
+  }
+
   return {
     async verify(db: () => Database, secret: string): Promise<DeviceIdentity | undefined> {
       if (!secret.startsWith(DEVICE_SECRET_PREFIX)) return undefined;
       const hash = await sha256Hex(secret);
-      const now = deps.clock.now().getTime();
-      let entry = cache.get(hash);
-      if (!entry || now - entry.loadedAt > CACHE_TTL_MS) {
-        const [row] = await db()
-          .select({
-            id: devices.id,
-            appId: devices.app_id,
-            externalId: devices.external_id,
-            appStatus: apps.status,
-          })
-          .from(devices)
-          .innerJoin(apps, eq(apps.id, devices.app_id))
-          .where(eq(devices.secret_hash, hash));
-        if (cache.size >= MAX_CACHED) cache.clear();
-        const device = row
-          ? {
-              id: row.id,
-              appId: row.appId,
-              externalId: row.externalId,
-              appActive: row.appStatus === "active",
-            }
-          : null;
-        entry = { device, loadedAt: now };
-        cache.set(hash, entry);
-      }
-      return entry.device ?? undefined;
+      return (await cache.get(hash, () => load(db(), hash))) ?? undefined;
     },
     /** Drops a device from the cache (secret rotated, device deleted). */
     forget(deviceId: string) {
-      for (const [hash, entry] of cache) if (entry.device?.id === deviceId) cache.delete(hash);
+      cache.forget((device) => device?.id === deviceId);
     },
   };
 }
