@@ -63,6 +63,10 @@ describe("tenant isolation", () => {
       .replace("{device_id}", bIds.device ?? "");
   }
 
+  /** Required query parameters, so the answer is about tenancy, not shape. */
+  const queryFor = (template: string) =>
+    template.endsWith("/track") ? "?from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z" : "";
+
   /** Bodies that pass validation, so the answer is about tenancy, not shape. */
   function bodyFor(method: string, template: string): unknown {
     if (method === "get" || method === "delete") return undefined;
@@ -98,10 +102,15 @@ describe("tenant isolation", () => {
     );
     expect(scoped.length).toBeGreaterThanOrEqual(15);
     for (const op of scoped) {
-      const res = await send(app, op.method.toUpperCase(), pathFor(op.path), {
-        body: bodyFor(op.method, op.path),
-        headers: bearer(a.admin.accessToken),
-      });
+      const res = await send(
+        app,
+        op.method.toUpperCase(),
+        `${pathFor(op.path)}${queryFor(op.path)}`,
+        {
+          body: bodyFor(op.method, op.path),
+          headers: bearer(a.admin.accessToken),
+        },
+      );
       const text = await res.text();
       expect([403, 404], `${op.method} ${op.path}: ${res.status} ${text}`).toContain(res.status);
       for (const secret of bSecrets())
@@ -118,10 +127,15 @@ describe("tenant isolation", () => {
     );
     expect(topLevel.length).toBeGreaterThanOrEqual(7);
     for (const op of topLevel) {
-      const res = await send(app, op.method.toUpperCase(), pathFor(op.path), {
-        body: bodyFor(op.method, op.path.replace("/v1", "/v1/apps/{app_name}")),
-        headers: bearer(a.admin.accessToken),
-      });
+      const res = await send(
+        app,
+        op.method.toUpperCase(),
+        `${pathFor(op.path)}${queryFor(op.path)}`,
+        {
+          body: bodyFor(op.method, op.path.replace("/v1", "/v1/apps/{app_name}")),
+          headers: bearer(a.admin.accessToken),
+        },
+      );
       const text = await res.text();
       // A holds a role named like B's: by name it resolves to A's own role, never B's.
       if (op.path === "/v1/roles/{role_name}" && op.method === "get") {
