@@ -8,6 +8,7 @@ import { createRouter } from "./lib/router";
 import { corsPolicy } from "./middleware/cors";
 import { ipBans } from "./middleware/ip-bans";
 import { rateLimit } from "./middleware/rate-limit";
+import { rejectNul } from "./middleware/reject-nul";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
@@ -57,6 +58,8 @@ export function createApp(ports: Ports) {
       },
     }),
   );
+
+  app.use(rejectNul());
 
   app.route("/", healthRouter);
   app.route("/v1", healthRouter);
