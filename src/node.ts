@@ -24,7 +24,11 @@ async function main() {
   const clock = systemClock;
 
   const db = config.DATABASE_URL
-    ? await createPostgresDatabase({ url: config.DATABASE_URL, migrationsFolder })
+    ? await createPostgresDatabase({
+        url: config.DATABASE_URL,
+        migrationsFolder,
+        onIdleError: (error) => logger.warn("idle database connection lost", { error }),
+      })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
   const { cache, revocations, limiter } = createCacheAdapters(config, clock);
   const secrets = await resolvePlatformSecrets(db.session().db, config);

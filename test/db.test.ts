@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNeonDatabase } from "../src/adapters/neon/database";
 import { migrateNeon } from "../src/adapters/neon/migrate";
@@ -143,5 +144,36 @@ describe.each(drivers)("database port: $name", (driver) => {
     await expect(failing).rejects.toThrow("abort");
     const rows = await withSession((db) => db.select().from(apps).where(eq(apps.id, id)));
     expect(rows).toEqual([]);
+  });
+});
+
+describe.runIf(Boolean(services.postgres))("node-postgres adapter", () => {
+  it("survives the server dropping its idle connections, and reports it", async () => {
+    const serverUrl = services.postgres ?? "";
+    const database = await createTestDatabase(serverUrl);
+    const lost: Error[] = [];
+    const port = await createPostgresDatabase({
+      url: database.url,
+      migrationsFolder,
+      onIdleError: (error) => lost.push(error),
+    });
+    try {
+      const db = port.session().db;
+      await Promise.all([db.execute(sql`select 1`), db.execute(sql`select 2`)]);
+      const admin = new pg.Client({ connectionString: serverUrl });
+      await admin.connect();
+      await admin.query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+        [new URL(database.url).pathname.slice(1)],
+      );
+      await admin.end();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(lost.length).toBeGreaterThan(0);
+      const result = await db.execute(sql`select 1 as ok`);
+      expect((result as unknown as { rows: unknown[] }).rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await port.close();
+      await database.drop();
+    }
   });
 });
