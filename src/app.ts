@@ -24,6 +24,7 @@ import { gpsRouter } from "./routes/gps/gps.index";
 import { healthRouter } from "./routes/health/health.index";
 import { indexRouter } from "./routes/index/index.index";
 import { inviteAcceptRouter, invitesRouter } from "./routes/invites/invites.index";
+import { liveRouter } from "./routes/live/live.index";
 import { rolesRouter } from "./routes/roles/roles.index";
 import { tokensRouter } from "./routes/tokens/tokens.index";
 import { meRouter, usersRouter } from "./routes/users/users.index";
@@ -69,6 +70,7 @@ export function createApp(ports: Ports) {
   app.route("/v1", tokensRouter);
   app.route("/v1", discoveryRouter);
   app.route("/v1", gpsRouter);
+  app.route("/v1", liveRouter);
   app.route("/v1", meRouter);
   // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
   // (scoped to their token's app) at the top level. `guard()` tells them apart.

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
@@ -6,7 +6,7 @@ import { runScheduledJobs } from "../functions";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
 import { createIdentityPorts } from "./adapters/identity";
-import { createMemoryRealtime } from "./adapters/memory/realtime";
+import { createLiveHub } from "./adapters/node/live";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
 import { systemClock } from "./adapters/system-clock";
@@ -34,12 +34,13 @@ async function main() {
   const secrets = await resolvePlatformSecrets(db.session().db, config);
   if (secrets.generatedAdminKey) printAdminKeyOnce(secrets.generatedAdminKey);
 
+  const hub = createLiveHub(() => ports);
   const ports: Ports = {
     config,
     db,
     revocations,
     limiter,
-    realtime: createMemoryRealtime(),
+    realtime: hub,
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
     clock,
@@ -54,6 +55,7 @@ async function main() {
       cache,
     });
   });
+  hub.attach(server as Server);
 
   const schedule = setInterval(
     () => void runScheduledJobs(ports),
@@ -64,6 +66,7 @@ async function main() {
   const shutdown = (signal: string) => {
     logger.info("shutting down", { signal });
     clearInterval(schedule);
+    void hub.close();
     server.close(() => {
       db.close().finally(() => process.exit(0));
     });

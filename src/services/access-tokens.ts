@@ -25,6 +25,26 @@ export interface AccessClaims {
 
 export const ACCESS_TOKEN_TYPE = "at+jwt";
 
+/** What tells one kind of Heimdall JWT from another: its `typ` and its audience. */
+export interface TokenProfile {
+  type: string;
+  audience: (appName: string) => string;
+}
+
+export const accessTokenProfile: TokenProfile = {
+  type: ACCESS_TOKEN_TYPE,
+  audience: (name) => name,
+};
+
+/**
+ * Short-lived, single-use tickets for opening a live socket from a browser (which cannot set
+ * headers on a WebSocket): the caller's grants, another `typ`, another audience.
+ */
+export const socketTicketProfile: TokenProfile = {
+  type: "ws-ticket+jwt",
+  audience: (name) => `${name}:ws`,
+};
+
 /** `PUBLIC_URL + /v1/apps/<name>`: the `iss` of the app's tokens and its discovery base. */
 export function issuerFor(baseUrl: string, appName: string): string {
   return `${baseUrl.replace(/\/$/, "")}/v1/apps/${encodeURIComponent(appName)}`;
@@ -41,14 +61,16 @@ export async function signAccessToken(
     ttlSeconds: number;
     sessionId?: string;
     clientId?: string;
+    profile?: TokenProfile;
   },
 ): Promise<{ token: string; claims: AccessClaims }> {
+  const profile = input.profile ?? accessTokenProfile;
   const key = await deps.keys.signingKey(deps.db, input.app.id, input.app.alg);
   const iat = Math.floor(deps.clock.now().getTime() / 1000);
   const claims: AccessClaims = {
     iss: input.issuer,
     sub: input.subject,
-    aud: input.app.name,
+    aud: profile.audience(input.app.name),
     app: input.app.id,
     roles: input.roles,
     permissions: input.permissions,
@@ -59,7 +81,7 @@ export async function signAccessToken(
     ...(input.clientId ? { client_id: input.clientId } : {}),
   };
   const token = await new SignJWT(claims as unknown as JWTPayload)
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: profile.type })
     .sign(key.privateKey);
   return { token, claims };
 }
@@ -103,6 +125,7 @@ export async function verifyAccessToken(
   deps: { keys: KeyRing; clock: Clock; revocations: RevocationStore; db: () => Database },
   token: string,
   issuerBase: string,
+  profile: TokenProfile = accessTokenProfile,
 ): Promise<AccessClaims> {
   let kid: string | undefined;
   try {
@@ -118,9 +141,9 @@ export async function verifyAccessToken(
   try {
     ({ payload } = await jwtVerify(token, key.publicKey, {
       algorithms: [key.alg],
-      typ: ACCESS_TOKEN_TYPE,
+      typ: profile.type,
       issuer: issuerFor(issuerBase, key.appName),
-      audience: key.appName,
+      audience: profile.audience(key.appName),
       currentDate: deps.clock.now(),
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ["sub", "jti", "iat", "exp"],

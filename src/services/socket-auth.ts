@@ -1,0 +1,117 @@
+import { decodeProtectedHeader } from "jose";
+import type { Clock, Database, RevocationStore, TokenRevocationQuery } from "../ports";
+import {
+  checkRevoked,
+  signAccessToken,
+  socketTicketProfile,
+  subjectsOf,
+  TokenRejected,
+  verifyAccessToken,
+} from "./access-tokens";
+import { API_KEY_PREFIX, type ApiKeyVerifier } from "./api-keys";
+import { type AppRecord, settingsOf } from "./apps";
+import type { KeyRing } from "./keys";
+
+export const SOCKET_TICKET_TTL_SECONDS = 60;
+
+/** Who is on a live socket, and how to tell later that their credential was revoked. */
+export interface Principal {
+  appId: string;
+  subjectId: string;
+  permissions: string[];
+  revocation: TokenRevocationQuery;
+}
+
+export interface SocketAuthDeps {
+  keys: KeyRing;
+  clock: Clock;
+  revocations: RevocationStore;
+  apiKeys: ApiKeyVerifier;
+  db: () => Database;
+}
+
+/** A single-use ticket carrying the caller's grants, valid for 60 s. */
+export async function issueSocketTicket(
+  deps: Pick<SocketAuthDeps, "keys" | "clock"> & { db: Database },
+  app: AppRecord,
+  grant: {
+    subjectId: string;
+    roles: string[];
+    permissions: string[];
+    sessionId?: string | undefined;
+  },
+  issuer: string,
+) {
+  const { token, claims } = await signAccessToken(deps, {
+    issuer,
+    app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
+    subject: grant.subjectId,
+    roles: grant.roles,
+    permissions: grant.permissions,
+    ttlSeconds: SOCKET_TICKET_TTL_SECONDS,
+    sessionId: grant.sessionId,
+    profile: socketTicketProfile,
+  });
+  return { ticket: token, expiresAt: new Date(claims.exp * 1000) };
+}
+
+/**
+ * The principal of a socket credential: a ticket (used once), an access token or an API key.
+ * Undefined when it is not valid.
+ */
+export async function principalOf(
+  deps: SocketAuthDeps,
+  credential: string,
+  issuerBase: string,
+): Promise<Principal | undefined> {
+  if (credential.startsWith(API_KEY_PREFIX)) {
+    const grant = await deps.apiKeys.verify(deps.db, credential);
+    if (!grant) return undefined;
+    return {
+      appId: grant.appId,
+      subjectId: grant.keyId,
+      permissions: grant.permissions,
+      revocation: {
+        tokenId: grant.keyId,
+        issuedAt: grant.createdAt,
+        subjects: [`app:${grant.appId}`],
+      },
+    };
+  }
+  let type: string | undefined;
+  try {
+    type = decodeProtectedHeader(credential).typ;
+  } catch {
+    return undefined;
+  }
+  const ticket = type === socketTicketProfile.type;
+  try {
+    const claims = await verifyAccessToken(
+      deps,
+      credential,
+      issuerBase,
+      ticket ? socketTicketProfile : undefined,
+    );
+    if (ticket) await deps.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
+    const issuedAt = new Date(claims.iat * 1000);
+    return {
+      appId: claims.app,
+      subjectId: claims.sub,
+      permissions: claims.permissions,
+      // A ticket's own id is spent at once; what keeps the socket open is what it was made for.
+      revocation: {
+        tokenId: ticket ? (claims.sub.startsWith("key_") ? claims.sub : "-") : claims.jti,
+        issuedAt,
+        subjects: subjectsOf(claims),
+      },
+    };
+  } catch (error) {
+    if (error instanceof TokenRejected) return undefined;
+    throw error;
+  }
+}
+
+/** Whether a principal's credential has been revoked since the socket opened. */
+export function isPrincipalRevoked(revocations: RevocationStore, principal: Principal) {
+  return checkRevoked(revocations, principal.revocation);
+}
