@@ -50,6 +50,7 @@ export const configSchema = z
     BRUTEFORCE_MAX_ATTEMPTS: z.coerce.number().int().positive().default(20),
     BRUTEFORCE_WINDOW: duration.default(60_000),
     BRUTEFORCE_LOCKOUT: duration.default(60_000),
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     DATA_DIR: z.string().min(1).default("./.heimdall"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),

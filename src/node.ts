@@ -7,6 +7,7 @@ import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
 import { createIdentityPorts } from "./adapters/identity";
 import { createLiveHub } from "./adapters/node/live";
+import { createRedisFanout } from "./adapters/node/redis-fanout";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
 import { systemClock } from "./adapters/system-clock";
@@ -56,6 +57,14 @@ async function main() {
     });
   });
   hub.attach(server as Server);
+  const fanout = config.REDIS_URL
+    ? await createRedisFanout({
+        url: config.REDIS_URL,
+        logger,
+        deliver: ({ appId, event }) => hub.deliverLocally(appId, event),
+      })
+    : undefined;
+  if (fanout) hub.fanOutWith(fanout.publish);
 
   const schedule = setInterval(
     () => void runScheduledJobs(ports),
@@ -67,6 +76,7 @@ async function main() {
     logger.info("shutting down", { signal });
     clearInterval(schedule);
     void hub.close();
+    void fanout?.close();
     server.close(() => {
       db.close().finally(() => process.exit(0));
     });

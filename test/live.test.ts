@@ -4,11 +4,15 @@ import { serve } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { createLiveHub } from "../src/adapters/node/live";
+import { createRedisFanout } from "../src/adapters/node/redis-fanout";
 import { systemClock } from "../src/adapters/system-clock";
 import type { DatabasePort, Ports } from "../src/ports";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
+import { announceSkip, services } from "./support/services";
+
+if (!services.redis) announceSkip("live rooms across Node processes", "TEST_REDIS_URL");
 
 /** The live room on Node, over real sockets: what a browser or a service would see. */
 let db: DatabasePort;
@@ -200,3 +204,81 @@ describe("live room on Node", () => {
     expect(await first.closed).toBe(4001);
   });
 });
+
+describe.runIf(Boolean(services.redis))("live rooms across Node processes (Redis pub/sub)", () => {
+  it("delivers a position posted to one instance to a subscriber of another", async () => {
+    const instances = await Promise.all(
+      [0, 1].map(async () => {
+        let ports: Ports | undefined;
+        const hub = createLiveHub(() => ports as Ports);
+        const instance = createTestApp({ db, clock: systemClock, ports: { realtime: hub } });
+        ports = instance.ports;
+        const fanout = await createRedisFanout({
+          url: services.redis ?? "",
+          logger: instance.ports.logger,
+          deliver: ({ appId, event }) => hub.deliverLocally(appId, event),
+        });
+        hub.fanOutWith(fanout.publish);
+        const server = await new Promise<Server>((resolve) => {
+          const s = serve({ fetch: instance.app.fetch, port: 0, hostname: "127.0.0.1" }, () =>
+            resolve(s as Server),
+          );
+        });
+        hub.attach(server);
+        return {
+          app: instance.app,
+          base: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+          async close() {
+            await hub.close();
+            await fanout.close();
+            await new Promise((resolve) => server.close(resolve));
+          },
+        };
+      }),
+    );
+    const [one, two] = instances as [(typeof instances)[0], (typeof instances)[0]];
+    try {
+      const tenant = await createTenant(one.app, "charlie");
+      const tracker = (
+        await readJson(
+          await send(one.app, "POST", "/v1/devices", {
+            body: { name: "x" },
+            headers: bearer(tenant.admin.accessToken),
+          }),
+        )
+      ).data;
+      const ticket = (
+        await readJson(
+          await send(two.app, "POST", "/v1/ws/ticket", {
+            headers: bearer(tenant.admin.accessToken),
+          }),
+        )
+      ).data.ticket;
+      const socket = new WebSocket(`ws://${two.base}/v1/ws?ticket=${ticket}`);
+      const received: Array<{ type: string; data?: { device_id?: string } }> = [];
+      socket.on("message", (data) => received.push(JSON.parse(data.toString())));
+      await new Promise((resolve) => socket.once("open", resolve));
+      await until(() => received.some((m) => m.type === "Authenticated"));
+      socket.send(JSON.stringify({ type: "Subscribe", channel: "gps" }));
+      await until(() => received.some((m) => m.type === "Subscribed"));
+      const posted = await send(one.app, "POST", "/v1/gps", {
+        body: { timestamp: "2025-11-22T12:00:00Z", latitude: 1, longitude: 2 },
+        headers: bearer(tracker.secret),
+      });
+      expect(posted.status).toBe(201);
+      await until(() => received.some((m) => m.type === "Position"));
+      expect(received.find((m) => m.type === "Position")?.data?.device_id).toBe(tracker.id);
+      socket.close();
+    } finally {
+      for (const instance of instances) await instance.close();
+    }
+  });
+});
+
+async function until(check: () => boolean, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

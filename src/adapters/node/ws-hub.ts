@@ -119,14 +119,28 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   }, options.revocationCheckMs ?? 15_000);
   revocationCheck.unref();
 
+  let fanout: ((event: { appId: string; event: unknown }) => Promise<void>) | undefined;
+  const deliverLocally = (appId: string, event: unknown) =>
+    deliver(peers.values(), appId, event as Parameters<typeof deliver>[2]);
+
   const realtime: Realtime = {
     async publish(room, event) {
-      deliver(peers.values(), room.appId, event as Parameters<typeof deliver>[2]);
+      deliverLocally(room.appId, event);
+      // Other processes get it through the fan-out; a failure there must not fail the ingest.
+      await fanout?.({ appId: room.appId, event }).catch((error: unknown) =>
+        options.logger.warn("live fan-out publish failed", { error }),
+      );
     },
   };
 
   return {
     ...realtime,
+    /** Events of other processes (Redis fan-out) are delivered here. */
+    deliverLocally,
+    /** Sends what this process publishes to the other processes too. */
+    fanOutWith(publish: (event: { appId: string; event: unknown }) => Promise<void>) {
+      fanout = publish;
+    },
     /** Serves `path` upgrades of `server`; other upgrades are refused. */
     attach(server: Server, path = "/v1/ws") {
       server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
