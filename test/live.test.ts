@@ -163,6 +163,13 @@ describe("live room on Node", () => {
     const socket = await connect();
     socket.send({ type: "Ping" });
     await socket.next("Pong");
+    // Auth and Subscribe back to back: handled in order, though Auth is asynchronous.
+    const eager = await connect();
+    eager.send({ type: "Auth", token: key });
+    eager.send({ type: "Subscribe", channel: "gps" });
+    await eager.next("Authenticated");
+    await eager.next("Subscribed");
+    eager.socket.close();
     socket.send({ type: "Auth", token: "pk_wrong" });
     expect(await socket.next("Error")).toMatchObject({ code: "invalid_token" });
     socket.send({ type: "Auth", token: key });

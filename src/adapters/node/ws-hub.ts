@@ -61,16 +61,21 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
       deviceBelongsTo: options.deviceBelongsTo,
       now: options.now,
     };
+    // One message at a time per socket: `Auth` then `Subscribe` sent back to back must be
+    // handled in that order, though authenticating is asynchronous.
+    let queue = Promise.resolve();
     socket.on("message", (data, isBinary) => {
       const text = isBinary ? "" : data.toString();
-      handleMessage(peer, text, host).catch((error: unknown) => {
-        options.logger.error("live room message failed", { error });
-        peer.send({
-          type: "Error",
-          code: "invalid_message",
-          message: "The message could not be handled",
-        });
-      });
+      queue = queue.then(() =>
+        handleMessage(peer, text, host).catch((error: unknown) => {
+          options.logger.error("live room message failed", { error });
+          peer.send({
+            type: "Error",
+            code: "invalid_message",
+            message: "The message could not be handled",
+          });
+        }),
+      );
     });
     const ticket = url.searchParams.get("ticket");
     if (ticket) {
