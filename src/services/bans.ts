@@ -1,12 +1,11 @@
 import { and, desc, eq, gt, isNull, or } from "drizzle-orm";
 import ipaddr from "ipaddr.js";
-import { bans, sessions, users } from "../db/schema";
+import { bans, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Clock, Database, Logger, RevocationStore } from "../ports";
-import { revocationHorizon } from "./apps";
 import { audited, type ServiceContext } from "./audit";
-import { endSession } from "./sessions";
+import { revokeUserTokens } from "./users";
 
 export type BanRecord = typeof bans.$inferSelect;
 
@@ -140,14 +139,7 @@ export async function createBan(
     }),
   );
   if (user) {
-    const now = ctx.clock.now();
-    const live = await ctx.db
-      .select({ id: sessions.id })
-      .from(sessions)
-      .where(and(eq(sessions.user_id, user.id), isNull(sessions.revoked_at)));
-    for (const session of live)
-      await endSession(ctx.db, deps.revocations, session.id, "banned", now);
-    await deps.revocations.revokeIssuedBefore(`sub:${user.id}`, now, revocationHorizon(now));
+    await revokeUserTokens(ctx.db, deps.revocations, user.id, ctx.clock.now(), "banned");
   } else {
     deps.ipBans.invalidate();
   }

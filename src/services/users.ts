@@ -173,7 +173,7 @@ export async function createUser(
 }
 
 /** Ends every session of a user and revokes the access tokens issued so far. */
-async function revokeUserTokens(
+export async function revokeUserTokens(
   db: Database,
   revocations: RevocationStore,
   userId: string,
