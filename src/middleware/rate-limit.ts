@@ -7,6 +7,7 @@ import type { AppEnv } from "../app-env";
 import { apps } from "../db/schema";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { createTtlCache } from "../lib/ttl-cache";
 import type { Ports } from "../ports";
 import type { AppSettings } from "../services/settings";
 
@@ -31,23 +32,22 @@ interface Bucket {
 export function rateLimit(ports: Ports) {
   const { config } = ports;
   const limiter = failOpen(ports.limiter, ports.logger);
-  const appSettings = new Map<string, { settings: Partial<AppSettings>; loadedAt: number }>();
+  const appSettings = createTtlCache<Partial<AppSettings>>({
+    ttlMs: APP_LIMITS_TTL_MS,
+    maxEntries: 10_000,
+    now: () => ports.clock.now().getTime(),
+  });
 
   /** An app's own limits, by name or id, read at most once a minute per isolate. */
-  async function settingsOf(c: Context<AppEnv>, by: "name" | "id", value: string) {
-    const now = ports.clock.now().getTime();
-    const cacheKey = `${by}:${value}`;
-    const cached = appSettings.get(cacheKey);
-    if (cached && now - cached.loadedAt < APP_LIMITS_TTL_MS) return cached.settings;
-    const [row] = await c.var
-      .db()
-      .select({ settings: apps.settings })
-      .from(apps)
-      .where(by === "name" ? sql`lower(${apps.name}) = lower(${value})` : eq(apps.id, value));
-    if (appSettings.size > 10_000) appSettings.clear();
-    const settings = row?.settings ?? {};
-    appSettings.set(cacheKey, { settings, loadedAt: now });
-    return settings;
+  function settingsOf(c: Context<AppEnv>, by: "name" | "id", value: string) {
+    return appSettings.get(`${by}:${value}`, async () => {
+      const [row] = await c.var
+        .db()
+        .select({ settings: apps.settings })
+        .from(apps)
+        .where(by === "name" ? sql`lower(${apps.name}) = lower(${value})` : eq(apps.id, value));
+      return row?.settings ?? {};
+    });
   }
 
   async function bucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
