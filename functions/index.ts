@@ -1,3 +1,4 @@
+import { withDatabase } from "../src/lib/with-database";
 import type { Ports } from "../src/ports";
 import { applyRetention, sweepOfflineDevices } from "../src/services/liveness";
 
@@ -7,26 +8,13 @@ export interface ScheduledJob {
   run(ports: Ports): Promise<void>;
 }
 
-/** Runs `work` with a database session of its own, released after. */
-async function withDatabase<T>(
-  ports: Ports,
-  work: (db: ReturnType<Ports["db"]["session"]>["db"]) => Promise<T>,
-) {
-  const session = ports.db.session();
-  try {
-    return await work(session.db);
-  } finally {
-    await session.release();
-  }
-}
-
 export const scheduledJobs: ScheduledJob[] = [
   {
     name: "device-liveness",
     run: (ports) =>
-      withDatabase(ports, async (db) => {
+      withDatabase(ports.db, async (db) => {
         const offline = await sweepOfflineDevices({
-          db,
+          db: db(),
           clock: ports.clock,
           realtime: ports.realtime,
         });
@@ -36,8 +24,8 @@ export const scheduledJobs: ScheduledJob[] = [
   {
     name: "gps-retention",
     run: (ports) =>
-      withDatabase(ports, async (db) => {
-        const deleted = await applyRetention({ db, clock: ports.clock });
+      withDatabase(ports.db, async (db) => {
+        const deleted = await applyRetention({ db: db(), clock: ports.clock });
         if (deleted > 0) ports.logger.info("positions past retention deleted", { count: deleted });
       }),
   },

@@ -1,30 +1,104 @@
 import { type Connection, Server, type WSMessage } from "partyserver";
-import { handleMessage, newPeerState, type PeerState, type RoomHost } from "./room";
+import { createWorkerPorts, type WorkerEnv } from "../src/adapters/cloudflare/ports";
+import type { LiveEvent } from "../src/ports/realtime";
+import { decodePrincipal, liveRoomHost, type Principal } from "../src/services/socket-auth";
+import {
+  authenticated,
+  deliver,
+  handleMessage,
+  newPeerState,
+  type Peer,
+  type PeerState,
+  type RoomHost,
+  sweep,
+} from "./room";
+
+/** Set by the Worker only, on the upgrade it forwards: who the socket authenticated as. */
+export const PRINCIPAL_HEADER = "x-heimdall-principal";
+
+type State = PeerState<Principal>;
 
 /**
- * One live GPS room per app on a Durable Object; a thin host over `room.ts`. Per-socket state
- * lives in `connection.setState`, which survives hibernation.
- *
- * Authentication inside the Durable Object arrives with issue #9's Worker routing; until then
- * the room answers Ping and refuses to stream to anyone.
+ * An app's live GPS room on a Durable Object (named by the app's id), a thin host over
+ * `room.ts`. Sockets arrive authenticated by the Worker (`src/adapters/cloudflare/live-socket.ts`);
+ * their state lives in `connection.setState`, which survives hibernation, and `{type:"Ping"}`
+ * is answered by the runtime without waking the room.
  */
-const host: RoomHost<never> = {
-  authenticate: async () => undefined,
-  deviceBelongsTo: async () => false,
-  now: () => Date.now(),
-};
-
-export class GpsRoom extends Server {
+export class GpsRoom extends Server<WorkerEnv> {
   static override options = { hibernate: true };
+  #room: Promise<{ host: RoomHost<Principal>; sweepMs: number }> | undefined;
+  /** Each socket's messages are handled in order; authenticating is asynchronous. */
+  readonly #queues = new Map<string, Promise<void>>();
 
-  override async onMessage(connection: Connection<PeerState<never>>, message: WSMessage) {
-    const text = typeof message === "string" ? message : new TextDecoder().decode(message);
-    const peer = {
+  /** Built on first need, from the same bindings and ports as the Worker's. */
+  #ports() {
+    this.#room ??= createWorkerPorts(this.env).then((ports) => ({
+      host: liveRoomHost(ports),
+      sweepMs: ports.config.LIVE_SWEEP_SECONDS * 1000,
+    }));
+    return this.#room;
+  }
+
+  /** While the room has sockets, it sweeps them every `LIVE_SWEEP_SECONDS`. */
+  async #scheduleSweep() {
+    const { sweepMs } = await this.#ports();
+    await this.ctx.storage.setAlarm(Date.now() + sweepMs);
+  }
+
+  override onStart() {
+    this.ctx.setWebSocketAutoResponse(
+      new WebSocketRequestResponsePair(
+        JSON.stringify({ type: "Ping" }),
+        JSON.stringify({ type: "Pong" }),
+      ),
+    );
+  }
+
+  override async onConnect(connection: Connection<State>, { request }: { request: Request }) {
+    const header = request.headers.get(PRINCIPAL_HEADER);
+    const principal = header ? decodePrincipal(header) : undefined;
+    connection.setState(newPeerState(Date.now(), principal));
+    if (principal) connection.send(JSON.stringify(authenticated(principal)));
+    if ((await this.ctx.storage.getAlarm()) === null) await this.#scheduleSweep();
+  }
+
+  override onMessage(connection: Connection<State>, message: WSMessage) {
+    const text = typeof message === "string" ? message : "";
+    const previous = this.#queues.get(connection.id) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const peer = this.#peerOf(connection);
+      await handleMessage(peer, text, (await this.#ports()).host);
+      connection.setState(peer.state);
+    });
+    this.#queues.set(connection.id, next);
+    void next.finally(() => {
+      if (this.#queues.get(connection.id) === next) this.#queues.delete(connection.id);
+    });
+  }
+
+  /** RPC from the Worker's realtime port: the app's events, to the sockets subscribed. */
+  async publish(events: readonly LiveEvent[]) {
+    deliver(this.#peers(), this.name, events);
+  }
+
+  override async onAlarm() {
+    const peers = [...this.#peers()];
+    if (peers.length === 0) return;
+    await sweep(peers, (await this.#ports()).host);
+    await this.#scheduleSweep();
+  }
+
+  *#peers(): Iterable<Peer<Principal>> {
+    for (const connection of this.getConnections<State>()) yield this.#peerOf(connection);
+  }
+
+  #peerOf(connection: Connection<State>): Peer<Principal> {
+    return {
       id: connection.id,
-      state: (connection.state as PeerState<never> | null) ?? newPeerState<never>(),
-      send: (reply: unknown) => connection.send(JSON.stringify(reply)),
+      origin: new URL(connection.uri ?? "http://localhost").origin,
+      state: (connection.state as State | null) ?? newPeerState(Date.now()),
+      send: (message) => connection.send(JSON.stringify(message)),
+      close: (code, reason) => connection.close(code, reason),
     };
-    await handleMessage(peer, text, host);
-    connection.setState(peer.state);
   }
 }

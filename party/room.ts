@@ -9,6 +9,8 @@
  * `Position`, `DeviceStatus`, `Error {code, message}`. Nothing is streamed to a socket that has
  * not authenticated (DESIGN.md).
  */
+import type { LiveEvent } from "../src/ports/realtime";
+import { hasPermission } from "../src/services/permissions";
 
 export interface Principal {
   appId: string;
@@ -18,6 +20,8 @@ export interface Principal {
 
 export interface PeerState<P extends Principal = Principal> {
   readonly principal?: P;
+  /** When the socket opened (ms), for the authentication timeout. */
+  readonly openedAt: number;
   readonly channels: readonly string[];
   /** Messages received in the current one-second window, for the per-socket rate limit. */
   readonly window: { readonly startedAt: number; readonly count: number };
@@ -25,15 +29,18 @@ export interface PeerState<P extends Principal = Principal> {
 
 export interface Peer<P extends Principal = Principal> {
   readonly id: string;
+  /** The origin the socket connected to (`https://host`), for the tokens' issuer check. */
+  readonly origin: string;
   state: PeerState<P>;
   send(message: ServerMessage): void;
+  close(code: number, reason: string): void;
 }
 
 export type ServerMessage =
   | { type: "Pong" }
   | { type: "Authenticated"; app: string; subject: string }
   | { type: "Subscribed" | "Unsubscribed"; channel: string }
-  | { type: "Position" | "DeviceStatus"; channel: string; data: unknown }
+  | LiveEvent
   | { type: "Error"; code: ErrorCode; message: string };
 
 type ErrorCode =
@@ -43,23 +50,45 @@ type ErrorCode =
   | "unauthenticated"
   | "invalid_token"
   | "forbidden"
-  | "invalid_channel";
+  | "invalid_channel"
+  | "authentication_timeout";
 
 export interface RoomHost<P extends Principal> {
   /** A ticket, access token or API key → its principal, or undefined. */
-  authenticate(credential: string): Promise<P | undefined>;
+  authenticate(credential: string, origin: string): Promise<P | undefined>;
   /** Whether a device belongs to the app (for `gps:<device_id>`). */
   deviceBelongsTo(deviceId: string, appId: string): Promise<boolean>;
+  /** Whether the credential a socket authenticated with has been revoked since. */
+  isRevoked(principal: P): Promise<boolean>;
   now(): number;
+  /** Where a failure of the host's own (database, revocation store) is reported. */
+  reportError(message: string, error: unknown): void;
 }
 
 export const MAX_MESSAGE_BYTES = 4096;
 export const MAX_MESSAGES_PER_SECOND = 20;
+/** A socket that has not authenticated this long after opening is closed. */
+export const AUTH_TIMEOUT_MS = 30_000;
+/** Close codes: the credential is invalid or was revoked; no credential came in time. */
+export const CLOSE_UNAUTHORIZED = 4001;
+export const CLOSE_AUTH_TIMEOUT = 4008;
 const CHANNEL = /^gps(?::dev_[0-9A-Z]{26})?$/;
 
-export function newPeerState<P extends Principal>(principal?: P): PeerState<P> {
-  return { ...(principal ? { principal } : {}), channels: [], window: { startedAt: 0, count: 0 } };
+export function newPeerState<P extends Principal>(openedAt: number, principal?: P): PeerState<P> {
+  return {
+    ...(principal ? { principal } : {}),
+    openedAt,
+    channels: [],
+    window: { startedAt: 0, count: 0 },
+  };
 }
+
+/** What a socket is told once it has authenticated (by ticket or by an `Auth` message). */
+export const authenticated = (principal: Principal): ServerMessage => ({
+  type: "Authenticated",
+  app: principal.appId,
+  subject: principal.subjectId,
+});
 
 const error = (code: ErrorCode, message: string): ServerMessage => ({
   type: "Error",
@@ -67,19 +96,21 @@ const error = (code: ErrorCode, message: string): ServerMessage => ({
   message,
 });
 
-function hasGpsRead(principal: Principal) {
-  return principal.permissions.some((permission) => {
-    const [resource, action] = permission.split(":");
-    return (resource === "*" || resource === "gps") && (action === "*" || action === "read");
-  });
-}
-
 /** Handles one message from a peer; every problem is answered with an `Error`, never a crash. */
 export async function handleMessage<P extends Principal>(
   peer: Peer<P>,
   raw: string,
   host: RoomHost<P>,
 ): Promise<void> {
+  try {
+    await handle(peer, raw, host);
+  } catch (failure) {
+    host.reportError("live room message failed", failure);
+    peer.send(error("invalid_message", "The message could not be handled"));
+  }
+}
+
+async function handle<P extends Principal>(peer: Peer<P>, raw: string, host: RoomHost<P>) {
   const now = host.now();
   const current = peer.state.window;
   const window =
@@ -108,14 +139,10 @@ export async function handleMessage<P extends Principal>(
       if (typeof message.token !== "string" || message.token.length > MAX_MESSAGE_BYTES) {
         return peer.send(error("invalid_message", "Auth needs a `token`"));
       }
-      const principal = await host.authenticate(message.token);
+      const principal = await host.authenticate(message.token, peer.origin);
       if (!principal) return peer.send(error("invalid_token", "The token is not valid"));
-      peer.state = { ...newPeerState(principal), window: peer.state.window };
-      return peer.send({
-        type: "Authenticated",
-        app: principal.appId,
-        subject: principal.subjectId,
-      });
+      peer.state = { ...newPeerState(peer.state.openedAt, principal), window: peer.state.window };
+      return peer.send(authenticated(principal));
     }
     case "Subscribe":
     case "Unsubscribe": {
@@ -133,7 +160,7 @@ export async function handleMessage<P extends Principal>(
         peer.state = { ...peer.state, channels: peer.state.channels.filter((c) => c !== channel) };
         return peer.send({ type: "Unsubscribed", channel });
       }
-      if (!hasGpsRead(principal))
+      if (!hasPermission(principal.permissions, "gps:read"))
         return peer.send(error("forbidden", "Missing permission gps:read"));
       const deviceId = channel.startsWith("gps:") ? channel.slice(4) : undefined;
       if (deviceId && !(await host.deviceBelongsTo(deviceId, principal.appId))) {
@@ -149,14 +176,45 @@ export async function handleMessage<P extends Principal>(
   }
 }
 
-/** Sends an app's event to the peers of that app subscribed to its channel. */
+/** Sends an app's events to the peers of that app subscribed to their channels. */
 export function deliver<P extends Principal>(
   peers: Iterable<Peer<P>>,
   appId: string,
-  event: { type: "Position" | "DeviceStatus"; channel: string; data: unknown },
+  events: readonly LiveEvent[],
 ) {
   for (const peer of peers) {
     const { principal, channels } = peer.state;
-    if (principal?.appId === appId && channels.includes(event.channel)) peer.send(event);
+    if (principal?.appId !== appId) continue;
+    for (const event of events) if (channels.includes(event.channel)) peer.send(event);
   }
+}
+
+/**
+ * The room's periodic check, run by each host's timer: closes sockets that did not authenticate
+ * in time, and those whose credential was revoked (the stream stops). A failed revocation
+ * check keeps the socket and is reported.
+ */
+export async function sweep<P extends Principal>(peers: Iterable<Peer<P>>, host: RoomHost<P>) {
+  const now = host.now();
+  const checks: Promise<void>[] = [];
+  for (const peer of peers) {
+    const { principal } = peer.state;
+    if (!principal) {
+      if (now - peer.state.openedAt < AUTH_TIMEOUT_MS) continue;
+      peer.send(error("authentication_timeout", "No credential within 30 seconds"));
+      peer.close(CLOSE_AUTH_TIMEOUT, "authentication timeout");
+      continue;
+    }
+    checks.push(
+      host.isRevoked(principal).then(
+        (revoked) => {
+          if (!revoked) return;
+          peer.send(error("invalid_token", "The credential was revoked"));
+          peer.close(CLOSE_UNAUTHORIZED, "revoked");
+        },
+        (failure: unknown) => host.reportError("live room revocation check failed", failure),
+      ),
+    );
+  }
+  await Promise.all(checks);
 }

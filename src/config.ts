@@ -54,6 +54,7 @@ export const configSchema = z
     DATA_DIR: z.string().min(1).default("./.heimdall"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
+    LIVE_SWEEP_SECONDS: z.coerce.number().int().positive().default(15),
   })
   .superRefine((config, ctx) => {
     if (config.APP_ENV === "production") {

@@ -35,7 +35,7 @@ async function main() {
   const secrets = await resolvePlatformSecrets(db.session().db, config);
   if (secrets.generatedAdminKey) printAdminKeyOnce(secrets.generatedAdminKey);
 
-  const hub = createLiveHub(() => ports);
+  const hub = createLiveHub(() => ports, { sweepMs: config.LIVE_SWEEP_SECONDS * 1000 });
   const ports: Ports = {
     config,
     db,
@@ -61,7 +61,7 @@ async function main() {
     ? await createRedisFanout({
         url: config.REDIS_URL,
         logger,
-        deliver: ({ appId, event }) => hub.deliverLocally(appId, event),
+        deliver: hub.deliverLocally,
       })
     : undefined;
   if (fanout) hub.fanOutWith(fanout.publish);

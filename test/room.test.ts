@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  AUTH_TIMEOUT_MS,
+  CLOSE_AUTH_TIMEOUT,
+  CLOSE_UNAUTHORIZED,
   deliver,
   handleMessage,
   MAX_MESSAGES_PER_SECOND,
@@ -7,26 +10,40 @@ import {
   type Peer,
   type Principal,
   type RoomHost,
+  sweep,
 } from "../party/room";
 
 /** The room protocol alone, with a fake peer and host: what both hosts rely on. */
 function peer(principal?: Principal) {
   const sent: Array<{ type: string; [k: string]: unknown }> = [];
+  const closed: Array<{ code: number; reason: string }> = [];
   const p: Peer = {
     id: "p",
-    state: newPeerState(principal),
+    origin: "https://heimdall.test",
+    state: newPeerState(clock, principal),
     send: (m) => void sent.push(m as never),
+    close: (code, reason) => void closed.push({ code, reason }),
   };
-  return { p, sent };
+  return { p, sent, closed };
 }
 
 const alice: Principal = { appId: "app_A", subjectId: "usr_1", permissions: ["gps:read"] };
 let clock = 0;
+const revoked = new Set<string>();
+const failures: unknown[] = [];
 const host: RoomHost<Principal> = {
-  authenticate: async (token) => (token === "good" ? alice : undefined),
+  authenticate: async (token) => {
+    if (token === "broken") throw new Error("database unreachable");
+    return token === "good" ? alice : undefined;
+  },
   deviceBelongsTo: async (deviceId, appId) =>
     deviceId === "dev_01ARZ3NDEKTSV4RRFFQ69G5FAV" && appId === "app_A",
+  isRevoked: async (principal) => {
+    if (principal.subjectId === "usr_flaky") throw new Error("redis unreachable");
+    return revoked.has(principal.subjectId);
+  },
   now: () => clock,
+  reportError: (_message, error) => void failures.push(error),
 };
 
 describe("live room protocol", () => {
@@ -77,12 +94,11 @@ describe("live room protocol", () => {
     const other = peer({ ...alice, appId: "app_B" });
     other.p.state = { ...other.p.state, channels: ["gps"] };
     const quiet = peer(alice);
-    deliver([a.p, other.p, quiet.p], "app_A", {
-      type: "Position",
-      channel: "gps",
-      data: { latitude: 1 },
-    });
-    expect(a.sent).toHaveLength(1);
+    deliver([a.p, other.p, quiet.p], "app_A", [
+      { type: "Position", channel: "gps", data: { latitude: 1 } },
+      { type: "Position", channel: "gps:dev_01ARZ3NDEKTSV4RRFFQ69G5FAV", data: { latitude: 1 } },
+    ]);
+    expect(a.sent).toEqual([{ type: "Position", channel: "gps", data: { latitude: 1 } }]);
     expect(other.sent).toEqual([]);
     expect(quiet.sent).toEqual([]);
   });
@@ -95,5 +111,44 @@ describe("live room protocol", () => {
     clock += 1000;
     await handleMessage(p, JSON.stringify({ type: "Ping" }), host);
     expect(sent.at(-1)).toEqual({ type: "Pong" });
+  });
+
+  it("answers a failing host with an Error and reports it, keeping the socket", async () => {
+    const { p, sent, closed } = peer();
+    failures.length = 0;
+    await handleMessage(p, JSON.stringify({ type: "Auth", token: "broken" }), host);
+    expect(sent).toEqual([
+      { type: "Error", code: "invalid_message", message: "The message could not be handled" },
+    ]);
+    expect(failures).toHaveLength(1);
+    expect(closed).toEqual([]);
+  });
+
+  it("sweeps out sockets that never authenticate and those whose credential was revoked", async () => {
+    clock = 1_000_000;
+    const waiting = peer();
+    const mallory = peer({ ...alice, subjectId: "usr_2" });
+    const bob = peer({ ...alice, subjectId: "usr_3" });
+    const flaky = peer({ ...alice, subjectId: "usr_flaky" });
+    const all = [waiting.p, mallory.p, bob.p, flaky.p];
+    revoked.add("usr_2");
+    failures.length = 0;
+    clock += AUTH_TIMEOUT_MS - 1;
+    await sweep(all, host);
+    expect(waiting.closed).toEqual([]);
+    expect(mallory.closed).toEqual([{ code: CLOSE_UNAUTHORIZED, reason: "revoked" }]);
+    expect(mallory.sent).toEqual([
+      { type: "Error", code: "invalid_token", message: "The credential was revoked" },
+    ]);
+    clock += 1;
+    await sweep(all, host);
+    expect(waiting.closed).toEqual([
+      { code: CLOSE_AUTH_TIMEOUT, reason: "authentication timeout" },
+    ]);
+    expect(waiting.sent[0]).toMatchObject({ code: "authentication_timeout" });
+    // A revocation store that cannot answer keeps the socket, and says so.
+    expect(bob.closed).toEqual([]);
+    expect(flaky.closed).toEqual([]);
+    expect(failures).toHaveLength(2);
   });
 });

@@ -1,16 +1,11 @@
-import { drizzle } from "drizzle-orm/node-postgres";
-import { migrate } from "drizzle-orm/node-postgres/migrator";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { unstable_startWorker } from "wrangler";
-import { migrationsFolder } from "./support/app";
 import { expectError, readJson } from "./support/http";
-import { startNeonProxy } from "./support/neon-proxy";
-import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
-
-process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-process.env.WRANGLER_LOG ??= "error";
+import {
+  createWorkerDatabase,
+  startWorker as startWorkerWith,
+  type Worker,
+} from "./support/worker";
 
 /**
  * The Worker itself, bundled by wrangler from `wrangler.toml` and run inside workerd, reaching
@@ -22,48 +17,25 @@ const workerSecrets = {
   KEY_ENCRYPTION_SECRET: "worker-test-key-encryption-secret-0123456789",
 };
 
-type Worker = Awaited<ReturnType<typeof unstable_startWorker>>;
-
-/** Starts `wrangler.toml`'s Worker with test settings; the Worker's outbound traffic is real. */
-async function startWorker(settings: Record<string, string>): Promise<Worker> {
-  const worker = await unstable_startWorker({
-    config: "wrangler.toml",
-    bindings: Object.fromEntries(
-      Object.entries({ LOG_LEVEL: "error", ...workerSecrets, ...settings }).map(([name, value]) => [
-        name,
-        { type: "plain_text" as const, value },
-      ]),
-    ),
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false },
-  });
-  await worker.ready;
-  return worker;
-}
+const startWorker = (settings: Record<string, string>) =>
+  startWorkerWith({ ...workerSecrets, ...settings });
 
 describe("the Worker in workerd", () => {
   let worker: Worker;
   const teardown: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
-    let databaseUrl = "postgres://postgres@127.0.0.1:1/unreachable";
-    let wsProxy: string | undefined;
+    let database: Record<string, string> = {
+      DATABASE_URL: "postgres://postgres@127.0.0.1:1/unreachable",
+    };
     if (services.postgres) {
-      const database = await createTestDatabase(services.postgres);
-      teardown.push(database.drop);
-      const pool = new pg.Pool({ connectionString: database.url });
-      await migrate(drizzle(pool), { migrationsFolder });
-      await pool.end();
-      const proxy = await startNeonProxy();
-      teardown.push(proxy.close);
-      databaseUrl = database.url;
-      wsProxy = proxy.url;
+      const created = await createWorkerDatabase(services.postgres);
+      teardown.push(created.close);
+      database = created.settings;
     } else {
       announceSkip("Worker health against real Postgres", "TEST_DATABASE_URL");
     }
-    worker = await startWorker({
-      DATABASE_URL: databaseUrl,
-      ...(wsProxy ? { NEON_WS_PROXY: wsProxy } : {}),
-    });
+    worker = await startWorker(database);
   });
 
   afterAll(async () => {

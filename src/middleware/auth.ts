@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
+import { afterResponse } from "../lib/after-response";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { issuerBase } from "../lib/links";
@@ -101,14 +102,7 @@ export async function subjectOfToken(
 
 /** `last_used_at` of API keys is written in batches, after the response where possible. */
 function flushKeyUsageLater(c: Context<AppEnv>) {
-  const flush = c.var.ports.apiKeys.flushUsage(c.var.db()).catch((error: unknown) => {
-    c.var.logger.warn("api key usage flush failed", { error });
-  });
-  try {
-    c.executionCtx.waitUntil(flush);
-  } catch {
-    // Node: no ExecutionContext; the flush runs on its own.
-  }
+  afterResponse(c, c.var.ports.apiKeys.flushUsage(c.var.db()), "api key usage flush");
 }
 
 /** Authenticates the request's credential; 401 when it is missing or invalid. */

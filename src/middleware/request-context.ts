@@ -1,6 +1,6 @@
-import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
+import { afterResponse } from "../lib/after-response";
 import type { DatabaseSession, Ports } from "../ports";
 
 /**
@@ -23,16 +23,7 @@ export function requestContext(ports: Ports) {
     try {
       await next();
     } finally {
-      if (session) releaseAfterResponse(c, session.release());
+      if (session) afterResponse(c, session.release(), "database session release");
     }
   });
-}
-
-function releaseAfterResponse(c: Context<AppEnv>, release: Promise<void>) {
-  try {
-    c.executionCtx.waitUntil(release);
-  } catch {
-    // Node has no ExecutionContext; the release still runs, it just is not awaited here.
-    release.catch(() => {});
-  }
 }

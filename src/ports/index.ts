@@ -16,7 +16,7 @@ export type { Clock } from "./clock";
 export type { Database, DatabasePort, DatabaseSession } from "./database";
 export type { Limiter, RateLimitResult, RateLimitRule } from "./limiter";
 export type { Logger, LogLevel } from "./logger";
-export type { Realtime, RoomAddress } from "./realtime";
+export type { LiveEvent, Realtime } from "./realtime";
 export type { RevocationStore, TokenRevocationQuery } from "./revocations";
 
 /** Everything the app needs from the outside world; each runtime entry builds its own set. */
@@ -25,7 +25,7 @@ export interface Ports {
   db: DatabasePort;
   limiter: Limiter;
   revocations: RevocationStore;
-  /** Live fan-out of positions and device status (in-process now; the Durable Object room next). */
+  /** Live fan-out of positions and device status (Durable Object room or in-process hub). */
   realtime: Realtime;
   /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
   keys: KeyRing;

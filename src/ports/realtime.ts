@@ -1,12 +1,16 @@
-/** Where a live event goes: one room per (app, channel), as on the Durable Object. */
-export interface RoomAddress {
-  appId: string;
+/** A live event as the rooms send it to sockets subscribed to its channel. */
+export interface LiveEvent {
+  type: "Position" | "DeviceStatus";
   /** `gps` (every device of the app) or `gps:<device_id>`. */
   channel: string;
+  data: unknown;
 }
 
-/** Fan-out of live events to the sockets of a room (Durable Object room or in-process hub). */
+/**
+ * Fan-out of an app's live events to the sockets subscribed to their channels: the app's
+ * Durable Object room on Workers, the in-process hub on Node.
+ */
 export interface Realtime {
-  /** Resolves once the room has accepted the event for delivery. */
-  publish(room: RoomAddress, event: unknown): Promise<void>;
+  /** Resolves once the room has accepted the events for delivery (not once delivered). */
+  publish(appId: string, events: readonly LiveEvent[]): Promise<void>;
 }

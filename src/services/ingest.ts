@@ -2,7 +2,7 @@ import { and, eq, inArray, ne } from "drizzle-orm";
 import { devices, type Point, PointSchema, positions } from "../db/schema";
 import type { ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Realtime } from "../ports";
+import type { LiveEvent } from "../ports";
 import { audited, recordAudit, type ServiceContext } from "./audit";
 
 export type PositionRecord = typeof positions.$inferSelect;
@@ -21,6 +21,8 @@ export interface IngestResult {
   /** Points already stored before (same device and timestamp): acknowledged, not stored twice. */
   duplicates: number;
   rejected: RejectedPoint[];
+  /** What the app's live rooms are to be told: devices coming online, then the new positions. */
+  events: LiveEvent[];
 }
 
 /** Validates one raw point; the reasons are per field, like the API's validation errors. */
@@ -46,16 +48,15 @@ export function validatePoint(
 /**
  * Stores points of known devices of one app, acknowledging only what is stored: one multi-row
  * insert; a point re-sent (same device and timestamp) is skipped by the unique index. Devices
- * that report become `online` (audited, published). Every stored position is published to the
- * app's `gps` room and the device's own.
+ * that report become `online` (audited). Answers the live events of what changed, each on the
+ * app's `gps` channel and the device's own, for the caller to publish once stored.
  */
 export async function storePoints(
   ctx: ServiceContext,
-  realtime: Realtime,
   appId: string,
   points: Array<{ deviceId: string; point: Point }>,
 ): Promise<Omit<IngestResult, "rejected">> {
-  if (points.length === 0) return { stored: [], duplicates: 0 };
+  if (points.length === 0) return { stored: [], duplicates: 0, events: [] };
   const now = ctx.clock.now();
   const rows = points.map(({ deviceId, point }) => ({
     id: newId("pos"),
@@ -83,6 +84,7 @@ export async function storePoints(
   if (stillOnline.length > 0) {
     await ctx.db.update(devices).set({ last_seen_at: now }).where(inArray(devices.id, stillOnline));
   }
+  const events: LiveEvent[] = [];
   for (const device of cameOnline) {
     await recordAudit(
       ctx.db,
@@ -90,25 +92,32 @@ export async function storePoints(
       { appId, action: "device.online", target: { type: "device", id: device.id } },
       now,
     );
-    const event = {
-      type: "DeviceStatus",
-      data: { device_id: device.id, status: "online", at: now.toISOString() },
-    };
-    await realtime.publish({ appId, channel: "gps" }, { ...event, channel: "gps" });
-    await realtime.publish(
-      { appId, channel: `gps:${device.id}` },
-      { ...event, channel: `gps:${device.id}` },
+    events.push(
+      ...deviceEvents("DeviceStatus", device.id, {
+        device_id: device.id,
+        status: "online",
+        at: now.toISOString(),
+      }),
     );
   }
   const byId = new Map(stored.map((row) => [row.id, row]));
   const ordered = rows.flatMap((row) => byId.get(row.id) ?? []);
   for (const position of ordered) {
-    const data = serializePosition(position);
-    await realtime.publish({ appId, channel: "gps" }, { type: "Position", channel: "gps", data });
-    const own = `gps:${position.device_id}`;
-    await realtime.publish({ appId, channel: own }, { type: "Position", channel: own, data });
+    events.push(...deviceEvents("Position", position.device_id, serializePosition(position)));
   }
-  return { stored: ordered, duplicates: rows.length - ordered.length };
+  return { stored: ordered, duplicates: rows.length - ordered.length, events };
+}
+
+/** One event about a device, on the app's `gps` channel and on the device's own. */
+export function deviceEvents(
+  type: LiveEvent["type"],
+  deviceId: string,
+  data: unknown,
+): LiveEvent[] {
+  return [
+    { type, channel: "gps", data },
+    { type, channel: `gps:${deviceId}`, data },
+  ];
 }
 
 /** A position as the API and the live rooms send it. */

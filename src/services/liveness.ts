@@ -2,6 +2,7 @@ import { and, eq, inArray, lt, sql } from "drizzle-orm";
 import { apps, devices, positions } from "../db/schema";
 import type { Clock, Database, Realtime } from "../ports";
 import { recordAudit } from "./audit";
+import { deviceEvents } from "./ingest";
 import { resolveSettings } from "./settings";
 
 /**
@@ -39,13 +40,14 @@ export async function sweepOfflineDevices(deps: {
       },
       now,
     );
-    const data = { device_id: device.id, status: "offline", at: now.toISOString() };
-    for (const channel of ["gps", `gps:${device.id}`]) {
-      await deps.realtime.publish(
-        { appId: device.appId, channel },
-        { type: "DeviceStatus", channel, data },
-      );
-    }
+    await deps.realtime.publish(
+      device.appId,
+      deviceEvents("DeviceStatus", device.id, {
+        device_id: device.id,
+        status: "offline",
+        at: now.toISOString(),
+      }),
+    );
   }
   return overdue.length;
 }

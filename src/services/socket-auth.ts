@@ -1,5 +1,9 @@
+import { and, eq } from "drizzle-orm";
 import { decodeProtectedHeader } from "jose";
-import type { Clock, Database, RevocationStore, TokenRevocationQuery } from "../ports";
+import type { RoomHost } from "../../party/room";
+import { devices } from "../db/schema";
+import { withDatabase } from "../lib/with-database";
+import type { Clock, Database, Ports, RevocationStore, TokenRevocationQuery } from "../ports";
 import {
   checkRevoked,
   signAccessToken,
@@ -114,4 +118,45 @@ export async function principalOf(
 /** Whether a principal's credential has been revoked since the socket opened. */
 export function isPrincipalRevoked(revocations: RevocationStore, principal: Principal) {
   return checkRevoked(revocations, principal.revocation);
+}
+
+/**
+ * What a live room asks of Heimdall, from the ports of the runtime it runs in: sockets
+ * authenticate like REST callers (tokens issued under `PUBLIC_URL`, or the socket's origin),
+ * `gps:<device_id>` is checked against the caller's app, revocations are looked up in the
+ * shared store.
+ */
+export function liveRoomHost(
+  ports: Pick<Ports, "config" | "db" | "keys" | "clock" | "revocations" | "apiKeys" | "logger">,
+): RoomHost<Principal> {
+  return {
+    authenticate: (credential, origin) =>
+      withDatabase(ports.db, (db) =>
+        principalOf({ ...ports, db }, credential, ports.config.PUBLIC_URL ?? origin),
+      ),
+    deviceBelongsTo: (deviceId, appId) =>
+      withDatabase(ports.db, async (db) => {
+        const [row] = await db()
+          .select({ id: devices.id })
+          .from(devices)
+          .where(and(eq(devices.id, deviceId), eq(devices.app_id, appId)));
+        return Boolean(row);
+      }),
+    isRevoked: (principal) => isPrincipalRevoked(ports.revocations, principal),
+    now: () => ports.clock.now().getTime(),
+    reportError: (message, error) => ports.logger.error(message, { error }),
+  };
+}
+
+/** A principal as text, to hand a socket authenticated by the Worker to its room. */
+export function encodePrincipal(principal: Principal): string {
+  return JSON.stringify(principal);
+}
+
+export function decodePrincipal(text: string): Principal {
+  const parsed = JSON.parse(text) as Principal & { revocation: { issuedAt: string } };
+  return {
+    ...parsed,
+    revocation: { ...parsed.revocation, issuedAt: new Date(parsed.revocation.issuedAt) },
+  };
 }

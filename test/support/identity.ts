@@ -1,5 +1,4 @@
 import { expect } from "vitest";
-import type { App } from "../../src/app";
 import { adminHeaders } from "./app";
 import { readJson } from "./http";
 
@@ -14,9 +13,19 @@ export interface Tenant {
 
 export const PASSWORD = "correct horse battery";
 
-/** Sends JSON to the app in-process. */
+/** What the helpers send requests through: the app in-process, or a server over HTTP. */
+export interface Requester {
+  request(path: string, init?: RequestInit): Response | Promise<Response>;
+}
+
+/** A server over real HTTP, as a `Requester`. */
+export const overHttp = (base: string): Requester => ({
+  request: (path, init) => fetch(new URL(path, base), init),
+});
+
+/** Sends JSON to the app (in-process, or a server over HTTP). */
 export function send(
-  app: App,
+  app: Requester,
   method: string,
   path: string,
   options: { body?: unknown; headers?: Record<string, string> } = {},
@@ -38,7 +47,7 @@ async function created(res: Response) {
   return (await readJson(res)).data;
 }
 
-export async function signIn(app: App, appName: string, email: string, password = PASSWORD) {
+export async function signIn(app: Requester, appName: string, email: string, password = PASSWORD) {
   const res = await send(app, "POST", `/v1/apps/${appName}/tokens`, {
     body: { grant_type: "password", email, password },
   });
@@ -48,7 +57,7 @@ export async function signIn(app: App, appName: string, email: string, password 
 }
 
 /** An app with a role `reader` (`projects:read`), an admin user and a reader, both signed in. */
-export async function createTenant(app: App, name: string): Promise<Tenant> {
+export async function createTenant(app: Requester, name: string): Promise<Tenant> {
   const tenant = await created(
     await send(app, "POST", "/v1/apps", {
       body: { name, display_name: name },

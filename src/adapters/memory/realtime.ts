@@ -1,19 +1,21 @@
-import type { Realtime, RoomAddress } from "../../ports/realtime";
+import type { LiveEvent, Realtime } from "../../ports/realtime";
 
-type Listener = (event: unknown) => void;
+type Listener = (event: LiveEvent) => void;
 
-/** In-process rooms: what `publish` sends reaches every listener of that room, synchronously. */
+/** In-process rooms: what `publish` sends reaches every listener of its app and channel, synchronously. */
 export function createMemoryRealtime(): Realtime & {
-  subscribe(room: RoomAddress, listener: Listener): () => void;
+  subscribe(room: { appId: string; channel: string }, listener: Listener): () => void;
 } {
   const rooms = new Map<string, Set<Listener>>();
-  const keyOf = (room: RoomAddress) => `${room.appId}\u0000${room.channel}`;
+  const keyOf = (appId: string, channel: string) => `${appId}\u0000${channel}`;
   return {
-    async publish(room, event) {
-      for (const listener of rooms.get(keyOf(room)) ?? []) listener(event);
+    async publish(appId, events) {
+      for (const event of events) {
+        for (const listener of rooms.get(keyOf(appId, event.channel)) ?? []) listener(event);
+      }
     },
-    subscribe(room, listener) {
-      const key = keyOf(room);
+    subscribe({ appId, channel }, listener) {
+      const key = keyOf(appId, channel);
       const listeners = rooms.get(key) ?? new Set<Listener>();
       listeners.add(listener);
       rooms.set(key, listeners);

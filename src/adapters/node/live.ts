@@ -1,37 +1,29 @@
-import { and, eq } from "drizzle-orm";
-import { devices } from "../../db/schema";
 import type { Ports } from "../../ports";
-import { isPrincipalRevoked, type Principal, principalOf } from "../../services/socket-auth";
+import { liveRoomHost, type Principal } from "../../services/socket-auth";
 import { createNodeHub } from "./ws-hub";
 
 /**
- * The Node entry's live room, wired to the ports: sockets authenticate like REST callers, and
- * `gps:<device_id>` is checked against the caller's app. `ports` is read when a socket needs it,
- * so the hub can itself be one of the ports (`realtime`).
+ * The Node entry's live room, wired to the ports. `ports` is read when the room first needs
+ * them, so the hub can itself be one of the ports (`realtime`).
  */
 export function createLiveHub(
   ports: () => Ports,
-  timing: { heartbeatMs?: number; revocationCheckMs?: number } = {},
+  timing: { heartbeatMs?: number; sweepMs?: number } = {},
 ) {
+  let host: ReturnType<typeof liveRoomHost> | undefined;
+  const room = () => {
+    host ??= liveRoomHost(ports());
+    return host;
+  };
   return createNodeHub<Principal>({
     ...timing,
-    authenticate: (credential, origin) => {
-      const p = ports();
-      return principalOf(
-        { ...p, db: () => p.db.session().db },
-        credential,
-        p.config.PUBLIC_URL ?? origin,
-      );
+    host: {
+      authenticate: (credential, origin) => room().authenticate(credential, origin),
+      deviceBelongsTo: (deviceId, appId) => room().deviceBelongsTo(deviceId, appId),
+      isRevoked: (principal) => room().isRevoked(principal),
+      now: () => room().now(),
+      reportError: (message, error) => room().reportError(message, error),
     },
-    async deviceBelongsTo(deviceId, appId) {
-      const [row] = await ports()
-        .db.session()
-        .db.select({ id: devices.id })
-        .from(devices)
-        .where(and(eq(devices.id, deviceId), eq(devices.app_id, appId)));
-      return Boolean(row);
-    },
-    isRevoked: (principal) => isPrincipalRevoked(ports().revocations, principal),
     logger: {
       debug: (m, f) => ports().logger.debug(m, f),
       info: (m, f) => ports().logger.info(m, f),
@@ -39,6 +31,5 @@ export function createLiveHub(
       error: (m, f) => ports().logger.error(m, f),
       child: (fields) => ports().logger.child(fields),
     },
-    now: () => ports().clock.now().getTime(),
   });
 }

@@ -1,12 +1,8 @@
 import { Redis } from "ioredis";
 import type { Logger } from "../../ports/logger";
+import type { AppEvents } from "./ws-hub";
 
 const CHANNEL = "heimdall:live";
-
-export interface LiveEvent {
-  appId: string;
-  event: unknown;
-}
 
 /**
  * Live events across Node processes (seed 003's design): each process publishes what it
@@ -15,7 +11,7 @@ export interface LiveEvent {
 export async function createRedisFanout(options: {
   url: string;
   logger: Logger;
-  deliver(event: LiveEvent): void;
+  deliver(events: AppEvents): void;
 }) {
   const origin = crypto.randomUUID();
   const publisher = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
@@ -27,16 +23,16 @@ export async function createRedisFanout(options: {
   await subscriber.subscribe(CHANNEL);
   subscriber.on("message", (_channel, text) => {
     try {
-      const message = JSON.parse(text) as LiveEvent & { origin: string };
+      const message = JSON.parse(text) as AppEvents & { origin: string };
       if (message.origin !== origin)
-        options.deliver({ appId: message.appId, event: message.event });
+        options.deliver({ appId: message.appId, events: message.events });
     } catch (error) {
       options.logger.warn("live fan-out message unreadable", { error });
     }
   });
   return {
-    async publish(event: LiveEvent) {
-      await publisher.publish(CHANNEL, JSON.stringify({ ...event, origin }));
+    async publish(events: AppEvents) {
+      await publisher.publish(CHANNEL, JSON.stringify({ ...events, origin }));
     },
     async close() {
       await Promise.allSettled([subscriber.quit(), publisher.quit()]);

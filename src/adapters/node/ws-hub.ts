@@ -2,27 +2,34 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import {
+  authenticated,
+  CLOSE_UNAUTHORIZED,
   deliver,
   handleMessage,
   newPeerState,
   type Peer,
   type Principal,
   type RoomHost,
+  sweep,
 } from "../../../party/room";
 import type { Logger } from "../../ports/logger";
-import type { Realtime } from "../../ports/realtime";
+import type { LiveEvent, Realtime } from "../../ports/realtime";
 
 export interface NodeHubOptions<P extends Principal> {
-  /** Authenticates a ticket, token or API key; `origin` is the socket's, for issuer checks. */
-  authenticate(credential: string, origin: string): Promise<P | undefined>;
-  deviceBelongsTo(deviceId: string, appId: string): Promise<boolean>;
-  isRevoked(principal: P): Promise<boolean>;
+  host: RoomHost<P>;
   logger: Logger;
-  now(): number;
+  /** How often dead sockets are found (ping frames) and the room is swept. */
   heartbeatMs?: number;
-  revocationCheckMs?: number;
+  /** How often revoked credentials and unauthenticated sockets are looked for. */
+  sweepMs?: number;
   /** A subscriber this far behind is skipped rather than slowing anyone down. */
   maxBufferedBytes?: number;
+}
+
+/** Another process's events, or ours for the others (the Redis fan-out). */
+export interface AppEvents {
+  appId: string;
+  events: readonly LiveEvent[];
 }
 
 /**
@@ -31,24 +38,23 @@ export interface NodeHubOptions<P extends Principal> {
  * subscribers whose socket buffer is full.
  */
 export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
+  const { host, logger } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-  const peers = new Map<WebSocket, Peer<P> & { alive: boolean; origin: string }>();
+  const peers = new Map<WebSocket, Peer<P> & { alive: boolean }>();
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
 
-  const send = (socket: WebSocket) => (message: unknown) => {
-    if (socket.readyState !== socket.OPEN || socket.bufferedAmount > maxBuffered) return;
-    socket.send(JSON.stringify(message));
-  };
-
-  async function onConnection(socket: WebSocket, request: IncomingMessage) {
-    const url = new URL(request.url ?? "/", `http://${request.headers.host ?? "localhost"}`);
+  function onConnection(socket: WebSocket, request: IncomingMessage) {
     const origin = `http://${request.headers.host ?? "localhost"}`;
     const peer = {
       id: crypto.randomUUID(),
-      state: newPeerState<P>(),
-      send: send(socket),
-      alive: true,
       origin,
+      state: newPeerState<P>(host.now()),
+      send(message: unknown) {
+        if (socket.readyState !== socket.OPEN || socket.bufferedAmount > maxBuffered) return;
+        socket.send(JSON.stringify(message));
+      },
+      close: (code: number, reason: string) => socket.close(code, reason),
+      alive: true,
     };
     peers.set(socket, peer);
     socket.on("pong", () => {
@@ -56,38 +62,28 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
     });
     socket.on("close", () => peers.delete(socket));
     socket.on("error", () => peers.delete(socket));
-    const host: RoomHost<P> = {
-      authenticate: (credential) => options.authenticate(credential, origin),
-      deviceBelongsTo: options.deviceBelongsTo,
-      now: options.now,
-    };
-    // One message at a time per socket: `Auth` then `Subscribe` sent back to back must be
-    // handled in that order, though authenticating is asynchronous.
-    let queue = Promise.resolve();
+    // One message at a time per socket, after the ticket: `Auth` or `Subscribe` sent as soon as
+    // the socket opens must find it authenticated, though authenticating is asynchronous.
+    const ticket = new URL(request.url ?? "/", origin).searchParams.get("ticket");
+    let queue = ticket ? authenticateTicket(peer, ticket) : Promise.resolve();
     socket.on("message", (data, isBinary) => {
       const text = isBinary ? "" : data.toString();
-      queue = queue.then(() =>
-        handleMessage(peer, text, host).catch((error: unknown) => {
-          options.logger.error("live room message failed", { error });
-          peer.send({
-            type: "Error",
-            code: "invalid_message",
-            message: "The message could not be handled",
-          });
-        }),
-      );
+      queue = queue.then(() => handleMessage(peer, text, host));
     });
-    const ticket = url.searchParams.get("ticket");
-    if (ticket) {
-      const principal = await options.authenticate(ticket, origin).catch(() => undefined);
-      if (!principal) {
-        peer.send({ type: "Error", code: "invalid_token", message: "The ticket is not valid" });
-        socket.close(4001, "invalid ticket");
-        return;
-      }
-      peer.state = newPeerState(principal);
-      peer.send({ type: "Authenticated", app: principal.appId, subject: principal.subjectId });
+  }
+
+  async function authenticateTicket(peer: Peer<P>, ticket: string) {
+    const principal = await host.authenticate(ticket, peer.origin).catch((error: unknown) => {
+      host.reportError("live socket ticket check failed", error);
+      return undefined;
+    });
+    if (!principal) {
+      peer.send({ type: "Error", code: "invalid_token", message: "The ticket is not valid" });
+      peer.close(CLOSE_UNAUTHORIZED, "invalid ticket");
+      return;
     }
+    peer.state = newPeerState(peer.state.openedAt, principal);
+    peer.send(authenticated(principal));
   }
 
   const heartbeat = setInterval(() => {
@@ -103,37 +99,20 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   }, options.heartbeatMs ?? 30_000);
   heartbeat.unref();
 
-  // Tokens revoked mid-stream stop the stream.
-  const revocationCheck = setInterval(() => {
-    for (const [socket, peer] of peers) {
-      const { principal } = peer.state;
-      if (!principal) continue;
-      options.isRevoked(principal).then(
-        (revoked) => {
-          if (!revoked) return;
-          peer.send({
-            type: "Error",
-            code: "invalid_token",
-            message: "The credential was revoked",
-          });
-          socket.close(4001, "revoked");
-        },
-        (error: unknown) => options.logger.warn("live room revocation check failed", { error }),
-      );
-    }
-  }, options.revocationCheckMs ?? 15_000);
-  revocationCheck.unref();
+  const sweeper = setInterval(() => {
+    void sweep(peers.values(), host);
+  }, options.sweepMs ?? 15_000);
+  sweeper.unref();
 
-  let fanout: ((event: { appId: string; event: unknown }) => Promise<void>) | undefined;
-  const deliverLocally = (appId: string, event: unknown) =>
-    deliver(peers.values(), appId, event as Parameters<typeof deliver>[2]);
+  let fanout: ((events: AppEvents) => Promise<void>) | undefined;
+  const deliverLocally = ({ appId, events }: AppEvents) => deliver(peers.values(), appId, events);
 
   const realtime: Realtime = {
-    async publish(room, event) {
-      deliverLocally(room.appId, event);
+    async publish(appId, events) {
+      deliverLocally({ appId, events });
       // Other processes get it through the fan-out; a failure there must not fail the ingest.
-      await fanout?.({ appId: room.appId, event }).catch((error: unknown) =>
-        options.logger.warn("live fan-out publish failed", { error }),
+      await fanout?.({ appId, events }).catch((error: unknown) =>
+        logger.warn("live fan-out publish failed", { error }),
       );
     },
   };
@@ -143,7 +122,7 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
     /** Events of other processes (Redis fan-out) are delivered here. */
     deliverLocally,
     /** Sends what this process publishes to the other processes too. */
-    fanOutWith(publish: (event: { appId: string; event: unknown }) => Promise<void>) {
+    fanOutWith(publish: (events: AppEvents) => Promise<void>) {
       fanout = publish;
     },
     /** Serves `path` upgrades of `server`; other upgrades are refused. */
@@ -155,7 +134,7 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
           return;
         }
         wss.handleUpgrade(request, socket, head, (ws) => {
-          void onConnection(ws, request);
+          onConnection(ws, request);
         });
       });
     },
@@ -164,7 +143,7 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
     },
     async close() {
       clearInterval(heartbeat);
-      clearInterval(revocationCheck);
+      clearInterval(sweeper);
       for (const socket of peers.keys()) socket.terminate();
       await new Promise((resolve) => wss.close(resolve));
     },

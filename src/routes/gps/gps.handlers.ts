@@ -3,6 +3,7 @@ import { and, asc, desc, eq, gte, inArray, lte, type SQL, sql } from "drizzle-or
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { auditLogs, devices, type Point, positions, users } from "../../db/schema";
+import { afterResponse } from "../../lib/after-response";
 import { ApiError } from "../../lib/errors";
 import { absoluteUrl } from "../../lib/links";
 import { paginated } from "../../lib/pagination";
@@ -82,7 +83,11 @@ async function ingest(c: Context<AppEnv>, raws: unknown[], externalId?: string) 
       return false;
     });
   }
-  const result = await storePoints(ctx, c.var.ports.realtime, appId, accepted);
+  const result = await storePoints(ctx, appId, accepted);
+  // Stored, so it may be announced; the fan-out never holds up the tracker's answer.
+  if (result.events.length > 0) {
+    afterResponse(c, c.var.ports.realtime.publish(appId, result.events), "live publish");
+  }
   if (device) await adoptExternalId(ctx, device, externalId);
   rejected.sort((a, b) => a.index - b.index);
   return { ...result, rejected };

@@ -1,0 +1,50 @@
+import type { GpsRoom } from "../../../party/gps-room";
+import { ConfigError, parseConfig } from "../../config";
+import { sha256Hex } from "../../lib/crypto";
+import type { Ports } from "../../ports";
+import { createCacheAdapters } from "../cache";
+import { createConsoleLogger } from "../console-logger";
+import { createIdentityPorts } from "../identity";
+import { createNeonDatabase } from "../neon/database";
+import { systemClock } from "../system-clock";
+import { createDurableObjectRealtime } from "./realtime";
+
+/** Bindings declared in `wrangler.toml`; string settings arrive as vars and secrets. */
+export interface WorkerEnv {
+  GPS_ROOM: DurableObjectNamespace<GpsRoom>;
+  [setting: string]: unknown;
+}
+
+/**
+ * The ports on Cloudflare, from the bindings: Neon, Upstash (or in-isolate memory), the
+ * Durable Object rooms. Built by the Worker for requests and by the room for its sockets.
+ */
+export async function createWorkerPorts(env: WorkerEnv): Promise<Ports> {
+  const config = parseConfig(env);
+  const missing = (["DATABASE_URL", "ADMIN_API_KEY", "KEY_ENCRYPTION_SECRET"] as const).filter(
+    (name) => !config[name],
+  );
+  if (!config.DATABASE_URL || !config.ADMIN_API_KEY || !config.KEY_ENCRYPTION_SECRET) {
+    throw new ConfigError(
+      `Invalid configuration: ${missing.join(", ")}: required on Workers (npx wrangler secret put NAME)`,
+    );
+  }
+  const clock = systemClock;
+  const secrets = {
+    adminKeyHash: await sha256Hex(config.ADMIN_API_KEY),
+    keyEncryptionSecret: config.KEY_ENCRYPTION_SECRET,
+  };
+  const { revocations, limiter } = createCacheAdapters(config, clock);
+  const logger = createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } });
+  return {
+    config,
+    db: createNeonDatabase({ url: config.DATABASE_URL, wsProxy: config.NEON_WS_PROXY }),
+    revocations,
+    limiter,
+    realtime: createDurableObjectRealtime(env.GPS_ROOM),
+    ...createIdentityPorts(config, secrets, clock, revocations, logger),
+    clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
+    clock,
+    logger,
+  };
+}
