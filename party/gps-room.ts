@@ -97,7 +97,7 @@ export class GpsRoom extends Server<WorkerEnv> {
       id: connection.id,
       origin: new URL(connection.uri ?? "http://localhost").origin,
       state: (connection.state as State | null) ?? newPeerState(Date.now()),
-      send: (message) => connection.send(JSON.stringify(message)),
+      send: (message, serialized) => connection.send(serialized ?? JSON.stringify(message)),
       close: (code, reason) => connection.close(code, reason),
     };
   }

@@ -32,7 +32,8 @@ export interface Peer<P extends Principal = Principal> {
   /** The origin the socket connected to (`https://host`), for the tokens' issuer check. */
   readonly origin: string;
   state: PeerState<P>;
-  send(message: ServerMessage): void;
+  /** `serialized` is `message` as JSON when the room has it already (one event, many peers). */
+  send(message: ServerMessage, serialized?: string): void;
   close(code: number, reason: string): void;
 }
 
@@ -182,10 +183,13 @@ export function deliver<P extends Principal>(
   appId: string,
   events: readonly LiveEvent[],
 ) {
+  const serialized = events.map((event) => JSON.stringify(event));
   for (const peer of peers) {
     const { principal, channels } = peer.state;
     if (principal?.appId !== appId) continue;
-    for (const event of events) if (channels.includes(event.channel)) peer.send(event);
+    events.forEach((event, index) => {
+      if (channels.includes(event.channel)) peer.send(event, serialized[index]);
+    });
   }
 }
 

@@ -111,6 +111,8 @@ export function liveRoomContract(host: string, target: () => LiveTarget) {
       });
       subscriber.send({ type: "Subscribe", channel: "gps" });
       await subscriber.next("Subscribed");
+      subscriber.send({ type: "Ping" });
+      await subscriber.next("Pong");
 
       const anonymous = await connect(`${ws}/v1/ws`);
       anonymous.send({ type: "Subscribe", channel: "gps" });

@@ -49,9 +49,9 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
       id: crypto.randomUUID(),
       origin,
       state: newPeerState<P>(host.now()),
-      send(message: unknown) {
+      send(message: unknown, serialized?: string) {
         if (socket.readyState !== socket.OPEN || socket.bufferedAmount > maxBuffered) return;
-        socket.send(JSON.stringify(message));
+        socket.send(serialized ?? JSON.stringify(message));
       },
       close: (code: number, reason: string) => socket.close(code, reason),
       alive: true,
