@@ -129,7 +129,7 @@ describe("scheduled functions", () => {
       120,
     );
     const events: unknown[] = [];
-    const stop = (ports.realtime as ReturnType<typeof createMemoryRealtime>).subscribe(
+    const stop = (ports.realtime as ReturnType<typeof createMemoryRealtime>).listen(
       { appId: tenant.app.id, channel: `gps:${device.id}` },
       (event) => events.push(event),
     );

@@ -321,9 +321,8 @@ describe("the REST ingest", () => {
   it("publishes every stored position and the device coming online", async () => {
     const device = await newDevice("live");
     const events: Array<{ type: string }> = [];
-    const stop = realtime.subscribe(
-      { appId: tenant.app.id, channel: `gps:${device.id}` },
-      (event) => events.push(event as { type: string }),
+    const stop = realtime.listen({ appId: tenant.app.id, channel: `gps:${device.id}` }, (event) =>
+      events.push(event as { type: string }),
     );
     await send(app, "POST", "/v1/gps", {
       body: { timestamp: "2025-11-22T12:00:00Z", latitude: 1, longitude: 1 },

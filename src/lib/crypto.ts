@@ -63,9 +63,9 @@ export function createCipher(secret: string, purpose: string) {
       const [version, iv, data] = sealed.split(".");
       if (version !== "v1" || !iv || !data) throw new Error("unknown ciphertext format");
       const plain = await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: base64url.decode(iv) },
+        { name: "AES-GCM", iv: new Uint8Array(base64url.decode(iv)) },
         await key,
-        base64url.decode(data),
+        new Uint8Array(base64url.decode(data)),
       );
       return decoder.decode(plain);
     },

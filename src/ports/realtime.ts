@@ -13,4 +13,10 @@ export interface LiveEvent {
 export interface Realtime {
   /** Resolves once the room has accepted the events for delivery (not once delivered). */
   publish(appId: string, events: readonly LiveEvent[]): Promise<void>;
+  /**
+   * The app's events on `channel` from now on, until `signal` aborts; a consumer that falls
+   * behind loses the oldest events, never slows the room. For server-side subscribers
+   * (GraphQL subscriptions), who have checked the caller's grants themselves.
+   */
+  subscribe(appId: string, channel: string, signal: AbortSignal): AsyncIterable<LiveEvent>;
 }

@@ -12,6 +12,7 @@ import {
   type RoomHost,
   sweep,
 } from "../../../party/room";
+import { eventStream } from "../../lib/event-stream";
 import type { Logger } from "../../ports/logger";
 import type { LiveEvent, Realtime } from "../../ports/realtime";
 
@@ -105,7 +106,11 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   sweeper.unref();
 
   let fanout: ((events: AppEvents) => Promise<void>) | undefined;
-  const deliverLocally = ({ appId, events }: AppEvents) => deliver(peers.values(), appId, events);
+  const listeners = new Set<(events: AppEvents) => void>();
+  const deliverLocally = (appEvents: AppEvents) => {
+    deliver(peers.values(), appEvents.appId, appEvents.events);
+    for (const listener of listeners) listener(appEvents);
+  };
 
   const realtime: Realtime = {
     async publish(appId, events) {
@@ -115,6 +120,15 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
         logger.warn("live fan-out publish failed", { error }),
       );
     },
+    subscribe: (appId, channel, signal) =>
+      eventStream(signal, (push) => {
+        const listener = (published: AppEvents) => {
+          if (published.appId !== appId) return;
+          for (const event of published.events) if (event.channel === channel) push(event);
+        };
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      }),
   };
 
   return {

@@ -1,8 +1,8 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gte, inArray, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, gte, lte } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
-import { auditLogs, devices, type Point, positions, users } from "../../db/schema";
+import { devices, type Point, positions } from "../../db/schema";
 import { afterResponse } from "../../lib/after-response";
 import { ApiError } from "../../lib/errors";
 import { absoluteUrl } from "../../lib/links";
@@ -18,6 +18,7 @@ import {
   storePoints,
   validatePoint,
 } from "../../services/ingest";
+import * as positionsService from "../../services/positions";
 import * as trackers from "../../services/trackers";
 import { thinTrack, trackToGeoJson, trackToGpx } from "../../services/tracks";
 import type * as routes from "./gps.routes";
@@ -206,95 +207,36 @@ export const gpsloggerGet = gpslogger;
 export const gpsloggerPost: RouteHandler<typeof routes.gpsloggerPost, AppEnv> = gpslogger;
 
 export const currentPositions: RouteHandler<typeof routes.currentPositions, AppEnv> = async (c) => {
-  const app = appInScope(c);
-  // One index probe per device (the latest row of (device_id, timestamp desc)), not a scan.
-  const rows = await c.var.db().execute<Record<string, unknown>>(sql`
-    select p.* from ${devices} d
-    cross join lateral (
-      select * from ${positions} where ${positions.device_id} = d.id
-      order by ${positions.timestamp} desc limit 1
-    ) p
-    where d.app_id = ${app.id}
-    order by p.timestamp desc`);
-  const data = (rows as unknown as { rows: Array<Record<string, unknown>> }).rows.map(fromRaw);
+  const data = await positionsService.currentPositions(c.var.db(), appInScope(c).id);
   return c.json({ data, _links: { self: absoluteUrl(c, "/v1/gps/current") } }, 200);
 };
 
-/** A raw `select p.*` row (snake_case columns, driver-specific types) as the API's position. */
-function fromRaw(row: Record<string, unknown>) {
-  const iso = (value: unknown) => new Date(value as string | Date).toISOString();
-  const float = (value: unknown) => (value === null || value === undefined ? null : Number(value));
-  return {
-    id: String(row.id),
-    app_id: String(row.app_id),
-    device_id: String(row.device_id),
-    timestamp: iso(row.timestamp),
-    latitude: Number(row.latitude),
-    longitude: Number(row.longitude),
-    altitude: float(row.altitude),
-    speed: float(row.speed),
-    heading: float(row.heading),
-    accuracy: float(row.accuracy),
-    battery: float(row.battery),
-    attributes: (typeof row.attributes === "string"
-      ? JSON.parse(row.attributes)
-      : row.attributes) as Record<string, unknown>,
-    received_at: iso(row.received_at),
-  };
-}
-
 export const history: RouteHandler<typeof routes.history, AppEnv> = async (c) => {
   const { limit, offset, device_id, from, to, bbox } = c.req.valid("query");
-  const conditions: SQL[] = [eq(positions.app_id, appInScope(c).id)];
-  if (device_id) conditions.push(eq(positions.device_id, device_id));
-  if (from) conditions.push(gte(positions.timestamp, new Date(from)));
-  if (to) conditions.push(lte(positions.timestamp, new Date(to)));
-  if (bbox) {
-    const [minLon, minLat, maxLon, maxLat] = bbox.split(",").map(Number) as [
-      number,
-      number,
-      number,
-      number,
-    ];
-    conditions.push(
-      gte(positions.longitude, minLon),
-      lte(positions.longitude, maxLon),
-      gte(positions.latitude, minLat),
-      lte(positions.latitude, maxLat),
-    );
-  }
-  const where = and(...conditions);
-  const db = c.var.db();
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(positions)
-      .where(where)
-      .orderBy(desc(positions.timestamp))
-      .limit(limit)
-      .offset(offset),
-    db.$count(positions, where),
-  ]);
-  return c.json(paginated(c, rows.map(serializePosition), total, { limit, offset }), 200);
+  const { data, total } = await positionsService.listPositions(
+    c.var.db(),
+    appInScope(c).id,
+    { deviceId: device_id, from, to, bbox },
+    { limit, offset },
+  );
+  return c.json(paginated(c, data, total, { limit, offset }), 200);
 };
 
-async function positionInScope(c: Context<AppEnv>, id: string) {
-  const [row] = await c.var
-    .db()
-    .select()
-    .from(positions)
-    .where(and(eq(positions.app_id, appInScope(c).id), eq(positions.id, id)));
-  if (!row) throw new ApiError("not_found", "No such position in this app");
-  return row;
-}
-
 export const getPosition: RouteHandler<typeof routes.getPosition, AppEnv> = async (c) => {
-  const row = await positionInScope(c, c.req.valid("param").position_id);
+  const row = await positionsService.findPosition(
+    c.var.db(),
+    appInScope(c).id,
+    c.req.valid("param").position_id,
+  );
   return c.json({ data: serializePosition(row), _links: { self: positionLink(c, row.id) } }, 200);
 };
 
 export const deletePosition: RouteHandler<typeof routes.deletePosition, AppEnv> = async (c) => {
-  const row = await positionInScope(c, c.req.valid("param").position_id);
+  const row = await positionsService.findPosition(
+    c.var.db(),
+    appInScope(c).id,
+    c.req.valid("param").position_id,
+  );
   await audited(serviceContext(c), (tx) => tx.delete(positions).where(eq(positions.id, row.id)), {
     appId: row.app_id,
     action: "position.deleted",
@@ -344,50 +286,10 @@ export const track: RouteHandler<typeof routes.track, AppEnv> = async (c) => {
 };
 
 export const stats: RouteHandler<typeof routes.stats, AppEnv> = async (c) => {
-  const appId = appInScope(c).id;
-  const db = c.var.db();
-  const now = c.var.ports.clock.now();
-  const weekAgo = new Date(now.getTime() - 7 * 86_400_000);
-  const dayAgo = new Date(now.getTime() - 86_400_000);
-  const [deviceCount, active, userCount, positionCount, perDay, tokens] = await Promise.all([
-    db.$count(devices, eq(devices.app_id, appId)),
-    db.$count(devices, and(eq(devices.app_id, appId), eq(devices.status, "online"))),
-    db.$count(users, eq(users.app_id, appId)),
-    db.$count(positions, eq(positions.app_id, appId)),
-    db
-      .select({
-        day: sql<string>`to_char(date_trunc('day', ${positions.timestamp} at time zone 'UTC'), 'YYYY-MM-DD')`,
-        points: sql<number>`count(*)::int`,
-      })
-      .from(positions)
-      .where(and(eq(positions.app_id, appId), gte(positions.timestamp, weekAgo)))
-      .groupBy(sql`1`)
-      .orderBy(sql`1`),
-    db.$count(
-      auditLogs,
-      and(
-        eq(auditLogs.app_id, appId),
-        gte(auditLogs.timestamp, dayAgo),
-        inArray(auditLogs.action, [
-          "auth.login.succeeded",
-          "token.refreshed",
-          "auth.client.succeeded",
-          "invite.accepted",
-        ]),
-      ),
-    ),
-  ]);
-  return c.json(
-    {
-      data: {
-        devices: deviceCount,
-        active_devices: active,
-        users: userCount,
-        positions: positionCount,
-        points_per_day: perDay.map((row) => ({ day: row.day, points: Number(row.points) })),
-        tokens_issued_24h: tokens,
-      },
-    },
-    200,
+  const data = await positionsService.appStats(
+    c.var.db(),
+    appInScope(c).id,
+    c.var.ports.clock.now(),
   );
+  return c.json({ data }, 200);
 };

@@ -1,0 +1,154 @@
+import { and, desc, eq, gte, inArray, lte, type SQL, sql } from "drizzle-orm";
+import { auditLogs, devices, positions, users } from "../db/schema";
+import { ApiError } from "../lib/errors";
+import type { Database } from "../ports";
+import { type PositionRecord, serializePosition } from "./ingest";
+
+export type Position = ReturnType<typeof serializePosition>;
+
+export interface PositionFilter {
+  deviceId?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  /** `minLon,minLat,maxLon,maxLat`. */
+  bbox?: string | undefined;
+}
+
+/**
+ * The latest position of every device of an app (or of the devices named), newest first: one
+ * index probe per device on `(device_id, timestamp desc)`, not a scan.
+ */
+export async function currentPositions(
+  db: Database,
+  appId: string,
+  deviceIds?: readonly string[],
+): Promise<Position[]> {
+  if (deviceIds?.length === 0) return [];
+  const only = deviceIds ? sql`and d.id in ${deviceIds}` : sql``;
+  const result = await db.execute<Record<string, unknown>>(sql`
+    select p.* from ${devices} d
+    cross join lateral (
+      select * from ${positions} where ${positions.device_id} = d.id
+      order by ${positions.timestamp} desc limit 1
+    ) p
+    where d.app_id = ${appId} ${only}
+    order by p.timestamp desc`);
+  return (result as unknown as { rows: Array<Record<string, unknown>> }).rows.map(fromRaw);
+}
+
+/** A raw `select p.*` row (snake_case columns, driver-specific types) as the API's position. */
+function fromRaw(row: Record<string, unknown>): Position {
+  const iso = (value: unknown) => new Date(value as string | Date).toISOString();
+  const float = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+  return {
+    id: String(row.id),
+    app_id: String(row.app_id),
+    device_id: String(row.device_id),
+    timestamp: iso(row.timestamp),
+    latitude: Number(row.latitude),
+    longitude: Number(row.longitude),
+    altitude: float(row.altitude),
+    speed: float(row.speed),
+    heading: float(row.heading),
+    accuracy: float(row.accuracy),
+    battery: float(row.battery),
+    attributes: (typeof row.attributes === "string"
+      ? JSON.parse(row.attributes)
+      : row.attributes) as Record<string, unknown>,
+    received_at: iso(row.received_at),
+  };
+}
+
+/** An app's positions, newest first, filtered by device, time range and bounding box. */
+export async function listPositions(
+  db: Database,
+  appId: string,
+  filter: PositionFilter,
+  page: { limit: number; offset: number },
+): Promise<{ data: Position[]; total: number }> {
+  const conditions: SQL[] = [eq(positions.app_id, appId)];
+  if (filter.deviceId) conditions.push(eq(positions.device_id, filter.deviceId));
+  if (filter.from) conditions.push(gte(positions.timestamp, new Date(filter.from)));
+  if (filter.to) conditions.push(lte(positions.timestamp, new Date(filter.to)));
+  if (filter.bbox) {
+    const [minLon, minLat, maxLon, maxLat] = filter.bbox.split(",").map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    conditions.push(
+      gte(positions.longitude, minLon),
+      lte(positions.longitude, maxLon),
+      gte(positions.latitude, minLat),
+      lte(positions.latitude, maxLat),
+    );
+  }
+  const where = and(...conditions);
+  const [rows, total] = await Promise.all([
+    db
+      .select()
+      .from(positions)
+      .where(where)
+      .orderBy(desc(positions.timestamp))
+      .limit(page.limit)
+      .offset(page.offset),
+    db.$count(positions, where),
+  ]);
+  return { data: rows.map(serializePosition), total };
+}
+
+export async function findPosition(
+  db: Database,
+  appId: string,
+  id: string,
+): Promise<PositionRecord> {
+  const [row] = await db
+    .select()
+    .from(positions)
+    .where(and(eq(positions.app_id, appId), eq(positions.id, id)));
+  if (!row) throw new ApiError("not_found", "No such position in this app");
+  return row;
+}
+
+/** An app's figures: devices (online), users, positions, points per day this week, tokens in 24 h. */
+export async function appStats(db: Database, appId: string, now: Date) {
+  const weekAgo = new Date(now.getTime() - 7 * 86_400_000);
+  const dayAgo = new Date(now.getTime() - 86_400_000);
+  const [deviceCount, active, userCount, positionCount, perDay, tokens] = await Promise.all([
+    db.$count(devices, eq(devices.app_id, appId)),
+    db.$count(devices, and(eq(devices.app_id, appId), eq(devices.status, "online"))),
+    db.$count(users, eq(users.app_id, appId)),
+    db.$count(positions, eq(positions.app_id, appId)),
+    db
+      .select({
+        day: sql<string>`to_char(date_trunc('day', ${positions.timestamp} at time zone 'UTC'), 'YYYY-MM-DD')`,
+        points: sql<number>`count(*)::int`,
+      })
+      .from(positions)
+      .where(and(eq(positions.app_id, appId), gte(positions.timestamp, weekAgo)))
+      .groupBy(sql`1`)
+      .orderBy(sql`1`),
+    db.$count(
+      auditLogs,
+      and(
+        eq(auditLogs.app_id, appId),
+        gte(auditLogs.timestamp, dayAgo),
+        inArray(auditLogs.action, [
+          "auth.login.succeeded",
+          "token.refreshed",
+          "auth.client.succeeded",
+          "invite.accepted",
+        ]),
+      ),
+    ),
+  ]);
+  return {
+    devices: deviceCount,
+    active_devices: active,
+    users: userCount,
+    positions: positionCount,
+    points_per_day: perDay.map((row) => ({ day: row.day, points: Number(row.points) })),
+    tokens_issued_24h: tokens,
+  };
+}
