@@ -4,6 +4,7 @@ import type { ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { LiveEvent } from "../ports";
 import { audited, recordAudit, type ServiceContext } from "./audit";
+import { type DeviceIdentity, devicesByIds } from "./devices";
 
 export type PositionRecord = typeof positions.$inferSelect;
 
@@ -156,4 +157,75 @@ export async function adoptExternalId(
     },
   );
   device.externalId = id;
+}
+
+/**
+ * Validates raw points and stores the good ones: for `device` (authenticated by its secret) or,
+ * for a user token or API key, for the devices of the app the points name by `device_id` (or
+ * the tracker's `externalId`). Bad points and unknown devices are named in `rejected`.
+ */
+export async function ingestPoints(
+  ctx: ServiceContext,
+  scope: { appId: string; device?: DeviceIdentity | undefined },
+  raws: unknown[],
+  externalId?: string,
+): Promise<IngestResult> {
+  const { appId, device } = scope;
+  const now = ctx.clock.now();
+  let fallbackDeviceId: string | undefined;
+  if (!device && externalId) {
+    const [byExternal] = await ctx.db
+      .select({ id: devices.id })
+      .from(devices)
+      .where(and(eq(devices.app_id, appId), eq(devices.external_id, externalId)));
+    fallbackDeviceId = byExternal?.id;
+  }
+
+  const rejected: RejectedPoint[] = [];
+  const valid: Array<{ index: number; deviceId: string; point: Point }> = [];
+  for (const [index, raw] of raws.entries()) {
+    const checked = validatePoint(raw, now);
+    if ("reasons" in checked) {
+      rejected.push({ index, reasons: checked.reasons });
+      continue;
+    }
+    const named = checked.point.device_id;
+    const deviceId = device?.id ?? named ?? fallbackDeviceId;
+    if (device && named && named !== device.id) {
+      rejected.push({
+        index,
+        reasons: [{ field: "device_id", reason: "differs from the device of the secret" }],
+      });
+    } else if (!deviceId) {
+      rejected.push({
+        index,
+        reasons: [
+          { field: "device_id", reason: "required when posting with a user token or API key" },
+        ],
+      });
+    } else {
+      valid.push({ index, deviceId, point: checked.point });
+    }
+  }
+
+  let accepted = valid;
+  if (!device) {
+    const known = new Set(
+      (await devicesByIds(ctx.db, appId, [...new Set(valid.map((v) => v.deviceId))])).map(
+        (d) => d.id,
+      ),
+    );
+    accepted = valid.filter((v) => {
+      if (known.has(v.deviceId)) return true;
+      rejected.push({
+        index: v.index,
+        reasons: [{ field: "device_id", reason: "no such device in this app" }],
+      });
+      return false;
+    });
+  }
+  const result = await storePoints(ctx, appId, accepted);
+  if (device) await adoptExternalId(ctx, device, externalId);
+  rejected.sort((a, b) => a.index - b.index);
+  return { ...result, rejected };
 }

@@ -2,108 +2,20 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import { and, asc, eq, gte, lte } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
-import { devices, type Point, positions } from "../../db/schema";
-import { afterResponse } from "../../lib/after-response";
+import { positions } from "../../db/schema";
 import { ApiError } from "../../lib/errors";
 import { absoluteUrl } from "../../lib/links";
 import { paginated } from "../../lib/pagination";
 import { serviceContext } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
 import { audited } from "../../services/audit";
-import { devicesByIds, findDevice } from "../../services/devices";
-import {
-  adoptExternalId,
-  type RejectedPoint,
-  serializePosition,
-  storePoints,
-  validatePoint,
-} from "../../services/ingest";
+import { findDevice } from "../../services/devices";
+import { serializePosition } from "../../services/ingest";
 import * as positionsService from "../../services/positions";
 import * as trackers from "../../services/trackers";
 import { thinTrack, trackToGeoJson, trackToGpx } from "../../services/tracks";
+import { assertSomeAccepted, ingest } from "./gps.ingest";
 import type * as routes from "./gps.routes";
-
-/**
- * Validates and stores raw points for the request's device (its secret) or, with a user token
- * or API key, for the devices the points name (by `device_id`, or the tracker's external id).
- */
-async function ingest(c: Context<AppEnv>, raws: unknown[], externalId?: string) {
-  const ctx = serviceContext(c);
-  const now = ctx.clock.now();
-  const device = c.get("device");
-  const appId = device?.appId ?? appInScope(c).id;
-  let fallbackDeviceId: string | undefined;
-  if (!device && externalId) {
-    const [byExternal] = await ctx.db
-      .select({ id: devices.id })
-      .from(devices)
-      .where(and(eq(devices.app_id, appId), eq(devices.external_id, externalId)));
-    fallbackDeviceId = byExternal?.id;
-  }
-
-  const rejected: RejectedPoint[] = [];
-  const valid: Array<{ index: number; deviceId: string; point: Point }> = [];
-  for (const [index, raw] of raws.entries()) {
-    const checked = validatePoint(raw, now);
-    if ("reasons" in checked) {
-      rejected.push({ index, reasons: checked.reasons });
-      continue;
-    }
-    const named = checked.point.device_id;
-    const deviceId = device?.id ?? named ?? fallbackDeviceId;
-    if (device && named && named !== device.id) {
-      rejected.push({
-        index,
-        reasons: [{ field: "device_id", reason: "differs from the device of the secret" }],
-      });
-    } else if (!deviceId) {
-      rejected.push({
-        index,
-        reasons: [
-          { field: "device_id", reason: "required when posting with a user token or API key" },
-        ],
-      });
-    } else {
-      valid.push({ index, deviceId, point: checked.point });
-    }
-  }
-
-  let accepted = valid;
-  if (!device) {
-    const known = new Set(
-      (await devicesByIds(ctx.db, appId, [...new Set(valid.map((v) => v.deviceId))])).map(
-        (d) => d.id,
-      ),
-    );
-    accepted = valid.filter((v) => {
-      if (known.has(v.deviceId)) return true;
-      rejected.push({
-        index: v.index,
-        reasons: [{ field: "device_id", reason: "no such device in this app" }],
-      });
-      return false;
-    });
-  }
-  const result = await storePoints(ctx, appId, accepted);
-  // Stored, so it may be announced; the fan-out never holds up the tracker's answer.
-  if (result.events.length > 0) {
-    afterResponse(c, c.var.ports.realtime.publish(appId, result.events), "live publish");
-  }
-  if (device) await adoptExternalId(ctx, device, externalId);
-  rejected.sort((a, b) => a.index - b.index);
-  return { ...result, rejected };
-}
-
-/** Nothing valid at all is a 400 naming every bad point. */
-function assertSomeAccepted(result: Awaited<ReturnType<typeof ingest>>, total: number) {
-  if (total > 0 && result.rejected.length === total) {
-    throw new ApiError("validation_error", "No valid point in the request", {
-      details: result.rejected.flatMap(({ index, reasons }) =>
-        reasons.map(({ field, reason }) => ({ field: `points[${index}].${field}`, reason })),
-      ),
-    });
-  }
-}
 
 const positionLink = (c: Context<AppEnv>, id: string) => absoluteUrl(c, `/v1/gps/${id}`);
 
