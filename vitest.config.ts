@@ -1,6 +1,12 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  resolve: {
+    // graphql ships CJS (`main`) and ESM (`module`) builds; Node loads Yoga's copy from `main`,
+    // so the project's own imports must take it too, or the schema spans two realms.
+    alias: { graphql: fileURLToPath(new URL("node_modules/graphql/index.js", import.meta.url)) },
+  },
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],

@@ -16,6 +16,11 @@ export interface AppVariables extends RequestIdVariables {
   app?: AppRecord;
   /** The device whose secret authenticated an ingest request. */
   device?: DeviceIdentity;
+  /**
+   * Charges `count` more requests to the caller's rate limit (429 once it is spent); set by
+   * `rateLimit()` when limiting is on.
+   */
+  chargeRateLimit?: (count: number) => Promise<void>;
 }
 
 /** The one environment type of every router and middleware. */

@@ -21,6 +21,7 @@ import { devicesRouter } from "./routes/devices/devices.index";
 import { discoveryRouter } from "./routes/discovery/discovery.index";
 import { registerDocs } from "./routes/docs/docs.index";
 import { gpsRouter } from "./routes/gps/gps.index";
+import { createGraphqlRouter } from "./routes/graphql/graphql.index";
 import { healthRouter } from "./routes/health/health.index";
 import { indexRouter } from "./routes/index/index.index";
 import { inviteAcceptRouter, invitesRouter } from "./routes/invites/invites.index";
@@ -71,6 +72,7 @@ export function createApp(ports: Ports) {
   app.route("/v1", discoveryRouter);
   app.route("/v1", gpsRouter);
   app.route("/v1", liveRouter);
+  app.route("/v1", createGraphqlRouter(ports));
   app.route("/v1", meRouter);
   // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
   // (scoped to their token's app) at the top level. `guard()` tells them apart.

@@ -6,7 +6,7 @@ import { systemClock } from "../src/adapters/system-clock";
 import type { DatabasePort, Ports } from "../src/ports";
 import { createMemoryDatabase, createTestApp, TEST_ADMIN_KEY, testEnv } from "./support/app";
 import { readJson } from "./support/http";
-import { bearer, createTenant, send } from "./support/identity";
+import { bearer, createTenant, overHttp, send } from "./support/identity";
 import { liveRoomContract } from "./support/live-contract";
 import { listen } from "./support/server";
 import { announceSkip, services } from "./support/services";
@@ -100,7 +100,67 @@ describe.runIf(Boolean(services.postgres))("in workerd", () => {
       worker = await startWorker(settings, Number(new URL(url).port));
     },
   }));
+  it("serves GraphQL, and a subscription fed by the Durable Object room", async () => {
+    const api = overHttp(url);
+    const tenant = await createTenant(api, "delta");
+    const me = await send(api, "POST", "/v1/gql", {
+      body: { query: "{ me { userId isSuperAdmin } }" },
+      headers: bearer(tenant.admin.accessToken),
+    });
+    expect(await readJson(me)).toEqual({
+      data: { me: { userId: tenant.admin.id, isSuperAdmin: true } },
+    });
+    const device = (
+      await readJson(
+        await send(api, "POST", "/v1/devices", {
+          body: { name: "edge" },
+          headers: bearer(tenant.admin.accessToken),
+        }),
+      )
+    ).data;
+    const abort = new AbortController();
+    try {
+      const stream = await fetch(`${url}/v1/gql`, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "text/event-stream",
+          ...bearer(tenant.admin.accessToken),
+        },
+        body: JSON.stringify({ query: "subscription { positions { id deviceId } }" }),
+        signal: abort.signal,
+      });
+      expect(stream.status).toBe(200);
+      const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+      const next = readUntil(reader, "event: next");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const posted = await send(api, "POST", "/v1/gps", {
+        body: { timestamp: "2025-11-22T12:00:00Z", latitude: 1, longitude: 2 },
+        headers: bearer(device.secret),
+      });
+      expect(posted.status).toBe(201);
+      const stored = (await readJson(posted)).data;
+      const line = (await next).split("\n").find((l) => l.startsWith("data: "));
+      expect(JSON.parse(line?.slice(6) ?? "{}")).toEqual({
+        data: { positions: { id: stored.id, deviceId: device.id } },
+      });
+    } finally {
+      abort.abort();
+    }
+  });
 });
+
+/** Reads a text stream until `marker` has arrived, and the line after it. */
+async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, marker: string) {
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!/event: next\ndata: .*\n/.test(text) || !text.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return text.slice(text.indexOf(marker));
+}
 
 describe.runIf(Boolean(services.redis))("across Node processes (Redis pub/sub)", () => {
   it("delivers a position posted to one instance to a subscriber of another", async () => {

@@ -156,21 +156,32 @@ export function guard(options: GuardOptions) {
       if (appName !== undefined) c.set("app", await findAppByName(db, appName));
       return next();
     }
-    if (subject.kind === "admin") {
-      throw new ApiError(
-        "forbidden",
-        "The platform admin manages apps under /v1/apps/{app_name}/…, not here",
-      );
-    }
+    assertAppCaller(subject, options.scope === "app" ? options.permission : undefined);
     if (options.scope === "self" && subject.kind !== "user") {
       throw new ApiError("forbidden", "Only a user signed in with a password has this");
-    }
-    if (options.scope === "app" && !hasPermission(subject.permissions, options.permission)) {
-      throw new ApiError("forbidden", `Missing permission ${options.permission}`);
     }
     c.set("app", await findAppById(db, subject.appId));
     return next();
   });
+}
+
+/**
+ * The rule of an app's own routes (REST at the top level, GraphQL): a caller of the app, never
+ * the platform admin, holding `permission` when one is named.
+ */
+export function assertAppCaller(
+  subject: Subject,
+  permission?: string,
+): asserts subject is AppSubject {
+  if (subject.kind === "admin") {
+    throw new ApiError(
+      "forbidden",
+      "The platform admin manages apps under /v1/apps/{app_name}/…, not here",
+    );
+  }
+  if (permission && !hasPermission(subject.permissions, permission)) {
+    throw new ApiError("forbidden", `Missing permission ${permission}`);
+  }
 }
 
 /** The app a guarded route works on. */

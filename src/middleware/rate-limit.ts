@@ -8,7 +8,7 @@ import { apps } from "../db/schema";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { createTtlCache } from "../lib/ttl-cache";
-import type { Ports } from "../ports";
+import type { Ports, RateLimitResult } from "../ports";
 import type { AppSettings } from "../services/settings";
 
 const WINDOW_MS = 60_000;
@@ -27,7 +27,8 @@ interface Bucket {
  * and app, `/v1/authorize` 1000/min per IP, everything else 100/min per credential, or per IP when
  * anonymous. An app may set its own token and default budgets in its settings. Every limited response
  * carries `X-RateLimit-Limit/Remaining/Reset`; a refusal is 429 with `Retry-After`. Runs before
- * authentication, so floods cost no token verification.
+ * authentication, so floods cost no token verification. A request that carries several
+ * operations (a GraphQL batch) charges the rest through `c.var.chargeRateLimit`.
  */
 export function rateLimit(ports: Ports) {
   const { config } = ports;
@@ -86,27 +87,31 @@ export function rateLimit(ports: Ports) {
     if (!config.RATE_LIMIT_ENABLED) return next();
     const bucket = await bucketOf(c);
     if (!bucket) return next();
-    const result = await limiter.limit(`rl:${bucket.key}`, {
-      limit: bucket.limit,
-      windowMs: WINDOW_MS,
-    });
-    c.header("X-RateLimit-Limit", String(result.limit));
-    c.header("X-RateLimit-Remaining", String(result.remaining));
-    c.header("X-RateLimit-Reset", String(Math.ceil(result.reset / 1000)));
-    if (!result.success) {
-      const retryAfter = Math.max(
-        1,
-        Math.ceil((result.reset - ports.clock.now().getTime()) / 1000),
-      );
-      throw new ApiError(
-        "rate_limited",
-        `Rate limit of ${result.limit} requests per minute exceeded`,
-        {
-          headers: { "Retry-After": String(retryAfter) },
-        },
-      );
-    }
+    const charge = async (count: number) => {
+      let result: RateLimitResult | undefined;
+      for (let i = 0; i < count && result?.success !== false; i++) {
+        result = await limiter.limit(`rl:${bucket.key}`, {
+          limit: bucket.limit,
+          windowMs: WINDOW_MS,
+        });
+      }
+      if (result) answerWith(c, result, ports.clock.now().getTime());
+    };
+    c.set("chargeRateLimit", charge);
+    await charge(1);
     return next();
+  });
+}
+
+/** The limit headers of a limited response, and 429 with `Retry-After` when it is refused. */
+function answerWith(c: Context<AppEnv>, result: RateLimitResult, now: number) {
+  c.header("X-RateLimit-Limit", String(result.limit));
+  c.header("X-RateLimit-Remaining", String(result.remaining));
+  c.header("X-RateLimit-Reset", String(Math.ceil(result.reset / 1000)));
+  if (result.success) return;
+  const retryAfter = Math.max(1, Math.ceil((result.reset - now) / 1000));
+  throw new ApiError("rate_limited", `Rate limit of ${result.limit} requests per minute exceeded`, {
+    headers: { "Retry-After": String(retryAfter) },
   });
 }
 

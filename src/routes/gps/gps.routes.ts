@@ -141,6 +141,18 @@ export const currentPositions = createRoute({
   },
 });
 
+/** Which positions to list (REST's query string, GraphQL's `positions` arguments). */
+export const HistoryQuery = PaginationQuery.extend({
+  device_id: z.string().max(64).optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  bbox: z
+    .string()
+    .regex(/^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$/, "minLon,minLat,maxLon,maxLat")
+    .optional()
+    .openapi({ example: "13.0,52.3,13.8,52.7" }),
+});
+
 export const history = createRoute({
   method: "get",
   path: "/gps",
@@ -148,18 +160,7 @@ export const history = createRoute({
   summary: "Position history, newest first",
   security: bearerSecurity,
   middleware: read,
-  request: {
-    query: PaginationQuery.extend({
-      device_id: z.string().max(64).optional(),
-      from: z.iso.datetime({ offset: true }).optional(),
-      to: z.iso.datetime({ offset: true }).optional(),
-      bbox: z
-        .string()
-        .regex(/^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$/, "minLon,minLat,maxLon,maxLat")
-        .optional()
-        .openapi({ example: "13.0,52.3,13.8,52.7" }),
-    }),
-  },
+  request: { query: HistoryQuery },
   responses: {
     200: jsonContent(listSchema(PositionSchema, "PositionList"), "A page of positions"),
     ...errorResponses(400, 401, 403),
