@@ -101,6 +101,7 @@ function pageOf<T>(data: T[], total: number, { limit, offset }: { limit: number;
 
 const dateTime = new GraphQLScalarType({
   name: "DateTime",
+  description: "An ISO 8601 date-time, e.g. 2026-02-20T10:00:00.000Z.",
   serialize: (value) => (value instanceof Date ? value.toISOString() : String(value)),
   parseValue: (value) => parseDateTime(value),
   parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
@@ -115,6 +116,7 @@ function parseDateTime(value: unknown) {
 
 const json = new GraphQLScalarType({
   name: "JSON",
+  description: "Any JSON value (metadata, attributes).",
   serialize: (value) => value,
   parseValue: (value) => value,
   parseLiteral: function literal(ast: ValueNode): unknown {

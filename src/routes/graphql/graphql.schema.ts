@@ -4,9 +4,8 @@
  * permission as its REST twin.
  */
 export const typeDefs = /* GraphQL */ `
-  "An ISO 8601 date-time, e.g. 2026-02-20T10:00:00.000Z."
+  # Scalars are described where they are implemented (graphql.resolvers.ts).
   scalar DateTime
-  "Any JSON value (metadata, attributes)."
   scalar JSON
 
   type Query {
