@@ -19,6 +19,8 @@ import { createApp } from "../src/app";
 import { parseConfig } from "../src/config";
 import { sha256Hex } from "../src/lib/crypto";
 import type { Ports } from "../src/ports";
+import { noErrorReporter } from "../src/ports/error-reporter";
+import { noGeoIp } from "../src/ports/geoip";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const ROUNDS = 20;
@@ -111,6 +113,8 @@ async function main() {
       logger,
     ),
     clientIp: () => undefined,
+    geoip: noGeoIp,
+    errors: noErrorReporter,
   };
   const app = createApp(ports);
   const server = await new Promise<Server>((resolve) => {

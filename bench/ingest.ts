@@ -25,6 +25,8 @@ import { positions } from "../src/db/schema";
 import { sha256Hex } from "../src/lib/crypto";
 import { newId } from "../src/lib/ids";
 import type { DatabasePort, Ports } from "../src/ports";
+import { noErrorReporter } from "../src/ports/error-reporter";
+import { noGeoIp } from "../src/ports/geoip";
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 60);
 const BATCH_SIZE = 1000;
@@ -120,6 +122,8 @@ async function main() {
       logger,
     ),
     clientIp: () => undefined,
+    geoip: noGeoIp,
+    errors: noErrorReporter,
   };
   const app = createApp(ports);
   const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });

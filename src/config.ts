@@ -20,6 +20,8 @@ const origins = z
   )
   .pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/ })])));
 
+const flag = z.enum(["true", "false"]).transform((value) => value === "true");
+
 /**
  * Every setting Heimdall reads, from `process.env` on Node or the Worker's `env` bindings.
  * Unknown variables are ignored; a bad one fails start-up with its name in the message.
@@ -55,6 +57,20 @@ export const configSchema = z
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
     LIVE_SWEEP_SECONDS: z.coerce.number().int().positive().default(15),
+    // GeoIP (seed 000): a MaxMind GeoLite2/GeoIP2 City database on Node; Workers use Cloudflare's.
+    GEOIP_DATABASE_PATH: z.string().min(1).optional(),
+    GEOIP_PRIVACY_EXCLUSIONS_ENABLED: flag.default(false),
+    GEOIP_PRIVACY_EXCLUSIONS_CACHE_PATH: z
+      .string()
+      .min(1)
+      .default("data/geoip-privacy-exclusions.json"),
+    // Sentry (seed 000): 5xx and unhandled errors only.
+    SENTRY_DSN: z.url({ protocol: /^https?$/ }).optional(),
+    SENTRY_ENVIRONMENT: z.string().min(1).optional(),
+    SENTRY_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+    SENTRY_TRACES_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0),
+    SENTRY_DEBUG: flag.default(false),
+    SENTRY_SEND_DEFAULT_PII: flag.default(false),
   })
   .superRefine((config, ctx) => {
     if (config.APP_ENV === "production") {

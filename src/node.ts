@@ -14,6 +14,8 @@ import { systemClock } from "./adapters/system-clock";
 import { createApp } from "./app";
 import { ConfigError, parseConfig } from "./config";
 import type { Ports } from "./ports";
+import { noErrorReporter } from "./ports/error-reporter";
+import { noGeoIp } from "./ports/geoip";
 import { resolvePlatformSecrets } from "./services/platform-secrets";
 
 const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
@@ -44,6 +46,8 @@ async function main() {
     realtime: hub,
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
+    geoip: noGeoIp,
+    errors: noErrorReporter,
     clock,
     logger,
   };

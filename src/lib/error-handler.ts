@@ -25,6 +25,7 @@ export const handleError: ErrorHandler<AppEnv> = (error, c) => {
   if (error instanceof ApiError) {
     if (error.status >= 500) {
       (c.var.logger ?? c.var.ports?.logger)?.error(error.message, { error, path: c.req.path });
+      report(c, error.options.cause ?? error, error.status);
     }
     return errorResponse(c, error);
   }
@@ -33,8 +34,13 @@ export const handleError: ErrorHandler<AppEnv> = (error, c) => {
   }
   const logger = c.var.logger ?? c.var.ports?.logger;
   logger?.error("unhandled error", { error, method: c.req.method, path: c.req.path });
+  report(c, error, 500);
   return errorResponse(c, new ApiError("internal_error", "Internal server error"));
 };
+
+function report(c: Context<AppEnv>, error: unknown, status: number) {
+  c.var.ports?.errors.capture(error, { request: c.req.raw, requestId: c.var.requestId, status });
+}
 
 /** 404 for unknown paths, 405 with `Allow` for known paths asked with another method. */
 export function notFoundHandler(

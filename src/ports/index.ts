@@ -7,6 +7,8 @@ import type { DeviceVerifier } from "../services/devices";
 import type { KeyRing } from "../services/keys";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
+import type { ErrorReporter } from "./error-reporter";
+import type { GeoIp } from "./geoip";
 import type { Limiter } from "./limiter";
 import type { Logger } from "./logger";
 import type { Realtime } from "./realtime";
@@ -14,6 +16,8 @@ import type { RevocationStore } from "./revocations";
 
 export type { Clock } from "./clock";
 export type { Database, DatabasePort, DatabaseSession } from "./database";
+export type { ErrorContext, ErrorReporter } from "./error-reporter";
+export type { GeoIp, GeoLocation } from "./geoip";
 export type { Limiter, RateLimitResult, RateLimitRule } from "./limiter";
 export type { Logger, LogLevel } from "./logger";
 export type { LiveEvent, Realtime } from "./realtime";
@@ -42,6 +46,10 @@ export interface Ports {
   adminKeyHash: string;
   /** The caller's IP address as the runtime knows it (Cloudflare's header, Node's socket). */
   clientIp: (request: Request, env: unknown) => string | undefined;
+  /** Where audit events and sessions come from (GeoIP); answers null when it cannot tell. */
+  geoip: GeoIp;
+  /** Server errors (5xx, unhandled) beyond the log: Sentry when configured. */
+  errors: ErrorReporter;
   clock: Clock;
   logger: Logger;
 }

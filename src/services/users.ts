@@ -9,11 +9,21 @@ import { audited, type ServiceContext } from "./audit";
 import { passwordProblems } from "./settings";
 
 export type UserRecord = typeof users.$inferSelect;
-export type UserView = Omit<UserRecord, "password_hash"> & { roles: string[] };
+export type UserView = Omit<
+  UserRecord,
+  "password_hash" | "totp_secret_encrypted" | "totp_enabled_at" | "totp_last_step"
+> & { roles: string[]; mfa_enabled: boolean };
 
+/** A user as the API shows it: no secrets, whether 2FA is on. */
 function view(user: UserRecord, roleNames: string[]): UserView {
-  const { password_hash: _hash, ...fields } = user;
-  return { ...fields, roles: roleNames };
+  const {
+    password_hash: _hash,
+    totp_secret_encrypted: _secret,
+    totp_enabled_at,
+    totp_last_step: _step,
+    ...fields
+  } = user;
+  return { ...fields, roles: roleNames, mfa_enabled: totp_enabled_at !== null };
 }
 
 /** Role names per user, one query for the whole page (no N+1). */

@@ -9,6 +9,8 @@ import { createPgliteDatabase } from "../../src/adapters/pglite/database";
 import { createApp } from "../../src/app";
 import { parseConfig } from "../../src/config";
 import type { Clock, DatabasePort, Ports } from "../../src/ports";
+import { noErrorReporter } from "../../src/ports/error-reporter";
+import { noGeoIp } from "../../src/ports/geoip";
 
 export const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
@@ -85,6 +87,8 @@ export function createTestApp(options: {
     realtime: createMemoryRealtime(),
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
+    geoip: noGeoIp,
+    errors: noErrorReporter,
     logger,
     ...options.ports,
   };

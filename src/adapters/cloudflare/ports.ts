@@ -2,6 +2,8 @@ import type { GpsRoom } from "../../../party/gps-room";
 import { ConfigError, parseConfig } from "../../config";
 import { sha256Hex } from "../../lib/crypto";
 import type { Ports } from "../../ports";
+import { noErrorReporter } from "../../ports/error-reporter";
+import { noGeoIp } from "../../ports/geoip";
 import { createCacheAdapters } from "../cache";
 import { createConsoleLogger } from "../console-logger";
 import { createIdentityPorts } from "../identity";
@@ -44,6 +46,8 @@ export async function createWorkerPorts(env: WorkerEnv): Promise<Ports> {
     realtime: createDurableObjectRealtime(env.GPS_ROOM),
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
+    geoip: noGeoIp,
+    errors: noErrorReporter,
     clock,
     logger,
   };

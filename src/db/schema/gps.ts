@@ -11,6 +11,7 @@ import {
   uniqueIndex,
 } from "drizzle-orm/pg-core";
 import { apps } from "./apps";
+import { users } from "./identity";
 import { createSelectSchema, isoTimestamp, metadataSchema } from "./zod";
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -26,6 +27,8 @@ export const devices = pgTable(
       .notNull()
       .references(() => apps.id, { onDelete: "cascade" }),
     name: text().notNull(),
+    /** The user who registered the device, whose personal data its positions are (GDPR). */
+    owner_id: text().references(() => users.id, { onDelete: "set null" }),
     external_id: text(),
     expected_interval_seconds: integer().notNull().default(300),
     metadata: jsonb().$type<Record<string, unknown>>().notNull().default({}),
@@ -38,6 +41,7 @@ export const devices = pgTable(
   },
   (table) => [
     uniqueIndex("devices_secret_key").on(table.secret_hash),
+    index("devices_owner_idx").on(table.owner_id),
     uniqueIndex("devices_app_external_key")
       .on(table.app_id, table.external_id)
       .where(sql`${table.external_id} is not null`),

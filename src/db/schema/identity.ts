@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   index,
   jsonb,
   pgTable,
@@ -9,9 +10,10 @@ import {
   timestamp,
   uniqueIndex,
 } from "drizzle-orm/pg-core";
+import type { GeoLocation } from "../../ports/geoip";
 import { PERMISSION_PATTERN } from "../../services/permissions";
 import { apps } from "./apps";
-import { createSelectSchema, isoTimestamp, metadataSchema } from "./zod";
+import { createSelectSchema, geoLocationSchema, isoTimestamp, metadataSchema } from "./zod";
 
 const timestamps = {
   created_at: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
@@ -55,9 +57,30 @@ export const users = pgTable(
     status: text("status", { enum: userStatus }).notNull().default("active"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
     last_login_at: timestamp("last_login_at", { withTimezone: true, mode: "date" }),
+    /** The TOTP secret (RFC 6238), encrypted with KEY_ENCRYPTION_SECRET; set at enrollment. */
+    totp_secret_encrypted: text("totp_secret_encrypted"),
+    /** When the user confirmed the secret with a code: 2FA is on from then. */
+    totp_enabled_at: timestamp("totp_enabled_at", { withTimezone: true, mode: "date" }),
+    /** The last time step a code was accepted for: a code is used once. */
+    totp_last_step: bigint("totp_last_step", { mode: "number" }),
     ...timestamps,
   },
   (table) => [uniqueIndex("users_app_email_key").on(table.app_id, sql`lower(${table.email})`)],
+);
+
+/** One-time 2FA recovery codes, stored as SHA-256 hashes. */
+export const recoveryCodes = pgTable(
+  "recovery_codes",
+  {
+    id: text("id").primaryKey(),
+    user_id: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    code_hash: text("code_hash").notNull(),
+    used_at: timestamp("used_at", { withTimezone: true, mode: "date" }),
+    created_at: timestamps.created_at,
+  },
+  (table) => [uniqueIndex("recovery_codes_user_hash_key").on(table.user_id, table.code_hash)],
 );
 
 export const userRoles = pgTable(
@@ -109,6 +132,8 @@ export const sessions = pgTable(
       .references(() => users.id, { onDelete: "cascade" }),
     ip_address: text("ip_address"),
     user_agent: text("user_agent"),
+    /** Where the sign-in came from (GeoIP), when known. */
+    location: jsonb("location").$type<GeoLocation>(),
     created_at: timestamps.created_at,
     last_used_at: timestamp("last_used_at", { withTimezone: true, mode: "date" })
       .notNull()
@@ -161,12 +186,35 @@ export const auditLogs = pgTable(
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
     ip_address: text("ip_address"),
     user_agent: text("user_agent"),
+    /** Where the request came from (GeoIP), when known. */
+    location: jsonb("location").$type<GeoLocation>(),
     timestamp: timestamp("timestamp", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
   },
   (table) => [
     index("audit_logs_app_time_idx").on(table.app_id, table.timestamp),
     index("audit_logs_app_action_idx").on(table.app_id, table.action),
   ],
+);
+
+/** A saved audit query of the platform admin: a period and filters, downloaded as CSV or JSON. */
+export const auditReports = pgTable(
+  "audit_reports",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    /** The app reported on; null for every app. */
+    app_id: text("app_id").references(() => apps.id, { onDelete: "cascade" }),
+    period_from: timestamp("period_from", { withTimezone: true, mode: "date" }).notNull(),
+    period_to: timestamp("period_to", { withTimezone: true, mode: "date" }).notNull(),
+    filters: jsonb("filters")
+      .$type<{ actions?: string[]; actor_id?: string; actor_type?: string }>()
+      .notNull()
+      .default({}),
+    /** Events matched when the report was made; the download reads them afresh. */
+    event_count: bigint("event_count", { mode: "number" }).notNull(),
+    created_at: timestamps.created_at,
+  },
+  (table) => [index("audit_reports_created_idx").on(table.created_at)],
 );
 
 const emailSchema = z
@@ -210,8 +258,16 @@ export const UserSchema = createSelectSchema(users, {
   updated_at: isoTimestamp,
   last_login_at: isoTimestamp.nullable(),
 })
-  .omit({ password_hash: true })
-  .extend({ roles: z.array(z.string()).openapi({ example: ["admin"] }) })
+  .omit({
+    password_hash: true,
+    totp_secret_encrypted: true,
+    totp_enabled_at: true,
+    totp_last_step: true,
+  })
+  .extend({
+    roles: z.array(z.string()).openapi({ example: ["admin"] }),
+    mfa_enabled: z.boolean().openapi({ description: "Whether the user signs in with a TOTP code" }),
+  })
   .openapi("User");
 
 const passwordSchema = z
@@ -249,6 +305,7 @@ export const AssignRoleSchema = z.object({ role: roleNameSchema }).strict().open
 export const AuditLogSchema = createSelectSchema(auditLogs, {
   metadata: metadataSchema,
   timestamp: isoTimestamp,
+  location: geoLocationSchema.nullable(),
 }).openapi("AuditLog");
 
 export const SessionSchema = createSelectSchema(sessions, {
@@ -258,10 +315,9 @@ export const SessionSchema = createSelectSchema(sessions, {
 })
   .omit({ revoked_at: true, revoked_reason: true, app_id: true, user_id: true })
   .extend({
-    location: z
-      .string()
+    location: geoLocationSchema
       .nullable()
-      .openapi({ description: "Where the sign-in came from, when known" }),
+      .openapi({ description: "Where the sign-in came from, when known (GeoIP)" }),
     current: z.boolean().openapi({ description: "The session of the token making this request" }),
   })
   .openapi("Session");

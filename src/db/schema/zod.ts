@@ -15,3 +15,15 @@ export const metadataSchema = z
   .record(z.string(), z.unknown())
   .refine((value) => JSON.stringify(value).length <= 16_384, "must be at most 16 KiB of JSON")
   .openapi({ example: { plan: "growth", region: "us-east-1" } });
+
+/** Where a request came from, as GeoIP tells (every field optional: databases differ). */
+export const geoLocationSchema = z
+  .object({
+    city: z.string().optional(),
+    region: z.string().optional(),
+    country: z.string().optional(),
+    country_code: z.string().optional(),
+    latitude: z.number().optional(),
+    longitude: z.number().optional(),
+  })
+  .openapi("GeoLocation", { example: { city: "Berlin", country: "Germany", country_code: "DE" } });
