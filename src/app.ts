@@ -26,6 +26,7 @@ import { healthRouter } from "./routes/health/health.index";
 import { indexRouter } from "./routes/index/index.index";
 import { inviteAcceptRouter, invitesRouter } from "./routes/invites/invites.index";
 import { liveRouter } from "./routes/live/live.index";
+import { mfaRouter } from "./routes/mfa/mfa.index";
 import { rolesRouter } from "./routes/roles/roles.index";
 import { tokensRouter } from "./routes/tokens/tokens.index";
 import { meRouter, usersRouter } from "./routes/users/users.index";
@@ -74,6 +75,7 @@ export function createApp(ports: Ports) {
   app.route("/v1", liveRouter);
   app.route("/v1", createGraphqlRouter(ports));
   app.route("/v1", meRouter);
+  app.route("/v1", mfaRouter);
   // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
   // (scoped to their token's app) at the top level. `guard()` tells them apart.
   const scoped = [

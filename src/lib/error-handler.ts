@@ -9,6 +9,7 @@ function errorResponse(c: Context<AppEnv>, error: ApiError) {
       code: error.code,
       message: error.message,
       ...(error.options.details ? { details: error.options.details } : {}),
+      ...(error.options.mfaToken ? { mfa_token: error.options.mfaToken } : {}),
       request_id: c.var.requestId ?? "",
     },
   };

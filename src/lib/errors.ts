@@ -11,6 +11,8 @@ export const errorStatus = {
   invalid_scope: 400,
   invalid_client: 401,
   unauthorized: 401,
+  /** The password was right; a second factor must follow (`grant_type=mfa_otp`). */
+  mfa_required: 401,
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
@@ -47,6 +49,8 @@ export class ApiError extends Error {
     message: string,
     readonly options: {
       details?: ErrorDetail[];
+      /** The 2FA challenge of an `mfa_required` answer, sent beside code and message. */
+      mfaToken?: string;
       headers?: Record<string, string>;
       /** The underlying failure, for the log; never sent to the client. */
       cause?: unknown;
@@ -60,7 +64,7 @@ export class ApiError extends Error {
 const codeByStatus = new Map<number, ErrorCode>(
   Object.entries(errorStatus)
     .filter(([code]) => errorStatus[code as ErrorCode] !== 400 || code === "bad_request")
-    .filter(([code]) => code !== "invalid_client")
+    .filter(([code]) => code !== "invalid_client" && code !== "mfa_required")
     .map(([code, status]) => [status, code as ErrorCode]),
 );
 
@@ -80,6 +84,9 @@ export const ErrorSchema = z
         .array(z.object({ field: z.string(), reason: z.string() }))
         .optional()
         .openapi({ example: [{ field: "email", reason: "Invalid email address" }] }),
+      mfa_token: z.string().optional().openapi({
+        description: "With `mfa_required`: send it back with `grant_type=mfa_otp` and the code",
+      }),
       request_id: z.string().openapi({ example: "0f9a3c1e-5b7d-4e7a-9c4b-2d1f8e6a7b30" }),
     }),
   })

@@ -13,7 +13,9 @@ export type IdPrefix =
   | "pos"
   | "ses"
   | "rtk"
-  | "ban";
+  | "ban"
+  | "rcv"
+  | "rpt";
 
 /** @example newId("app") // "app_01JD3KXFG6QK7N8Y2M4V5W6X7Z" */
 export function newId(prefix: IdPrefix): string {

@@ -45,6 +45,15 @@ export const socketTicketProfile: TokenProfile = {
   audience: (name) => `${name}:ws`,
 };
 
+/**
+ * The challenge of a password sign-in that needs its second factor (`grant_type=mfa_otp`):
+ * names the user, grants nothing, 5 minutes, used once.
+ */
+export const mfaTokenProfile: TokenProfile = {
+  type: "mfa+jwt",
+  audience: (name) => `${name}:mfa`,
+};
+
 /** `PUBLIC_URL + /v1/apps/<name>`: the `iss` of the app's tokens and its discovery base. */
 export function issuerFor(baseUrl: string, appName: string): string {
   return `${baseUrl.replace(/\/$/, "")}/v1/apps/${encodeURIComponent(appName)}`;

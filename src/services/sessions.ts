@@ -5,12 +5,19 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { PasswordHasher } from "../lib/password";
 import type { Database, RevocationStore } from "../ports";
-import { type AccessClaims, signAccessToken } from "./access-tokens";
+import {
+  type AccessClaims,
+  mfaTokenProfile,
+  signAccessToken,
+  TokenRejected,
+  verifyAccessToken,
+} from "./access-tokens";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
 import { isUserBanned } from "./bans";
 import type { BruteForceGuard } from "./brute-force";
 import type { KeyRing } from "./keys";
+import { type SecondFactor, spendSecondFactor } from "./mfa";
 import { findUserByEmail, grantsOf, type UserRecord } from "./users";
 
 export interface TokenDeps {
@@ -30,6 +37,8 @@ export interface TokenResponse {
 }
 
 const REFRESH_PREFIX = "rt_";
+/** How long a password sign-in waits for its second factor. */
+const MFA_TOKEN_TTL_SECONDS = 300;
 const invalidCredentials = () => new ApiError("invalid_grant", "Invalid email or password");
 const invalidRefresh = () =>
   new ApiError("invalid_grant", "The refresh token is invalid, expired or revoked");
@@ -124,14 +133,56 @@ export async function passwordGrant(
     throw invalidCredentials();
   }
 
-  const rehash = check.needsRehash ? await deps.passwords.hash(input.password) : undefined;
+  if (check.needsRehash) {
+    const rehash = await deps.passwords.hash(input.password);
+    await ctx.db.update(users).set({ password_hash: rehash }).where(eq(users.id, user.id));
+  }
+  if (user.totp_enabled_at) {
+    // The password was right; the second factor decides. The challenge names the user and app.
+    const { token } = await signAccessToken(
+      { keys: deps.keys, clock: ctx.clock, db: ctx.db },
+      {
+        issuer: input.issuer,
+        app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
+        subject: user.id,
+        roles: [],
+        permissions: [],
+        ttlSeconds: MFA_TOKEN_TTL_SECONDS,
+        profile: mfaTokenProfile,
+      },
+    );
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "auth.login.mfa_required",
+        actor: { type: "user", id: user.id },
+        target: { type: "user", id: user.id },
+      },
+      now,
+    );
+    throw new ApiError(
+      "mfa_required",
+      "A second factor is required: send grant_type=mfa_otp with the mfa_token and otp (or recovery_code)",
+      { mfaToken: token },
+    );
+  }
+  return signIn(ctx, deps, app, user, { issuer: input.issuer, grantType: "password" });
+}
+
+/** The sign-in itself, once every factor has passed: a session, audited, and its tokens. */
+async function signIn(
+  ctx: ServiceContext,
+  deps: TokenDeps,
+  app: AppRecord,
+  user: UserRecord,
+  input: { issuer: string; grantType: string },
+) {
   const opened = await audited(
     ctx,
     async (tx, at) => {
-      await tx
-        .update(users)
-        .set({ last_login_at: at, ...(rehash ? { password_hash: rehash } : {}) })
-        .where(eq(users.id, user.id));
+      await tx.update(users).set({ last_login_at: at }).where(eq(users.id, user.id));
       return openSession(tx, ctx, app, user.id, at);
     },
     (session) => ({
@@ -139,10 +190,72 @@ export async function passwordGrant(
       action: "auth.login.succeeded",
       actor: { type: "user", id: user.id },
       target: { type: "session", id: session.sessionId },
-      metadata: { grant_type: "password" },
+      metadata: { grant_type: input.grantType },
     }),
   );
   return tokensFor(ctx, deps, app, user, opened, input.issuer);
+}
+
+/**
+ * `grant_type=mfa_otp`: completes a password sign-in with the `mfa_token` it answered and a TOTP
+ * code or a recovery code. The challenge is used once; wrong codes count towards the brute-force
+ * lockout of the user and the IP.
+ */
+export async function mfaGrant(
+  ctx: ServiceContext,
+  deps: TokenDeps,
+  app: AppRecord,
+  input: { mfaToken: string; factor: SecondFactor; issuerBase: string; issuer: string },
+): Promise<TokenResponse> {
+  assertIssuing(app);
+  let claims: AccessClaims;
+  try {
+    claims = await verifyAccessToken(
+      { keys: deps.keys, clock: ctx.clock, revocations: deps.revocations, db: () => ctx.db },
+      input.mfaToken,
+      input.issuerBase,
+      mfaTokenProfile,
+    );
+  } catch (error) {
+    if (error instanceof TokenRejected) {
+      throw new ApiError("invalid_grant", "The mfa_token is invalid, expired or used");
+    }
+    throw error;
+  }
+  if (claims.app !== app.id) {
+    throw new ApiError("invalid_grant", "The mfa_token is invalid, expired or used");
+  }
+  const attemptKeys = [
+    `mfa:${claims.sub}`,
+    ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
+  ];
+  await deps.bruteForce.assertNotLocked(attemptKeys);
+  const [user] = await ctx.db.select().from(users).where(eq(users.id, claims.sub));
+  const now = ctx.clock.now();
+  if (user?.status !== "active" || (await isUserBanned(ctx.db, user.id, now))) {
+    throw new ApiError("invalid_grant", "The user cannot sign in");
+  }
+  if (!(await spendSecondFactor(ctx, deps.sealer, app, user, input.factor))) {
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "auth.mfa.failed",
+        actor: { type: "user", id: user.id },
+        target: { type: "user", id: user.id },
+        metadata: { factor: input.factor.recovery_code ? "recovery_code" : "otp" },
+      },
+      now,
+    );
+    await deps.bruteForce.recordFailure(attemptKeys);
+    throw new ApiError("invalid_grant", "The code is not valid or was used already");
+  }
+  await deps.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
+  return signIn(ctx, deps, app, user, {
+    issuer: input.issuer,
+    grantType: input.factor.recovery_code ? "mfa_recovery_code" : "mfa_otp",
+  });
 }
 
 /** Starts a session (a refresh token family) for a user, inside the caller's transaction. */

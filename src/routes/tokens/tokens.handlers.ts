@@ -91,6 +91,20 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
       });
       return c.json(tokens, 200);
     }
+    case "mfa_otp": {
+      if (!input.otp && !input.recovery_code) {
+        throw new ApiError("invalid_request", "otp or recovery_code is required for this grant", {
+          details: [{ field: "otp", reason: "required" }],
+        });
+      }
+      const tokens = await sessions.mfaGrant(serviceContext(c), tokenDeps(c), app, {
+        mfaToken: required(input.mfa_token, "mfa_token"),
+        factor: { otp: input.otp, recovery_code: input.recovery_code },
+        issuerBase: issuerBase(c),
+        issuer,
+      });
+      return c.json(tokens, 200);
+    }
     case "refresh_token": {
       const tokens = await sessions.refreshGrant(serviceContext(c), tokenDeps(c), app, {
         refreshToken: required(input.refresh_token, "refresh_token"),
@@ -110,7 +124,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     default:
       throw new ApiError(
         "unsupported_grant_type",
-        `grant_type ${input.grant_type} is not supported; use password, refresh_token or client_credentials`,
+        `grant_type ${input.grant_type} is not supported; use password, mfa_otp, refresh_token or client_credentials`,
       );
   }
 };

@@ -32,6 +32,21 @@ export const TokenRequestSchema = z
       .openapi({ description: "Or HTTP Basic (RFC 6749 §2.3.1)" }),
     client_secret: z.string().max(256).optional(),
     scope: z.string().max(2000).optional(),
+    mfa_token: z
+      .string()
+      .max(4096)
+      .optional()
+      .openapi({ description: "grant_type=mfa_otp: the challenge an `mfa_required` answer gave" }),
+    otp: z
+      .string()
+      .max(16)
+      .optional()
+      .openapi({ description: "grant_type=mfa_otp: the TOTP code" }),
+    recovery_code: z
+      .string()
+      .max(32)
+      .optional()
+      .openapi({ description: "grant_type=mfa_otp: a recovery code, instead of otp" }),
   })
   .openapi("TokenRequest");
 
@@ -54,7 +69,9 @@ export const issueToken = createRoute({
   method: "post",
   path: "/apps/{app_name}/tokens",
   tags,
-  summary: "Issue tokens (grant_type=password, refresh_token or client_credentials)",
+  summary: "Issue tokens (grant_type=password, mfa_otp, refresh_token or client_credentials)",
+  description:
+    "With 2FA on, the password grant answers 401 `mfa_required` with `error.mfa_token`; complete it with `grant_type=mfa_otp`, the `mfa_token` and `otp` (or `recovery_code`).",
   request: { params: AppParams, body: jsonOrForm(TokenRequestSchema) },
   responses: {
     200: jsonContent(TokenResponseSchema, "Tokens (RFC 6749 §5.1)"),
