@@ -7,9 +7,11 @@ import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
 import { createIdentityPorts } from "./adapters/identity";
 import { createLiveHub } from "./adapters/node/live";
+import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
 import { createRedisFanout } from "./adapters/node/redis-fanout";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
+import { createSentryNodeReporter } from "./adapters/sentry/node";
 import { systemClock } from "./adapters/system-clock";
 import { createApp } from "./app";
 import { ConfigError, parseConfig } from "./config";
@@ -23,6 +25,8 @@ const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
 /** `npm start`: the app on Node with embedded defaults, or the services the env points at. */
 async function main() {
   const config = parseConfig(process.env);
+  // First, so the process's own uncaught exceptions are reported from start-up on.
+  const sentry = config.SENTRY_DSN ? createSentryNodeReporter(config) : undefined;
   const logger = createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } });
   const clock = systemClock;
 
@@ -34,6 +38,15 @@ async function main() {
       })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
   const { cache, revocations, limiter } = createCacheAdapters(config, clock);
+  const geoip = config.GEOIP_DATABASE_PATH
+    ? await createMaxmindGeoIp({
+        databasePath: config.GEOIP_DATABASE_PATH,
+        exclusions: config.GEOIP_PRIVACY_EXCLUSIONS_ENABLED
+          ? { path: config.GEOIP_PRIVACY_EXCLUSIONS_CACHE_PATH }
+          : undefined,
+        logger,
+      })
+    : noGeoIp;
   const secrets = await resolvePlatformSecrets(db.session().db, config);
   if (secrets.generatedAdminKey) printAdminKeyOnce(secrets.generatedAdminKey);
 
@@ -46,8 +59,8 @@ async function main() {
     realtime: hub,
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
-    geoip: noGeoIp,
-    errors: noErrorReporter,
+    geoip,
+    errors: sentry ?? noErrorReporter,
     clock,
     logger,
   };
@@ -82,7 +95,7 @@ async function main() {
     void hub.close();
     void fanout?.close();
     server.close(() => {
-      db.close().finally(() => process.exit(0));
+      void Promise.allSettled([db.close(), sentry?.flush(2000)]).finally(() => process.exit(0));
     });
   };
   process.once("SIGINT", shutdown);

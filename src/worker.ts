@@ -1,6 +1,7 @@
 import { runScheduledJobs } from "../functions";
 import { serveLiveSocket } from "./adapters/cloudflare/live-socket";
 import { createWorkerPorts, type WorkerEnv } from "./adapters/cloudflare/ports";
+import { withSentryWhenConfigured } from "./adapters/sentry/cloudflare";
 import { type App, createApp } from "./app";
 import { ConfigError } from "./config";
 import type { Ports } from "./ports";
@@ -43,7 +44,7 @@ function misconfigured(error: ConfigError) {
   );
 }
 
-export default {
+const worker = {
   async fetch(request, env, ctx) {
     try {
       const { app, room } = await isolateFor(env);
@@ -60,6 +61,9 @@ export default {
     ctx.waitUntil(isolateFor(env).then(({ ports }) => runScheduledJobs(ports)));
   },
 } satisfies ExportedHandler<WorkerEnv>;
+
+/** With `SENTRY_DSN` set, `fetch` runs inside @sentry/cloudflare's `withSentry`. */
+export default withSentryWhenConfigured(worker);
 
 function isLiveSocket(request: Request) {
   return (

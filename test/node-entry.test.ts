@@ -130,4 +130,13 @@ describe("the Node entry (npm start)", () => {
     expect(code).toBe(1);
     expect(output).toMatch(/Invalid configuration: PORT/);
   });
+
+  it("refuses to start when GEOIP_DATABASE_PATH names no readable database", async () => {
+    const { code, output } = await runNodeServer({
+      GEOIP_DATABASE_PATH: "/nonexistent/GeoLite2-City.mmdb",
+      DATA_DIR: await mkdtemp(join(tmpdir(), "heimdall-geoip-")),
+    });
+    expect(code).toBe(1);
+    expect(output).toContain("/nonexistent/GeoLite2-City.mmdb");
+  });
 });

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { failOpen } from "../adapters/fail-open-limiter";
 import type { AppEnv } from "../app-env";
 import { subjectId } from "../middleware/auth";
+import type { GeoLocation } from "../ports";
 import type { AuditSource, ServiceContext } from "../services/audit";
 import { createBruteForceGuard } from "../services/brute-force";
 import type { TokenDeps } from "../services/sessions";
@@ -9,11 +10,17 @@ import type { TokenDeps } from "../services/sessions";
 /** The audit source of a request: its authenticated subject, IP and user agent. */
 export function auditSource(c: Context<AppEnv>): AuditSource {
   const subject = c.get("subject");
+  const ipAddress = c.var.ports.clientIp(c.req.raw, c.env) ?? null;
+  let location: GeoLocation | null | undefined;
   return {
     actorType: subject ? subject.kind : "anonymous",
     actorId: subject ? subjectId(subject) : null,
-    ipAddress: c.var.ports.clientIp(c.req.raw, c.env) ?? null,
+    ipAddress,
     userAgent: c.req.header("user-agent")?.slice(0, 512) ?? null,
+    location: () => {
+      location ??= c.var.ports.geoip.locate(ipAddress, c.req.raw);
+      return location;
+    },
   };
 }
 

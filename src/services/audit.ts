@@ -1,7 +1,7 @@
-import { and, desc, eq, gte, lte, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lte, or, type SQL } from "drizzle-orm";
 import { auditLogs } from "../db/schema";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
+import type { Database, GeoLocation } from "../ports";
 
 export type AuditActorType = (typeof auditLogs.$inferInsert)["actor_type"];
 
@@ -11,6 +11,8 @@ export interface AuditSource {
   actorId: string | null;
   ipAddress: string | null;
   userAgent: string | null;
+  /** Where the request came from (GeoIP), looked up on first use. */
+  location?: () => GeoLocation | null;
 }
 
 export interface AuditEvent {
@@ -66,31 +68,53 @@ export async function recordAudit(db: Database, source: AuditSource, event: Audi
     metadata: event.metadata ?? {},
     ip_address: source.ipAddress,
     user_agent: source.userAgent,
+    location: source.location?.() ?? null,
     timestamp: at,
   });
 }
 
 export interface AuditFilter {
-  action?: string;
-  actor_id?: string;
-  target_id?: string;
-  from?: Date;
-  to?: Date;
+  /** One app's events; undefined for every app (the platform admin's reports). */
+  appId?: string | undefined;
+  action?: string | undefined;
+  actions?: readonly string[] | undefined;
+  actor_id?: string | undefined;
+  actor_type?: AuditActorType | undefined;
+  target_id?: string | undefined;
+  /** Events by or about this id: its actor, or its target. */
+  involving?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+/** The SQL condition of a filter, shared by lists, reports and exports. */
+export function auditWhere(filter: AuditFilter): SQL | undefined {
+  const conditions: SQL[] = [];
+  if (filter.appId) conditions.push(eq(auditLogs.app_id, filter.appId));
+  if (filter.action) conditions.push(eq(auditLogs.action, filter.action));
+  if (filter.actions?.length) conditions.push(inArray(auditLogs.action, [...filter.actions]));
+  if (filter.actor_id) conditions.push(eq(auditLogs.actor_id, filter.actor_id));
+  if (filter.actor_type) conditions.push(eq(auditLogs.actor_type, filter.actor_type));
+  if (filter.target_id) conditions.push(eq(auditLogs.target_id, filter.target_id));
+  if (filter.involving) {
+    const either = or(
+      eq(auditLogs.actor_id, filter.involving),
+      eq(auditLogs.target_id, filter.involving),
+    );
+    if (either) conditions.push(either);
+  }
+  if (filter.from) conditions.push(gte(auditLogs.timestamp, filter.from));
+  if (filter.to) conditions.push(lte(auditLogs.timestamp, filter.to));
+  return and(...conditions);
 }
 
 export async function listAudit(
   db: Database,
   appId: string,
-  filter: AuditFilter,
+  filter: Omit<AuditFilter, "appId">,
   page: { limit: number; offset: number },
 ) {
-  const conditions: SQL[] = [eq(auditLogs.app_id, appId)];
-  if (filter.action) conditions.push(eq(auditLogs.action, filter.action));
-  if (filter.actor_id) conditions.push(eq(auditLogs.actor_id, filter.actor_id));
-  if (filter.target_id) conditions.push(eq(auditLogs.target_id, filter.target_id));
-  if (filter.from) conditions.push(gte(auditLogs.timestamp, filter.from));
-  if (filter.to) conditions.push(lte(auditLogs.timestamp, filter.to));
-  const where = and(...conditions);
+  const where = auditWhere({ ...filter, appId });
   const [rows, total] = await Promise.all([
     db
       .select()
@@ -102,6 +126,32 @@ export async function listAudit(
     db.$count(auditLogs, where),
   ]);
   return { rows, total };
+}
+
+/**
+ * Every event of a filter, oldest first, a page at a time (keyset on time and id, so memory
+ * stays bounded however many there are).
+ */
+export async function* auditEvents(db: Database, filter: AuditFilter, pageSize = 1000) {
+  let after: { timestamp: Date; id: string } | undefined;
+  for (;;) {
+    const keyset = after
+      ? or(
+          gt(auditLogs.timestamp, after.timestamp),
+          and(eq(auditLogs.timestamp, after.timestamp), gt(auditLogs.id, after.id)),
+        )
+      : undefined;
+    const rows = await db
+      .select()
+      .from(auditLogs)
+      .where(and(auditWhere(filter), keyset))
+      .orderBy(asc(auditLogs.timestamp), asc(auditLogs.id))
+      .limit(pageSize);
+    if (rows.length > 0) yield rows;
+    const last = rows.at(-1);
+    if (!last || rows.length < pageSize) return;
+    after = { timestamp: last.timestamp, id: last.id };
+  }
 }
 
 export async function findAudit(db: Database, appId: string, id: string) {

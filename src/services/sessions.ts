@@ -275,6 +275,7 @@ export async function openSession(
     user_id: userId,
     ip_address: ctx.audit.ipAddress,
     user_agent: ctx.audit.userAgent,
+    location: ctx.audit.location?.() ?? null,
     created_at: at,
     last_used_at: at,
     expires_at: expiresAt,

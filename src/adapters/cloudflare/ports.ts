@@ -3,12 +3,13 @@ import { ConfigError, parseConfig } from "../../config";
 import { sha256Hex } from "../../lib/crypto";
 import type { Ports } from "../../ports";
 import { noErrorReporter } from "../../ports/error-reporter";
-import { noGeoIp } from "../../ports/geoip";
 import { createCacheAdapters } from "../cache";
 import { createConsoleLogger } from "../console-logger";
 import { createIdentityPorts } from "../identity";
 import { createNeonDatabase } from "../neon/database";
+import { sentryWorkerReporter } from "../sentry/cloudflare";
 import { systemClock } from "../system-clock";
+import { cloudflareGeoIp } from "./geoip";
 import { createDurableObjectRealtime } from "./realtime";
 
 /** Bindings declared in `wrangler.toml`; string settings arrive as vars and secrets. */
@@ -46,8 +47,9 @@ export async function createWorkerPorts(env: WorkerEnv): Promise<Ports> {
     realtime: createDurableObjectRealtime(env.GPS_ROOM),
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
-    geoip: noGeoIp,
-    errors: noErrorReporter,
+    geoip: cloudflareGeoIp,
+    // Sends through the client `withSentryWhenConfigured` (src/worker.ts) puts on the request.
+    errors: config.SENTRY_DSN ? sentryWorkerReporter : noErrorReporter,
     clock,
     logger,
   };

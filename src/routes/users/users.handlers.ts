@@ -100,7 +100,6 @@ export const listSessions: RouteHandler<typeof routes.listSessions, AppEnv> = as
   const rows = await sessions.listSessions(c.var.db(), subject.userId, c.var.ports.clock.now());
   const data = rows.map(({ revoked_at, revoked_reason, app_id, user_id, ...session }) => ({
     ...serialize(session),
-    location: null,
     current: session.id === subject.claims.sid,
   }));
   return c.json({ data, _links: { self: absoluteUrl(c, "/v1/users/me/sessions") } }, 200);

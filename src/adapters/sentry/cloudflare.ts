@@ -1,0 +1,69 @@
+import { captureException, withSentry } from "@sentry/cloudflare";
+import { parseConfig } from "../../config";
+import type { ErrorReporter } from "../../ports/error-reporter";
+import { captureContextOf, sentryOptions } from "./scrub";
+
+/**
+ * Server errors to Sentry on Workers: the event goes to the client `withSentryWhenConfigured`
+ * set on the invocation's scope, which sends it from the invocation's `waitUntil` once the
+ * response is out. Outside such an invocation (no client) it is a no-op.
+ */
+export const sentryWorkerReporter: ErrorReporter = {
+  capture(error, context) {
+    try {
+      captureException(error, captureContextOf(context));
+    } catch {
+      // Reporting must never turn into a second failure.
+    }
+  },
+};
+
+type FetchHandler<Env> = ExportedHandlerFetchHandler<Env>;
+
+/**
+ * The Worker's exported handler with @sentry/cloudflare's `withSentry` around its `fetch`, for
+ * the bindings that set `SENTRY_DSN`; for the others `fetch` is called as is, with no Sentry
+ * client, scope or span. The choice is made once per bindings object (as the Worker builds its
+ * app once per bindings object), and the wrapped `fetch` is given those same bindings, not
+ * the SDK's per-request proxy of them, so the Worker's per-isolate caches keep working. The
+ * other handlers (`scheduled`) are passed through.
+ *
+ * @example
+ * export default withSentryWhenConfigured({ fetch, scheduled } satisfies ExportedHandler<Env>);
+ */
+export function withSentryWhenConfigured<Env extends object, H extends ExportedHandler<Env>>(
+  handler: H & { fetch: FetchHandler<Env> },
+): H {
+  const fetchers = new WeakMap<Env, FetchHandler<Env>>();
+  const fetcherFor = (env: Env): FetchHandler<Env> => {
+    let fetcher = fetchers.get(env);
+    if (!fetcher) {
+      let dsn: string | undefined;
+      let options: ReturnType<typeof sentryOptions>;
+      try {
+        options = sentryOptions(parseConfig(env as Record<string, unknown>));
+        dsn = options.dsn;
+      } catch {
+        // Misconfigured: the handler answers that itself; decide again on the next request.
+        return (request, env, ctx) => handler.fetch(request, env, ctx);
+      }
+      fetcher = dsn
+        ? sentryFetcher(handler, env, options)
+        : (request, env, ctx) => handler.fetch(request, env, ctx);
+      fetchers.set(env, fetcher);
+    }
+    return fetcher;
+  };
+  return { ...handler, fetch: (request, env, ctx) => fetcherFor(env)(request, env, ctx) };
+}
+
+function sentryFetcher<Env>(
+  handler: { fetch: FetchHandler<Env> },
+  env: Env,
+  options: ReturnType<typeof sentryOptions>,
+): FetchHandler<Env> {
+  const wrapped = withSentry<Env, unknown, unknown, { fetch: FetchHandler<Env> }>(() => options, {
+    fetch: (request, _instrumentedEnv, ctx) => handler.fetch(request, env, ctx),
+  });
+  return wrapped.fetch;
+}
