@@ -12,9 +12,11 @@ import { rejectNul } from "./middleware/reject-nul";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
+import { accountRouter } from "./routes/account/account.index";
 import { apiKeysRouter } from "./routes/api-keys/api-keys.index";
 import { appSettingsRouter, appsRouter } from "./routes/apps/apps.index";
 import { auditRouter } from "./routes/audit/audit.index";
+import { auditReportsRouter } from "./routes/audit-reports/audit-reports.index";
 import { bansRouter } from "./routes/bans/bans.index";
 import { credentialsRouter } from "./routes/credentials/credentials.index";
 import { devicesRouter } from "./routes/devices/devices.index";
@@ -76,6 +78,8 @@ export function createApp(ports: Ports) {
   app.route("/v1", createGraphqlRouter(ports));
   app.route("/v1", meRouter);
   app.route("/v1", mfaRouter);
+  app.route("/v1", accountRouter);
+  app.route("/v1", auditReportsRouter);
   // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
   // (scoped to their token's app) at the top level. `guard()` tells them apart.
   const scoped = [

@@ -136,6 +136,8 @@ export async function createDevice(
           id: newId("dev"),
           app_id: app.id,
           name: input.name,
+          // A user who registers a device owns its positions (their export, their erasure).
+          owner_id: ctx.audit.actorType === "user" ? ctx.audit.actorId : null,
           external_id: input.external_id ?? null,
           expected_interval_seconds: input.expected_interval_seconds,
           metadata: input.metadata ?? {},

@@ -308,6 +308,39 @@ export const AuditLogSchema = createSelectSchema(auditLogs, {
   location: geoLocationSchema.nullable(),
 }).openapi("AuditLog");
 
+export const AuditReportSchema = createSelectSchema(auditReports, {
+  period_from: isoTimestamp,
+  period_to: isoTimestamp,
+  filters: z.object({
+    actions: z.array(z.string()).optional(),
+    actor_id: z.string().optional(),
+    actor_type: z.string().optional(),
+  }),
+  created_at: isoTimestamp,
+}).openapi("AuditReport");
+
+export const CreateAuditReportSchema = z
+  .object({
+    name: z.string().min(1).max(200).openapi({ example: "Q4 sign-ins" }),
+    from: isoTimestamp,
+    to: isoTimestamp,
+    app: z
+      .string()
+      .min(1)
+      .max(63)
+      .optional()
+      .openapi({ description: "One app's events (its name); all apps when absent" }),
+    actions: z
+      .array(z.string().min(1).max(100))
+      .max(50)
+      .optional()
+      .openapi({ example: ["auth.login.failed"] }),
+    actor_id: z.string().min(1).max(64).optional(),
+    actor_type: z.enum(["admin", "user", "api_key", "service", "anonymous", "system"]).optional(),
+  })
+  .strict()
+  .openapi("CreateAuditReport");
+
 export const SessionSchema = createSelectSchema(sessions, {
   created_at: isoTimestamp,
   last_used_at: isoTimestamp,

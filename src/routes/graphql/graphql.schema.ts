@@ -180,6 +180,8 @@ export const typeDefs = /* GraphQL */ `
   type Device {
     id: ID!
     name: String!
+    "The user who registered it, whose personal data its positions are."
+    ownerId: ID
     externalId: String
     status: String!
     expectedIntervalSeconds: Int!

@@ -1,0 +1,58 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import { stream } from "hono/streaming";
+import type { AppEnv } from "../../app-env";
+import { paginated } from "../../lib/pagination";
+import { serialize } from "../../lib/serialize";
+import { serviceContext } from "../../lib/service-context";
+import { withDatabase } from "../../lib/with-database";
+import { appInScope, selfOf } from "../../middleware/auth";
+import { eraseUser, exportUser } from "../../services/account";
+import { listAudit } from "../../services/audit";
+import type * as routes from "./account.routes";
+
+export const activity: RouteHandler<typeof routes.activity, AppEnv> = async (c) => {
+  const { limit, offset, action, from, to } = c.req.valid("query");
+  const { rows, total } = await listAudit(
+    c.var.db(),
+    appInScope(c).id,
+    {
+      involving: selfOf(c).userId,
+      action,
+      from: from ? new Date(from) : undefined,
+      to: to ? new Date(to) : undefined,
+    },
+    { limit, offset },
+  );
+  return c.json(paginated(c, rows.map(serialize), total, { limit, offset }), 200);
+};
+
+export const exportData: RouteHandler<typeof routes.exportData, AppEnv> = async (c) => {
+  const app = appInScope(c);
+  const { userId } = selfOf(c);
+  const now = c.var.ports.clock.now();
+  c.header("Content-Type", "application/json");
+  c.header("Content-Disposition", `attachment; filename="heimdall-export-${userId}.json"`);
+  c.header("Cache-Control", "no-store");
+  // The stream outlives the handler: it reads through a database session of its own.
+  const response = stream(
+    c,
+    (out) =>
+      withDatabase(c.var.ports.db, (db) =>
+        exportUser(db(), app, userId, now, (text) => out.write(text).then(() => undefined)),
+      ),
+    async (error) => c.var.logger.error("data export failed", { error }),
+  );
+  // The route's JSON document, written in pieces rather than built with c.json().
+  return response as never;
+};
+
+export const erase: RouteHandler<typeof routes.erase, AppEnv> = async (c) => {
+  const erased = await eraseUser(
+    serviceContext(c),
+    c.var.ports,
+    appInScope(c),
+    selfOf(c).userId,
+    c.req.valid("json").password,
+  );
+  return c.json({ data: { erased: true as const, ...erased } }, 200);
+};
