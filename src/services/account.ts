@@ -9,10 +9,11 @@ import type { AppRecord } from "./apps";
 import { auditEvents, recordAudit, type ServiceContext } from "./audit";
 import { deviceView } from "./devices";
 import { serializePosition } from "./ingest";
+import { chronological } from "./positions";
 import { findUser, revokeUserTokens } from "./users";
 
 /** Rows read per query while exporting: memory stays bounded by this, not by the data. */
-const EXPORT_PAGE = 5000;
+const EXPORT_PAGE = 2000;
 
 /**
  * Everything Heimdall stores about a user (GDPR Art. 15 and 20), as one JSON document written
@@ -84,7 +85,7 @@ export async function exportUser(
             after ? gt(positions.timestamp, after) : undefined,
           ),
         )
-        .orderBy(asc(positions.timestamp))
+        .orderBy(chronological)
         .limit(EXPORT_PAGE);
       if (page.length > 0) {
         const lines = page.map((row) => json(serializePosition(row))).join(",\n");

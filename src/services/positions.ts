@@ -6,6 +6,12 @@ import { type PositionRecord, serializePosition } from "./ingest";
 
 export type Position = ReturnType<typeof serializePosition>;
 
+/**
+ * A device's positions oldest first, as the `(device_id, timestamp desc nulls last)` index reads
+ * backwards. A plain `asc` (nulls last) cannot use it, and Postgres sorts the device's rows.
+ */
+export const chronological = sql`${positions.timestamp} asc nulls first`;
+
 export interface PositionFilter {
   deviceId?: string | undefined;
   from?: string | undefined;

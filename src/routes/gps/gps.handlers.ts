@@ -1,5 +1,5 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { and, asc, eq, gte, lte } from "drizzle-orm";
+import { and, eq, gte, lte } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { positions } from "../../db/schema";
@@ -180,7 +180,7 @@ export const track: RouteHandler<typeof routes.track, AppEnv> = async (c) => {
     })
     .from(positions)
     .where(where)
-    .orderBy(asc(positions.timestamp))
+    .orderBy(positionsService.chronological)
     .limit(MAX_TRACK_ROWS + 1);
   if (rows.length > MAX_TRACK_ROWS) {
     throw new ApiError(
