@@ -72,7 +72,8 @@ describe("activity and GeoIP", () => {
 describe("audit reports", () => {
   it("creates a report over a period and filters, lists it, and downloads it as CSV and JSON", async () => {
     await send(app, "POST", "/v1/apps/privacy/tokens", {
-      body: { grant_type: "password", email: tenant.admin.email, password: '=HYPERLINK("x")' },
+      body: { grant_type: "password", email: tenant.admin.email, password: "wrong" },
+      headers: { "user-agent": "=cmd|' /C calc'!A0" },
     });
     const created = await send(app, "POST", "/v1/admin/audit/reports", {
       body: {
@@ -111,6 +112,8 @@ describe("audit reports", () => {
     );
     expect(lines).toHaveLength(3);
     expect(lines.slice(1).every((line) => line.includes("auth.login.failed"))).toBe(true);
+    // A cell a spreadsheet would run as a formula is defused.
+    expect(lines.some((line) => line.includes(",'=cmd|' /C calc'!A0,"))).toBe(true);
 
     const json = await send(
       app,
