@@ -15,7 +15,10 @@ export type IdPrefix =
   | "rtk"
   | "ban"
   | "rcv"
-  | "rpt";
+  | "rpt"
+  | "ocl"
+  | "grt"
+  | "plt";
 
 /** @example newId("app") // "app_01JD3KXFG6QK7N8Y2M4V5W6X7Z" */
 export function newId(prefix: IdPrefix): string {

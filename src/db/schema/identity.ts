@@ -134,6 +134,9 @@ export const sessions = pgTable(
     user_agent: text("user_agent"),
     /** Where the sign-in came from (GeoIP), when known. */
     location: jsonb("location").$type<GeoLocation>(),
+    /** The OAuth client the session was granted to, and the scopes its tokens carry. */
+    client_id: text("client_id"),
+    scopes: jsonb("scopes").$type<string[]>(),
     created_at: timestamps.created_at,
     last_used_at: timestamp("last_used_at", { withTimezone: true, mode: "date" })
       .notNull()
@@ -346,7 +349,7 @@ export const SessionSchema = createSelectSchema(sessions, {
   last_used_at: isoTimestamp,
   expires_at: isoTimestamp,
 })
-  .omit({ revoked_at: true, revoked_reason: true, app_id: true, user_id: true })
+  .omit({ revoked_at: true, revoked_reason: true, app_id: true, user_id: true, scopes: true })
   .extend({
     location: geoLocationSchema
       .nullable()

@@ -3,3 +3,4 @@ export * from "./bans";
 export * from "./credentials";
 export * from "./gps";
 export * from "./identity";
+export * from "./oauth";
