@@ -73,3 +73,27 @@ export function createCipher(secret: string, purpose: string) {
 }
 
 export type Cipher = ReturnType<typeof createCipher>;
+
+/**
+ * Whether `secret` is the current secret of a credential (`"current"`), or the one before its
+ * last rotation while that one's grace period lasts (`"previous"`). Both comparisons are
+ * constant-time.
+ */
+export async function matchesRotatedSecret(
+  secret: string,
+  stored: {
+    secret_hash: string | null;
+    previous_secret_hash: string | null;
+    previous_secret_expires_at: Date | null;
+  },
+  now: Date,
+): Promise<"current" | "previous" | false> {
+  const presented = await sha256Hex(secret);
+  const current = stored.secret_hash !== null && timingSafeEqual(presented, stored.secret_hash);
+  const previous =
+    stored.previous_secret_hash !== null &&
+    stored.previous_secret_expires_at !== null &&
+    stored.previous_secret_expires_at > now &&
+    timingSafeEqual(presented, stored.previous_secret_hash);
+  return current ? "current" : previous ? "previous" : false;
+}

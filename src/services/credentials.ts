@@ -1,6 +1,6 @@
 import { and, asc, eq } from "drizzle-orm";
 import { serviceCredentials } from "../db/schema";
-import { randomSecret, sha256Hex, timingSafeEqual } from "../lib/crypto";
+import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database, RevocationStore } from "../ports";
@@ -180,19 +180,10 @@ export async function clientCredentialsGrant(
     .from(serviceCredentials)
     .where(eq(serviceCredentials.client_id, input.clientId))
     .limit(1);
-  const presented = await sha256Hex(input.clientSecret);
-  const current = credential ? timingSafeEqual(presented, credential.secret_hash) : false;
-  const previous =
-    !!credential?.previous_secret_hash &&
-    !!credential.previous_secret_expires_at &&
-    credential.previous_secret_expires_at > now &&
-    timingSafeEqual(presented, credential.previous_secret_hash);
-  if (
-    !credential ||
-    credential.app_id !== app.id ||
-    credential.revoked_at ||
-    !(current || previous)
-  ) {
+  const matches = credential
+    ? await matchesRotatedSecret(input.clientSecret, credential, now)
+    : false;
+  if (!credential || credential.app_id !== app.id || credential.revoked_at || !matches) {
     await recordAudit(
       ctx.db,
       ctx.audit,
@@ -239,7 +230,7 @@ export async function clientCredentialsGrant(
       appId: app.id,
       action: "auth.client.succeeded",
       actor: { type: "service", id: credential.id },
-      metadata: { previous_secret: previous && !current, scope: permissions },
+      metadata: { previous_secret: matches === "previous", scope: permissions },
     },
     now,
   );
