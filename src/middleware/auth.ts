@@ -95,7 +95,8 @@ export async function subjectOfToken(
     permissions: claims.permissions,
     claims,
   };
-  return claims.client_id
+  // A token an OAuth client got for a user is the user's (with the granted permissions only).
+  return claims.client_id && !claims.sub.startsWith("usr_")
     ? { kind: "service", credentialId: claims.sub, ...grants }
     : { kind: "user", userId: claims.sub, ...grants };
 }

@@ -19,8 +19,13 @@ export interface AccessClaims {
   exp: number;
   /** The session (refresh token family) the token came from, when it came from one. */
   sid?: string;
-  /** Set on `client_credentials` tokens: the service credential's client id (RFC 9068). */
+  /**
+   * The client the token was issued to (RFC 9068): a service credential's (`client_credentials`,
+   * `sub` is the credential), or an OAuth client's (authorization code, `sub` is the user).
+   */
   client_id?: string;
+  /** The scopes an OAuth client was granted, space-separated. */
+  scope?: string;
 }
 
 export const ACCESS_TOKEN_TYPE = "at+jwt";
@@ -70,6 +75,7 @@ export async function signAccessToken(
     ttlSeconds: number;
     sessionId?: string;
     clientId?: string;
+    scope?: string;
     profile?: TokenProfile;
   },
 ): Promise<{ token: string; claims: AccessClaims }> {
@@ -88,6 +94,7 @@ export async function signAccessToken(
     exp: iat + input.ttlSeconds,
     ...(input.sessionId ? { sid: input.sessionId } : {}),
     ...(input.clientId ? { client_id: input.clientId } : {}),
+    ...(input.scope ? { scope: input.scope } : {}),
   };
   const token = await new SignJWT(claims as unknown as JWTPayload)
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: profile.type })

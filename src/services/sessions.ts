@@ -18,6 +18,7 @@ import { isUserBanned } from "./bans";
 import type { BruteForceGuard } from "./brute-force";
 import type { KeyRing } from "./keys";
 import { type SecondFactor, spendSecondFactor } from "./mfa";
+import { hasPermission, PERMISSION_PATTERN } from "./permissions";
 import { findUserByEmail, grantsOf, type UserRecord } from "./users";
 
 export interface TokenDeps {
@@ -34,6 +35,9 @@ export interface TokenResponse {
   token_type: "Bearer";
   expires_in: number;
   refresh_token: string;
+  scope?: string;
+  /** OpenID Connect, with `openid` in the scope. */
+  id_token?: string;
 }
 
 const REFRESH_PREFIX = "rt_";
@@ -47,26 +51,42 @@ function assertIssuing(app: AppRecord) {
   if (app.status !== "active") throw new ApiError("invalid_grant", "The app is archived");
 }
 
+/** What a session's tokens carry when it was granted to an OAuth client. */
+export interface SessionGrant {
+  clientId: string;
+  scopes: string[];
+}
+
+/**
+ * An access token for a session: the user's roles and permissions, or, for a session granted to
+ * an OAuth client, only the permissions among its scopes that the user still holds.
+ */
 async function accessTokenFor(
   ctx: ServiceContext,
   deps: Pick<TokenDeps, "keys">,
   app: AppRecord,
   user: UserRecord,
-  sessionId: string,
+  session: { sessionId: string; grant?: SessionGrant | undefined },
   issuer: string,
 ) {
   const settings = settingsOf(app);
   const grants = await grantsOf(ctx.db, user.id);
+  const { grant } = session;
   const { token } = await signAccessToken(
     { keys: deps.keys, clock: ctx.clock, db: ctx.db },
     {
       issuer,
       app: { id: app.id, name: app.name, alg: settings.signing_algorithm },
       subject: user.id,
-      roles: grants.roles,
-      permissions: grants.permissions,
+      roles: grant ? [] : grants.roles,
+      permissions: grant
+        ? grant.scopes.filter(
+            (scope) => PERMISSION_PATTERN.test(scope) && hasPermission(grants.permissions, scope),
+          )
+        : grants.permissions,
       ttlSeconds: settings.access_token_ttl,
-      sessionId,
+      sessionId: session.sessionId,
+      ...(grant ? { clientId: grant.clientId, scope: grant.scopes.join(" ") } : {}),
     },
   );
   return { token, expiresIn: settings.access_token_ttl };
@@ -80,6 +100,53 @@ export async function passwordGrant(
   input: { email: string; password: string; issuer: string },
 ): Promise<TokenResponse> {
   assertIssuing(app);
+  const user = await authenticateWithPassword(ctx, deps, app, input);
+  const now = ctx.clock.now();
+  if (user.totp_enabled_at) {
+    // The password was right; the second factor decides. The challenge names the user and app.
+    const { token } = await signAccessToken(
+      { keys: deps.keys, clock: ctx.clock, db: ctx.db },
+      {
+        issuer: input.issuer,
+        app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
+        subject: user.id,
+        roles: [],
+        permissions: [],
+        ttlSeconds: MFA_TOKEN_TTL_SECONDS,
+        profile: mfaTokenProfile,
+      },
+    );
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "auth.login.mfa_required",
+        actor: { type: "user", id: user.id },
+        target: { type: "user", id: user.id },
+      },
+      now,
+    );
+    throw new ApiError(
+      "mfa_required",
+      "A second factor is required: send grant_type=mfa_otp with the mfa_token and otp (or recovery_code)",
+      { mfaToken: token },
+    );
+  }
+  return signIn(ctx, deps, app, user, { issuer: input.issuer, grantType: "password" });
+}
+
+/**
+ * Checks an email and password as every sign-in does: the brute-force lockout first, the same
+ * work whether or not the account exists, failures audited and counted; a rehash when the
+ * hashing cost was raised. Answers the active, unbanned user.
+ */
+export async function authenticateWithPassword(
+  ctx: ServiceContext,
+  deps: Pick<TokenDeps, "passwords" | "bruteForce">,
+  app: AppRecord,
+  input: { email: string; password: string },
+): Promise<UserRecord> {
   const attemptKeys = [
     `acct:${app.id}:${input.email.trim().toLowerCase()}`,
     ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
@@ -137,38 +204,7 @@ export async function passwordGrant(
     const rehash = await deps.passwords.hash(input.password);
     await ctx.db.update(users).set({ password_hash: rehash }).where(eq(users.id, user.id));
   }
-  if (user.totp_enabled_at) {
-    // The password was right; the second factor decides. The challenge names the user and app.
-    const { token } = await signAccessToken(
-      { keys: deps.keys, clock: ctx.clock, db: ctx.db },
-      {
-        issuer: input.issuer,
-        app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
-        subject: user.id,
-        roles: [],
-        permissions: [],
-        ttlSeconds: MFA_TOKEN_TTL_SECONDS,
-        profile: mfaTokenProfile,
-      },
-    );
-    await recordAudit(
-      ctx.db,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "auth.login.mfa_required",
-        actor: { type: "user", id: user.id },
-        target: { type: "user", id: user.id },
-      },
-      now,
-    );
-    throw new ApiError(
-      "mfa_required",
-      "A second factor is required: send grant_type=mfa_otp with the mfa_token and otp (or recovery_code)",
-      { mfaToken: token },
-    );
-  }
-  return signIn(ctx, deps, app, user, { issuer: input.issuer, grantType: "password" });
+  return user;
 }
 
 /** The sign-in itself, once every factor has passed: a session, audited, and its tokens. */
@@ -258,13 +294,17 @@ export async function mfaGrant(
   });
 }
 
-/** Starts a session (a refresh token family) for a user, inside the caller's transaction. */
+/**
+ * Starts a session (a refresh token family) for a user, inside the caller's transaction; `grant`
+ * when an OAuth client gets it.
+ */
 export async function openSession(
   tx: Database,
   ctx: ServiceContext,
   app: AppRecord,
   userId: string,
   at: Date,
+  grant?: SessionGrant,
 ) {
   const expiresAt = new Date(at.getTime() + settingsOf(app).refresh_token_ttl * 1000);
   const sessionId = newId("ses");
@@ -276,6 +316,8 @@ export async function openSession(
     ip_address: ctx.audit.ipAddress,
     user_agent: ctx.audit.userAgent,
     location: ctx.audit.location?.() ?? null,
+    client_id: grant?.clientId ?? null,
+    scopes: grant?.scopes ?? null,
     created_at: at,
     last_used_at: at,
     expires_at: expiresAt,
@@ -287,7 +329,7 @@ export async function openSession(
     expires_at: expiresAt,
     created_at: at,
   });
-  return { sessionId, refreshToken };
+  return { sessionId, refreshToken, grant };
 }
 
 /** The token response for a session just opened. */
@@ -296,17 +338,22 @@ export async function tokensFor(
   deps: Pick<TokenDeps, "keys">,
   app: AppRecord,
   user: UserRecord,
-  session: { sessionId: string; refreshToken: string },
+  session: { sessionId: string; refreshToken: string; grant?: SessionGrant | undefined },
   issuer: string,
 ): Promise<TokenResponse> {
-  const access = await accessTokenFor(ctx, deps, app, user, session.sessionId, issuer);
+  const access = await accessTokenFor(ctx, deps, app, user, session, issuer);
   return {
     access_token: access.token,
     token_type: "Bearer",
     expires_in: access.expiresIn,
     refresh_token: session.refreshToken,
+    ...(session.grant ? { scope: session.grant.scopes.join(" ") } : {}),
   };
 }
+
+/** The grant a stored session was opened with, if any. */
+const grantOf = (session: { client_id: string | null; scopes: string[] | null }) =>
+  session.client_id ? { clientId: session.client_id, scopes: session.scopes ?? [] } : undefined;
 
 async function findRefresh(db: Database, token: string) {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
@@ -411,7 +458,7 @@ export async function refreshGrant(
     deps,
     app,
     user,
-    { sessionId: session.id, refreshToken: successor },
+    { sessionId: session.id, refreshToken: successor, grant: grantOf(session) },
     input.issuer,
   );
 }
@@ -435,7 +482,7 @@ async function reuse(
       deps,
       app,
       user,
-      { sessionId: session.id, refreshToken: successor },
+      { sessionId: session.id, refreshToken: successor, grant: grantOf(session) },
       issuer,
     );
   }

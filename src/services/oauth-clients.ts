@@ -1,0 +1,210 @@
+import { and, asc, eq } from "drizzle-orm";
+import { oauthClients } from "../db/schema";
+import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { Database } from "../ports";
+import type { AppRecord } from "./apps";
+import { audited, type ServiceContext } from "./audit";
+import { PERMISSION_PATTERN } from "./permissions";
+
+export type OAuthClientRecord = typeof oauthClients.$inferSelect;
+
+/** The OpenID Connect scopes; every other scope is a Heimdall permission. */
+export const OIDC_SCOPES = ["openid", "email", "profile"] as const;
+const SECRET_PREFIX = "ocs_";
+const ROTATION_GRACE_SECONDS = 3600;
+
+export function clientView(row: OAuthClientRecord) {
+  const { secret_hash: _secret, previous_secret_hash: _previous, ...fields } = row;
+  return { ...fields, client_id: row.id };
+}
+
+function assertScopes(scopes: string[]) {
+  const bad = scopes.filter(
+    (scope) =>
+      !(OIDC_SCOPES as readonly string[]).includes(scope) && !PERMISSION_PATTERN.test(scope),
+  );
+  if (bad.length > 0) {
+    throw new ApiError("validation_error", "Unknown scopes", {
+      details: bad.map((scope) => ({
+        field: "json.scopes",
+        reason: `${scope} is neither openid, email, profile nor a permission`,
+      })),
+    });
+  }
+}
+
+export async function listClients(
+  db: Database,
+  appId: string,
+  page: { limit: number; offset: number },
+) {
+  const where = eq(oauthClients.app_id, appId);
+  const [rows, total] = await Promise.all([
+    db
+      .select()
+      .from(oauthClients)
+      .where(where)
+      .orderBy(asc(oauthClients.id))
+      .limit(page.limit)
+      .offset(page.offset),
+    db.$count(oauthClients, where),
+  ]);
+  return { data: rows.map(clientView), total };
+}
+
+export async function findClient(db: Database, appId: string, clientId: string) {
+  const [row] = await db
+    .select()
+    .from(oauthClients)
+    .where(and(eq(oauthClients.app_id, appId), eq(oauthClients.id, clientId)));
+  if (!row) throw new ApiError("not_found", "No such OAuth client in this app");
+  return row;
+}
+
+/** A confidential client's `client_secret` is in this answer only. */
+export async function createClient(
+  ctx: ServiceContext,
+  app: AppRecord,
+  input: {
+    name: string;
+    type: OAuthClientRecord["type"];
+    redirect_uris: string[];
+    scopes: string[];
+  },
+) {
+  assertScopes(input.scopes);
+  const secret = input.type === "confidential" ? randomSecret(SECRET_PREFIX) : undefined;
+  const row = await audited(
+    ctx,
+    async (tx, now) => {
+      const [inserted] = await tx
+        .insert(oauthClients)
+        .values({
+          id: newId("ocl"),
+          app_id: app.id,
+          name: input.name,
+          type: input.type,
+          redirect_uris: [...new Set(input.redirect_uris)],
+          scopes: [...new Set(input.scopes)],
+          secret_hash: secret ? await sha256Hex(secret) : null,
+          created_at: now,
+          updated_at: now,
+        })
+        .returning();
+      if (!inserted) throw new Error("insert returned no row");
+      return inserted;
+    },
+    (inserted) => ({
+      appId: app.id,
+      action: "oauth_client.created",
+      target: { type: "oauth_client", id: inserted.id },
+      metadata: { name: input.name, type: input.type, scopes: input.scopes },
+    }),
+  );
+  return { ...clientView(row), ...(secret ? { client_secret: secret } : {}) };
+}
+
+export async function updateClient(
+  ctx: ServiceContext,
+  app: AppRecord,
+  clientId: string,
+  changes: {
+    name?: string | undefined;
+    redirect_uris?: string[] | undefined;
+    scopes?: string[] | undefined;
+  },
+) {
+  await findClient(ctx.db, app.id, clientId);
+  if (changes.scopes) assertScopes(changes.scopes);
+  const row = await audited(
+    ctx,
+    async (tx, now) => {
+      const [updated] = await tx
+        .update(oauthClients)
+        .set({ ...changes, updated_at: now })
+        .where(eq(oauthClients.id, clientId))
+        .returning();
+      if (!updated) throw new ApiError("not_found", "No such OAuth client in this app");
+      return updated;
+    },
+    {
+      appId: app.id,
+      action: "oauth_client.updated",
+      target: { type: "oauth_client", id: clientId },
+      metadata: { fields: Object.keys(changes) },
+    },
+  );
+  return clientView(row);
+}
+
+/** A new secret; the old one keeps working for an hour, so deployments can roll over. */
+export async function rotateClientSecret(ctx: ServiceContext, app: AppRecord, clientId: string) {
+  const current = await findClient(ctx.db, app.id, clientId);
+  if (current.type !== "confidential") {
+    throw new ApiError("conflict", "A public client has no secret");
+  }
+  const secret = randomSecret(SECRET_PREFIX);
+  const secretHash = await sha256Hex(secret);
+  const row = await audited(
+    ctx,
+    async (tx, now) => {
+      const [updated] = await tx
+        .update(oauthClients)
+        .set({
+          secret_hash: secretHash,
+          previous_secret_hash: current.secret_hash,
+          previous_secret_expires_at: new Date(now.getTime() + ROTATION_GRACE_SECONDS * 1000),
+          updated_at: now,
+        })
+        .where(eq(oauthClients.id, clientId))
+        .returning();
+      if (!updated) throw new ApiError("not_found", "No such OAuth client in this app");
+      return updated;
+    },
+    {
+      appId: app.id,
+      action: "oauth_client.secret_rotated",
+      target: { type: "oauth_client", id: clientId },
+    },
+  );
+  return { ...clientView(row), client_secret: secret };
+}
+
+export async function deleteClient(ctx: ServiceContext, app: AppRecord, clientId: string) {
+  await findClient(ctx.db, app.id, clientId);
+  await audited(ctx, (tx) => tx.delete(oauthClients).where(eq(oauthClients.id, clientId)), {
+    appId: app.id,
+    action: "oauth_client.deleted",
+    target: { type: "oauth_client", id: clientId },
+  });
+}
+
+/**
+ * Client authentication at the token endpoint: a confidential client must present its secret
+ * (the previous one during the rotation grace); a public client must not have one.
+ */
+export async function authenticateClient(
+  db: Database,
+  app: AppRecord,
+  input: { clientId: string; clientSecret?: string | undefined },
+  now: Date,
+) {
+  const [client] = await db
+    .select()
+    .from(oauthClients)
+    .where(and(eq(oauthClients.app_id, app.id), eq(oauthClients.id, input.clientId)));
+  const authenticated =
+    client &&
+    (client.type === "public"
+      ? input.clientSecret === undefined
+      : input.clientSecret !== undefined &&
+        (await matchesRotatedSecret(input.clientSecret, client, now)) !== false);
+  if (!client || !authenticated) {
+    throw new ApiError("invalid_client", "Client authentication failed", {
+      headers: { "WWW-Authenticate": `Basic realm="heimdall"` },
+    });
+  }
+  return client;
+}
