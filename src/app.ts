@@ -29,6 +29,9 @@ import { indexRouter } from "./routes/index/index.index";
 import { inviteAcceptRouter, invitesRouter } from "./routes/invites/invites.index";
 import { liveRouter } from "./routes/live/live.index";
 import { mfaRouter } from "./routes/mfa/mfa.index";
+import { authorizeRouter } from "./routes/oauth/authorize.index";
+import { oauthClientsRouter } from "./routes/oauth/oauth-clients.index";
+import { platformLoginRouter, platformsRouter } from "./routes/platforms/platforms.index";
 import { rolesRouter } from "./routes/roles/roles.index";
 import { tokensRouter } from "./routes/tokens/tokens.index";
 import { meRouter, usersRouter } from "./routes/users/users.index";
@@ -80,6 +83,8 @@ export function createApp(ports: Ports) {
   app.route("/v1", mfaRouter);
   app.route("/v1", accountRouter);
   app.route("/v1", auditReportsRouter);
+  app.route("/v1", authorizeRouter);
+  app.route("/v1", platformLoginRouter);
   // One handler, two mounts: the platform admin under /v1/apps/:app_name, the app's own users
   // (scoped to their token's app) at the top level. `guard()` tells them apart.
   const scoped = [
@@ -89,6 +94,8 @@ export function createApp(ports: Ports) {
     auditRouter,
     apiKeysRouter,
     devicesRouter,
+    platformsRouter,
+    oauthClientsRouter,
   ];
   for (const router of scoped) {
     app.route("/v1/apps/:app_name", router);

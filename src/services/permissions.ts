@@ -21,7 +21,11 @@ export const permissionCatalogue = [
   { name: "devices:read", description: "List and read devices" },
   { name: "devices:write", description: "Create and update devices" },
   { name: "devices:delete", description: "Delete devices" },
+  { name: "platforms:read", description: "List and read authentication platforms" },
+  { name: "platforms:write", description: "Create, update and delete authentication platforms" },
   { name: "stats:read", description: "Read the app's statistics" },
+  { name: "oauth-clients:read", description: "List and read OAuth clients" },
+  { name: "oauth-clients:write", description: "Create, change, rotate and delete OAuth clients" },
 ] as const;
 
 /** `resource:action`, each part a name or `*` (e.g. `gps:read`, `gps:*`, `*:*`). */

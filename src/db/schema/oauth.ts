@@ -204,6 +204,13 @@ export const PlatformSchema = createSelectSchema(platforms, {
   .omit({ client_secret_encrypted: true })
   .openapi("Platform");
 
+const platformScopes = z.array(z.string().min(1).max(100)).max(50);
+const claimMapping = z
+  .object({ email: z.string().min(1).max(100), name: z.string().min(1).max(100) })
+  .partial()
+  .strict()
+  .openapi({ description: "Provider claims for Heimdall's fields", example: { name: "nickname" } });
+
 export const CreatePlatformSchema = z
   .object({
     name: z
@@ -230,21 +237,19 @@ export const CreatePlatformSchema = z
       .optional(),
     client_id: z.string().min(1).max(512),
     client_secret: z.string().min(1).max(1024).optional(),
-    scopes: z.array(z.string().min(1).max(100)).max(50).default(["openid", "email", "profile"]),
-    claim_mapping: z
-      .object({ email: z.string().min(1).max(100), name: z.string().min(1).max(100) })
-      .partial()
-      .strict()
-      .default({})
-      .openapi({
-        description: "Provider claims for Heimdall's fields",
-        example: { name: "nickname" },
-      }),
+    scopes: platformScopes.default(["openid", "email", "profile"]),
+    claim_mapping: claimMapping.default({}),
   })
   .strict()
   .openapi("CreatePlatform");
 
-export const UpdatePlatformSchema = CreatePlatformSchema.omit({ name: true })
+/** The same fields, none required and none defaulted: a PATCH changes only what it sends. */
+export const UpdatePlatformSchema = CreatePlatformSchema.omit({
+  name: true,
+  scopes: true,
+  claim_mapping: true,
+})
+  .extend({ scopes: platformScopes, claim_mapping: claimMapping })
   .partial()
   .strict()
   .openapi("UpdatePlatform");

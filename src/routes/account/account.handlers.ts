@@ -8,6 +8,7 @@ import { withDatabase } from "../../lib/with-database";
 import { appInScope, selfOf } from "../../middleware/auth";
 import { eraseUser, exportUser } from "../../services/account";
 import { listAudit } from "../../services/audit";
+import * as oauth from "../../services/oauth";
 import type * as routes from "./account.routes";
 
 export const activity: RouteHandler<typeof routes.activity, AppEnv> = async (c) => {
@@ -55,4 +56,20 @@ export const erase: RouteHandler<typeof routes.erase, AppEnv> = async (c) => {
     c.req.valid("json").password,
   );
   return c.json({ data: { erased: true as const, ...erased } }, 200);
+};
+
+export const listGrants: RouteHandler<typeof routes.listGrants, AppEnv> = async (c) => {
+  const grants = await oauth.listGrants(serviceContext(c), selfOf(c).userId);
+  return c.json({ data: grants.map(serialize) }, 200);
+};
+
+export const revokeGrant: RouteHandler<typeof routes.revokeGrant, AppEnv> = async (c) => {
+  await oauth.revokeGrant(
+    serviceContext(c),
+    c.var.ports.revocations,
+    appInScope(c),
+    selfOf(c).userId,
+    c.req.valid("param").grant_id,
+  );
+  return c.body(null, 204);
 };

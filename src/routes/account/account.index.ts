@@ -6,4 +6,6 @@ import * as routes from "./account.routes";
 export const accountRouter = createRouter()
   .openapi(routes.activity, handlers.activity)
   .openapi(routes.exportData, handlers.exportData)
-  .openapi(routes.erase, handlers.erase);
+  .openapi(routes.erase, handlers.erase)
+  .openapi(routes.listGrants, handlers.listGrants)
+  .openapi(routes.revokeGrant, handlers.revokeGrant);

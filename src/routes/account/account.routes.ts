@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { AuditLogSchema } from "../../db/schema";
+import { AuditLogSchema, OAuthGrantSchema } from "../../db/schema";
 import { errorResponses } from "../../lib/errors";
 import { bearerSecurity, jsonBody, jsonContent } from "../../lib/openapi";
 import { listSchema, PaginationQuery } from "../../lib/pagination";
@@ -80,4 +80,31 @@ export const erase = createRoute({
     ),
     ...errorResponses(400, 401, 403, 415),
   },
+});
+
+export const listGrants = createRoute({
+  method: "get",
+  path: "/users/me/grants",
+  tags,
+  summary: "The OAuth clients the caller has allowed, and what",
+  security: bearerSecurity,
+  middleware: self,
+  responses: {
+    200: jsonContent(
+      z.object({ data: z.array(OAuthGrantSchema) }).openapi("OAuthGrantList"),
+      "The grants",
+    ),
+    ...errorResponses(401, 403),
+  },
+});
+
+export const revokeGrant = createRoute({
+  method: "delete",
+  path: "/users/me/grants/{grant_id}",
+  tags,
+  summary: "Withdraw a grant: the client's sessions end and its tokens stop working",
+  security: bearerSecurity,
+  middleware: self,
+  request: { params: z.object({ grant_id: z.string().min(1).max(64) }) },
+  responses: { 204: { description: "Withdrawn" }, ...errorResponses(401, 403, 404) },
 });

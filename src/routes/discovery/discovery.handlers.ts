@@ -5,8 +5,8 @@ import type { AppEnv } from "../../app-env";
 import { apps } from "../../db/schema";
 import { issuerBase } from "../../lib/links";
 import { issuerFor } from "../../services/access-tokens";
-import { findAppByName } from "../../services/apps";
-import { signingAlgorithms } from "../../services/settings";
+import { findAppByName, settingsOf } from "../../services/apps";
+import { OIDC_SCOPES } from "../../services/oauth-clients";
 import type * as routes from "./discovery.routes";
 
 /** Verifiers cache the key set; new keys are fetched on an unknown `kid` anyway. */
@@ -45,14 +45,37 @@ export const openidConfiguration: RouteHandler<typeof routes.openidConfiguration
   return c.json(
     {
       issuer,
-      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      authorization_endpoint: `${issuer}/oauth/authorize`,
       token_endpoint: `${issuer}/tokens`,
+      userinfo_endpoint: `${issuer}/oauth/userinfo`,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
       revocation_endpoint: `${issuer}/tokens/revoke`,
-      grant_types_supported: ["password", "refresh_token"],
-      response_types_supported: ["token"],
+      scopes_supported: [...OIDC_SCOPES],
+      response_types_supported: ["code"],
+      response_modes_supported: ["query"],
+      grant_types_supported: [
+        "authorization_code",
+        "refresh_token",
+        "password",
+        "client_credentials",
+      ],
+      code_challenge_methods_supported: ["S256"],
       subject_types_supported: ["public"],
-      id_token_signing_alg_values_supported: [...signingAlgorithms],
-      token_endpoint_auth_methods_supported: ["none"],
+      id_token_signing_alg_values_supported: [settingsOf(app).signing_algorithm],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+      claims_supported: [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "email",
+        "name",
+        "updated_at",
+      ],
+      authorization_response_iss_parameter_supported: true,
     },
     200,
   );

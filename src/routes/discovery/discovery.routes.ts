@@ -37,14 +37,21 @@ export const openidConfiguration = createRoute({
       z
         .object({
           issuer: z.url(),
-          jwks_uri: z.url(),
+          authorization_endpoint: z.url(),
           token_endpoint: z.url(),
+          userinfo_endpoint: z.url(),
+          jwks_uri: z.url(),
           revocation_endpoint: z.url(),
-          grant_types_supported: z.array(z.string()),
+          scopes_supported: z.array(z.string()),
           response_types_supported: z.array(z.string()),
+          response_modes_supported: z.array(z.string()),
+          grant_types_supported: z.array(z.string()),
+          code_challenge_methods_supported: z.array(z.string()),
           subject_types_supported: z.array(z.string()),
           id_token_signing_alg_values_supported: z.array(z.string()),
           token_endpoint_auth_methods_supported: z.array(z.string()),
+          claims_supported: z.array(z.string()),
+          authorization_response_iss_parameter_supported: z.boolean(),
         })
         .openapi("OpenIdConfiguration"),
       "OpenID Provider Metadata",

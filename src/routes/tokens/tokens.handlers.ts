@@ -13,6 +13,7 @@ import {
 } from "../../services/access-tokens";
 import { findAppByName } from "../../services/apps";
 import { clientCredentialsGrant } from "../../services/credentials";
+import { exchangeCode } from "../../services/oauth";
 import { hasPermission } from "../../services/permissions";
 import * as sessions from "../../services/sessions";
 import { findUser } from "../../services/users";
@@ -43,6 +44,16 @@ function clientAuthentication(
   c: Context<AppEnv>,
   input: { client_id?: string | undefined; client_secret?: string | undefined },
 ) {
+  const basic = basicCredentials(c);
+  if (basic) return basic;
+  return {
+    clientId: required(input.client_id, "client_id"),
+    clientSecret: required(input.client_secret, "client_secret"),
+  };
+}
+
+/** HTTP Basic client credentials, when the request carries them. */
+function basicCredentials(c: Context<AppEnv>) {
   const header = c.req.header("authorization");
   if (header?.toLowerCase().startsWith("basic ")) {
     let decoded: string;
@@ -62,10 +73,7 @@ function clientAuthentication(
       throw new ApiError("invalid_client", "Malformed Basic credentials");
     }
   }
-  return {
-    clientId: required(input.client_id, "client_id"),
-    clientSecret: required(input.client_secret, "client_secret"),
-  };
+  return undefined;
 }
 
 function required(value: string | undefined, field: string): string {
@@ -105,6 +113,21 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
       });
       return c.json(tokens, 200);
     }
+    case "authorization_code": {
+      // A public client sends only its id; a confidential one its secret too (Basic or body).
+      const client = basicCredentials(c) ?? {
+        clientId: required(input.client_id, "client_id"),
+        clientSecret: input.client_secret,
+      };
+      const tokens = await exchangeCode(serviceContext(c), tokenDeps(c), app, {
+        code: required(input.code, "code"),
+        redirectUri: required(input.redirect_uri, "redirect_uri"),
+        codeVerifier: required(input.code_verifier, "code_verifier"),
+        ...client,
+        issuer,
+      });
+      return c.json(tokens, 200);
+    }
     case "refresh_token": {
       const tokens = await sessions.refreshGrant(serviceContext(c), tokenDeps(c), app, {
         refreshToken: required(input.refresh_token, "refresh_token"),
@@ -124,7 +147,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     default:
       throw new ApiError(
         "unsupported_grant_type",
-        `grant_type ${input.grant_type} is not supported; use password, mfa_otp, refresh_token or client_credentials`,
+        `grant_type ${input.grant_type} is not supported; use password, mfa_otp, authorization_code, refresh_token or client_credentials`,
       );
   }
 };

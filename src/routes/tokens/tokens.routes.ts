@@ -47,6 +47,9 @@ export const TokenRequestSchema = z
       .max(32)
       .optional()
       .openapi({ description: "grant_type=mfa_otp: a recovery code, instead of otp" }),
+    code: z.string().max(512).optional().openapi({ description: "grant_type=authorization_code" }),
+    redirect_uri: z.string().max(2048).optional(),
+    code_verifier: z.string().max(128).optional().openapi({ description: "PKCE (RFC 7636)" }),
   })
   .openapi("TokenRequest");
 
@@ -56,10 +59,13 @@ export const TokenResponseSchema = z
     token_type: z.literal("Bearer"),
     expires_in: z.number().int().openapi({ example: 3600 }),
     refresh_token: z.string().optional().openapi({ example: "rt_…" }),
-    scope: z
+    scope: z.string().optional().openapi({
+      description: "Granted permissions (client_credentials) or scopes (authorization_code)",
+    }),
+    id_token: z
       .string()
       .optional()
-      .openapi({ description: "Granted permissions (client_credentials)" }),
+      .openapi({ description: "OpenID Connect, when the scope had openid" }),
   })
   .openapi("TokenResponse");
 
@@ -69,7 +75,8 @@ export const issueToken = createRoute({
   method: "post",
   path: "/apps/{app_name}/tokens",
   tags,
-  summary: "Issue tokens (grant_type=password, mfa_otp, refresh_token or client_credentials)",
+  summary:
+    "Issue tokens (grant_type=password, mfa_otp, authorization_code, refresh_token or client_credentials)",
   description:
     "With 2FA on, the password grant answers 401 `mfa_required` with `error.mfa_token`; complete it with `grant_type=mfa_otp`, the `mfa_token` and `otp` (or `recovery_code`).",
   request: { params: AppParams, body: jsonOrForm(TokenRequestSchema) },

@@ -1,0 +1,218 @@
+import type { Context } from "hono";
+import { html } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
+import type { AppEnv } from "../../app-env";
+import { ApiError } from "../../lib/errors";
+import { issuerBase } from "../../lib/links";
+import { createRouter } from "../../lib/router";
+import { serviceContext, tokenDeps } from "../../lib/service-context";
+import { authenticate } from "../../middleware/auth";
+import { issuerFor } from "../../services/access-tokens";
+import { type AppRecord, findAppByName } from "../../services/apps";
+import { spendSecondFactor } from "../../services/mfa";
+import {
+  AuthorizationPageError,
+  AuthorizationRedirect,
+  type AuthorizationTransaction,
+  alreadyGranted,
+  approve,
+  errorRedirect,
+  openTransaction,
+  sealTransaction,
+  startAuthorization,
+  userClaims,
+} from "../../services/oauth";
+import { findClient } from "../../services/oauth-clients";
+import { authenticateWithPassword } from "../../services/sessions";
+import { findUser } from "../../services/users";
+
+/**
+ * The authorization endpoint's pages: a plain HTML form to sign in (email, password, and the
+ * authenticator code when 2FA is on), then allow or deny; no JavaScript. What the first request
+ * asked is carried, encrypted, in the forms. Also the OpenID Connect userinfo endpoint.
+ */
+export const authorizeRouter = createRouter();
+
+async function appAndIssuer(c: Context<AppEnv>) {
+  const app = await findAppByName(c.var.db(), c.req.param("app_name") ?? "");
+  return { app, issuer: issuerFor(issuerBase(c), app.name) };
+}
+
+authorizeRouter.get("/apps/:app_name/oauth/authorize", async (c) => {
+  const { app, issuer } = await appAndIssuer(c);
+  return answer(c, async () => {
+    const { client, transaction } = await startAuthorization(
+      serviceContext(c),
+      app,
+      c.req.query(),
+      issuer,
+    );
+    return page(c, 200, signInForm(app, client.name, await seal(c, transaction)));
+  });
+});
+
+authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
+  const { app, issuer } = await appAndIssuer(c);
+  const form = await c.req.parseBody();
+  const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
+  const ctx = serviceContext(c);
+  return answer(c, async () => {
+    const transaction = await openTransaction(c.var.ports.sealer, field("tx"), ctx.clock.now());
+    const client = await findClient(ctx.db, app.id, transaction.client_id);
+    const decision = field("decision");
+    if (decision) {
+      if (!transaction.user_id) throw new AuthorizationPageError("Sign in first.");
+      if (decision !== "allow") {
+        throw errorRedirect(transaction, issuer, "access_denied", "The user did not allow it");
+      }
+      return c.redirect(await approve(ctx, app, transaction, issuer), 302);
+    }
+    const again = (status: 401 | 429, message: string) =>
+      page(c, status, signInForm(app, client.name, field("tx"), message, field("email")));
+    const deps = tokenDeps(c);
+    let user: Awaited<ReturnType<typeof authenticateWithPassword>>;
+    try {
+      user = await authenticateWithPassword(ctx, deps, app, {
+        email: field("email").slice(0, 254),
+        password: field("password").slice(0, 1024),
+      });
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "rate_limited") {
+        return again(429, "Too many attempts. Wait a minute and try again.");
+      }
+      if (error instanceof ApiError && error.code === "invalid_grant") {
+        return again(401, "The email or password is not right.");
+      }
+      throw error;
+    }
+    if (user.totp_enabled_at) {
+      const factor = { otp: field("otp").replace(/\s/g, "") };
+      if (!(await spendSecondFactor(ctx, c.var.ports.sealer, app, user, factor))) {
+        await deps.bruteForce.recordFailure([`mfa:${user.id}`]);
+        return again(401, "Enter the current code from your authenticator app.");
+      }
+    }
+    const signedIn: AuthorizationTransaction = {
+      ...transaction,
+      user_id: user.id,
+      auth_time: Math.floor(ctx.clock.now().getTime() / 1000),
+    };
+    if (await alreadyGranted(ctx, user.id, signedIn)) {
+      return c.redirect(await approve(ctx, app, signedIn, issuer), 302);
+    }
+    return page(c, 200, consentForm(app, client.name, signedIn.scopes, await seal(c, signedIn)));
+  });
+});
+
+const userinfo = async (c: Context<AppEnv>) => {
+  const subject = await authenticate(c);
+  const { app } = await appAndIssuer(c);
+  const scopes = "claims" in subject ? (subject.claims.scope ?? "").split(" ") : [];
+  if (subject.kind !== "user" || subject.appId !== app.id || !scopes.includes("openid")) {
+    throw new ApiError("forbidden", "An access token granted the openid scope is required", {
+      headers: { "WWW-Authenticate": `Bearer realm="heimdall", error="insufficient_scope"` },
+    });
+  }
+  const user = await findUser(c.var.db(), app.id, subject.userId);
+  c.header("Cache-Control", "no-store");
+  return c.json({ sub: user.id, ...userClaims(user, scopes) }, 200);
+};
+authorizeRouter.get("/apps/:app_name/oauth/userinfo", userinfo);
+authorizeRouter.post("/apps/:app_name/oauth/userinfo", userinfo);
+
+const seal = (c: Context<AppEnv>, transaction: AuthorizationTransaction) =>
+  sealTransaction(c.var.ports.sealer, transaction);
+
+/** Runs a page step: refusals the client must hear go to its redirect URI, others are shown. */
+async function answer(c: Context<AppEnv>, step: () => Promise<Response>) {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof AuthorizationRedirect) return c.redirect(error.location, 302);
+    if (error instanceof AuthorizationPageError) {
+      return page(
+        c,
+        400,
+        html`<h1>This sign-in cannot continue</h1>
+        <p role="alert">${error.message}</p>`,
+      );
+    }
+    throw error;
+  }
+}
+
+function page(
+  c: Context<AppEnv>,
+  status: 200 | 400 | 401 | 429,
+  body: HtmlEscapedString | Promise<HtmlEscapedString>,
+) {
+  c.header("Cache-Control", "no-store");
+  // No scripts, no frames: the page cannot be clickjacked or run anything injected.
+  c.header(
+    "Content-Security-Policy",
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  );
+  return c.html(
+    html`<!doctype html>
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <title>Sign in</title>
+          <style>
+            body { font: 16px/1.5 system-ui, sans-serif; max-width: 26rem; margin: 3rem auto; padding: 0 1rem; }
+            label { display: block; margin-top: 1rem; }
+            input { display: block; width: 100%; padding: .5rem; font: inherit; box-sizing: border-box; }
+            button { margin-top: 1.5rem; padding: .6rem 1.2rem; font: inherit; }
+            [role=alert] { color: #a00; }
+          </style>
+        </head>
+        <body>
+          <main>${body}</main>
+        </body>
+      </html>`,
+    status,
+  );
+}
+
+function signInForm(app: AppRecord, clientName: string, tx: string, error?: string, email = "") {
+  return html`<h1>Sign in to ${app.display_name}</h1>
+    <p>${clientName} asks to use your account.</p>
+    ${error ? html`<p role="alert">${error}</p>` : ""}
+    <form method="post">
+      <input type="hidden" name="tx" value="${tx}" />
+      <label for="email">Email</label>
+      <input id="email" name="email" type="email" autocomplete="username" required value="${email}" />
+      <label for="password">Password</label>
+      <input id="password" name="password" type="password" autocomplete="current-password" required />
+      <label for="otp">Authenticator code (if you use two-factor authentication)</label>
+      <input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" />
+      <button type="submit">Sign in</button>
+    </form>`;
+}
+
+function consentForm(app: AppRecord, clientName: string, scopes: string[], tx: string) {
+  return html`<h1>Allow ${clientName}?</h1>
+    <p>${clientName} asks for access to your ${app.display_name} account:</p>
+    <ul>
+      ${scopes.map((scope) => html`<li>${describe(scope)}</li>`)}
+    </ul>
+    <form method="post">
+      <input type="hidden" name="tx" value="${tx}" />
+      <button type="submit" name="decision" value="allow">Allow</button>
+      <button type="submit" name="decision" value="deny">Deny</button>
+    </form>`;
+}
+
+function describe(scope: string) {
+  switch (scope) {
+    case "openid":
+      return "Know who you are (your account id)";
+    case "email":
+      return "See your email address";
+    case "profile":
+      return "See your name";
+    default:
+      return `Permission ${scope}`;
+  }
+}

@@ -1,0 +1,120 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app-env";
+import { absoluteUrl, issuerBase, scopePath } from "../../lib/links";
+import { paginated } from "../../lib/pagination";
+import { serialize } from "../../lib/serialize";
+import { serviceContext } from "../../lib/service-context";
+import { appInScope } from "../../middleware/auth";
+import { issuerFor } from "../../services/access-tokens";
+import { findAppByName } from "../../services/apps";
+import * as service from "../../services/platforms";
+import type * as routes from "./platforms.routes";
+
+/**
+ * http:// identity providers are allowed outside production only: local and test providers
+ * (oidc-provider on 127.0.0.1 in the tests) have no TLS certificate. In production openid-client
+ * keeps its HTTPS-only rule, and platforms with http:// URLs cannot be saved.
+ */
+const allowInsecure = (c: Context<AppEnv>) => c.var.ports.config.APP_ENV !== "production";
+
+function resource(c: Context<AppEnv>, platform: service.PlatformView, appName: string) {
+  return {
+    data: serialize(platform),
+    _links: {
+      self: absoluteUrl(c, `${scopePath(c)}/platforms/${platform.id}`),
+      login: absoluteUrl(
+        c,
+        `/v1/apps/${encodeURIComponent(appName)}/platforms/${encodeURIComponent(platform.name)}/login`,
+      ),
+    },
+  };
+}
+
+const adminDeps = (c: Context<AppEnv>): service.PlatformAdminDeps => ({
+  sealer: c.var.ports.sealer,
+  allowInsecure: allowInsecure(c),
+});
+
+const loginDeps = (c: Context<AppEnv>): service.PlatformLoginDeps => ({
+  sealer: c.var.ports.sealer,
+  keys: c.var.ports.keys,
+  logger: c.var.logger,
+  providers: service.providerCacheOf(c.var.ports),
+  allowInsecure: allowInsecure(c),
+});
+
+export const createPlatform: RouteHandler<typeof routes.createPlatform, AppEnv> = async (c) => {
+  const app = appInScope(c);
+  const platform = await service.createPlatform(
+    serviceContext(c),
+    adminDeps(c),
+    app,
+    c.req.valid("json"),
+  );
+  const body = resource(c, platform, app.name);
+  c.header("Location", body._links.self);
+  return c.json(body, 201);
+};
+
+export const listPlatforms: RouteHandler<typeof routes.listPlatforms, AppEnv> = async (c) => {
+  const page = c.req.valid("query");
+  const { data, total } = await service.listPlatforms(c.var.db(), appInScope(c).id, page);
+  return c.json(paginated(c, data.map(serialize), total, page), 200);
+};
+
+export const getPlatform: RouteHandler<typeof routes.getPlatform, AppEnv> = async (c) => {
+  const app = appInScope(c);
+  const platform = await service.findPlatform(c.var.db(), app.id, c.req.valid("param").platform_id);
+  return c.json(resource(c, service.platformView(platform), app.name), 200);
+};
+
+export const updatePlatform: RouteHandler<typeof routes.updatePlatform, AppEnv> = async (c) => {
+  const app = appInScope(c);
+  const changes = c.req.valid("json");
+  const platform = await service.updatePlatform(
+    serviceContext(c),
+    adminDeps(c),
+    app,
+    c.req.valid("param").platform_id,
+    changes,
+  );
+  return c.json(resource(c, platform, app.name), 200);
+};
+
+export const deletePlatform: RouteHandler<typeof routes.deletePlatform, AppEnv> = async (c) => {
+  await service.deletePlatform(serviceContext(c), appInScope(c), c.req.valid("param").platform_id);
+  return c.body(null, 204);
+};
+
+export const startLogin: RouteHandler<typeof routes.startLogin, AppEnv> = async (c) => {
+  const { app_name, name } = c.req.valid("param");
+  const app = await findAppByName(c.var.db(), app_name);
+  const appIssuer = issuerFor(issuerBase(c), app.name);
+  const url = await service.startPlatformLogin(
+    serviceContext(c),
+    loginDeps(c),
+    app,
+    name,
+    service.callbackUrl(appIssuer, name),
+  );
+  c.header("Cache-Control", "no-store");
+  return c.redirect(url.href, 302);
+};
+
+export const callback: RouteHandler<typeof routes.callback, AppEnv> = async (c) => {
+  const { app_name, name } = c.req.valid("param");
+  const app = await findAppByName(c.var.db(), app_name);
+  const issuer = issuerFor(issuerBase(c), app.name);
+  const tokens = await service.completePlatformLogin(serviceContext(c), loginDeps(c), app, {
+    platformName: name,
+    // The redirect_uri of the authorization request, exactly: the token endpoint compares them.
+    redirectUri: service.callbackUrl(issuer, name),
+    // As sent (with `iss`, RFC 9207), not as validated: openid-client checks the response itself.
+    params: new URL(c.req.url).searchParams,
+    issuer,
+  });
+  c.header("Cache-Control", "no-store");
+  c.header("Pragma", "no-cache");
+  return c.json(tokens, 200);
+};
