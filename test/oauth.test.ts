@@ -110,7 +110,8 @@ async function configuration() {
     confidential.client_id,
     confidential.client_secret,
     undefined,
-    { execute: [oidc.allowInsecureRequests] },
+    // Non-repudiation: the ID token's signature is checked against Heimdall's JWKS too.
+    { execute: [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks] },
   );
 }
 
