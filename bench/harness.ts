@@ -1,0 +1,252 @@
+/**
+ * What every benchmark scenario shares: the database to run on, an app built from bench ports,
+ * served on loopback, load from a separate process (autocannon), and Markdown for the report.
+ */
+import { spawn } from "node:child_process";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { serve } from "@hono/node-server";
+import pg from "pg";
+import { createConsoleLogger } from "../src/adapters/console-logger";
+import { createIdentityPorts } from "../src/adapters/identity";
+import { createMemoryLimiter } from "../src/adapters/memory/limiter";
+import { createMemoryRealtime } from "../src/adapters/memory/realtime";
+import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
+import { createPgliteDatabase } from "../src/adapters/pglite/database";
+import { createPostgresDatabase } from "../src/adapters/postgres/database";
+import { systemClock } from "../src/adapters/system-clock";
+import type { App } from "../src/app";
+import { parseConfig } from "../src/config";
+import { sha256Hex } from "../src/lib/crypto";
+import type { DatabasePort, Ports } from "../src/ports";
+import { noErrorReporter } from "../src/ports/error-reporter";
+import { noGeoIp } from "../src/ports/geoip";
+
+export const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
+export const ADMIN_KEY = "hk_admin_bench_0123456789abcdefghijkl";
+export const KEY_ENCRYPTION_SECRET = "bench-key-encryption-secret-0123456789abcdef";
+
+/** Where a scenario runs: embedded PGlite, or the Postgres of BENCH/TEST_DATABASE_URL. */
+export interface BenchDatabase {
+  port: DatabasePort;
+  label: string;
+  /** The database's own URL when it is a Postgres server (for raw drivers). */
+  url?: string;
+  dispose(): Promise<void>;
+}
+
+export async function openBenchDatabase(kind: "pglite" | "postgres"): Promise<BenchDatabase> {
+  const server = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  if (kind === "pglite" || !server) {
+    const port = await createPgliteDatabase({ dataDir: "memory://", migrationsFolder });
+    return { port, label: "PGlite (embedded, in memory)", dispose: () => port.close() };
+  }
+  const name = `heimdall_bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+  const admin = new pg.Client({ connectionString: server });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  const port = await createPostgresDatabase({ url: url.toString(), migrationsFolder });
+  return {
+    port,
+    url: url.toString(),
+    label: `PostgreSQL at ${url.host} (node-postgres)`,
+    async dispose() {
+      await port.close();
+      const client = new pg.Client({ connectionString: server });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+/** Production settings (no rate limiting unless asked), silent logs, memory adapters. */
+export async function benchPorts(
+  db: DatabasePort,
+  options: { env?: Record<string, string>; ports?: Partial<Ports> } = {},
+): Promise<Ports> {
+  const config = parseConfig({
+    APP_ENV: "production",
+    LOG_LEVEL: "silent",
+    ADMIN_API_KEY: ADMIN_KEY,
+    KEY_ENCRYPTION_SECRET,
+    RATE_LIMIT_ENABLED: "false",
+    PUBLIC_URL: "http://127.0.0.1",
+    ...options.env,
+  });
+  const clock = systemClock;
+  const logger = createConsoleLogger({ level: "silent" });
+  const revocations = createMemoryRevocationStore(clock);
+  return {
+    config,
+    db,
+    clock,
+    logger,
+    revocations,
+    limiter: createMemoryLimiter(clock),
+    realtime: createMemoryRealtime(),
+    ...createIdentityPorts(
+      config,
+      { adminKeyHash: await sha256Hex(ADMIN_KEY), keyEncryptionSecret: KEY_ENCRYPTION_SECRET },
+      clock,
+      revocations,
+      logger,
+    ),
+    clientIp: () => undefined,
+    geoip: noGeoIp,
+    errors: noErrorReporter,
+    ...options.ports,
+  };
+}
+
+export interface Served {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Serves a fetch handler (Heimdall, a bare Hono app, a peer) on a free loopback port. */
+export async function serveFetch(
+  fetch: App["fetch"] | ((request: Request) => Response | Promise<Response>),
+): Promise<Served> {
+  const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }) as Server;
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** JSON request helper for set-up steps (admin key unless another token is given). */
+export async function call<T = Record<string, unknown>>(
+  base: string,
+  path: string,
+  init: { method?: string; body?: unknown; token?: string; form?: Record<string, string> } = {},
+): Promise<T> {
+  const res = await fetch(`${base}${path}`, {
+    method: init.method ?? (init.body || init.form ? "POST" : "GET"),
+    headers: init.form
+      ? { Authorization: `Bearer ${init.token ?? ADMIN_KEY}` }
+      : { "Content-Type": "application/json", Authorization: `Bearer ${init.token ?? ADMIN_KEY}` },
+    body: init.form
+      ? new URLSearchParams(init.form)
+      : init.body
+        ? JSON.stringify(init.body)
+        : undefined,
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  non2xx: number;
+}
+
+/**
+ * Load from a separate process: autocannon on loopback, bounded by `seconds` (and `amount` when
+ * given). Latencies in ms.
+ */
+export function load(options: {
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  connections?: number;
+  seconds?: number;
+  amount?: number;
+}): Promise<LoadResult> {
+  const args = [
+    "--json",
+    "--connections",
+    String(options.connections ?? 16),
+    "--duration",
+    String(options.seconds ?? Number(process.env.BENCH_SECONDS ?? 5)),
+    "--method",
+    options.method ?? "GET",
+  ];
+  if (options.amount) args.push("--amount", String(options.amount));
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    args.push("--headers", `${name}=${value}`);
+  }
+  if (options.body !== undefined) args.push("--body", options.body);
+  args.push(options.url);
+  const bin = fileURLToPath(new URL("../node_modules/autocannon/autocannon.js", import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      err += chunk;
+    });
+    child.once("exit", (code) => {
+      if (code !== 0) return reject(new Error(`autocannon exited ${code}: ${err}`));
+      const result = JSON.parse(out) as {
+        requests: { average: number; total: number };
+        latency: { p50: number; p99: number };
+        errors: number;
+        non2xx: number;
+      };
+      resolve({
+        requestsPerSecond: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        requests: result.requests.total,
+        errors: result.errors,
+        non2xx: result.non2xx,
+      });
+    });
+  });
+}
+
+/** Resident memory now, in MiB, for "RSS at the end of each scenario". */
+export const rssMiB = () => Math.round(process.memoryUsage().rss / 1024 / 1024);
+
+export const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+};
+
+export const fmt = (value: number, digits = 0) =>
+  value.toLocaleString("en", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** A Markdown table. */
+export function table(headers: string[], rows: Array<Array<string | number>>) {
+  return [
+    `| ${headers.join(" | ")} |`,
+    `| ${headers.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+}
+
+/** `0.74× (target ≥ 0.6×: met)` */
+export function against(value: number, target: { atLeast?: number; atMost?: number }, unit = "×") {
+  const met =
+    (target.atLeast === undefined || value >= target.atLeast) &&
+    (target.atMost === undefined || value <= target.atMost);
+  const bound =
+    target.atLeast !== undefined ? `≥ ${target.atLeast}${unit}` : `≤ ${target.atMost}${unit}`;
+  return `${fmt(value, 2)}${unit} (target ${bound}: ${met ? "met" : "**not met**"})`;
+}
+
+/** A scenario: measures and answers its section of bench/results.md. */
+export interface Scenario {
+  name: string;
+  run(): Promise<string>;
+}
