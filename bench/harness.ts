@@ -114,6 +114,9 @@ export async function serveFetch(
   fetch: App["fetch"] | ((request: Request) => Response | Promise<Response>),
 ): Promise<Served> {
   const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }) as Server;
+  // Longer than any pause between a scenario's steps: an idle client socket is never closed
+  // under a request (ECONNRESET).
+  server.keepAliveTimeout = 120_000;
   await new Promise((resolve) => server.once("listening", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -195,7 +198,8 @@ export function load(options: {
     child.stderr.on("data", (chunk) => {
       err += chunk;
     });
-    child.once("exit", (code) => {
+    // "close", not "exit": the output has all arrived by then.
+    child.once("close", (code) => {
       if (code !== 0) return reject(new Error(`autocannon exited ${code}: ${err}`));
       const result = JSON.parse(out) as {
         requests: { average: number; total: number };

@@ -1,0 +1,548 @@
+/**
+ * Authorization, sign-in and rate limits, each next to a reference in the same run:
+ * `POST /v1/authorize` against a bare Hono app that only parses the same body; Heimdall's password
+ * grant against better-auth's email sign-in at equal argon2id cost on the same Postgres server;
+ * a cheap route with no limiter, the memory limiter and the Upstash limiter (a local
+ * Upstash-REST shim over the real Redis of BENCH_REDIS_URL/TEST_REDIS_URL).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { type BetterAuthOptions, betterAuth } from "better-auth";
+import { memoryAdapter } from "better-auth/adapters/memory";
+import { getMigrations } from "better-auth/db/migration";
+import { count } from "drizzle-orm";
+import { Hono } from "hono";
+import pg from "pg";
+import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
+import { systemClock } from "../../src/adapters/system-clock";
+import { createUpstashLimiter } from "../../src/adapters/upstash/limiter";
+import { createUpstashRedis } from "../../src/adapters/upstash/redis";
+import { createApp } from "../../src/app";
+import { sessions } from "../../src/db/schema";
+import { createPasswordHasher, DEFAULT_ARGON2_PARAMS } from "../../src/lib/password";
+import type { Limiter } from "../../src/ports";
+import {
+  against,
+  type BenchDatabase,
+  benchPorts,
+  call,
+  fmt,
+  type LoadResult,
+  load,
+  openBenchDatabase,
+  percentile,
+  rssMiB,
+  type Scenario,
+  type Served,
+  serveFetch,
+  table,
+} from "../harness";
+
+const APP = "bench-auth";
+const EMAIL = "jane@acme.co";
+const PASSWORD = "correct horse battery staple";
+const PERMISSION = "projects:read";
+/** High enough that nothing is refused during a run: we measure the cost of counting. */
+const HIGH_LIMIT = "10000000";
+/** Sign-in is CPU-bound on one event loop: more connections only lengthen the queue. */
+const SIGN_IN_CONNECTIONS = 8;
+const WARM_UP_SECONDS = 1;
+const JSON_HEADERS = { "content-type": "application/json" };
+const betterAuthVersion = (
+  JSON.parse(
+    readFileSync(new URL("../../node_modules/better-auth/package.json", import.meta.url), "utf8"),
+  ) as { version: string }
+).version;
+
+interface Measured extends LoadResult {
+  label: string;
+  /** Requests of the warm-up run before it, not in the figures. */
+  warmUpRequests: number;
+}
+
+/** A short warm-up (JIT, caches, pools), then the measured run with the same settings. */
+async function measure(label: string, options: Parameters<typeof load>[0]): Promise<Measured> {
+  const warmUp = await load({ ...options, seconds: WARM_UP_SECONDS });
+  if (warmUp.errors > 0 || warmUp.non2xx > 0) {
+    throw new Error(`${label}: warm-up had ${warmUp.errors} errors, ${warmUp.non2xx} non-2xx`);
+  }
+  return { label, warmUpRequests: warmUp.requests, ...(await load(options)) };
+}
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+/** autocannon's latencies are whole milliseconds unless a run is very fast. */
+const ms = (value: number) => fmt(value, Number.isInteger(value) || value >= 10 ? 0 : 1);
+
+function loadRow(result: Measured, extra: Array<string | number> = []) {
+  return [
+    result.label,
+    fmt(result.requestsPerSecond),
+    ms(result.p50),
+    ms(result.p99),
+    fmt(result.requests),
+    result.errors,
+    result.non2xx,
+    ...extra,
+  ];
+}
+
+const LOAD_HEADERS = ["what", "req/s", "p50 ms", "p99 ms", "requests", "errors", "non-2xx"];
+
+/** "" when every request of every run answered 2xx, else a bold line naming the runs that did not. */
+function failures(results: Measured[]) {
+  const bad = results.filter((r) => r.errors > 0 || r.non2xx > 0);
+  if (bad.length === 0) return "Every request of these runs answered 2xx; no socket errors.";
+  return `**Not every request succeeded:** ${bad
+    .map((r) => `${r.label}: ${r.errors} errors, ${r.non2xx} non-2xx`)
+    .join("; ")}.`;
+}
+
+/** Counts what the rate-limit middleware asks of a limiter, and answers that were not real. */
+function counting(inner: Limiter) {
+  const stats = { calls: 0, failures: 0 };
+  const limiter: Limiter = {
+    async limit(key, rule) {
+      stats.calls += 1;
+      try {
+        const result = await inner.limit(key, rule);
+        // @upstash/ratelimit answers a timeout with success and limit 0: a request let through
+        // without being counted.
+        if (result.limit !== rule.limit) stats.failures += 1;
+        return result;
+      } catch (error) {
+        stats.failures += 1;
+        throw error;
+      }
+    },
+  };
+  return { limiter, stats };
+}
+
+/**
+ * The Upstash-REST shim of the tests in a process of its own, as the real Upstash is not in
+ * Heimdall's process: its HTTP parsing must not run on the event loop being measured.
+ */
+async function startUpstashShim(redisUrl: string) {
+  const shim = new URL("../../test/support/upstash-rest.ts", import.meta.url).href;
+  const tsx = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+  const code = `
+    import { startUpstashRest } from ${JSON.stringify(shim)};
+    const server = await startUpstashRest({ redisUrl: ${JSON.stringify(redisUrl)} });
+    process.stdout.write(JSON.stringify({ url: server.url, token: server.token }) + "\\n");
+    process.on("SIGTERM", () => server.close().finally(() => process.exit(0)));
+  `;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", tsx, "--input-type=module", "--eval", code],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+  try {
+    const endpoint = await new Promise<{ url: string; token: string }>((resolve, reject) => {
+      let out = "";
+      let err = "";
+      child.stdout?.on("data", (chunk) => {
+        out += chunk;
+        const line = out.split("\n")[0];
+        if (out.includes("\n") && line) resolve(JSON.parse(line));
+      });
+      child.stderr?.on("data", (chunk) => {
+        err += chunk;
+      });
+      child.once("exit", (code) => reject(new Error(`Upstash shim exited ${code}: ${err}`)));
+      setTimeout(() => reject(new Error(`Upstash shim did not start: ${err}`)), 20_000).unref();
+    });
+    return { ...endpoint, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** better-auth on a database of its own on the same Postgres server, or in memory without one. */
+async function openBetterAuthStore(heimdallDb: BenchDatabase) {
+  const server = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  if (!heimdallDb.url || !server) {
+    const memory = { user: [], session: [], account: [], verification: [] };
+    return {
+      database: memoryAdapter(memory),
+      label: "better-auth's memory adapter",
+      migrate: async () => {},
+      sessions: async () => memory.session.length,
+      dispose: async () => {},
+    };
+  }
+  const name = `heimdall_bench_ba_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: server });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  // node-postgres' default pool size, 10: Heimdall's Postgres adapter uses the same.
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 10 });
+  return {
+    database: pool,
+    label: `a database of its own on ${url.host} (created and dropped by the scenario; a node-postgres pool through better-auth's Kysely adapter; schema from \`getMigrations\` of \`better-auth/db/migration\`)`,
+    migrate: async (options: Parameters<typeof getMigrations>[0]) => {
+      await (await getMigrations(options)).runMigrations();
+    },
+    sessions: async () =>
+      Number((await pool.query<{ n: string }>(`select count(*) as n from "session"`)).rows[0]?.n),
+    dispose: async () => {
+      await pool.end();
+      await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    },
+  };
+}
+
+async function run(): Promise<string> {
+  const started = performance.now();
+  const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+  const redisUrl = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL;
+  const db = await openBenchDatabase("postgres");
+  const closing: Array<() => Promise<void>> = [];
+  const served = async (fetch: Parameters<typeof serveFetch>[0]): Promise<Served> => {
+    const s = await serveFetch(fetch);
+    closing.push(() => s.close());
+    return s;
+  };
+
+  try {
+    // Set-up: an app, a role with the permission, a user, and an access token from sign-in.
+    const heimdall = await served(createApp(await benchPorts(db.port)).fetch);
+    await call(heimdall.url, "/v1/apps", { body: { name: APP, display_name: "Bench auth" } });
+    await call(heimdall.url, `/v1/apps/${APP}/roles`, {
+      body: { name: "editor", display_name: "Editor", permissions: [PERMISSION, "projects:write"] },
+    });
+    await call(heimdall.url, `/v1/apps/${APP}/users`, {
+      body: { email: EMAIL, display_name: "Jane", password: PASSWORD, role: "editor" },
+    });
+    const passwordGrant = JSON.stringify({
+      grant_type: "password",
+      email: EMAIL,
+      password: PASSWORD,
+    });
+    const { access_token: accessToken } = await call<{ access_token: string }>(
+      heimdall.url,
+      `/v1/apps/${APP}/tokens`,
+      { body: JSON.parse(passwordGrant) },
+    );
+    const authorizeBody = JSON.stringify({ token: accessToken, permission: PERMISSION });
+    const decision = await call<{ allowed: boolean }>(heimdall.url, "/v1/authorize", {
+      body: JSON.parse(authorizeBody),
+    });
+    if (decision.allowed !== true) throw new Error(`authorize: ${JSON.stringify(decision)}`);
+
+    // 1. POST /v1/authorize against a bare Hono app parsing the same body.
+    const bare = await served(
+      new Hono().post("/v1/authorize", async (c) => {
+        const body = await c.req.json<{ token?: unknown; permission?: unknown }>();
+        return c.json({
+          allowed: typeof body.token === "string" && body.permission === PERMISSION,
+          subject: null,
+          app: null,
+          permissions: [],
+        });
+      }).fetch,
+    );
+    const authorizeLoad = { method: "POST", headers: JSON_HEADERS, body: authorizeBody };
+    const authorizeRuns = [
+      await measure("Heimdall `POST /v1/authorize` (RS256 access token, permission check)", {
+        url: `${heimdall.url}/v1/authorize`,
+        ...authorizeLoad,
+      }),
+      await measure("bare Hono `POST` (parses the same JSON, answers a small JSON)", {
+        url: `${bare.url}/v1/authorize`,
+        ...authorizeLoad,
+      }),
+    ];
+    const rssAuthorize = rssMiB();
+    const [authorizeHeimdall, authorizeBare] = authorizeRuns as [Measured, Measured];
+
+    // 2. Email/password sign-in at equal argon2id cost.
+    const hasher = createPasswordHasher(DEFAULT_ARGON2_PARAMS);
+    const stored = await hasher.hash(PASSWORD);
+    const hashTimes: number[] = [];
+    const timeHashes = async () => {
+      for (let i = 0; i < 15; i++) {
+        const t = performance.now();
+        if (!(await hasher.verify(stored, PASSWORD)).valid) throw new Error("argon2 verify failed");
+        hashTimes.push(performance.now() - t);
+      }
+    };
+    await timeHashes();
+
+    const store = await openBetterAuthStore(db);
+    closing.push(() => store.dispose());
+    let handler: ((request: Request) => Promise<Response>) | undefined;
+    const betterAuthServer = await served((request: Request) => {
+      if (!handler) throw new Error("better-auth not ready");
+      return handler(request);
+    });
+    const betterAuthOptions: BetterAuthOptions = {
+      database: store.database,
+      secret: "bench-better-auth-secret-0123456789abcdef",
+      baseURL: betterAuthServer.url,
+      // On by default in production, 3 requests per 10 s on sign-in: off for the comparison, as
+      // Heimdall's RATE_LIMIT_ENABLED is.
+      rateLimit: { enabled: false },
+      telemetry: { enabled: false },
+      logger: { disabled: true },
+      emailAndPassword: {
+        enabled: true,
+        // better-auth defaults to scrypt; Heimdall's own argon2id hasher, at Heimdall's params.
+        password: {
+          hash: (password: string) => hasher.hash(password),
+          verify: async ({ hash, password }: { hash: string; password: string }) =>
+            (await hasher.verify(hash, password)).valid,
+        },
+      },
+    };
+    await store.migrate(betterAuthOptions);
+    const auth = betterAuth(betterAuthOptions);
+    handler = auth.handler;
+    await auth.api.signUpEmail({ body: { email: EMAIL, password: PASSWORD, name: "Jane" } });
+    const signInBody = JSON.stringify({ email: EMAIL, password: PASSWORD });
+    const check = await fetch(`${betterAuthServer.url}/api/auth/sign-in/email`, {
+      method: "POST",
+      headers: { ...JSON_HEADERS, origin: betterAuthServer.url },
+      body: signInBody,
+    });
+    if (!check.ok || !check.headers.get("set-cookie")) {
+      throw new Error(`better-auth sign-in: ${check.status} ${await check.text()}`);
+    }
+    const heimdallSessions = async () =>
+      (await db.port.session().db.select({ n: count() }).from(sessions))[0]?.n ?? 0;
+    const sessionsBefore = {
+      heimdall: await heimdallSessions(),
+      betterAuth: await store.sessions(),
+    };
+    const signInHeimdallRun = (round: number) =>
+      measure(`Heimdall \`POST /v1/apps/{app}/tokens\` (grant_type=password), round ${round}`, {
+        url: `${heimdall.url}/v1/apps/${APP}/tokens`,
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: passwordGrant,
+        connections: SIGN_IN_CONNECTIONS,
+      });
+    const signInBetterAuthRun = (round: number) =>
+      measure(`better-auth \`POST /api/auth/sign-in/email\`, round ${round}`, {
+        url: `${betterAuthServer.url}/api/auth/sign-in/email`,
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: signInBody,
+        connections: SIGN_IN_CONNECTIONS,
+      });
+    // A, B, B, A: the machine's load drifts; each side gets an early and a late turn.
+    const signInRuns = [
+      await signInHeimdallRun(1),
+      await signInBetterAuthRun(1),
+      await signInBetterAuthRun(2),
+      await signInHeimdallRun(2),
+    ];
+    await timeHashes();
+    const hashMs = percentile(hashTimes, 50);
+    const fastestHashMs = Math.min(...hashTimes);
+    const signInHeimdall = signInRuns.filter((r) => r.label.startsWith("Heimdall"));
+    const signInBetterAuth = signInRuns.filter((r) => r.label.startsWith("better-auth"));
+    const requestsOf = (runs: Measured[]) =>
+      runs.reduce((total, r) => total + r.requests + r.warmUpRequests, 0);
+    const sessionsWritten = {
+      heimdall: (await heimdallSessions()) - sessionsBefore.heimdall,
+      betterAuth: (await store.sessions()) - sessionsBefore.betterAuth,
+    };
+    const rssSignIn = rssMiB();
+
+    // 3. The same cheap routes with no limiter, the memory limiter and the Upstash limiter.
+    const limited = {
+      RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH_LIMIT,
+      RATE_LIMIT_AUTHORIZE_PER_MINUTE: HIGH_LIMIT,
+    };
+    const variants: Array<{
+      name: string;
+      url: string;
+      stats?: { calls: number; failures: number };
+    }> = [{ name: "none (RATE_LIMIT_ENABLED=false)", url: heimdall.url }];
+    const memory = counting(createMemoryLimiter(systemClock));
+    const memoryApp = await served(
+      createApp(
+        await benchPorts(db.port, {
+          env: { RATE_LIMIT_ENABLED: "true", ...limited },
+          ports: { limiter: memory.limiter },
+        }),
+      ).fetch,
+    );
+    variants.push({ name: "memory", url: memoryApp.url, stats: memory.stats });
+    if (redisUrl) {
+      const shim = await startUpstashShim(redisUrl);
+      closing.push(shim.stop);
+      const upstash = counting(
+        createUpstashLimiter(createUpstashRedis({ url: shim.url, token: shim.token }), {
+          prefix: `heimdall:bench:${Date.now().toString(36)}`,
+        }),
+      );
+      const upstashApp = await served(
+        createApp(
+          await benchPorts(db.port, {
+            env: {
+              RATE_LIMIT_ENABLED: "true",
+              ...limited,
+              UPSTASH_REDIS_REST_URL: shim.url,
+              UPSTASH_REDIS_REST_TOKEN: shim.token,
+            },
+            ports: { limiter: upstash.limiter },
+          }),
+        ).fetch,
+      );
+      variants.push({
+        name: "Upstash (REST shim over Redis)",
+        url: upstashApp.url,
+        stats: upstash.stats,
+      });
+    }
+    // The limiters must really be counting: a limited answer carries the headers.
+    for (const variant of variants.slice(1)) {
+      const res = await fetch(`${variant.url}/v1`, {
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
+      await res.arrayBuffer();
+      if (!res.ok || res.headers.get("x-ratelimit-limit") !== HIGH_LIMIT) {
+        throw new Error(
+          `${variant.name}: ${res.status}, limit ${res.headers.get("x-ratelimit-limit")}`,
+        );
+      }
+    }
+    const routes = [
+      {
+        name: "`GET /v1` with a bearer access token (per-credential budget)",
+        options: { path: "/v1", headers: { authorization: `Bearer ${accessToken}` } },
+      },
+      {
+        name: "`POST /v1/authorize` (per-IP budget)",
+        options: {
+          path: "/v1/authorize",
+          method: "POST",
+          headers: JSON_HEADERS,
+          body: authorizeBody,
+        },
+      },
+    ];
+    const limitRows: Array<Array<string | number>> = [];
+    const limitRuns: Measured[] = [];
+    for (const route of routes) {
+      let baseline: Measured | undefined;
+      for (const variant of variants) {
+        const before = variant.stats ? { ...variant.stats } : undefined;
+        const { path, ...options } = route.options;
+        const result = await measure(`${route.name}, limiter: ${variant.name}`, {
+          url: `${variant.url}${path}`,
+          ...options,
+        });
+        limitRuns.push(result);
+        baseline ??= result;
+        const calls = variant.stats && before ? variant.stats.calls - before.calls : undefined;
+        const failed = variant.stats && before ? variant.stats.failures - before.failures : 0;
+        limitRows.push([
+          route.name,
+          variant.name,
+          fmt(result.requestsPerSecond),
+          ms(result.p50),
+          ms(result.p99),
+          variant === variants[0]
+            ? "1.00×"
+            : `${fmt(result.requestsPerSecond / baseline.requestsPerSecond, 2)}×`,
+          result.errors,
+          result.non2xx,
+          calls === undefined ? "–" : `${fmt(calls)} / ${failed}`,
+        ]);
+      }
+    }
+    const rssLimits = rssMiB();
+
+    const authorizeRatio = authorizeHeimdall.requestsPerSecond / authorizeBare.requestsPerSecond;
+    const signInRatio =
+      mean(signInHeimdall.map((r) => r.requestsPerSecond)) /
+      mean(signInBetterAuth.map((r) => r.requestsPerSecond));
+    const hashShare = (r: Measured) =>
+      `≥ ${fmt(Math.min(1, (r.requestsPerSecond * fastestHashMs) / 1000) * 100)} %`;
+    const memoryOnly = redisUrl
+      ? ""
+      : " **The Upstash limiter was skipped: BENCH_REDIS_URL/TEST_REDIS_URL is unset.**";
+    const onPglite = !db.url
+      ? " **BENCH_DATABASE_URL/TEST_DATABASE_URL is unset, so Heimdall ran on PGlite and better-auth on its memory adapter: not the Postgres comparison asked for.**"
+      : "";
+    const totalSeconds = (performance.now() - started) / 1000;
+
+    return [
+      "## Authorization, sign-in and rate limits",
+      "",
+      `Heimdall on ${db.label}, served on loopback by \`@hono/node-server\` in the bench process; load from a separate autocannon process, ${seconds} s per run after a ${WARM_UP_SECONDS} s warm-up with the same settings, 16 connections unless said otherwise. Runs go one at a time; ratios compare runs of this one scenario. RSS is the bench process's, which holds every server of the scenario (Heimdall instances, the bare app, better-auth). Scenario wall time: ${fmt(totalSeconds)} s.`,
+      "",
+      "### `POST /v1/authorize` against a bare Hono app",
+      "",
+      `The same body (\`{token, permission}\`, a ${fmt(authorizeBody.length)}-byte JSON) to both. Heimdall runs its whole middleware chain (request id, request context, logger at \`silent\`, IP ban list, secure headers, CORS, the rate-limit switch, body limit, NUL check), validates the body with zod, verifies the RS256 access token offline against its cached key, checks revocation (memory store) and the permission, and answers the decision. The bare app only parses the JSON and answers a small JSON: it is the floor of HTTP + Hono + JSON on this machine, not an equivalent authorizer.`,
+      "",
+      table(
+        LOAD_HEADERS,
+        authorizeRuns.map((r) => loadRow(r)),
+      ),
+      "",
+      `Ratio Heimdall / bare: ${against(authorizeRatio, { atLeast: 0.6 })}. ${failures(authorizeRuns)} RSS at the end: ${rssAuthorize} MiB.`,
+      "",
+      "### Email/password sign-in against better-auth",
+      "",
+      `The same user signs in over and over with the right password (brute-force lockouts count failures only), ${SIGN_IN_CONNECTIONS} connections, in the order Heimdall, better-auth, better-auth, Heimdall so that each side gets an early and a late turn on this machine whose load drifts; the ratio compares the means. Both hash with argon2id m=${DEFAULT_ARGON2_PARAMS.memoryCost} KiB, t=${DEFAULT_ARGON2_PARAMS.timeCost}, p=${DEFAULT_ARGON2_PARAMS.parallelism} through \`@phi-ag/argon2\` (WASM): better-auth's \`emailAndPassword.password.hash/verify\` is Heimdall's own hasher, in place of better-auth's default scrypt, so the hash costs the same. better-auth ${betterAuthVersion} runs on ${store.label}, in this process, served the same way; its rate limiter is off (\`rateLimit.enabled: false\`; it is on in production with 3 sign-ins per 10 s), as Heimdall's is (\`RATE_LIMIT_ENABLED=false\`).`,
+      "",
+      `The work beside the hash is not the same. better-auth reads the user and its credential account, inserts a session and sets a signed cookie. Heimdall reads the app, the user and the ban list, checks the lockout, then in one transaction updates the user's \`last_login_at\`, inserts a session, a refresh token and an audit event, and signs an RS256 access token: more writes, and the update takes the user's row lock until commit, so concurrent sign-ins of *one* user queue behind each other while their round trips wait for the event loop, which is busy hashing for the others. Every request signed in: sessions written during the runs and their warm-ups, Heimdall ${fmt(sessionsWritten.heimdall)} and better-auth ${fmt(sessionsWritten.betterAuth)}, against ${fmt(requestsOf(signInHeimdall))} and ${fmt(requestsOf(signInBetterAuth))} answers autocannon counted (it stops with up to ${SIGN_IN_CONNECTIONS} requests in flight per run, which the servers still complete).`,
+      "",
+      `One argon2id verification takes **${fmt(hashMs, 1)} ms** here: the median of ${hashTimes.length} in this process, half before and half after the runs; the fastest took ${fmt(fastestHashMs, 1)} ms, the figure least disturbed by the machine's other load. It runs synchronously on the event loop, so one process signs in at most ~${fmt(1000 / fastestHashMs)} times per second at the fastest, whatever the connection count. The last column is a lower bound of the run's wall time spent hashing (req/s × the fastest hash): the rest goes to everything else, or to waiting on the database.`,
+      "",
+      table(
+        [...LOAD_HEADERS, "time hashing"],
+        signInRuns.map((r) => loadRow(r, [hashShare(r)])),
+      ),
+      "",
+      `Ratio Heimdall / better-auth (mean req/s of both rounds): ${against(signInRatio, { atLeast: 1 })}. ${failures(signInRuns)} RSS at the end: ${rssSignIn} MiB.${onPglite}`,
+      "",
+      "### Rate-limited request overhead",
+      "",
+      `The same routes on three Heimdall instances over the same database: limiting off, the in-process memory limiter, and \`@upstash/ratelimit\` (sliding window) through the Upstash REST client. Limits are ${fmt(Number(HIGH_LIMIT))}/min for the default and authorize classes, so nothing is refused and every request is counted. The Upstash endpoint is the tests' REST shim (\`test/support/upstash-rest.ts\`) in a process of its own over ${redisUrl ? "the local Redis" : "Redis"}: no TLS and no network distance, so a real Upstash adds its round trip (typically milliseconds) to each request's latency, while here the shim and Redis take CPU from the same 2 cores. Only the limiter is Upstash; revocations stay in memory. The last column counts limiter calls during the run and those that failed open or timed out (must be 0).${memoryOnly}`,
+      "",
+      table(
+        [
+          "route",
+          "limiter",
+          "req/s",
+          "p50 ms",
+          "p99 ms",
+          "vs no limiter",
+          "errors",
+          "non-2xx",
+          "limiter calls / failed",
+        ],
+        limitRows,
+      ),
+      "",
+      `${failures(limitRuns)} RSS at the end: ${rssLimits} MiB.`,
+      "",
+    ].join("\n");
+  } finally {
+    for (const close of closing.reverse()) await close().catch(() => {});
+    await db.dispose();
+  }
+}
+
+export const scenario: Scenario = { name: "auth", run };

@@ -1,0 +1,187 @@
+/**
+ * Fan-out latency from ingest to 1,000 live subscribers on the Node hub, next to a raw `ws`
+ * broadcast of the same message to 1,000 sockets, in the same run.
+ */
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import WebSocket, { WebSocketServer } from "ws";
+import { createLiveHub } from "../../src/adapters/node/live";
+import { createApp } from "../../src/app";
+import type { Ports } from "../../src/ports";
+import {
+  ADMIN_KEY,
+  against,
+  benchPorts,
+  fmt,
+  openBenchDatabase,
+  percentile,
+  rssMiB,
+  type Scenario,
+  table,
+} from "../harness";
+
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
+const ROUNDS = 20;
+
+/** Opens `count` sockets, in batches so the 2-core machine keeps up. */
+async function openSockets(
+  url: string,
+  count: number,
+  onOpen: (socket: WebSocket) => Promise<void>,
+) {
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < count; i += 100) {
+    await Promise.all(
+      Array.from({ length: Math.min(100, count - i) }, async () => {
+        const socket = new WebSocket(url);
+        await new Promise((resolve, reject) => {
+          socket.once("open", resolve);
+          socket.once("error", reject);
+        });
+        await onOpen(socket);
+        sockets.push(socket);
+      }),
+    );
+  }
+  return sockets;
+}
+
+/** Sends, then waits until every socket got the round's message; latencies in ms. */
+async function measure(sockets: WebSocket[], round: number, send: () => Promise<void>) {
+  const latencies: number[] = [];
+  const started = performance.now();
+  const arrivals = Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          const onMessage = (data: WebSocket.RawData) => {
+            const text = data.toString();
+            if (!text.includes(`"round":${round}}`) && !text.includes(`"round-${round}"`)) return;
+            latencies.push(performance.now() - started);
+            socket.off("message", onMessage);
+            resolve();
+          };
+          socket.on("message", onMessage);
+        }),
+    ),
+  );
+  await send();
+  await arrivals;
+  return latencies;
+}
+
+export const scenario: Scenario = {
+  name: "fanout",
+  async run() {
+    const bench = await openBenchDatabase("pglite");
+    const db = bench.port;
+    let ports: Ports | undefined;
+    const hub = createLiveHub(() => ports as Ports);
+    ports = await benchPorts(db, { ports: { realtime: hub } });
+    const app = createApp(ports);
+    const server = await new Promise<Server>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () =>
+        resolve(s as Server),
+      );
+    });
+    hub.attach(server);
+    const base = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const post = async (path: string, body: unknown, token = ADMIN_KEY) => {
+      const res = await fetch(`http://${base}${path}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { data: Record<string, string> };
+    };
+    await post("/v1/apps", { name: "fanout", display_name: "Fan-out" });
+    const key =
+      (await post("/v1/apps/fanout/api-keys", { name: "bench", role: "api-read-only" })).data.key ??
+      "";
+    const device = (await post("/v1/apps/fanout/devices", { name: "tracker" })).data;
+
+    const subscribers = await openSockets(`ws://${base}/v1/ws`, SUBSCRIBERS, async (socket) => {
+      const ready = new Promise<void>((resolve) => {
+        socket.on("message", (data) => {
+          if (data.toString().includes('"Subscribed"')) resolve();
+        });
+      });
+      socket.send(JSON.stringify({ type: "Auth", token: key }));
+      socket.send(JSON.stringify({ type: "Subscribe", channel: "gps" }));
+      await ready;
+    });
+    const heimdall: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      heimdall.push(
+        ...(await measure(subscribers, round, async () => {
+          await post(
+            "/v1/gps",
+            {
+              timestamp: new Date(Date.UTC(2025, 0, 1, 0, round)).toISOString(),
+              latitude: 1,
+              longitude: 2,
+              attributes: { round },
+            },
+            device.secret,
+          );
+        })),
+      );
+    }
+    for (const socket of subscribers) socket.terminate();
+    await hub.close();
+    server.close();
+    await bench.dispose();
+
+    // The raw ceiling: a bare ws server broadcasting the same size of message.
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await new Promise((resolve) => wss.once("listening", resolve));
+    const rawSockets = await openSockets(
+      `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+      SUBSCRIBERS,
+      async () => {},
+    );
+    const raw: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      raw.push(
+        ...(await measure(rawSockets, round, async () => {
+          const message = JSON.stringify({
+            type: "Position",
+            channel: "gps",
+            data: { id: `round-${round}`, latitude: 1 },
+          });
+          for (const client of wss.clients) client.send(message);
+        })),
+      );
+    }
+    for (const socket of rawSockets) socket.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+
+    const p50 = percentile(heimdall, 50);
+    const p99 = percentile(heimdall, 99);
+    const rawP99 = percentile(raw, 99);
+    return [
+      `## Live fan-out to ${fmt(SUBSCRIBERS)} subscribers`,
+      "",
+      `${ROUNDS} rounds. Heimdall: from the start of \`POST /v1/gps\` (device secret, stored in PGlite, then published to the Node hub) to each of ${fmt(SUBSCRIBERS)} authenticated WebSocket subscribers of \`gps\`. Raw: a bare \`ws\` server broadcasting a message of the same kind to ${fmt(SUBSCRIBERS)} sockets. Clients are in the bench process.`,
+      "",
+      table(
+        ["path", "p50", "p99", "target"],
+        [
+          [
+            "`POST /v1/gps` → stored → hub → every subscriber",
+            `${fmt(p50, 1)} ms`,
+            `${fmt(p99, 1)} ms`,
+            `p99 ${against(p99, { atMost: 50 }, " ms")}`,
+          ],
+          ["raw `ws` broadcast", `${fmt(percentile(raw, 50), 1)} ms`, `${fmt(rawP99, 1)} ms`, ""],
+          ["p99 ratio", "", against(p99 / rawP99, { atMost: 2 }), ""],
+        ],
+      ),
+      "",
+      `RSS at the end: ${rssMiB()} MiB.`,
+      "",
+    ].join("\n");
+  },
+};
