@@ -163,7 +163,7 @@ export interface LoadResult {
  * Load from a separate process: autocannon on loopback, bounded by `seconds` (and `amount` when
  * given). Latencies in ms.
  */
-export function load(options: {
+export async function load(options: {
   url: string;
   method?: string;
   headers?: Record<string, string>;
@@ -188,34 +188,50 @@ export function load(options: {
   if (options.body !== undefined) args.push("--body", options.body);
   args.push(options.url);
   const bin = fileURLToPath(new URL("../node_modules/autocannon/autocannon.js", import.meta.url));
+  const result = await runJson<{
+    requests: { average: number; total: number };
+    latency: { p50: number; p99: number };
+    errors: number;
+    non2xx: number;
+  }>([bin, ...args]);
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    errors: result.errors,
+    non2xx: result.non2xx,
+  };
+}
+
+/**
+ * Runs `args` with this Node in a process of its own (a load generator), feeding it `input` on
+ * stdin, and answers the JSON it prints.
+ */
+export function runJson<T>(args: string[], input?: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, {
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
-    child.stdout.on("data", (chunk) => {
+    child.stdout?.on("data", (chunk) => {
       out += chunk;
     });
-    child.stderr.on("data", (chunk) => {
+    child.stderr?.on("data", (chunk) => {
       err += chunk;
     });
+    child.once("error", reject);
     // "close", not "exit": the output has all arrived by then.
     child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`autocannon exited ${code}: ${err}`));
-      const result = JSON.parse(out) as {
-        requests: { average: number; total: number };
-        latency: { p50: number; p99: number };
-        errors: number;
-        non2xx: number;
-      };
-      resolve({
-        requestsPerSecond: result.requests.average,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        requests: result.requests.total,
-        errors: result.errors,
-        non2xx: result.non2xx,
-      });
+      if (code !== 0) return reject(new Error(`${args[0]} exited ${code}: ${err}`));
+      try {
+        resolve(JSON.parse(out) as T);
+      } catch {
+        reject(new Error(`${args[0]} printed no JSON result: ${out} ${err}`));
+      }
     });
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 

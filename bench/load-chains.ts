@@ -15,7 +15,7 @@
  */
 import { Agent, request } from "node:http";
 
-interface ChainInput {
+export interface ChainInput {
   url: string;
   headers?: Record<string, string>;
   format: "json" | "form";

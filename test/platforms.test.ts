@@ -15,6 +15,7 @@ import {
   createTestClock,
   type LogEvent,
 } from "./support/app";
+import { cookieJar } from "./support/cookie-jar";
 import { expectError, readJson } from "./support/http";
 import {
   bearer,
@@ -196,24 +197,6 @@ async function startProvider(redirectUris: { confidential: string[]; public: str
         server.close(() => done());
         server.closeAllConnections();
       }),
-  };
-}
-
-/** Cookies per "browser": oidc-provider ties the interaction to them. Paths are not honoured. */
-function cookieJar() {
-  const cookies = new Map<string, string>();
-  return {
-    header: () => [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
-    store(res: Response) {
-      for (const line of res.headers.getSetCookie()) {
-        const [pair = ""] = line.split(";");
-        const at = pair.indexOf("=");
-        const name = pair.slice(0, at).trim();
-        const value = pair.slice(at + 1).trim();
-        if (value === "" || /expires=Thu, 01 Jan 1970/i.test(line)) cookies.delete(name);
-        else cookies.set(name, value);
-      }
-    },
   };
 }
 

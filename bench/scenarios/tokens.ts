@@ -1,10 +1,3 @@
-/**
- * Token issuance: `client_credentials` by Heimdall for each signing algorithm, next to the
- * ceiling of its own stack (a bare Hono app signing the same claims with raw `jose`) and to
- * oidc-provider configured for the same grant; then refresh-token rotation, Heimdall against
- * oidc-provider, driven by bench/load-chains.ts since refresh tokens are single-use.
- */
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,6 +17,7 @@ import { Provider } from "oidc-provider";
 import { ulid } from "ulidx";
 import { createApp } from "../../src/app";
 import { type SigningAlgorithm, signingAlgorithms } from "../../src/services/settings";
+import { cookieJar } from "../../test/support/cookie-jar";
 import {
   against,
   benchPorts,
@@ -33,11 +27,12 @@ import {
   load,
   openBenchDatabase,
   rssMiB,
+  runJson,
   type Scenario,
   serveFetch,
   table,
 } from "../harness";
-import type { ChainResult } from "../load-chains";
+import type { ChainInput, ChainResult } from "../load-chains";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
@@ -233,24 +228,6 @@ async function startOidcProvider() {
   };
 }
 
-/** Cookies of one "browser" (paths not honoured: one provider, one flow at a time). */
-function cookieJar() {
-  const cookies = new Map<string, string>();
-  return {
-    header: () => [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
-    store(res: Response) {
-      for (const line of res.headers.getSetCookie()) {
-        const [pair = ""] = line.split(";");
-        const at = pair.indexOf("=");
-        const name = pair.slice(0, at).trim();
-        const value = pair.slice(at + 1).trim();
-        if (value === "" || /expires=Thu, 01 Jan 1970/i.test(line)) cookies.delete(name);
-        else cookies.set(name, value);
-      }
-    },
-  };
-}
-
 /**
  * A refresh token from oidc-provider the way a client gets one: the authorization code flow
  * with PKCE, `offline_access` and `prompt=consent`, a fresh browser (so a session and a grant of
@@ -372,43 +349,13 @@ async function measured(url: string, authorization: string) {
   return load({ ...options, seconds: SECONDS });
 }
 
-interface ChainRequest {
-  url: string;
-  headers?: Record<string, string>;
-  format: "json" | "form";
-  fields?: Record<string, string>;
-  tokenField: string;
-  responseField?: string;
-}
+type ChainRequest = Omit<ChainInput, "tokens" | "seconds">;
 
 /** bench/load-chains.ts in its own process (tsx), as autocannon is for fixed bodies. */
-function loadChains(
-  request: ChainRequest & { tokens: string[]; seconds: number },
-): Promise<ChainResult> {
+function loadChains(request: ChainInput): Promise<ChainResult> {
   const tsx = fileURLToPath(new URL("../../node_modules/tsx/dist/cli.mjs", import.meta.url));
   const script = fileURLToPath(new URL("../load-chains.ts", import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsx, script], { stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      err += chunk;
-    });
-    child.once("error", reject);
-    // "close", not "exit": by then all of its output has arrived.
-    child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`load-chains exited ${code}: ${err}`));
-      try {
-        resolve(JSON.parse(out) as ChainResult);
-      } catch {
-        reject(new Error(`load-chains printed no result: ${out} ${err}`));
-      }
-    });
-    child.stdin.end(JSON.stringify(request));
-  });
+  return runJson<ChainResult>([tsx, script], JSON.stringify(request));
 }
 
 /** One request of a chain, as bench/load-chains.ts sends it. */
