@@ -7,9 +7,15 @@ import { newId } from "../lib/ids";
 import type { RevocationStore } from "../ports";
 import { type AppRecord, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
-import { isUserBanned } from "./bans";
 import { authenticateClient, type OAuthClientRecord } from "./oauth-clients";
-import { endSession, openSession, type TokenDeps, type TokenResponse, tokensFor } from "./sessions";
+import {
+  endSession,
+  maySignIn,
+  openSession,
+  type TokenDeps,
+  type TokenResponse,
+  tokensFor,
+} from "./sessions";
 import type { UserRecord } from "./users";
 
 const CODE_TTL_MS = 60_000;
@@ -292,7 +298,7 @@ export async function exchangeCode(
     throw invalidCode();
   }
   const [user] = await ctx.db.select().from(users).where(eq(users.id, claimed.user_id));
-  if (user?.status !== "active" || (await isUserBanned(ctx.db, user.id, now))) {
+  if (!user || !(await maySignIn(ctx.db, user, now))) {
     throw new ApiError("invalid_grant", "The user cannot sign in");
   }
   const grant = { clientId: client.id, scopes: claimed.scopes };

@@ -207,6 +207,11 @@ export async function authenticateWithPassword(
   return user;
 }
 
+/** Whether a user may get tokens now: active, and not banned. */
+export async function maySignIn(db: Database, user: Pick<UserRecord, "id" | "status">, now: Date) {
+  return user.status === "active" && !(await isUserBanned(db, user.id, now));
+}
+
 /** The sign-in itself, once every factor has passed: a session, audited, and its tokens. */
 async function signIn(
   ctx: ServiceContext,
@@ -268,7 +273,7 @@ export async function mfaGrant(
   await deps.bruteForce.assertNotLocked(attemptKeys);
   const [user] = await ctx.db.select().from(users).where(eq(users.id, claims.sub));
   const now = ctx.clock.now();
-  if (user?.status !== "active" || (await isUserBanned(ctx.db, user.id, now))) {
+  if (!user || !(await maySignIn(ctx.db, user, now))) {
     throw new ApiError("invalid_grant", "The user cannot sign in");
   }
   if (!(await spendSecondFactor(ctx, deps.sealer, app, user, input.factor))) {
@@ -405,8 +410,7 @@ export async function refreshGrant(
   if (session.revoked_at || token.status === "revoked" || session.expires_at <= now) {
     throw invalidRefresh();
   }
-  if (user.status !== "active" || (await isUserBanned(ctx.db, user.id, now)))
-    throw invalidRefresh();
+  if (!(await maySignIn(ctx.db, user, now))) throw invalidRefresh();
 
   if (token.status === "rotated") return reuse(ctx, deps, app, found, input.issuer);
 
