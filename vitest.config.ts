@@ -9,6 +9,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // The whole-API suites run on their own: `npm run test:hardening` (vitest.hardening.config.ts).
+    exclude: ["test/hardening/**", "**/node_modules/**"],
     globalSetup: ["test/support/global-setup.ts"],
     // PGlite's first open (~3 s) and starting workerd or the Node entry take a few seconds.
     testTimeout: 30_000,

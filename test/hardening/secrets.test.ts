@@ -1,15 +1,15 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DatabasePort } from "../src/ports";
+import type { DatabasePort } from "../../src/ports";
 import {
   adminHeaders,
   createMemoryDatabase,
   createTestApp,
   createTestClock,
   TEST_ADMIN_KEY,
-} from "./support/app";
-import { readJson } from "./support/http";
-import { bearer, send } from "./support/identity";
+} from "../support/app";
+import { readJson } from "../support/http";
+import { bearer, send } from "../support/identity";
 
 /** RFC 6238, independent of the server's library (as in test/mfa.test.ts). */
 function totp(base32: string, at: Date) {
