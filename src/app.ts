@@ -1,6 +1,8 @@
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import type { AppEnv } from "./app-env";
 import { allowedMethodsOf } from "./lib/allowed-methods";
 import { handleError, notFoundHandler } from "./lib/error-handler";
 import { ApiError } from "./lib/errors";
@@ -18,6 +20,7 @@ import { appSettingsRouter, appsRouter } from "./routes/apps/apps.index";
 import { auditRouter } from "./routes/audit/audit.index";
 import { auditReportsRouter } from "./routes/audit-reports/audit-reports.index";
 import { bansRouter } from "./routes/bans/bans.index";
+import { consoleRouter } from "./routes/console/console.index";
 import { credentialsRouter } from "./routes/credentials/credentials.index";
 import { devicesRouter } from "./routes/devices/devices.index";
 import { discoveryRouter } from "./routes/discovery/discovery.index";
@@ -39,12 +42,17 @@ import { meRouter, usersRouter } from "./routes/users/users.index";
 /**
  * The Heimdall app: one Hono app for every runtime. It gets the outside world as `ports` and
  * imports no runtime; `src/node.ts` and `src/worker.ts` build the ports and serve it.
+ * `consoleAssets` serves the browser console's build (console/) for GET requests no route
+ * answers; the Node entry passes one, while Workers serve it as static assets before the app.
  *
  * @example
  * const app = createApp(ports);
  * const res = await app.request("/health");
  */
-export function createApp(ports: Ports) {
+export function createApp(
+  ports: Ports,
+  options: { consoleAssets?: MiddlewareHandler<AppEnv> } = {},
+) {
   const { config } = ports;
   const app = createRouter();
 
@@ -105,7 +113,10 @@ export function createApp(ports: Ports) {
   app.route("/v1/apps/:app_name", credentialsRouter);
   app.route("/v1/apps/:app_name", invitesRouter);
   app.route("/v1", inviteAcceptRouter);
+  app.route("/v1", consoleRouter);
   registerDocs(app);
+  // `use`, not `get("*")`: a route would make every path answer GET in the 405 `Allow` lists.
+  if (options.consoleAssets) app.use(options.consoleAssets);
 
   app.notFound(notFoundHandler(allowedMethodsOf(() => app.routes)));
   app.onError(handleError);

@@ -57,6 +57,20 @@ export const configSchema = z
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
     LIVE_SWEEP_SECONDS: z.coerce.number().int().positive().default(15),
+    // The console's map tiles (an XYZ template); `none` draws markers and tracks on a plain
+    // background, for machines that cannot reach a tile server.
+    MAP_TILE_URL: z
+      .union([
+        z.literal("none"),
+        z
+          .string()
+          .regex(
+            /^https?:\/\/.*\{z\}.*\{x\}.*\{y\}/,
+            "must be an XYZ URL template with {z}, {x} and {y}, or none",
+          ),
+      ])
+      .default("https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
+    MAP_TILE_ATTRIBUTION: z.string().min(1).default("© OpenStreetMap contributors"),
     // GeoIP (seed 000): a MaxMind GeoLite2/GeoIP2 City database on Node; Workers use Cloudflare's.
     GEOIP_DATABASE_PATH: z.string().min(1).optional(),
     GEOIP_PRIVACY_EXCLUSIONS_ENABLED: flag.default(false),

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
+import { serveStatic } from "@hono/node-server/serve-static";
 import { runScheduledJobs } from "../functions";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
@@ -21,6 +22,8 @@ import { noGeoIp } from "./ports/geoip";
 import { resolvePlatformSecrets } from "./services/platform-secrets";
 
 const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
+/** The console's production build (`npm run build:console`, run by `npm start` first). */
+const consoleBuild = fileURLToPath(new URL("../console/dist", import.meta.url));
 
 /** `npm start`: the app on Node with embedded defaults, or the services the env points at. */
 async function main() {
@@ -64,7 +67,16 @@ async function main() {
     clock,
     logger,
   };
-  const app = createApp(ports);
+  const app = createApp(ports, {
+    consoleAssets: serveStatic({
+      root: consoleBuild,
+      // Vite names every file under assets/ by its content hash.
+      onFound: (path, c) => {
+        if (path.includes("/assets/"))
+          c.header("Cache-Control", "public, max-age=31536000, immutable");
+      },
+    }),
+  });
   const server = serve({ fetch: app.fetch, port: config.PORT }, (info) => {
     logger.info("listening", {
       url: `http://localhost:${info.port}`,

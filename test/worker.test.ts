@@ -43,6 +43,20 @@ describe("the Worker in workerd", () => {
     for (const dispose of teardown.reverse()) await dispose();
   });
 
+  it("serves the console from its static assets and everything else from the Worker", async () => {
+    const index = await worker.fetch("http://heimdall.test/");
+    expect(index.status).toBe(200);
+    const html = await index.text();
+    expect(html).toContain("<title>Heimdall console</title>");
+    const script = html.match(/src="(\/assets\/[^"]+\.js)"/)?.[1];
+    const asset = await worker.fetch(`http://heimdall.test${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get("content-type")).toContain("javascript");
+    const config = await readJson(await worker.fetch("http://heimdall.test/v1/console/config"));
+    expect(config.data.map_tile_url).toBe("https://tile.openstreetmap.org/{z}/{x}/{y}.png");
+    await expectError(await worker.fetch("http://heimdall.test/v1/nope"), 404, "not_found");
+  });
+
   it.runIf(Boolean(services.postgres))(
     "answers /health ok with the database reached through the Neon driver",
     async () => {

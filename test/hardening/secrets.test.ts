@@ -1,4 +1,3 @@
-import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabasePort } from "../../src/ports";
 import {
@@ -10,19 +9,7 @@ import {
 } from "../support/app";
 import { readJson } from "../support/http";
 import { bearer, send } from "../support/identity";
-
-/** RFC 6238, independent of the server's library (as in test/mfa.test.ts). */
-function totp(base32: string, at: Date) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const char of base32) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-  const key = Buffer.from(bits.match(/.{8}/g)?.map((b) => Number.parseInt(b, 2)) ?? []);
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at.getTime() / 30_000)));
-  const hmac = createHmac("sha1", key).update(counter).digest();
-  const offset = (hmac[19] ?? 0) & 0xf;
-  return String((hmac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
+import { totpCode } from "../support/totp";
 
 let db: DatabasePort;
 beforeAll(async () => {
@@ -103,7 +90,7 @@ describe("secrets never leave", () => {
     const verified = (
       await readJson(
         await call(app, "POST", "/v1/users/me/2fa/verify", {
-          body: { code: totp(enrolled.secret, clock.now()) },
+          body: { code: totpCode(enrolled.secret, clock.now()) },
           headers: token,
         }),
       )
@@ -121,7 +108,7 @@ describe("secrets never leave", () => {
         body: {
           grant_type: "mfa_otp",
           mfa_token: challenge.error.mfa_token,
-          otp: totp(enrolled.secret, clock.now()),
+          otp: totpCode(enrolled.secret, clock.now()),
         },
       }),
     );
