@@ -211,6 +211,55 @@ describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the con
     await page.close();
   });
 
+  it("works from the keyboard on a phone-sized screen: sign in, rotate a device secret, create and revoke an API key", async () => {
+    const http = overHttp(server.url);
+    const admin = bearer(tenant.admin.accessToken);
+    const device = (
+      await readJson(
+        await send(http, "POST", "/v1/devices", { body: { name: "Van" }, headers: admin }),
+      )
+    ).data;
+    const { page, errors } = await openConsole();
+    await page.setViewportSize({ width: 375, height: 740 });
+    // Keyboard only: the app name came from ?app=, so focus starts on Email.
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.getAttribute("name")))
+      .toBe("email");
+    await page.keyboard.type(tenant.admin.email);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press("Enter");
+    await page.getByRole("link", { name: "Devices" }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("button", { name: "Rotate the secret of Van" }).focus();
+    await page.keyboard.press("Enter");
+    const rotated = (await page.locator(".reveal code.secret").first().textContent()) ?? "";
+    const point = { latitude: 1, longitude: 2, timestamp: new Date().toISOString() };
+    expect(
+      (await send(http, "POST", "/v1/gps", { body: point, headers: bearer(device.secret) })).status,
+    ).toBe(401);
+    expect(
+      (await send(http, "POST", "/v1/gps", { body: point, headers: bearer(rotated) })).status,
+    ).toBe(201);
+    expect(
+      await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+    ).toBe(true);
+
+    await page.getByRole("link", { name: "API keys" }).click();
+    await page.getByLabel("Key name").fill("reporting");
+    await page.getByRole("button", { name: "Create API key" }).click();
+    const key = (await page.locator(".reveal code.secret").textContent()) ?? "";
+    expect((await send(http, "GET", "/v1/devices", { headers: bearer(key) })).status).toBe(200);
+    await page.getByRole("button", { name: "Revoke the key reporting" }).click();
+    await expect
+      .poll(() => page.locator("#status-bar").textContent())
+      .toBe("Key reporting revoked");
+    expect((await send(http, "GET", "/v1/devices", { headers: bearer(key) })).status).toBe(401);
+    await page.screenshot({ path: join(artifacts, "console-phone.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("serves the console build at / with hashed, immutable assets", async () => {
     const index = await fetch(`${server.url}/`);
     expect(index.status).toBe(200);

@@ -56,3 +56,6 @@ export const submitted = (run: () => unknown) => (event: Event) => {
   event.preventDefault();
   void run();
 };
+
+/** `1 device`, `2 devices`. */
+export const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;

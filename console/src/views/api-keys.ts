@@ -1,5 +1,5 @@
 import type { Page, Session } from "../api";
-import { announce, field, formatTime, h, submitted } from "../dom";
+import { announce, count, field, formatTime, h, submitted } from "../dom";
 import { action, row, secretBox, table } from "./table";
 
 interface ApiKey {
@@ -58,7 +58,7 @@ export async function apiKeysView(session: Session) {
     const page = await session.request<Page<ApiKey>>("GET", "/v1/api-keys?limit=100");
     listing.replaceChildren(
       table(
-        `${page.data.length} API keys`,
+        count(page.data.length, "API key"),
         ["Name", "Role", "Created", "Last used", "Actions"],
         page.data.map((key) =>
           row(

@@ -1,5 +1,5 @@
 import type { Device, Page, Session } from "../api";
-import { announce, field, formatTime, h, submitted } from "../dom";
+import { announce, count, field, formatTime, h, submitted } from "../dom";
 import { action, row, secretBox, table } from "./table";
 
 /** The URLs to paste into each tracker app, with the device's ingest secret in them. */
@@ -78,7 +78,7 @@ export async function devicesView(session: Session) {
 
     listing.replaceChildren(
       table(
-        `${page.pagination?.total ?? page.data.length} devices`,
+        count(page.pagination?.total ?? page.data.length, "device"),
         ["Name", "Status", "Last seen", "Secret", "Actions"],
         page.data.map((device) =>
           row(

@@ -2,12 +2,17 @@ import { announce, h } from "../dom";
 
 /** A table with a caption and column headers, for lists of resources. */
 export function table(caption: string, headers: string[], rows: HTMLTableRowElement[]) {
+  // Wide tables scroll sideways inside their own box on narrow screens, not the page.
   return h(
-    "table",
-    {},
-    h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, ...headers.map((name) => h("th", { scope: "col" }, name)))),
-    h("tbody", {}, ...rows),
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, ...headers.map((name) => h("th", { scope: "col" }, name)))),
+      h("tbody", {}, ...rows),
+    ),
   );
 }
 

@@ -1,5 +1,5 @@
 import type { Page, Session } from "../api";
-import { announce, field, h, submitted } from "../dom";
+import { announce, count, field, h, submitted } from "../dom";
 import { action, row, table } from "./table";
 
 interface User {
@@ -100,7 +100,7 @@ export async function usersView(session: Session) {
     );
     listing.replaceChildren(
       table(
-        `${users.pagination?.total ?? users.data.length} users`,
+        count(users.pagination?.total ?? users.data.length, "user"),
         ["Email", "Status", "Roles", "Actions"],
         users.data.map((user) =>
           row(
