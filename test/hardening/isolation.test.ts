@@ -1,20 +1,13 @@
 import { ulid } from "ulidx";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresDatabase } from "../../src/adapters/postgres/database";
 import type { App } from "../../src/app";
 import { oauthGrants } from "../../src/db/schema";
 import { newId } from "../../src/lib/ids";
 import type { DatabasePort } from "../../src/ports";
-import {
-  adminHeaders,
-  createMemoryDatabase,
-  createTestApp,
-  migrationsFolder,
-} from "../support/app";
+import { adminHeaders, createTestApp } from "../support/app";
+import { databaseBackends } from "../support/backends";
 import { readJson } from "../support/http";
 import { bearer, createTenant, PASSWORD, send, type Tenant } from "../support/identity";
-import { createTestDatabase } from "../support/postgres";
-import { announceSkip, services } from "../support/services";
 
 /**
  * Tenant isolation over the served OpenAPI document: every operation that takes an app name or
@@ -26,39 +19,7 @@ import { announceSkip, services } from "../support/services";
  * skipped.
  */
 
-interface Backend {
-  name: string;
-  open(): Promise<{ db: DatabasePort; dispose(): Promise<void> }>;
-}
-
-const backends: Backend[] = [
-  {
-    name: "PGlite",
-    async open() {
-      const db = await createMemoryDatabase();
-      return { db, dispose: () => db.close() };
-    },
-  },
-];
-if (services.postgres) {
-  const serverUrl = services.postgres;
-  backends.push({
-    name: "Postgres",
-    async open() {
-      const database = await createTestDatabase(serverUrl);
-      const db = await createPostgresDatabase({ url: database.url, migrationsFolder });
-      return {
-        db,
-        dispose: async () => {
-          await db.close();
-          await database.drop();
-        },
-      };
-    },
-  });
-} else {
-  announceSkip("tenant isolation walk on real Postgres", "TEST_DATABASE_URL");
-}
+const backends = databaseBackends("tenant isolation walk");
 
 const methods = ["get", "post", "put", "patch", "delete"] as const;
 

@@ -9,20 +9,13 @@ import {
   SignJWT,
 } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresDatabase } from "../../src/adapters/postgres/database";
 import type { App } from "../../src/app";
 import type { DatabasePort, Ports } from "../../src/ports";
 import { issuerFor } from "../../src/services/access-tokens";
-import {
-  adminHeaders,
-  createMemoryDatabase,
-  createTestApp,
-  migrationsFolder,
-} from "../support/app";
+import { adminHeaders, createTestApp } from "../support/app";
+import { databaseBackends } from "../support/backends";
 import { expectError } from "../support/http";
 import { bearer, createTenant, PASSWORD, send, signIn, type Tenant } from "../support/identity";
-import { createTestDatabase } from "../support/postgres";
-import { announceSkip, services } from "../support/services";
 
 /**
  * Forged, stale and revoked credentials against every protected operation of the served OpenAPI
@@ -31,39 +24,7 @@ import { announceSkip, services } from "../support/services";
  * every one of them (so a refusal is not a broken route).
  */
 
-interface Backend {
-  name: string;
-  open(): Promise<{ db: DatabasePort; dispose(): Promise<void> }>;
-}
-
-const backends: Backend[] = [
-  {
-    name: "PGlite",
-    async open() {
-      const db = await createMemoryDatabase();
-      return { db, dispose: () => db.close() };
-    },
-  },
-];
-if (services.postgres) {
-  const serverUrl = services.postgres;
-  backends.push({
-    name: "Postgres",
-    async open() {
-      const database = await createTestDatabase(serverUrl);
-      const db = await createPostgresDatabase({ url: database.url, migrationsFolder });
-      return {
-        db,
-        dispose: async () => {
-          await db.close();
-          await database.drop();
-        },
-      };
-    },
-  });
-} else {
-  announceSkip("JWT attacks on real Postgres", "TEST_DATABASE_URL");
-}
+const backends = databaseBackends("JWT attack walk");
 
 const methods = ["get", "post", "put", "patch", "delete"] as const;
 const issuerBase = "http://heimdall.test";
