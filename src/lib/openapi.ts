@@ -22,3 +22,11 @@ export function resourceSchema<T extends ZodType>(item: T, name: string) {
 
 /** Bearer auth, for the security requirement of protected operations. */
 export const bearerSecurity = [{ bearerAuth: [] }];
+
+/** Tracker ingest: the device secret wherever a tracker app can carry it, or a Bearer token. */
+export const trackerSecurity: Array<Record<string, string[]>> = [
+  { bearerAuth: [] },
+  { deviceBasic: [] },
+  { deviceKey: [] },
+  { deviceAccessToken: [] },
+];

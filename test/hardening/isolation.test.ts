@@ -29,7 +29,7 @@ interface JsonSchema {
   properties?: Record<string, unknown>;
 }
 interface DocumentOperation {
-  security?: unknown[];
+  security?: Array<Record<string, string[]>>;
   parameters?: Array<{ name: string; in: string }>;
   requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
 }
@@ -41,6 +41,8 @@ interface Operation {
   method: string;
   path: string;
   secured: boolean;
+  /** Tracker ingest: a device secret (or a token) says whose positions these are. */
+  tracker: boolean;
   pathParams: string[];
   queryParams: string[];
   bodyProps: string[];
@@ -293,6 +295,7 @@ describe.each(backends)("tenant isolation on $name", (backend) => {
             method,
             path,
             secured: (op.security ?? []).length > 0,
+            tracker: (op.security ?? []).some((requirement) => "deviceKey" in requirement),
             pathParams: params.filter((p) => p.in === "path").map((p) => p.name),
             queryParams: params.filter((p) => p.in === "query").map((p) => p.name),
             bodyProps: Object.keys(body?.properties ?? {}),
@@ -408,14 +411,13 @@ describe.each(backends)("tenant isolation on $name", (backend) => {
    * naming another resource, or fed by a tracker's id, except the public ones above.
    */
   function walked() {
-    const tracker = (op: Operation) => op.path.startsWith("/v1/gps/") && !op.secured;
     return operations.filter(
       (op) =>
         !publicByDesign.has(`${op.method} ${op.path}`) &&
         (op.pathParams.length > 0 ||
           op.queryParams.some((p) => p in queryIds) ||
           op.bodyProps.some(isReference) ||
-          tracker(op)),
+          op.tracker),
     );
   }
 

@@ -41,6 +41,28 @@ export function registerDocs(app: OpenAPIHono<AppEnv>) {
     description:
       "The platform admin key on /v1/apps/…; an app user's access token (JWT) on the top-level routes.",
   });
+  const trackerSchemes = {
+    deviceBasic: {
+      type: "http",
+      scheme: "basic",
+      description: "Tracker apps (OwnTracks): the device secret `dk_…` as the password",
+    },
+    deviceKey: {
+      type: "apiKey",
+      in: "query",
+      name: "key",
+      description: "Tracker apps (OsmAnd, Traccar Client, GPSLogger): `?key=dk_…`",
+    },
+    deviceAccessToken: {
+      type: "apiKey",
+      in: "query",
+      name: "access_token",
+      description: "Overland: `?access_token=dk_…`",
+    },
+  } as const;
+  for (const [name, scheme] of Object.entries(trackerSchemes)) {
+    app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
+  }
   let cached: Document | undefined;
   app.get("/v1/openapi.json", (c) => {
     cached ??= declareMountParameters(

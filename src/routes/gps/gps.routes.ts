@@ -1,7 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { PointSchema, PositionSchema } from "../../db/schema";
 import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonBody, jsonContent, resourceSchema } from "../../lib/openapi";
+import {
+  bearerSecurity,
+  jsonBody,
+  jsonContent,
+  resourceSchema,
+  trackerSecurity,
+} from "../../lib/openapi";
 import { listSchema, PaginationQuery } from "../../lib/pagination";
 import { guard } from "../../middleware/auth";
 import { ingestAuth } from "../../middleware/ingest-auth";
@@ -83,6 +89,7 @@ const tracker = (method: "get" | "post", path: string, summary: string, descript
     summary,
     description,
     middleware: ingest,
+    security: trackerSecurity,
     responses: trackerResponses,
   });
 
