@@ -1,12 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export interface RunningServer {
   url: string;
+  /** The server's own process (Linux): tsx runs the entry in a child of the process spawned here. */
+  readonly pid: number;
   output: () => string;
   stop(): Promise<number | null>;
+  /** Sends `signal` to the server's own process (SIGKILL: a crash) and waits until it is gone. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -32,7 +37,15 @@ export function startNodeServer(env: Record<string, string>): Promise<RunningSer
       const match = output.match(/"message":"listening".*?"url":"([^"]+)"/);
       if (!match?.[1]) return;
       child.stdout?.off("data", onData);
-      resolve({ url: match[1], output: () => output, stop: () => stopChild(child) });
+      resolve({
+        url: match[1],
+        get pid() {
+          return serverPid(child);
+        },
+        output: () => output,
+        stop: () => stopChild(child),
+        kill: (signal) => killServer(child, signal),
+      });
     };
     child.stdout?.on("data", onData);
     child.once("exit", (code) => reject(new ExitedError(code, output)));
@@ -63,5 +76,25 @@ function stopChild(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     child.once("exit", (code) => resolve(code));
     child.kill("SIGTERM");
+  });
+}
+
+/**
+ * The tsx CLI's child, which runs the entry (Linux's /proc): signalled directly, since a SIGKILL
+ * to the CLI would leave it running as an orphan.
+ */
+function serverPid(child: ChildProcess): number {
+  const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8");
+  const pid = Number(children.trim().split(" ")[0]);
+  if (!pid) throw new Error(`no server process under tsx (${child.pid})`);
+  return pid;
+}
+
+function killServer(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    // tsx exits once the entry has.
+    child.once("exit", () => resolve());
+    process.kill(serverPid(child), signal);
   });
 }
