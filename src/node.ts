@@ -37,6 +37,9 @@ async function main() {
     ? await createPostgresDatabase({
         url: config.DATABASE_URL,
         migrationsFolder,
+        // An unreachable or silent database fails requests (503) in seconds instead of hanging
+        // them: 3 s to get a connection (the health check's bound), 5 s for a query's answer.
+        timeouts: { connectMs: 3_000, queryMs: 5_000 },
         onIdleError: (error) => logger.warn("idle database connection lost", { error }),
       })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });

@@ -19,10 +19,12 @@ function errorResponse(c: Context<AppEnv>, error: ApiError) {
 
 /**
  * The single place an exception becomes a response. `ApiError` keeps its code; hono's own
- * `HTTPException`s (malformed JSON, 415 from the validator) get the code of their status;
- * anything else is a 500 whose details go to the log, never to the client.
+ * `HTTPException`s (malformed JSON, 415 from the validator) get the code of their status; a
+ * dependency that cannot be reached (the database, Redis) is a 503 with `Retry-After`; anything
+ * else is a 500 whose details go to the log, never to the client.
  */
-export const handleError: ErrorHandler<AppEnv> = (error, c) => {
+export const handleError: ErrorHandler<AppEnv> = (thrown, c) => {
+  const error = isUnreachable(thrown) ? unavailable(thrown) : thrown;
   if (error instanceof ApiError) {
     if (error.status >= 500) {
       (c.var.logger ?? c.var.ports?.logger)?.error(error.message, { error, path: c.req.path });
@@ -38,6 +40,50 @@ export const handleError: ErrorHandler<AppEnv> = (error, c) => {
   report(c, error, 500);
   return errorResponse(c, new ApiError("internal_error", "Internal server error"));
 };
+
+const unavailable = (cause: unknown) =>
+  new ApiError("service_unavailable", "A service this request needs is unavailable; try again", {
+    headers: { "Retry-After": "5" },
+    cause,
+  });
+
+/** Node's codes for a peer that cannot be reached, and SQLSTATEs of a server that cannot serve. */
+const unreachableCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "57P01", // admin_shutdown: the server is restarting
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: the server is starting up
+  "53300", // too_many_connections
+]);
+/** node-postgres's own connection failures (Neon's driver shares them), which carry no code. */
+const lostConnection =
+  /^(Connection terminated|timeout expired|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/;
+
+/**
+ * Whether a request failed for want of a dependency, not because of what it asked: a connection
+ * refused, cut or timed out, on the way to the database (drizzle wraps the driver's error as
+ * `cause`; a transaction's connection error comes unwrapped) or to Upstash (fetch's `TypeError`
+ * has the socket's error as `cause`; its timeout is a `TimeoutError`). Class 08 SQLSTATEs are
+ * connection exceptions.
+ */
+function isUnreachable(error: unknown): boolean {
+  for (let depth = 0; error instanceof Error && depth < 4; depth++, error = error.cause) {
+    if (error.name === "TimeoutError") return true;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && (unreachableCodes.has(code) || code.startsWith("08"))) {
+      return true;
+    }
+    if (lostConnection.test(error.message)) return true;
+  }
+  return false;
+}
 
 function report(c: Context<AppEnv>, error: unknown, status: number) {
   c.var.ports?.errors.capture(error, { request: c.req.raw, requestId: c.var.requestId, status });

@@ -3,9 +3,16 @@ import type { AppEnv } from "../app-env";
 import { ApiError } from "../lib/errors";
 import type { Ports } from "../ports";
 
+/**
+ * Health checks answer anyone (they disclose no data), so they never wait for the ban list to
+ * load: with the database unreachable that wait would come on top of their own 3 s bound.
+ */
+const unchecked = new Set(["/health", "/v1/health"]);
+
 /** Banned addresses get 403 before any other work (the ban list is cached per isolate). */
 export function ipBans(ports: Ports) {
   return createMiddleware<AppEnv>(async function ipBansMiddleware(c, next) {
+    if (unchecked.has(c.req.path)) return next();
     const ip = ports.clientIp(c.req.raw, c.env);
     if (ip && (await ports.ipBans.isBanned(c.var.db, ip))) {
       throw new ApiError("forbidden", "Requests from this address are banned");
