@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { testEnv } from "../support/app";
 import { readJson } from "../support/http";
-import { bearer, createTenant, overHttp, send } from "../support/identity";
+import { bearer, createDevices, createTenant, overHttp } from "../support/identity";
 import { type RunningServer, startNodeServer } from "../support/node-server";
 import { createTestDatabase } from "../support/postgres";
 import { announceSkip, services } from "../support/services";
@@ -44,15 +44,7 @@ const entryEnv = (database: Record<string, string>) => ({ ...testEnv, ...databas
 async function ingestUntilKilled(server: RunningServer) {
   const api = overHttp(server.url);
   const tenant = await createTenant(api, "crash");
-  const devices: Array<{ id: string; secret: string }> = [];
-  for (let i = 0; i < CLIENTS; i++) {
-    const res = await send(api, "POST", "/v1/devices", {
-      body: { name: `tracker-${i}` },
-      headers: bearer(tenant.admin.accessToken),
-    });
-    expect(res.status).toBe(201);
-    devices.push((await readJson(res)).data);
-  }
+  const devices = await createDevices(api, tenant, CLIENTS);
 
   const sent = new Map<number, Sent>();
   const answered: number[] = [];

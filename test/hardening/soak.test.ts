@@ -7,7 +7,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { testEnv } from "../support/app";
 import { readJson } from "../support/http";
-import { bearer, createTenant, overHttp, PASSWORD, send, type Tenant } from "../support/identity";
+import {
+  bearer,
+  createDevices,
+  createTenant,
+  overHttp,
+  PASSWORD,
+  send,
+  type Tenant,
+} from "../support/identity";
 import { type RunningServer, startNodeServer } from "../support/node-server";
 import { createTestDatabase } from "../support/postgres";
 import { announceSkip, services } from "../support/services";
@@ -260,15 +268,7 @@ async function soak(label: string, server: RunningServer, seconds: number) {
   const base = `http://127.0.0.1:${port}`;
   const api = overHttp(base);
   const tenant = await createTenant(api, "soak");
-  const devices: Device[] = [];
-  for (let i = 0; i < DEVICES; i++) {
-    const res = await send(api, "POST", "/v1/devices", {
-      body: { name: `tracker-${i}` },
-      headers: bearer(tenant.admin.accessToken),
-    });
-    expect(res.status).toBe(201);
-    devices.push((await readJson(res)).data);
-  }
+  const devices = await createDevices(api, tenant, DEVICES);
   const sockets = { before: socketsOf(server.pid, port), after: { total: 0, inbound: 0 } };
 
   const subscribers = [];

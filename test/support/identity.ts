@@ -92,3 +92,21 @@ export async function createTenant(app: Requester, name: string): Promise<Tenant
     reader: { id: reader.id, email: reader.email, ...(await signIn(app, name, reader.email)) },
   };
 }
+
+/** Registers `count` devices named `<prefix>-<i>` with the tenant's admin: their ids and ingest secrets. */
+export async function createDevices(
+  app: Requester,
+  tenant: Tenant,
+  count: number,
+  prefix = "tracker",
+) {
+  const devices: Array<{ id: string; secret: string }> = [];
+  for (let i = 0; i < count; i++) {
+    const res = await send(app, "POST", "/v1/devices", {
+      body: { name: `${prefix}-${i}` },
+      headers: bearer(tenant.admin.accessToken),
+    });
+    devices.push(await created(res));
+  }
+  return devices;
+}
