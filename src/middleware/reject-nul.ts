@@ -3,9 +3,18 @@ import type { AppEnv } from "../app-env";
 import { ApiError } from "../lib/errors";
 
 /**
+ * A JSON escape of half a UTF-16 surrogate pair (`"\ud800"`) without its other half: the one way
+ * a string that is not valid Unicode gets in (bytes are decoded with replacement). Postgres
+ * refuses it in jsonb, where such strings end up (metadata, audit events). Like the NUL check,
+ * it may refuse an escaped backslash followed by `ud800`, never let a lone half through.
+ */
+const LONE_SURROGATE =
+  /\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}/;
+
+/**
  * Postgres cannot store NUL in text, so a NUL anywhere in the path, the query or a JSON or form
- * body is
- * refused up front with a 400, instead of failing deep in a query.
+ * body is refused up front with a 400, instead of failing deep in a query; so is a lone
+ * surrogate in a JSON body.
  */
 export function rejectNul() {
   return createMiddleware<AppEnv>(async function rejectNulMiddleware(c, next) {
@@ -20,6 +29,9 @@ export function rejectNul() {
       const nul = json ? text.includes("\\u0000") : /%00/.test(text);
       if (nul || text.includes("\0")) {
         throw new ApiError("bad_request", "NUL characters are not accepted in request bodies");
+      }
+      if (json && LONE_SURROGATE.test(text)) {
+        throw new ApiError("bad_request", "Unpaired UTF-16 surrogates are not accepted in JSON");
       }
     }
     return next();

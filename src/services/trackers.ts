@@ -13,23 +13,32 @@ const KMH_TO_MPS = 1 / 3.6;
 
 type Params = Record<string, string | undefined>;
 
-/** `"12.5"` → 12.5; absent → undefined; unparsable → NaN (validation refuses it). */
+/**
+ * `"12.5"` → 12.5; absent → undefined; unparsable → NaN (validation refuses it). Only text is
+ * parsed: Number() of a deeply nested array overflows the stack.
+ */
 function num(value: unknown): number | undefined {
   if (value === undefined || value === null || value === "") return undefined;
-  return typeof value === "number" ? value : Number(value);
+  if (typeof value === "number") return value;
+  return typeof value === "string" ? Number(value) : Number.NaN;
 }
 
 const round = (value: number | undefined, digits = 3) =>
   value === undefined || Number.isNaN(value) ? value : Number(value.toFixed(digits));
 
-/** Unix seconds, Unix milliseconds or ISO 8601, as trackers variously send time. */
-function timestampOf(value: unknown): string | undefined {
+/**
+ * Unix seconds, Unix milliseconds or ISO 8601, as trackers variously send time. Anything but text
+ * or a number is left as sent, for validation to refuse (String() of a deep array overflows).
+ */
+function timestampOf(value: unknown): unknown {
   if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value !== "string" && typeof value !== "number") return value;
   const text = String(value);
   if (/^\d+(\.\d+)?$/.test(text)) {
     const n = Number(text);
-    const ms = n > 1e12 ? n : n * 1000;
-    return new Date(ms).toISOString();
+    const date = new Date(n > 1e12 ? n : n * 1000);
+    // Past what a Date holds (year 275760): left as sent, for validation to refuse.
+    return Number.isNaN(date.getTime()) ? text : date.toISOString();
   }
   const parsed = Date.parse(text);
   return Number.isNaN(parsed) ? text : new Date(parsed).toISOString();
@@ -62,7 +71,10 @@ export function parseOsmand(query: Params, body: unknown): Parsed {
     };
     const coords = location?.coords ?? {};
     return {
-      externalId: device_id === undefined ? undefined : String(device_id),
+      externalId:
+        typeof device_id === "string" || typeof device_id === "number"
+          ? String(device_id)
+          : undefined,
       points: [
         point({
           timestamp: timestampOf(location?.timestamp),
@@ -129,12 +141,17 @@ export function parseOverland(body: unknown): Parsed {
     : [];
   let externalId: string | undefined;
   const points = locations.map((feature) => {
-    const { geometry, properties = {} } = (feature ?? {}) as {
-      geometry?: { coordinates?: unknown[] };
-      properties?: Record<string, unknown>;
+    const { geometry, properties: given } = (feature ?? {}) as {
+      geometry?: { coordinates?: unknown };
+      properties?: unknown;
     };
+    // Whatever the JSON holds: `properties: null` or `coordinates: 5` must not throw.
+    const properties = (given !== null && typeof given === "object" ? given : {}) as Record<
+      string,
+      unknown
+    >;
     if (typeof properties.device_id === "string") externalId ??= properties.device_id;
-    const [longitude, latitude] = geometry?.coordinates ?? [];
+    const [longitude, latitude] = Array.isArray(geometry?.coordinates) ? geometry.coordinates : [];
     return point({
       timestamp: timestampOf(properties.timestamp),
       latitude: num(latitude),

@@ -76,7 +76,10 @@ async function bodyOf(
     }
   }
   if (type.includes("form")) {
-    const form = await c.req.parseBody();
+    // A multipart body that does not parse makes the platform's formData() throw a TypeError.
+    const form = await c.req.parseBody().catch(() => {
+      throw new ApiError("bad_request", "Malformed form body");
+    });
     return { form: Object.fromEntries(Object.entries(form).map(([k, v]) => [k, String(v)])) };
   }
   return { form: {} };

@@ -53,7 +53,10 @@ authorizeRouter.get("/apps/:app_name/oauth/authorize", async (c) => {
 
 authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
   const { app, issuer } = await appAndIssuer(c);
-  const form = await c.req.parseBody();
+  // A multipart body that does not parse makes the platform's formData() throw a TypeError.
+  const form = await c.req.parseBody().catch(() => {
+    throw new ApiError("bad_request", "Malformed form body");
+  });
   const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
   const ctx = serviceContext(c);
   return answer(c, async () => {
