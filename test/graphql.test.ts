@@ -6,7 +6,7 @@ import type { DatabasePort } from "../src/ports";
 import { GRAPHQL_LIMITS } from "../src/routes/graphql/graphql.index";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
 import { expectError, readJson } from "./support/http";
-import { bearer, createTenant, send, type Tenant } from "./support/identity";
+import { bearer, createTenant, send, signIn, type Tenant } from "./support/identity";
 import { listen } from "./support/server";
 
 let db: DatabasePort;
@@ -280,6 +280,39 @@ describe("GraphQL subscriptions over Server-Sent Events", () => {
       });
     } finally {
       abort.abort();
+      await server.close();
+    }
+  });
+
+  it("ends a subscription whose token is revoked, at the next sweep", async () => {
+    const sweeping = createTestApp({ db, clock: systemClock, env: { LIVE_SWEEP_SECONDS: "1" } });
+    const server = await listen(sweeping.app);
+    try {
+      const tokens = await signIn(sweeping.app, "graph", tenant.admin.email);
+      const res = await fetch(`${server.url}/v1/gql`, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "text/event-stream",
+          ...bearer(tokens.accessToken),
+        },
+        body: JSON.stringify({ query: "subscription { positions { id } }" }),
+      });
+      expect(res.status).toBe(200);
+      const revoked = await send(sweeping.app, "POST", "/v1/apps/graph/tokens/revoke", {
+        body: { token: tokens.accessToken },
+      });
+      expect(revoked.status).toBe(200);
+      const revokedAt = Date.now();
+      const text = await res.text(); // the stream must end by itself
+      const endedMs = Date.now() - revokedAt;
+      expect(endedMs).toBeLessThan(2500);
+      const data = text.split("\n").find((line) => line.startsWith("data: {"));
+      expect(JSON.parse(data?.slice(6) ?? "{}")).toMatchObject({
+        errors: [{ extensions: { code: "UNAUTHORIZED" } }],
+      });
+      expect(text).toContain("event: complete");
+    } finally {
       await server.close();
     }
   });

@@ -5,7 +5,8 @@ import { afterResponse } from "../lib/after-response";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { issuerBase } from "../lib/links";
-import { type AccessClaims, verifyAccessToken } from "../services/access-tokens";
+import type { TokenRevocationQuery } from "../ports";
+import { type AccessClaims, subjectsOf, verifyAccessToken } from "../services/access-tokens";
 import { API_KEY_PREFIX } from "../services/api-keys";
 import { findAppById, findAppByName } from "../services/apps";
 import { hasPermission } from "../services/permissions";
@@ -46,6 +47,22 @@ export function subjectId(subject: Subject): string | null {
     case "api_key":
       return subject.keyId;
   }
+}
+
+/**
+ * What marks the subject's credential revoked, for a stream that outlives the request's check (a
+ * GraphQL subscription): a token by its `jti`, user, session and app; an API key by its id and
+ * app, whose "revoked before" markers are compared with the stream's start.
+ */
+export function revocationOf(subject: AppSubject, streamStart: Date): TokenRevocationQuery {
+  if (subject.kind === "api_key") {
+    return { tokenId: subject.keyId, issuedAt: streamStart, subjects: [`app:${subject.appId}`] };
+  }
+  return {
+    tokenId: subject.claims.jti,
+    issuedAt: new Date(subject.claims.iat * 1000),
+    subjects: subjectsOf(subject.claims),
+  };
 }
 
 const challenge = { "WWW-Authenticate": `Bearer realm="heimdall"` };

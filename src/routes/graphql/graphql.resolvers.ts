@@ -16,7 +16,14 @@ import {
 import { ApiError } from "../../lib/errors";
 import { PaginationQuery } from "../../lib/pagination";
 import { serviceContext } from "../../lib/service-context";
-import { assertAppCaller, type Subject } from "../../middleware/auth";
+import {
+  type AppSubject,
+  assertAppCaller,
+  revocationOf,
+  type Subject,
+} from "../../middleware/auth";
+import type { TokenRevocationQuery } from "../../ports";
+import { checkRevoked } from "../../services/access-tokens";
 import * as apiKeys from "../../services/api-keys";
 import { type AppRecord, findAppById } from "../../services/apps";
 import { listAudit } from "../../services/audit";
@@ -365,22 +372,59 @@ export const resolvers = {
   Subscription: {
     positions: {
       subscribe: async (_parent: never, args: Args, ctx: GraphQLContext) => {
-        const { db, app } = await scoped(ctx, "gps:read");
+        const { db, app, subject } = await scoped(ctx, "gps:read");
         const deviceId = args.deviceId as string | undefined;
         if (deviceId) await devices.findDevice(db, app.id, deviceId);
         const channel = deviceId ? `gps:${deviceId}` : "gps";
-        const events = ctx.hono.var.ports.realtime.subscribe(
-          app.id,
-          channel,
-          ctx.hono.req.raw.signal,
-        );
-        return onlyPositions(events);
+        const { ports } = ctx.hono.var;
+        const watch = watchRevocation(ctx.hono.req.raw.signal, {
+          query: revocationOf(subject as AppSubject, ports.clock.now()),
+          isRevoked: (query) => checkRevoked(ports.revocations, query),
+          everyMs: ports.config.LIVE_SWEEP_SECONDS * 1000,
+        });
+        const events = ports.realtime.subscribe(app.id, channel, watch.signal);
+        return onlyPositions(events, watch);
       },
       resolve: (position: unknown) => position,
     },
   },
 };
 
-async function* onlyPositions(events: AsyncIterable<{ type: string; data: unknown }>) {
+/**
+ * Ends a subscription when its request does, or when a check every `everyMs` (the live rooms'
+ * sweep interval) finds the caller's credential revoked since it started. A check that cannot
+ * reach the store ends it too: revocation fails closed.
+ */
+function watchRevocation(
+  request: AbortSignal,
+  options: {
+    query: TokenRevocationQuery;
+    isRevoked(query: TokenRevocationQuery): Promise<boolean>;
+    everyMs: number;
+  },
+) {
+  const controller = new AbortController();
+  const watch = { signal: controller.signal, revoked: false };
+  const timer = setInterval(() => {
+    options.isRevoked(options.query).then(
+      (revoked) => {
+        if (!revoked) return;
+        watch.revoked = true;
+        controller.abort();
+      },
+      () => controller.abort(),
+    );
+  }, options.everyMs);
+  controller.signal.addEventListener("abort", () => clearInterval(timer));
+  if (request.aborted) controller.abort();
+  request.addEventListener("abort", () => controller.abort());
+  return watch;
+}
+
+async function* onlyPositions(
+  events: AsyncIterable<{ type: string; data: unknown }>,
+  watch: { revoked: boolean },
+) {
   for await (const event of events) if (event.type === "Position") yield event.data;
+  if (watch.revoked) throw new ApiError("unauthorized", "The credential was revoked");
 }
