@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, readJson } from "./support/http";
 import { announceSkip, services } from "./support/services";
+import { startTcpProxy } from "./support/tcp-proxy";
 import {
   createWorkerDatabase,
   startWorker as startWorkerWith,
@@ -112,6 +113,45 @@ describe("the Worker in workerd", () => {
       await unreachable.dispose();
     }
   });
+
+  it.runIf(Boolean(services.postgres))(
+    "answers 503 within bounded time while its database stops answering, and recovers",
+    async () => {
+      const database = await createWorkerDatabase(services.postgres ?? "");
+      const target = new URL(database.settings.DATABASE_URL);
+      const proxy = await startTcpProxy({
+        host: target.hostname,
+        port: Number(target.port || 5432),
+      });
+      target.host = `127.0.0.1:${proxy.port}`;
+      const silent = await startWorker({ ...database.settings, DATABASE_URL: target.toString() });
+      const admin = { Authorization: `Bearer ${workerSecrets.ADMIN_API_KEY}` };
+      const timed = async (path: string) => {
+        const started = Date.now();
+        const res = await silent.fetch(`http://heimdall.test${path}`, { headers: admin });
+        return { res, ms: Date.now() - started };
+      };
+      try {
+        expect((await timed("/v1/apps")).res.status).toBe(200);
+        await proxy.set("blackhole");
+        const health = await timed("/v1/health");
+        expect(health.res.status).toBe(503);
+        expect(health.ms).toBeLessThan(4_500);
+        const apps = await timed("/v1/apps");
+        expect(apps.res.headers.get("retry-after")).toBe("5");
+        await expectError(apps.res, 503, "service_unavailable");
+        // A connection that never answers gives up after 3 s; a request at most twice (bans).
+        expect(apps.ms).toBeLessThan(9_000);
+        console.log(`[worker] database silent: /v1/health ${health.ms} ms, /v1/apps ${apps.ms} ms`);
+        await proxy.set("up");
+        expect((await timed("/v1/apps")).res.status).toBe(200);
+      } finally {
+        await silent.dispose();
+        await proxy.close();
+        await database.close();
+      }
+    },
+  );
 
   it("refuses to serve without DATABASE_URL, saying so in the error shape", async () => {
     const unconfigured = await startWorker({ DATABASE_URL: "" });

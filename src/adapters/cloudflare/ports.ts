@@ -41,7 +41,12 @@ export async function createWorkerPorts(env: WorkerEnv): Promise<Ports> {
   const logger = createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } });
   return {
     config,
-    db: createNeonDatabase({ url: config.DATABASE_URL, wsProxy: config.NEON_WS_PROXY }),
+    db: createNeonDatabase({
+      url: config.DATABASE_URL,
+      wsProxy: config.NEON_WS_PROXY,
+      // As on Node: 3 s for a connection (the health check's bound), 5 s for a query's answer.
+      timeouts: { connectMs: 3_000, queryMs: 5_000 },
+    }),
     revocations,
     limiter,
     realtime: createDurableObjectRealtime(env.GPS_ROOM),

@@ -12,6 +12,11 @@ export interface NeonOptions {
   wsProxy?: string;
   /** Where the runtime has no global WebSocket (Node < 22): the `ws` package's class. */
   webSocketConstructor?: typeof WebSocket;
+  /**
+   * How long to wait for a connection and for a query's answer, so an unreachable or silent
+   * database fails a request (503) instead of holding it open. Unset, the driver waits forever.
+   */
+  timeouts?: { connectMs: number; queryMs: number };
 }
 
 /**
@@ -23,7 +28,11 @@ export function createNeonDatabase(options: NeonOptions): DatabasePort {
   return {
     driver: "neon",
     session() {
-      const pool = new Pool({ connectionString: options.url });
+      const pool = new Pool({
+        connectionString: options.url,
+        connectionTimeoutMillis: options.timeouts?.connectMs,
+        query_timeout: options.timeouts?.queryMs,
+      });
       return { db: drizzle(pool, { schema }), release: () => pool.end() };
     },
     close: async () => {},
