@@ -3,7 +3,15 @@ import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
 import { GraphQLError, type GraphQLSchema, isObjectType, printSchema } from "graphql";
-import { createSchema, createYoga, maskError, renderGraphiQL, useErrorHandler } from "graphql-yoga";
+import {
+  createSchema,
+  createYoga,
+  type GraphQLParams,
+  maskError,
+  type Plugin,
+  renderGraphiQL,
+  useErrorHandler,
+} from "graphql-yoga";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { ApiError } from "../../lib/errors";
@@ -48,6 +56,7 @@ export function createGraphqlRouter(ports: Ports) {
     maskedErrors: { maskError: toClientError, isDev: !production },
     context: ({ hono }) => createContext(hono),
     plugins: [
+      useReadableRequests(),
       maxDepthPlugin({ n: GRAPHQL_LIMITS.maxDepth }),
       costLimitPlugin({ maxCost: GRAPHQL_LIMITS.maxCost }),
       maxAliasesPlugin({ n: GRAPHQL_LIMITS.maxAliases }),
@@ -85,6 +94,114 @@ export function createGraphqlRouter(ports: Ports) {
   return router;
 }
 
+/**
+ * Yoga's request parsing, with every malformed request answered in JSON with a code: a POST in a
+ * content type no parser reads is a 415 (Yoga's has no body), and `variables` or `extensions`
+ * that are not JSON in a query string or form a 400 (Yoga's `JSON.parse` threw: a 500). Refused
+ * before they run: strings Postgres cannot store that `rejectNul` does not see (they failed in
+ * the query), and requests whose answer the client would not accept (Yoga ran them, mutations
+ * too, and only then answered 406).
+ */
+function useReadableRequests(): Plugin {
+  return {
+    onRequestParse({ requestParser, setRequestParser, endResponse, fetchAPI }) {
+      if (!requestParser) {
+        const error = {
+          message: "Send the operation as JSON, a form, multipart or application/graphql",
+          extensions: { code: "UNSUPPORTED_MEDIA_TYPE" },
+        };
+        endResponse(fetchAPI.Response.json({ errors: [error] }, { status: 415 }));
+        return;
+      }
+      setRequestParser(async (request) => {
+        let params: Awaited<ReturnType<typeof requestParser>>;
+        try {
+          params = await requestParser(request);
+        } catch (error) {
+          if (!(error instanceof SyntaxError)) throw error;
+          throw new GraphQLError("The variables and extensions parameters must be JSON", {
+            extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+          });
+        }
+        if (params instanceof fetchAPI.Response) return params;
+        for (const one of Array.isArray(params) ? params : [params]) {
+          if (!storable(one)) {
+            throw new GraphQLError("NUL characters and unpaired surrogates are not accepted", {
+              extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+            });
+          }
+        }
+        // JSON or Server-Sent Events, or also multipart for a single operation.
+        const answers = [...JSON_TYPES, SSE];
+        if (!Array.isArray(params)) answers.push("multipart/mixed");
+        if (!accepts(request, answers)) {
+          // No result processor matches, so Yoga answers this with its empty 406.
+          throw new GraphQLError("Not acceptable", { extensions: { code: "BAD_REQUEST" } });
+        }
+        return params;
+      });
+    },
+    // A subscription Yoga cannot stream got its 406 after it had started, and nothing ever
+    // ended it (its revocation check ran on, every LIVE_SWEEP_SECONDS).
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const { request } = args.contextValue as { request?: Request };
+      if (request && !accepts(request, [SSE])) {
+        const message =
+          "Subscriptions are answered as Server-Sent Events: Accept text/event-stream";
+        setResultAndStopExecution({
+          errors: [
+            new GraphQLError(message, {
+              extensions: { code: "BAD_REQUEST", http: { status: 406 } },
+            }),
+          ],
+        });
+      }
+    },
+  };
+}
+
+/** A NUL in the query, raw or escaped (`\u0000`, `\u{0}`); graphql-js refuses lone surrogates. */
+const NUL_IN_QUERY = /\0|\\u0000|\\u\{0+\}/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Whether Postgres can store every string of an operation: `rejectNul` reads only JSON and form
+ * bodies and URLs, not multipart, `application/graphql`, nor GraphQL's own escapes. Iterative, so
+ * variables nested 100,000 deep are no stack overflow.
+ */
+function storable(params: GraphQLParams) {
+  // Not an object: Yoga refuses it itself.
+  if (params === null || typeof params !== "object") return true;
+  if (typeof params.query === "string" && NUL_IN_QUERY.test(params.query)) return false;
+  const pending: unknown[] = [params.variables, params.extensions, params.operationName];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === "string") {
+      if (value.includes("\0") || LONE_SURROGATE.test(value)) return false;
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, item] of Object.entries(value)) pending.push(key, item);
+    }
+  }
+  return true;
+}
+
+const JSON_TYPES = ["application/json", "application/graphql-response+json"];
+const SSE = "text/event-stream";
+
+/** Whether the `Accept` header names one of `answers`, as Yoga reads it (UTF-8 only). */
+function accepts(request: Request, answers: string[]) {
+  const asked = (request.headers.get("accept") || "*/*").replace(/\s/g, "").toLowerCase();
+  return asked.split(",").some((accept) => {
+    const [type = "", ...params] = accept.split(";");
+    if (params.some((p) => p.startsWith("charset=") && p !== "charset=utf-8")) return false;
+    const [top, sub] = type.split("/");
+    return answers.some((answer) => {
+      const [aTop, aSub] = answer.split("/");
+      return (top === "*" || top === aTop) && (sub === "*" || sub === aSub);
+    });
+  });
+}
+
 /** How many operations a request body carries: a JSON array is a batch. */
 function operationsIn(body: string) {
   if (!body.trimStart().startsWith("[")) return 1;
@@ -98,7 +215,9 @@ function operationsIn(body: string) {
 
 /**
  * Heimdall's own errors reach the client with their code (`NOT_FOUND`, `FORBIDDEN`,
- * `VALIDATION_ERROR` with `details`); anything else is masked outside development.
+ * `VALIDATION_ERROR` with `details`); anything else is masked outside development. Errors of
+ * the request that carry no code (graphql-js's for a variable of the wrong type, graphql-armor's
+ * limits) get `BAD_REQUEST`, so every error has one.
  */
 function toClientError(error: unknown, message: string, isDev?: boolean): Error {
   const original = error instanceof GraphQLError ? error.originalError : undefined;
@@ -112,7 +231,16 @@ function toClientError(error: unknown, message: string, isDev?: boolean): Error 
       },
     });
   }
-  return maskError(error, message, isDev);
+  const masked = maskError(error, message, isDev);
+  if (!(masked instanceof GraphQLError) || masked.extensions.code !== undefined) return masked;
+  return new GraphQLError(masked.message, {
+    nodes: masked.nodes,
+    source: masked.source,
+    positions: masked.positions,
+    path: masked.path,
+    originalError: masked.originalError,
+    extensions: { ...masked.extensions, code: "BAD_REQUEST" },
+  });
 }
 
 /** Fields without a resolver read the row's snake_case column (`createdAt` ← `created_at`). */

@@ -1,7 +1,7 @@
 import DataLoader from "dataloader";
-import { GraphQLScalarType, Kind, type ValueNode } from "graphql";
+import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from "graphql";
 import type { Context } from "hono";
-import type { ZodType } from "zod";
+import { type ZodType, z } from "zod";
 import type { AppEnv } from "../../app-env";
 import {
   AssignRoleSchema,
@@ -111,14 +111,20 @@ const dateTime = new GraphQLScalarType({
   description: "An ISO 8601 date-time, e.g. 2026-02-20T10:00:00.000Z.",
   serialize: (value) => (value instanceof Date ? value.toISOString() : String(value)),
   parseValue: (value) => parseDateTime(value),
-  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
+  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined, ast),
 });
 
-function parseDateTime(value: unknown) {
-  if (typeof value !== "string" || Number.isNaN(Date.parse(value))) {
-    throw new TypeError("DateTime is an ISO 8601 string");
+/** What REST accepts as a date-time (`Date.parse` takes `+275760-…`, Postgres does not). */
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/** A GraphQLError, as the built-in scalars throw: the caller's mistake, not a failure to log. */
+function parseDateTime(value: unknown, node?: ValueNode) {
+  if (!isoDateTime.safeParse(value).success) {
+    throw new GraphQLError("DateTime is an ISO 8601 date-time, e.g. 2026-02-20T10:00:00.000Z", {
+      nodes: node,
+    });
   }
-  return value;
+  return value as string;
 }
 
 const json = new GraphQLScalarType({
