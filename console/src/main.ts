@@ -21,11 +21,13 @@ interface Page {
 
 const app = document.getElementById("app")!;
 
+/** Without the server's settings the map still draws, on a plain background. */
+const noTiles: MapSettings = { map_tile_url: null, map_attribution: null };
+
 async function start() {
-  const res = await fetch("/v1/console/config");
-  const settings: MapSettings = res.ok
-    ? (await res.json()).data
-    : { map_tile_url: null, map_attribution: null };
+  const settings = await fetch("/v1/console/config")
+    .then(async (res) => (res.ok ? ((await res.json()).data as MapSettings) : noTiles))
+    .catch(() => noTiles);
   showSignIn(settings);
 }
 
