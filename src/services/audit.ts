@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, gt, gte, inArray, lte, or, type SQL } from "drizzle-orm";
+import { pageOf } from "../db/page";
 import { auditLogs } from "../db/schema";
 import { newId } from "../lib/ids";
 import type { Database, GeoLocation } from "../ports";
@@ -115,16 +116,11 @@ export async function listAudit(
   page: { limit: number; offset: number },
 ) {
   const where = auditWhere({ ...filter, appId });
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(auditLogs)
-      .where(where)
-      .orderBy(desc(auditLogs.timestamp), desc(auditLogs.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(auditLogs, where),
-  ]);
+  const { rows, total } = await pageOf(db, auditLogs, {
+    where,
+    order: [desc(auditLogs.timestamp), desc(auditLogs.id)],
+    page,
+  });
   return { rows, total };
 }
 

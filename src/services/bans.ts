@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, isNull, or } from "drizzle-orm";
 import ipaddr from "ipaddr.js";
+import { pageOf } from "../db/page";
 import { bans, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -157,16 +158,7 @@ export async function listBans(
     ...(filter.kind ? [eq(bans.kind, filter.kind)] : []),
   ];
   const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(bans)
-      .where(where)
-      .orderBy(desc(bans.created_at))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(bans, where),
-  ]);
+  const { rows, total } = await pageOf(db, bans, { where, order: [desc(bans.created_at)], page });
   return { data: rows, total };
 }
 

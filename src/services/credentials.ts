@@ -1,4 +1,5 @@
 import { and, asc, eq } from "drizzle-orm";
+import { pageOf } from "../db/page";
 import { serviceCredentials } from "../db/schema";
 import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -28,16 +29,11 @@ export async function listCredentials(
   page: { limit: number; offset: number },
 ) {
   const where = eq(serviceCredentials.app_id, appId);
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(serviceCredentials)
-      .where(where)
-      .orderBy(asc(serviceCredentials.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(serviceCredentials, where),
-  ]);
+  const { rows, total } = await pageOf(db, serviceCredentials, {
+    where,
+    order: [asc(serviceCredentials.id)],
+    page,
+  });
   return { data: rows.map(view), total };
 }
 

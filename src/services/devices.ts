@@ -1,4 +1,5 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
+import { pageOf } from "../db/page";
 import { apps, devices } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -99,16 +100,7 @@ export async function listDevices(
   page: { limit: number; offset: number },
 ) {
   const where = eq(devices.app_id, appId);
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(devices)
-      .where(where)
-      .orderBy(asc(devices.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(devices, where),
-  ]);
+  const { rows, total } = await pageOf(db, devices, { where, order: [asc(devices.id)], page });
   return { data: rows.map(deviceView), total };
 }
 

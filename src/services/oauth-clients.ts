@@ -1,4 +1,5 @@
 import { and, asc, eq } from "drizzle-orm";
+import { pageOf } from "../db/page";
 import { oauthClients } from "../db/schema";
 import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -41,16 +42,11 @@ export async function listClients(
   page: { limit: number; offset: number },
 ) {
   const where = eq(oauthClients.app_id, appId);
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(oauthClients)
-      .where(where)
-      .orderBy(asc(oauthClients.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(oauthClients, where),
-  ]);
+  const { rows, total } = await pageOf(db, oauthClients, {
+    where,
+    order: [asc(oauthClients.id)],
+    page,
+  });
   return { data: rows.map(clientView), total };
 }
 

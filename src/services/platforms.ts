@@ -21,6 +21,7 @@ import {
   type ServerMetadata,
   WWWAuthenticateChallengeError,
 } from "openid-client";
+import { pageOf } from "../db/page";
 import { platformLogins, platforms, userIdentities, users } from "../db/schema";
 import { type Cipher, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -88,16 +89,7 @@ export async function listPlatforms(
   page: { limit: number; offset: number },
 ) {
   const where = eq(platforms.app_id, appId);
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(platforms)
-      .where(where)
-      .orderBy(asc(platforms.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(platforms, where),
-  ]);
+  const { rows, total } = await pageOf(db, platforms, { where, order: [asc(platforms.id)], page });
   return { data: rows.map(platformView), total };
 }
 

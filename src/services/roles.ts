@@ -1,4 +1,5 @@
 import { and, asc, eq } from "drizzle-orm";
+import { pageOf } from "../db/page";
 import { roles } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -23,16 +24,7 @@ export async function listRoles(
   page: { limit: number; offset: number },
 ) {
   const where = eq(roles.app_id, appId);
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(roles)
-      .where(where)
-      .orderBy(asc(roles.name))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(roles, where),
-  ]);
+  const { rows, total } = await pageOf(db, roles, { where, order: [asc(roles.name)], page });
   return { data: rows, total };
 }
 

@@ -1,4 +1,5 @@
 import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { pageOf } from "../db/page";
 import { roles, sessions, userRoles, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -81,16 +82,7 @@ export async function listUsers(
   if (filter.status) conditions.push(eq(users.status, filter.status));
   if (filter.email) conditions.push(sql`lower(${users.email}) = lower(${filter.email})`);
   const where = and(...conditions);
-  const [rows, total] = await Promise.all([
-    db
-      .select()
-      .from(users)
-      .where(where)
-      .orderBy(asc(users.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.$count(users, where),
-  ]);
+  const { rows, total } = await pageOf(db, users, { where, order: [asc(users.id)], page });
   const names = await roleNamesOf(
     db,
     rows.map((row) => row.id),
