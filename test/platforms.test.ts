@@ -3,8 +3,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { and, eq } from "drizzle-orm";
 import { exportJWK, generateKeyPair } from "jose";
-// @ts-expect-error oidc-provider ships no type declarations (the few used are typed below)
-import { Provider } from "oidc-provider";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditLogs, platformLogins, platforms, userIdentities, users } from "../src/db/schema";
 import type { DatabasePort, Ports } from "../src/ports";
@@ -25,47 +23,8 @@ import {
   send,
   type Tenant,
 } from "./support/identity";
+import { type OidcProvider, OidcProviderClass } from "./support/oidc-provider";
 import { type Listening, listen } from "./support/server";
-
-/** The part of oidc-provider's API this test drives. */
-interface OidcGrant {
-  addOIDCScope(scope: string): void;
-  addOIDCClaims(claims: string[]): void;
-  save(): Promise<string>;
-}
-interface OidcProvider {
-  on(
-    event: "grant.error",
-    listener: (
-      ctx: unknown,
-      error: { error_detail?: string; cause?: { message?: string } },
-    ) => void,
-  ): void;
-  callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  interactionDetails(
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): Promise<{
-    prompt: {
-      name: string;
-      details: { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
-    };
-    params: { client_id: string };
-    session?: { accountId: string };
-    grantId?: string;
-  }>;
-  interactionFinished(
-    req: IncomingMessage,
-    res: ServerResponse,
-    result: Record<string, unknown>,
-    options?: { mergeWithLastSubmission: boolean },
-  ): Promise<void>;
-  Grant: {
-    new (init: { accountId: string; clientId: string }): OidcGrant;
-    find(id: string): Promise<OidcGrant | undefined>;
-  };
-}
-const OidcProviderClass = Provider as new (issuer: string, setup: unknown) => OidcProvider;
 
 interface Account {
   email?: string;

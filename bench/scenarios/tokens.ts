@@ -12,12 +12,11 @@ import {
   generateKeyPair,
   SignJWT,
 } from "jose";
-// @ts-expect-error oidc-provider ships no type declarations (the few parts used are typed below)
-import { Provider } from "oidc-provider";
 import { ulid } from "ulidx";
 import { createApp } from "../../src/app";
 import { type SigningAlgorithm, signingAlgorithms } from "../../src/services/settings";
 import { cookieJar } from "../../test/support/cookie-jar";
+import { type OidcProvider, OidcProviderClass } from "../../test/support/oidc-provider";
 import {
   against,
   benchPorts,
@@ -53,39 +52,6 @@ const keyOptions = (alg: SigningAlgorithm) => ({
 });
 const FORM = "application/x-www-form-urlencoded";
 const CLIENT_CREDENTIALS = "grant_type=client_credentials";
-
-/** The part of oidc-provider's API this scenario drives. */
-interface OidcGrant {
-  addOIDCScope(scope: string): void;
-  addResourceScope(indicator: string, scope: string): void;
-  save(): Promise<string>;
-}
-interface OidcProvider {
-  callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  interactionDetails(
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): Promise<{
-    prompt: {
-      name: string;
-      details: { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-    };
-    params: { client_id: string };
-    session?: { accountId: string };
-    grantId?: string;
-  }>;
-  interactionFinished(
-    req: IncomingMessage,
-    res: ServerResponse,
-    result: Record<string, unknown>,
-    options?: { mergeWithLastSubmission: boolean },
-  ): Promise<void>;
-  Grant: {
-    new (init: { accountId: string; clientId: string }): OidcGrant;
-    find(id: string): Promise<OidcGrant | undefined>;
-  };
-}
-const OidcProviderClass = Provider as new (issuer: string, setup: unknown) => OidcProvider;
 
 /** The resource server (RFC 8707) each oidc-provider client's tokens are for, and its alg. */
 const resourceOf = (clientId: string) => `urn:bench:${clientId}`;
