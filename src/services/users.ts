@@ -7,6 +7,7 @@ import type { PasswordHasher } from "../lib/password";
 import type { Database, RevocationStore } from "../ports";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited, type ServiceContext } from "./audit";
+import { assertMayGrant } from "./permissions";
 import { passwordProblems } from "./settings";
 
 export type UserRecord = typeof users.$inferSelect;
@@ -138,6 +139,11 @@ export async function createUser(
   checkPassword(app, input.password);
   const roleNames = [...new Set([...(input.role ? [input.role] : []), ...(input.roles ?? [])])];
   const assigned = await rolesByName(ctx.db, app.id, roleNames);
+  assertMayGrant(
+    ctx.grantor,
+    assigned.flatMap((role) => role.permissions),
+    "json.roles",
+  );
   await assertEmailFree(ctx.db, app.id, input.email);
   const passwordHash = await passwords.hash(input.password);
   const user = await audited(
@@ -257,6 +263,7 @@ export async function assignRole(
   const user = await findUser(ctx.db, app.id, userId);
   const [role] = await rolesByName(ctx.db, app.id, [roleName]);
   if (!role) throw new Error("unreachable: rolesByName checks existence");
+  assertMayGrant(ctx.grantor, role.permissions, "json.role");
   await audited(
     ctx,
     (tx, now) =>
