@@ -53,7 +53,8 @@ export type Grantor = { kind: "platform" } | { kind: "app"; permissions: readonl
 
 /**
  * The rule of every change that hands out permissions (API keys, role assignment, role edits,
- * invites, service credentials, OAuth clients' scopes): the caller must hold each of them
+ * invites, service credentials, OAuth clients' scopes, and changing a user's account, which
+ * hands out whatever that user holds): the caller must hold each of them
  * itself, a wildcard only through a wildcard (`gps:read` does not cover `gps:*`). 403 naming
  * the ones it does not hold; the platform admin is exempt.
  */
@@ -63,7 +64,7 @@ export function assertMayGrant(grantor: Grantor, permissions: readonly string[],
     (permission) => !hasPermission(grantor.permissions, permission),
   );
   if (beyond.length > 0) {
-    throw new ApiError("forbidden", "Nobody hands out a permission they do not hold", {
+    throw new ApiError("forbidden", "This would hand out permissions you do not hold", {
       details: beyond.map((permission) => ({
         field,
         reason: `${permission} is not among your permissions`,

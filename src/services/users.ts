@@ -209,6 +209,9 @@ export async function updateUser(
   },
 ): Promise<UserView> {
   const current = await findUser(ctx.db, app.id, userId);
+  // Whoever sets a user's password or email can sign in as them: only a caller holding all the
+  // user holds may change the account.
+  assertMayGrant(ctx.grantor, (await grantsOf(ctx.db, userId)).permissions, "path.user_id");
   if (changes.password !== undefined) checkPassword(app, changes.password);
   if (changes.email !== undefined) await assertEmailFree(ctx.db, app.id, changes.email, userId);
   const { password, ...fields } = changes;

@@ -124,6 +124,7 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
       name: "granter",
       permissions: [
         "users:write",
+        "users:delete",
         "roles:write",
         "api-keys:write",
         "credentials:write",
@@ -139,6 +140,11 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
       email: "granter@grants.test",
       password: PASSWORD,
       role: "granter",
+    });
+    const plain = await created(`${scoped}/users`, {
+      email: "plain@grants.test",
+      password: PASSWORD,
+      role: "within",
     });
     const key = await created(`${scoped}/api-keys`, { name: "granter", role: "granter" });
     const credential = await created(`${scoped}/credentials`, {
@@ -158,6 +164,7 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
       credential_id: credential.id,
       client_id: client.id,
       granter_id: granter.id,
+      plain_id: plain.id,
     };
     callers = [
       {
@@ -383,5 +390,41 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
     } finally {
       await session.release();
     }
+  });
+
+  it("refuses changing an account that holds more than the caller (password, email, deactivation), over REST and GraphQL", async () => {
+    const account = "/v1/users/{user_id}";
+    const doc = await readJson(await send(app, "GET", "/v1/openapi.json"));
+    const changes = methods.filter((m) => m !== "get" && doc.paths[account]?.[m]);
+    expect(changes).toEqual(["patch", "delete"]);
+    const watch = await writeWatch(db);
+    for (const caller of callers) {
+      for (const method of changes) {
+        const body = method === "patch" ? { password: "a new horse battery staple" } : undefined;
+        const before = await watch.snapshot();
+        const res = await send(app, method.toUpperCase(), `/v1/users/${tenant.admin.id}`, {
+          body,
+          headers: caller.headers,
+        });
+        expect(res.status, `${caller.kind}: ${method} ${await res.clone().text()}`).toBe(403);
+        expect((await watch.after(before)).written).toEqual([]);
+      }
+      const gql = await readJson(
+        await send(app, "POST", "/v1/gql", {
+          body: {
+            query: `mutation { updateUser(id: "${tenant.admin.id}", input: {email: "mine@grants.test"}) { id } }`,
+          },
+          headers: caller.headers,
+        }),
+      );
+      expect(gql.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+      const within = await send(app, "PATCH", `/v1/users/${ids.plain_id}`, {
+        body: { display_name: caller.kind },
+        headers: caller.headers,
+      });
+      expect(within.status, await within.clone().text()).toBe(200);
+    }
+    // The admin still signs in with the old password.
+    await signIn(app, "grants", tenant.admin.email);
   });
 });
