@@ -5,6 +5,7 @@ import { subjectId } from "../middleware/auth";
 import type { GeoLocation } from "../ports";
 import type { AuditSource, ServiceContext } from "../services/audit";
 import { createBruteForceGuard } from "../services/brute-force";
+import type { Grantor } from "../services/permissions";
 import type { TokenDeps } from "../services/sessions";
 
 /** The audit source of a request: its authenticated subject, IP and user agent. */
@@ -26,7 +27,14 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
 
 /** What a service needs from a request: its database handle, the clock, the audit source. */
 export function serviceContext(c: Context<AppEnv>): ServiceContext {
-  return { db: c.var.db(), clock: c.var.ports.clock, audit: auditSource(c) };
+  return { db: c.var.db(), clock: c.var.ports.clock, audit: auditSource(c), grantor: grantorOf(c) };
+}
+
+/** The platform admin grants anything; anyone else what they hold (anonymous: nothing). */
+function grantorOf(c: Context<AppEnv>): Grantor {
+  const subject = c.get("subject");
+  if (subject?.kind === "admin") return { kind: "platform" };
+  return { kind: "app", permissions: subject?.permissions ?? [] };
 }
 
 /** What the token services need from the ports, brute-force protection included. */

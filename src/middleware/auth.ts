@@ -183,9 +183,20 @@ export function guard(options: GuardOptions) {
   });
 }
 
+/** A token an OAuth client got for a user (authorization code): it carries the client's id. */
+export function isDelegated(subject: Subject): boolean {
+  return subject.kind === "user" && subject.claims.client_id !== undefined;
+}
+
+const insufficientScope = {
+  "WWW-Authenticate": `Bearer realm="heimdall", error="insufficient_scope"`,
+};
+
 /**
  * The rule of an app's own routes (REST at the top level, GraphQL): a caller of the app, never
- * the platform admin, holding `permission` when one is named.
+ * the platform admin, holding `permission` when one is named. A token issued to an OAuth client
+ * reaches only what its scopes name, the permissions among them: what names no permission (the
+ * user's own account, the app itself) is not for it.
  */
 export function assertAppCaller(
   subject: Subject,
@@ -198,7 +209,16 @@ export function assertAppCaller(
     );
   }
   if (permission && !hasPermission(subject.permissions, permission)) {
-    throw new ApiError("forbidden", `Missing permission ${permission}`);
+    throw new ApiError("forbidden", `Missing permission ${permission}`, {
+      ...(isDelegated(subject) ? { headers: insufficientScope } : {}),
+    });
+  }
+  if (!permission && isDelegated(subject)) {
+    throw new ApiError(
+      "forbidden",
+      "An OAuth client's token reaches only what its scopes name; the account is the user's own",
+      { headers: insufficientScope },
+    );
   }
 }
 

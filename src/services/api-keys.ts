@@ -8,6 +8,7 @@ import type { Clock, Database, RevocationStore } from "../ports";
 import { checkRevoked } from "./access-tokens";
 import type { AppRecord } from "./apps";
 import { audited, type ServiceContext } from "./audit";
+import { assertMayGrant } from "./permissions";
 
 export const API_KEY_PREFIX = "pk_";
 const CACHE_TTL_MS = 30_000;
@@ -151,6 +152,7 @@ export async function createApiKey(
       details: [{ field: "json.role", reason: `no role named ${input.role}` }],
     });
   }
+  assertMayGrant(ctx.grantor, role.permissions, "json.role");
   const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
   if (expiresAt && expiresAt <= ctx.clock.now()) {
     throw new ApiError("validation_error", "The key would be expired already", {

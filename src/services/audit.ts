@@ -3,6 +3,7 @@ import { pageOf } from "../db/page";
 import { auditLogs } from "../db/schema";
 import { newId } from "../lib/ids";
 import type { Database, GeoLocation } from "../ports";
+import type { Grantor } from "./permissions";
 
 export type AuditActorType = (typeof auditLogs.$inferInsert)["actor_type"];
 
@@ -25,11 +26,15 @@ export interface AuditEvent {
   actor?: { type: AuditActorType; id: string | null };
 }
 
-/** What a service needs from a request: its database handle, the clock, the audit source. */
+/**
+ * What a service needs from a request: its database handle, the clock, the audit source, and
+ * whose permissions it may hand out.
+ */
 export interface ServiceContext {
   db: Database;
   clock: { now(): Date };
   audit: AuditSource;
+  grantor: Grantor;
 }
 
 /**

@@ -9,7 +9,7 @@ import { signAccessToken } from "./access-tokens";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
 import type { KeyRing } from "./keys";
-import { hasPermission } from "./permissions";
+import { assertMayGrant, hasPermission } from "./permissions";
 
 export type CredentialRecord = typeof serviceCredentials.$inferSelect;
 export type CredentialView = Omit<CredentialRecord, "secret_hash" | "previous_secret_hash">;
@@ -52,6 +52,7 @@ export async function createCredential(
   app: AppRecord,
   input: { name: string; permissions: string[] },
 ) {
+  assertMayGrant(ctx.grantor, input.permissions, "json.permissions");
   const secret = randomSecret("sk_live_");
   const secretHash = await sha256Hex(secret);
   const row = await audited(
@@ -97,6 +98,7 @@ export async function updateCredential(
 ) {
   const current = await findCredential(ctx.db, app.id, id);
   if (current.revoked_at) throw new ApiError("conflict", "The credential is revoked");
+  if (changes.permissions) assertMayGrant(ctx.grantor, changes.permissions, "json.permissions");
   const secret = changes.rotate_secret ? randomSecret("sk_live_") : undefined;
   const secretHash = secret ? await sha256Hex(secret) : undefined;
   const row = await audited(

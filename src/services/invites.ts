@@ -6,6 +6,7 @@ import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import { type AppRecord, findAppById } from "./apps";
 import { audited, type ServiceContext } from "./audit";
+import { assertMayGrant } from "./permissions";
 import { openSession, type TokenDeps, tokensFor } from "./sessions";
 import { checkPassword, findUserByEmail } from "./users";
 
@@ -39,6 +40,7 @@ export async function createInvite(
         details: [{ field: "json.role", reason: `no role named ${input.role}` }],
       });
     }
+    assertMayGrant(ctx.grantor, role.permissions, "json.role");
     roleId = role.id;
   }
   const token = randomSecret(INVITE_TOKEN_PREFIX);

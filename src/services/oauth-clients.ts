@@ -7,7 +7,7 @@ import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
 import { audited, type ServiceContext } from "./audit";
-import { PERMISSION_PATTERN } from "./permissions";
+import { assertMayGrant, type Grantor, PERMISSION_PATTERN } from "./permissions";
 
 export type OAuthClientRecord = typeof oauthClients.$inferSelect;
 
@@ -21,7 +21,8 @@ export function clientView(row: OAuthClientRecord) {
   return { ...fields, client_id: row.id };
 }
 
-function assertScopes(scopes: string[]) {
+/** Scopes must be OpenID Connect's or permissions the caller holds. */
+function assertScopes(grantor: Grantor, scopes: string[]) {
   const bad = scopes.filter(
     (scope) =>
       !(OIDC_SCOPES as readonly string[]).includes(scope) && !PERMISSION_PATTERN.test(scope),
@@ -34,6 +35,11 @@ function assertScopes(scopes: string[]) {
       })),
     });
   }
+  assertMayGrant(
+    grantor,
+    scopes.filter((scope) => PERMISSION_PATTERN.test(scope)),
+    "json.scopes",
+  );
 }
 
 export async function listClients(
@@ -70,7 +76,7 @@ export async function createClient(
     scopes: string[];
   },
 ) {
-  assertScopes(input.scopes);
+  assertScopes(ctx.grantor, input.scopes);
   const secret = input.type === "confidential" ? randomSecret(SECRET_PREFIX) : undefined;
   const row = await audited(
     ctx,
@@ -113,7 +119,7 @@ export async function updateClient(
   },
 ) {
   await findClient(ctx.db, app.id, clientId);
-  if (changes.scopes) assertScopes(changes.scopes);
+  if (changes.scopes) assertScopes(ctx.grantor, changes.scopes);
   const row = await audited(
     ctx,
     async (tx, now) => {

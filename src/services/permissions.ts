@@ -1,3 +1,5 @@
+import { ApiError } from "../lib/errors";
+
 /** Built-in permissions; roles may also hold custom `resource:action` strings of their own. */
 export const permissionCatalogue = [
   { name: "users:read", description: "List and read users" },
@@ -41,4 +43,32 @@ export function hasPermission(granted: readonly string[], required: string): boo
       (grantedAction === "*" || grantedAction === action)
     );
   });
+}
+
+/**
+ * Whose permissions a change hands out: the platform admin's (anything), or an app caller's own
+ * (a token's, a service's or an API key's permissions; none for an anonymous request).
+ */
+export type Grantor = { kind: "platform" } | { kind: "app"; permissions: readonly string[] };
+
+/**
+ * The rule of every change that hands out permissions (API keys, role assignment, role edits,
+ * invites, service credentials, OAuth clients' scopes, and changing a user's account, which
+ * hands out whatever that user holds): the caller must hold each of them
+ * itself, a wildcard only through a wildcard (`gps:read` does not cover `gps:*`). 403 naming
+ * the ones it does not hold; the platform admin is exempt.
+ */
+export function assertMayGrant(grantor: Grantor, permissions: readonly string[], field: string) {
+  if (grantor.kind === "platform") return;
+  const beyond = [...new Set(permissions)].filter(
+    (permission) => !hasPermission(grantor.permissions, permission),
+  );
+  if (beyond.length > 0) {
+    throw new ApiError("forbidden", "This would hand out permissions you do not hold", {
+      details: beyond.map((permission) => ({
+        field,
+        reason: `${permission} is not among your permissions`,
+      })),
+    });
+  }
 }

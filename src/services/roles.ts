@@ -6,6 +6,7 @@ import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
 import { audited, type ServiceContext } from "./audit";
+import { assertMayGrant } from "./permissions";
 
 export type RoleRecord = typeof roles.$inferSelect;
 
@@ -33,6 +34,7 @@ export function createRole(
   app: AppRecord,
   input: { name: string; display_name?: string | undefined; permissions: string[] },
 ) {
+  assertMayGrant(ctx.grantor, input.permissions, "json.permissions");
   return audited(
     ctx,
     async (tx, now) => {
@@ -68,6 +70,7 @@ export async function updateRole(
   changes: { display_name?: string | undefined; permissions?: string[] | undefined },
 ) {
   const current = await findRole(ctx.db, app.id, name);
+  if (changes.permissions) assertMayGrant(ctx.grantor, changes.permissions, "json.permissions");
   return audited(
     ctx,
     async (tx, now) => {

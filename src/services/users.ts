@@ -7,6 +7,7 @@ import type { PasswordHasher } from "../lib/password";
 import type { Database, RevocationStore } from "../ports";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited, type ServiceContext } from "./audit";
+import { assertMayGrant } from "./permissions";
 import { passwordProblems } from "./settings";
 
 export type UserRecord = typeof users.$inferSelect;
@@ -138,6 +139,11 @@ export async function createUser(
   checkPassword(app, input.password);
   const roleNames = [...new Set([...(input.role ? [input.role] : []), ...(input.roles ?? [])])];
   const assigned = await rolesByName(ctx.db, app.id, roleNames);
+  assertMayGrant(
+    ctx.grantor,
+    assigned.flatMap((role) => role.permissions),
+    "json.roles",
+  );
   await assertEmailFree(ctx.db, app.id, input.email);
   const passwordHash = await passwords.hash(input.password);
   const user = await audited(
@@ -203,6 +209,9 @@ export async function updateUser(
   },
 ): Promise<UserView> {
   const current = await findUser(ctx.db, app.id, userId);
+  // Whoever sets a user's password or email can sign in as them: only a caller holding all the
+  // user holds may change the account.
+  assertMayGrant(ctx.grantor, (await grantsOf(ctx.db, userId)).permissions, "path.user_id");
   if (changes.password !== undefined) checkPassword(app, changes.password);
   if (changes.email !== undefined) await assertEmailFree(ctx.db, app.id, changes.email, userId);
   const { password, ...fields } = changes;
@@ -257,6 +266,7 @@ export async function assignRole(
   const user = await findUser(ctx.db, app.id, userId);
   const [role] = await rolesByName(ctx.db, app.id, [roleName]);
   if (!role) throw new Error("unreachable: rolesByName checks existence");
+  assertMayGrant(ctx.grantor, role.permissions, "json.role");
   await audited(
     ctx,
     (tx, now) =>

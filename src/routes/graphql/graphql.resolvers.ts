@@ -159,6 +159,7 @@ const query: Record<string, Resolver> = {
     if (subject.kind === "admin") {
       return { userId: null, apiKeyId: null, roles: [], permissions: ["*:*"], isSuperAdmin: true };
     }
+    assertAppCaller(subject);
     return {
       userId: subject.kind === "user" ? subject.userId : null,
       apiKeyId: subject.kind === "api_key" ? subject.keyId : null,

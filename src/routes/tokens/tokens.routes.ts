@@ -199,7 +199,7 @@ export const validateToken = createRoute({
             .optional(),
         })
         .openapi("ValidateResponse"),
-      "Whether the token is valid, and whose it is",
+      "Whether the token is valid, and whose it is (no `user` for a token issued to a client)",
     ),
     ...errorResponses(400, 415),
   },
