@@ -292,7 +292,10 @@ export async function mfaGrant(
     await deps.bruteForce.recordFailure(attemptKeys);
     throw new ApiError("invalid_grant", "The code is not valid or was used already");
   }
-  await deps.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
+  // Spent only once a code passed, so a mistyped code can be retried on the same challenge.
+  if (!(await deps.revocations.spend(claims.jti, new Date(claims.exp * 1000)))) {
+    throw new ApiError("invalid_grant", "The mfa_token is invalid, expired or used");
+  }
   return signIn(ctx, deps, app, user, {
     issuer: input.issuer,
     grantType: input.factor.recovery_code ? "mfa_recovery_code" : "mfa_otp",

@@ -19,7 +19,9 @@ import {
   errorRedirect,
   openTransaction,
   sealTransaction,
+  spendTransaction,
   startAuthorization,
+  transactionId,
   userClaims,
 } from "../../services/oauth";
 import { findClient } from "../../services/oauth-clients";
@@ -65,6 +67,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
     const decision = field("decision");
     if (decision) {
       if (!transaction.user_id) throw new AuthorizationPageError("Sign in first.");
+      await spendTransaction(c.var.ports.revocations, transaction);
       if (decision !== "allow") {
         throw errorRedirect(transaction, issuer, "access_denied", "The user did not allow it");
       }
@@ -97,6 +100,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
     }
     const signedIn: AuthorizationTransaction = {
       ...transaction,
+      id: transactionId(),
       user_id: user.id,
       auth_time: Math.floor(ctx.clock.now().getTime() / 1000),
     };
