@@ -9,7 +9,7 @@ import { serviceContext, tokenDeps } from "../../lib/service-context";
 import { authenticate } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import { type AppRecord, findAppByName } from "../../services/apps";
-import { spendSecondFactor } from "../../services/mfa";
+import { checkSecondFactor } from "../../services/mfa";
 import {
   AuthorizationPageError,
   AuthorizationRedirect,
@@ -82,21 +82,23 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
         email: field("email").slice(0, 254),
         password: field("password").slice(0, 1024),
       });
+      if (user.totp_enabled_at) {
+        const factor = { otp: field("otp").replace(/\s/g, "") };
+        if (!(await checkSecondFactor(ctx, deps, app, user, factor, "oauth_authorize"))) {
+          return again(401, "Enter the current code from your authenticator app.");
+        }
+      }
     } catch (error) {
       if (error instanceof ApiError && error.code === "rate_limited") {
+        for (const [name, value] of Object.entries(error.options.headers ?? {})) {
+          c.header(name, value);
+        }
         return again(429, "Too many attempts. Wait a minute and try again.");
       }
       if (error instanceof ApiError && error.code === "invalid_grant") {
         return again(401, "The email or password is not right.");
       }
       throw error;
-    }
-    if (user.totp_enabled_at) {
-      const factor = { otp: field("otp").replace(/\s/g, "") };
-      if (!(await spendSecondFactor(ctx, c.var.ports.sealer, app, user, factor))) {
-        await deps.bruteForce.recordFailure([`mfa:${user.id}`]);
-        return again(401, "Enter the current code from your authenticator app.");
-      }
     }
     const signedIn: AuthorizationTransaction = {
       ...transaction,
