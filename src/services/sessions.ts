@@ -147,13 +147,15 @@ export async function authenticateWithPassword(
   app: AppRecord,
   input: { email: string; password: string },
 ): Promise<UserRecord> {
+  const user = await findUserByEmail(ctx.db, app.id, input.email);
+  // Keyed by the account the lookup resolved (its own email normalisation), so no spelling of
+  // the address escapes the lock; only an address no account has is keyed by its text.
   const attemptKeys = [
-    `acct:${app.id}:${input.email.trim().toLowerCase()}`,
+    user ? `acct:${user.id}` : `acct:${app.id}:${input.email.toLowerCase()}`,
     ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
   ];
   // A locked account or IP gets this answer before the password is even looked at.
   await deps.bruteForce.assertNotLocked(attemptKeys);
-  const user = await findUserByEmail(ctx.db, app.id, input.email);
   // Same work whether or not the user exists, so timing does not reveal who has an account.
   const check = await deps.passwords.verify(
     user?.password_hash ?? deps.passwords.dummyHash,
