@@ -73,6 +73,7 @@ describe("health", () => {
       ports: {
         revocations: {
           revoke: async () => {},
+          spend: async () => true,
           revokeIssuedBefore: async () => {},
           isRevoked: async () => false,
           ping: () => Promise.reject(new Error("connection refused")),

@@ -51,12 +51,26 @@ describe("brute-force protection", () => {
       }),
     );
     expect(audit.data).toHaveLength(1);
-    expect(audit.data[0].metadata.locked).toContain(`acct:${tenant.app.id}:${email}`);
+    expect(audit.data[0].metadata.locked).toContain(`acct:${tenant.reader.id}`);
 
     // Other accounts are untouched; the lock ends after the lockout.
     expect((await login(tenant.admin.email, PASSWORD, "203.0.113.60")).status).toBe(200);
     clock.advance(121_000);
     expect((await login(email, PASSWORD, "203.0.113.61")).status).toBe(200);
+  });
+
+  it("keys the lock by the account, so no spelling of its email escapes it", async () => {
+    const email = tenant.admin.email;
+    // JavaScript lowercases "İ" to "i̇"; the lookup's SQL lower() to "i": the same account.
+    const spelled = email.replace("victor", "vİctor");
+    expect(spelled.toLowerCase()).not.toBe(email);
+    clock.advance(121_000);
+    for (let i = 0; i < 4; i++)
+      await login(spelled.toUpperCase(), "wrong password!", `10.1.0.${i}`);
+    await expectError(await login(email, PASSWORD, "10.1.0.10"), 429, "rate_limited");
+    await expectError(await login(spelled, PASSWORD, "10.1.0.11"), 429, "rate_limited");
+    clock.advance(121_000);
+    expect((await login(spelled, PASSWORD, "10.1.0.12")).status).toBe(200);
   });
 
   it("locks an IP that tries many accounts, unknown ones included", async () => {

@@ -16,6 +16,11 @@ export interface RevocationStore {
   /** Revokes one token id until `expiresAt` (the token's own expiry). */
   revoke(tokenId: string, expiresAt: Date): Promise<void>;
   /**
+   * Spends a single-use id: one atomic check-and-set that answers true to the first caller only
+   * (every concurrent or later one gets false). The id then counts as revoked until `expiresAt`.
+   */
+  spend(tokenId: string, expiresAt: Date): Promise<boolean>;
+  /**
    * Revokes every token of a subject issued at or before `at` (a deactivated user, an archived
    * app, a revoked session), remembered until `expiresAt`. Later tokens are not affected.
    */

@@ -6,7 +6,8 @@ import { type Cipher, sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { AppRecord } from "./apps";
-import { audited, type ServiceContext } from "./audit";
+import { audited, recordAudit, type ServiceContext } from "./audit";
+import type { BruteForceGuard } from "./brute-force";
 import type { UserRecord } from "./users";
 
 /** RFC 6238 as every authenticator app reads it: SHA-1, 6 digits, 30 s; ±1 step of clock skew. */
@@ -19,6 +20,23 @@ const ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 export interface SecondFactor {
   otp?: string | undefined;
   recovery_code?: string | undefined;
+}
+
+/**
+ * Every path that checks a second-factor code, each through `checkSecondFactor` and so through
+ * its lockout; a platform sign-in with 2FA on is completed at the token endpoint.
+ */
+export const SECOND_FACTOR_PATHS = [
+  "token_endpoint",
+  "oauth_authorize",
+  "mfa_verify",
+  "mfa_disable",
+] as const;
+export type SecondFactorPath = (typeof SECOND_FACTOR_PATHS)[number];
+
+export interface SecondFactorDeps {
+  sealer: Cipher;
+  bruteForce: BruteForceGuard;
 }
 
 function totpOf(app: AppRecord, user: Pick<UserRecord, "email">, base32: string) {
@@ -65,7 +83,7 @@ export async function enroll(
  */
 export async function confirm(
   ctx: ServiceContext,
-  sealer: Cipher,
+  deps: SecondFactorDeps,
   app: AppRecord,
   user: UserRecord,
   otp: string,
@@ -76,7 +94,7 @@ export async function confirm(
   if (!user.totp_secret_encrypted) {
     throw new ApiError("conflict", "Start enrollment first (POST /v1/users/me/2fa)");
   }
-  if (!(await spendTotp(ctx, sealer, app, user, otp))) {
+  if (!(await checkSecondFactor(ctx, deps, app, user, { otp }, "mfa_verify"))) {
     throw new ApiError("validation_error", "The code is not valid", {
       details: [{ field: "code", reason: "does not match the authenticator" }],
     });
@@ -105,13 +123,13 @@ export async function confirm(
 /** Turns 2FA off; needs a valid code (or a recovery code) so a stolen session cannot. */
 export async function disable(
   ctx: ServiceContext,
-  sealer: Cipher,
+  deps: SecondFactorDeps,
   app: AppRecord,
   user: UserRecord,
   factor: SecondFactor,
 ) {
   if (!user.totp_enabled_at) throw new ApiError("conflict", "Two-factor authentication is off");
-  if (!(await spendSecondFactor(ctx, sealer, app, user, factor))) {
+  if (!(await checkSecondFactor(ctx, deps, app, user, factor, "mfa_disable"))) {
     throw new ApiError("validation_error", "The code is not valid", {
       details: [{ field: factor.recovery_code ? "recovery_code" : "code", reason: "not valid" }],
     });
@@ -129,17 +147,49 @@ export async function disable(
   );
 }
 
-/** A TOTP code or a recovery code, each accepted once. */
-export function spendSecondFactor(
+/**
+ * The one check of a second-factor code (a TOTP code or a recovery code, each accepted once),
+ * whatever the path: refused with 429 while the user (`mfa:<user>`) or the IP is locked, before
+ * the code is looked at; a wrong code is audited (`auth.mfa.failed`) and counted towards both
+ * locks, and the lock it sets is audited (`auth.lockout`). False when the code is not valid.
+ */
+export async function checkSecondFactor(
   ctx: ServiceContext,
-  sealer: Cipher,
+  deps: SecondFactorDeps,
   app: AppRecord,
   user: UserRecord,
   factor: SecondFactor,
+  via: SecondFactorPath,
 ): Promise<boolean> {
-  if (factor.otp) return spendTotp(ctx, sealer, app, user, factor.otp);
-  if (factor.recovery_code) return spendRecoveryCode(ctx, user, factor.recovery_code);
-  return Promise.resolve(false);
+  const attemptKeys = [
+    `mfa:${user.id}`,
+    ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
+  ];
+  await deps.bruteForce.assertNotLocked(attemptKeys);
+  const valid = factor.otp
+    ? await spendTotp(ctx, deps.sealer, app, user, factor.otp)
+    : factor.recovery_code
+      ? await spendRecoveryCode(ctx, user, factor.recovery_code)
+      : false;
+  if (valid) return true;
+  const now = ctx.clock.now();
+  const audit = (action: string, metadata: Record<string, unknown>) =>
+    recordAudit(
+      ctx.db,
+      ctx.audit,
+      {
+        appId: app.id,
+        action,
+        actor: { type: "user", id: user.id },
+        target: { type: "user", id: user.id },
+        metadata,
+      },
+      now,
+    );
+  await audit("auth.mfa.failed", { factor: factor.recovery_code ? "recovery_code" : "otp", via });
+  const locked = await deps.bruteForce.recordFailure(attemptKeys);
+  if (locked.length > 0) await audit("auth.lockout", { locked, via });
+  return false;
 }
 
 /**

@@ -26,6 +26,8 @@ const PKCE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
 /** A validated authorization request, carried (encrypted) through the login and consent pages. */
 export interface AuthorizationTransaction {
+  /** Spent when the consent form is answered: one decision per signed-in transaction. */
+  id: string;
   client_id: string;
   redirect_uri: string;
   scopes: string[];
@@ -110,6 +112,7 @@ export async function startAuthorization(
   return {
     client,
     transaction: {
+      id: transactionId(),
       client_id: client.id,
       redirect_uri: query.redirect_uri,
       scopes,
@@ -119,6 +122,21 @@ export async function startAuthorization(
       expires_at: ctx.clock.now().getTime() + TRANSACTION_TTL_MS,
     },
   };
+}
+
+export const transactionId = () => randomSecret("atx_", 16);
+
+/**
+ * Spends a transaction (a consent decision), atomically: a sealed form posted again, or twice
+ * at once, gets a page error instead of a second code.
+ */
+export async function spendTransaction(
+  revocations: RevocationStore,
+  transaction: AuthorizationTransaction,
+) {
+  if (!(await revocations.spend(transaction.id, new Date(transaction.expires_at)))) {
+    throw new AuthorizationPageError("This sign-in was answered already; start again.");
+  }
 }
 
 export const sealTransaction = (sealer: Cipher, transaction: AuthorizationTransaction) =>
@@ -134,6 +152,9 @@ export async function openTransaction(
   try {
     transaction = JSON.parse(await sealer.decrypt(sealed ?? ""));
   } catch {
+    throw new AuthorizationPageError("The sign-in form is not valid; start again.");
+  }
+  if (typeof transaction.id !== "string" || transaction.id === "") {
     throw new AuthorizationPageError("The sign-in form is not valid; start again.");
   }
   if (transaction.expires_at < now.getTime()) {

@@ -17,7 +17,7 @@ import { audited, recordAudit, type ServiceContext } from "./audit";
 import { isUserBanned } from "./bans";
 import type { BruteForceGuard } from "./brute-force";
 import type { KeyRing } from "./keys";
-import { type SecondFactor, spendSecondFactor } from "./mfa";
+import { checkSecondFactor, type SecondFactor } from "./mfa";
 import { hasPermission, PERMISSION_PATTERN } from "./permissions";
 import { findUserByEmail, grantsOf, type UserRecord } from "./users";
 
@@ -147,13 +147,15 @@ export async function authenticateWithPassword(
   app: AppRecord,
   input: { email: string; password: string },
 ): Promise<UserRecord> {
+  const user = await findUserByEmail(ctx.db, app.id, input.email);
+  // Keyed by the account the lookup resolved (its own email normalisation), so no spelling of
+  // the address escapes the lock; only an address no account has is keyed by its text.
   const attemptKeys = [
-    `acct:${app.id}:${input.email.trim().toLowerCase()}`,
+    user ? `acct:${user.id}` : `acct:${app.id}:${input.email.toLowerCase()}`,
     ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
   ];
   // A locked account or IP gets this answer before the password is even looked at.
   await deps.bruteForce.assertNotLocked(attemptKeys);
-  const user = await findUserByEmail(ctx.db, app.id, input.email);
   // Same work whether or not the user exists, so timing does not reveal who has an account.
   const check = await deps.passwords.verify(
     user?.password_hash ?? deps.passwords.dummyHash,
@@ -266,33 +268,18 @@ export async function mfaGrant(
   if (claims.app !== app.id) {
     throw new ApiError("invalid_grant", "The mfa_token is invalid, expired or used");
   }
-  const attemptKeys = [
-    `mfa:${claims.sub}`,
-    ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
-  ];
-  await deps.bruteForce.assertNotLocked(attemptKeys);
   const [user] = await ctx.db.select().from(users).where(eq(users.id, claims.sub));
   const now = ctx.clock.now();
   if (!user || !(await maySignIn(ctx.db, user, now))) {
     throw new ApiError("invalid_grant", "The user cannot sign in");
   }
-  if (!(await spendSecondFactor(ctx, deps.sealer, app, user, input.factor))) {
-    await recordAudit(
-      ctx.db,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "auth.mfa.failed",
-        actor: { type: "user", id: user.id },
-        target: { type: "user", id: user.id },
-        metadata: { factor: input.factor.recovery_code ? "recovery_code" : "otp" },
-      },
-      now,
-    );
-    await deps.bruteForce.recordFailure(attemptKeys);
+  if (!(await checkSecondFactor(ctx, deps, app, user, input.factor, "token_endpoint"))) {
     throw new ApiError("invalid_grant", "The code is not valid or was used already");
   }
-  await deps.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
+  // Spent only once a code passed, so a mistyped code can be retried on the same challenge.
+  if (!(await deps.revocations.spend(claims.jti, new Date(claims.exp * 1000)))) {
+    throw new ApiError("invalid_grant", "The mfa_token is invalid, expired or used");
+  }
   return signIn(ctx, deps, app, user, {
     issuer: input.issuer,
     grantType: input.factor.recovery_code ? "mfa_recovery_code" : "mfa_otp",

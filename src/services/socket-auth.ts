@@ -96,7 +96,10 @@ export async function principalOf(
       issuerBase,
       ticket ? socketTicketProfile : undefined,
     );
-    if (ticket) await deps.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
+    // Spent in one atomic step: of concurrent sockets opened with one ticket, one gets in.
+    if (ticket && !(await deps.revocations.spend(claims.jti, new Date(claims.exp * 1000)))) {
+      return undefined;
+    }
     const issuedAt = new Date(claims.iat * 1000);
     return {
       appId: claims.app,

@@ -21,6 +21,15 @@ export function createMemoryRevocationStore(clock: Clock): RevocationStore {
       sweepIfLarge(now);
       if (expiresAt.getTime() > now) tokens.set(tokenId, expiresAt.getTime());
     },
+    async spend(tokenId, expiresAt) {
+      // No await before the set: two callers in this process cannot both see it unset.
+      const now = clock.now().getTime();
+      const current = tokens.get(tokenId);
+      if (current !== undefined && current > now) return false;
+      sweepIfLarge(now);
+      tokens.set(tokenId, Math.max(expiresAt.getTime(), now + 1));
+      return true;
+    },
     async revokeIssuedBefore(subject, at, expiresAt) {
       const now = clock.now().getTime();
       sweepIfLarge(now);

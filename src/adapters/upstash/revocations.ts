@@ -27,6 +27,11 @@ return revokedAt`;
       if (ttlMs <= 0) return;
       await redis.set(tokenKey(tokenId), 1, { px: ttlMs });
     },
+    async spend(tokenId, expiresAt) {
+      const ttlMs = Math.max(1, expiresAt.getTime() - clock.now().getTime());
+      // SET NX answers OK to the one caller that created the key, null to everyone else.
+      return (await redis.set(tokenKey(tokenId), 1, { nx: true, px: ttlMs })) === "OK";
+    },
     async revokeIssuedBefore(subject, at, expiresAt) {
       const ttlMs = expiresAt.getTime() - clock.now().getTime();
       if (ttlMs <= 0) return;

@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { users } from "../../db/schema";
-import { serviceContext } from "../../lib/service-context";
+import { serviceContext, tokenDeps } from "../../lib/service-context";
 import { appInScope, selfOf } from "../../middleware/auth";
 import * as mfa from "../../services/mfa";
 import type * as routes from "./mfa.routes";
@@ -48,7 +48,7 @@ export const enroll: RouteHandler<typeof routes.enroll, AppEnv> = async (c) => {
 export const verify: RouteHandler<typeof routes.verify, AppEnv> = async (c) => {
   const codes = await mfa.confirm(
     serviceContext(c),
-    c.var.ports.sealer,
+    tokenDeps(c),
     appInScope(c),
     await caller(c),
     c.req.valid("json").code,
@@ -59,7 +59,7 @@ export const verify: RouteHandler<typeof routes.verify, AppEnv> = async (c) => {
 
 export const disable: RouteHandler<typeof routes.disable, AppEnv> = async (c) => {
   const body = c.req.valid("json");
-  await mfa.disable(serviceContext(c), c.var.ports.sealer, appInScope(c), await caller(c), {
+  await mfa.disable(serviceContext(c), tokenDeps(c), appInScope(c), await caller(c), {
     otp: body.code,
     recovery_code: body.recovery_code,
   });

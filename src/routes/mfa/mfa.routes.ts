@@ -84,7 +84,7 @@ export const verify = createRoute({
         .openapi("MfaEnabled"),
       "2FA is on",
     ),
-    ...errorResponses(400, 401, 403, 409, 415),
+    ...errorResponses(400, 401, 403, 409, 415, 429),
   },
 });
 
@@ -104,5 +104,8 @@ export const disable = createRoute({
         .openapi("MfaDisable"),
     ),
   },
-  responses: { 204: { description: "2FA is off" }, ...errorResponses(400, 401, 403, 409, 415) },
+  responses: {
+    204: { description: "2FA is off" },
+    ...errorResponses(400, 401, 403, 409, 415, 429),
+  },
 });

@@ -9,7 +9,7 @@ import { serviceContext, tokenDeps } from "../../lib/service-context";
 import { authenticate } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import { type AppRecord, findAppByName } from "../../services/apps";
-import { spendSecondFactor } from "../../services/mfa";
+import { checkSecondFactor } from "../../services/mfa";
 import {
   AuthorizationPageError,
   AuthorizationRedirect,
@@ -19,7 +19,9 @@ import {
   errorRedirect,
   openTransaction,
   sealTransaction,
+  spendTransaction,
   startAuthorization,
+  transactionId,
   userClaims,
 } from "../../services/oauth";
 import { findClient } from "../../services/oauth-clients";
@@ -65,6 +67,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
     const decision = field("decision");
     if (decision) {
       if (!transaction.user_id) throw new AuthorizationPageError("Sign in first.");
+      await spendTransaction(c.var.ports.revocations, transaction);
       if (decision !== "allow") {
         throw errorRedirect(transaction, issuer, "access_denied", "The user did not allow it");
       }
@@ -79,8 +82,17 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
         email: field("email").slice(0, 254),
         password: field("password").slice(0, 1024),
       });
+      if (user.totp_enabled_at) {
+        const factor = { otp: field("otp").replace(/\s/g, "") };
+        if (!(await checkSecondFactor(ctx, deps, app, user, factor, "oauth_authorize"))) {
+          return again(401, "Enter the current code from your authenticator app.");
+        }
+      }
     } catch (error) {
       if (error instanceof ApiError && error.code === "rate_limited") {
+        for (const [name, value] of Object.entries(error.options.headers ?? {})) {
+          c.header(name, value);
+        }
         return again(429, "Too many attempts. Wait a minute and try again.");
       }
       if (error instanceof ApiError && error.code === "invalid_grant") {
@@ -88,15 +100,9 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
       }
       throw error;
     }
-    if (user.totp_enabled_at) {
-      const factor = { otp: field("otp").replace(/\s/g, "") };
-      if (!(await spendSecondFactor(ctx, c.var.ports.sealer, app, user, factor))) {
-        await deps.bruteForce.recordFailure([`mfa:${user.id}`]);
-        return again(401, "Enter the current code from your authenticator app.");
-      }
-    }
     const signedIn: AuthorizationTransaction = {
       ...transaction,
+      id: transactionId(),
       user_id: user.id,
       auth_time: Math.floor(ctx.clock.now().getTime() / 1000),
     };
