@@ -40,22 +40,29 @@ export function thinTrack<T extends TrackPoint>(
   return kept;
 }
 
-/** A GeoJSON `Feature<LineString>` with the times of its points (`coordTimes`, as togeojson). */
+const coordinatesOf = (p: TrackPoint) =>
+  p.altitude === null ? [p.longitude, p.latitude] : [p.longitude, p.latitude, p.altitude];
+
+/**
+ * A track as GeoJSON (RFC 7946): a `Feature<LineString>` with the times of its points
+ * (`coordTimes`, as togeojson). A LineString needs two positions or more, so one point is a
+ * `Feature<Point>` (its time in `time`) and none an empty `FeatureCollection`.
+ */
 export function trackToGeoJson(deviceId: string, points: TrackPoint[], total: number) {
+  const [only] = points;
+  if (!only) return { type: "FeatureCollection" as const, features: [] };
+  const properties = { device_id: deviceId, points: points.length, points_in_range: total };
+  if (points.length === 1) {
+    return {
+      type: "Feature" as const,
+      geometry: { type: "Point" as const, coordinates: coordinatesOf(only) },
+      properties: { ...properties, time: only.timestamp.toISOString() },
+    };
+  }
   return {
     type: "Feature" as const,
-    geometry: {
-      type: "LineString" as const,
-      coordinates: points.map((p) =>
-        p.altitude === null ? [p.longitude, p.latitude] : [p.longitude, p.latitude, p.altitude],
-      ),
-    },
-    properties: {
-      device_id: deviceId,
-      points: points.length,
-      points_in_range: total,
-      coordTimes: points.map((p) => p.timestamp.toISOString()),
-    },
+    geometry: { type: "LineString" as const, coordinates: points.map(coordinatesOf) },
+    properties: { ...properties, coordTimes: points.map((p) => p.timestamp.toISOString()) },
   };
 }
 

@@ -201,13 +201,53 @@ export const deletePosition = createRoute({
   responses: { 204: { description: "Deleted" }, ...errorResponses(401, 403, 404) },
 });
 
+/** `[lon, lat]` or `[lon, lat, altitude]`, as RFC 7946 orders a position. */
+const GeoPosition = z.array(z.number()).min(2).max(3);
+const trackProperties = {
+  device_id: z.string(),
+  points: z.number().int().openapi({ description: "Points drawn" }),
+  points_in_range: z.number().int().openapi({ description: "Points stored in the range" }),
+};
+
+/**
+ * A track as RFC 7946 allows it: a LineString needs two positions or more, so one point is a
+ * `Point` and none an empty `FeatureCollection`.
+ */
+export const TrackGeoJson = z
+  .union([
+    z
+      .object({
+        type: z.literal("Feature"),
+        geometry: z.object({
+          type: z.literal("LineString"),
+          coordinates: z.array(GeoPosition).min(2),
+        }),
+        properties: z.object({
+          ...trackProperties,
+          coordTimes: z.array(z.iso.datetime()).openapi({ description: "Each point's time" }),
+        }),
+      })
+      .openapi("TrackLine", { description: "Two points or more" }),
+    z
+      .object({
+        type: z.literal("Feature"),
+        geometry: z.object({ type: z.literal("Point"), coordinates: GeoPosition }),
+        properties: z.object({ ...trackProperties, time: z.iso.datetime() }),
+      })
+      .openapi("TrackPoint", { description: "One point in the range" }),
+    z
+      .object({ type: z.literal("FeatureCollection"), features: z.array(z.unknown()).max(0) })
+      .openapi("TrackEmpty", { description: "No point in the range" }),
+  ])
+  .openapi("Track");
+
 export const track = createRoute({
   method: "get",
   path: "/devices/{device_id}/track",
   tags,
   summary: "A device's track for a time range, as GeoJSON or GPX",
   description:
-    "`simplify` (metres) thins the line with Douglas–Peucker, `max_points` caps it: a week of 1-second points draws without shipping every row.",
+    "`simplify` (metres) thins the line with Douglas–Peucker, `max_points` caps it: a week of 1-second points draws without shipping every row. GeoJSON: a `LineString` feature; a range holding one point is a `Point` feature and an empty range an empty `FeatureCollection` (a LineString needs two positions, RFC 7946).",
   security: bearerSecurity,
   middleware: read,
   request: {
@@ -229,7 +269,7 @@ export const track = createRoute({
     200: {
       description: "The track",
       content: {
-        "application/geo+json": { schema: z.record(z.string(), z.unknown()) },
+        "application/geo+json": { schema: TrackGeoJson },
         "application/gpx+xml": { schema: z.string() },
       },
     },
