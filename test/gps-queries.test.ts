@@ -150,6 +150,29 @@ describe("positions and tracks", () => {
     ).toBe(2);
   });
 
+  it("exports GPX that is XML 1.0 whatever control characters the device's name holds", async () => {
+    const name = "bell\u0007 tab\t back\u0008 esc\u001b <a&b> \uffff end";
+    const device = (
+      await readJson(await send(app, "POST", "/v1/devices", { body: { name }, headers: as() }))
+    ).data as { id: string; secret: string };
+    await send(app, "POST", "/v1/gps/batch", {
+      body: { points: [{ timestamp: "2025-11-21T09:00:00Z", latitude: 1, longitude: 2 }] },
+      headers: bearer(device.secret),
+    });
+    const res = await send(
+      app,
+      "GET",
+      `/v1/devices/${device.id}/track?from=2025-11-21T00:00:00Z&to=2025-11-22T00:00:00Z&format=gpx`,
+      { headers: as() },
+    );
+    expect(res.status).toBe(200);
+    const xml = await res.text();
+    // XML 1.0's Char production (section 2.2): every character of the document must be one.
+    const notXmlChar = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+    expect(xml).not.toMatch(notXmlChar);
+    expect(xml).toContain("<name>bell tab\t back esc &#60;a&#38;b&#62;  end</name>");
+  });
+
   it("counts for /v1/stats", async () => {
     const stats = await readJson(await send(app, "GET", "/v1/stats", { headers: as() }));
     expect(stats.data).toMatchObject({ users: 2, tokens_issued_24h: 2 });

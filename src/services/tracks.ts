@@ -66,7 +66,15 @@ export function trackToGeoJson(deviceId: string, points: TrackPoint[], total: nu
   };
 }
 
-const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/**
+ * Text as XML 1.0 character data: the characters XML 1.0 forbids (C0 controls but tab, LF and
+ * CR; lone surrogates; U+FFFE, U+FFFF) are dropped, since no escape can carry them, and markup
+ * is escaped.
+ */
+const xmlText = (text: string) =>
+  text
+    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, "")
+    .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** GPX 1.1 with one track segment. */
 export function trackToGpx(device: { id: string; name: string }, points: TrackPoint[]) {
@@ -79,8 +87,8 @@ export function trackToGpx(device: { id: string; name: string }, points: TrackPo
   return `<?xml version="1.0" encoding="UTF-8"?>
 <gpx version="1.1" creator="Heimdall" xmlns="http://www.topografix.com/GPX/1/1">
   <trk>
-    <name>${escapeXml(device.name)}</name>
-    <desc>${escapeXml(device.id)}</desc>
+    <name>${xmlText(device.name)}</name>
+    <desc>${xmlText(device.id)}</desc>
     <trkseg>
 ${trkpts}
     </trkseg>
