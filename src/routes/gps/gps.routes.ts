@@ -11,6 +11,7 @@ import {
 import { listSchema, PaginationQuery } from "../../lib/pagination";
 import { guard } from "../../middleware/auth";
 import { ingestAuth } from "../../middleware/ingest-auth";
+import { SPEED_UNITS, type SpeedUnit } from "../../services/trackers";
 
 const tags = ["GPS"];
 const trackerTags = ["GPS: tracker apps"];
@@ -76,8 +77,20 @@ export const postBatch = createRoute({
   },
 });
 
+/** Names, by index of the item posted, the points of a tracker's request that were not stored. */
+export const REJECTED_HEADER = "Heimdall-Rejected";
+
 const trackerResponses = {
-  200: { description: "Stored; the body is what the tracker app expects" },
+  200: {
+    description: "Stored; the body is what the tracker app expects",
+    headers: {
+      [REJECTED_HEADER]: {
+        description:
+          "Present when some points were not stored: their indexes in the request (the item of a JSON array, of Overland's `locations`, of Traccar Client's `location` array), comma-separated",
+        schema: { type: "string" as const, example: "2,5" },
+      },
+    },
+  },
   ...errorResponses(400, 401, 403, 404),
 };
 
@@ -93,29 +106,44 @@ const tracker = (method: "get" | "post", path: string, summary: string, descript
     responses: trackerResponses,
   });
 
-export const osmandGet = tracker(
+/** Which unit the `speed` query parameter is in: Traccar Client sends knots, OsmAnd m/s. */
+const OsmandQuery = z.object({
+  speed_unit: z
+    .enum(Object.keys(SPEED_UNITS) as [SpeedUnit, ...SpeedUnit[]])
+    .default("kn")
+    .openapi({
+      description:
+        "The unit of `speed` in the query: `kn` (knots, what Traccar Client sends; the default), `mps` (m/s, what OsmAnd sends) or `kmh`. Traccar Client's JSON body is always m/s.",
+    }),
+});
+
+const osmandRoute = (method: "get" | "post", summary: string, description: string) =>
+  createRoute({
+    ...tracker(method, "/gps/osmand", summary, description),
+    request: { query: OsmandQuery },
+  });
+
+export const osmandGet = osmandRoute(
   "get",
-  "/gps/osmand",
   "OsmAnd / Traccar Client (query parameters)",
-  "`?key=dk_…&id=…&lat=…&lon=…&timestamp=…&speed=<knots>&bearing=…&altitude=…&accuracy=…&batt=…`",
+  "Traccar Client: `?key=dk_…&id=…&lat=…&lon=…&timestamp=…&speed=<knots>&bearing=…&altitude=…&accuracy=…&batt=…`. OsmAnd: `?key=dk_…&speed_unit=mps&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5}`. A negative speed, bearing, accuracy or battery means unknown and is stored as absent.",
 );
-export const osmandPost = tracker(
+export const osmandPost = osmandRoute(
   "post",
-  "/gps/osmand",
   "OsmAnd / Traccar Client (query parameters or Traccar Client's JSON body)",
-  "Query parameters as for GET, or Traccar Client's JSON `{location:{timestamp, coords, battery}, device_id}`.",
+  "Query parameters as for GET, or Traccar Client's JSON `{location:{timestamp, coords, battery}, device_id}` (`location` may be an array, when it syncs in batches).",
 );
 export const owntracks = tracker(
   "post",
   "/gps/owntracks",
   "OwnTracks (HTTP mode)",
-  "`_type: location` messages; the device secret as the HTTP Basic password. Answered with `[]`.",
+  "One message or a JSON array of them; `_type: location` messages are stored, the others (and an empty body) carry no position. The device secret as the HTTP Basic password. Answered with `[]`.",
 );
 export const overland = tracker(
   "post",
   "/gps/overland",
   "Overland",
-  'GeoJSON `{locations:[…]}`; the device secret as `Bearer` or `?access_token=`. Answered `{"result":"ok"}`.',
+  'GeoJSON `{locations:[…]}`; the device secret as `Bearer` or `?access_token=`. Answered `{"result":"ok"}`, with `rejected` (`[{index, reasons}]`) when some locations were not stored. `speed`, `horizontal_accuracy` or `battery_level` of -1 mean unknown and are stored as absent.',
 );
 export const gpsloggerGet = tracker(
   "get",
