@@ -371,6 +371,23 @@ describe.each(databaseBackends("tracker payloads"))("tracker apps on $name", (ba
       { point: sample(6), valid: true },
     ];
 
+    it("refuses a tracker request of more than 1,000 points whole, storing none", async () => {
+      const many = Array.from({ length: 1001 }, (_, i) => ({
+        ...sample(0),
+        timestamp: new Date(Date.parse(at(0)) + i * 1000).toISOString(),
+      }));
+      for (const [op, encoder] of Object.entries(encoders)) {
+        if (!encoder.batch) continue;
+        const device = await newDevice(`many ${op}`);
+        const { path, init } = encoder.request(device.secret, many);
+        const error = await expectError(await app.request(path, init), 400, "validation_error");
+        expect(error.error.details, op).toEqual([
+          { field: "points", reason: "at most 1000 items" },
+        ]);
+        expect(await rowsOf(device.id), op).toHaveLength(0);
+      }
+    });
+
     it("walks every tracker operation of the OpenAPI document", async () => {
       const doc = (await (await app.request("/v1/openapi.json")).json()) as {
         paths: Record<string, Record<string, { security?: Array<Record<string, unknown>> }>>;

@@ -11,13 +11,13 @@ import {
 import { listSchema, PaginationQuery } from "../../lib/pagination";
 import { guard } from "../../middleware/auth";
 import { ingestAuth } from "../../middleware/ingest-auth";
+import { MAX_POINTS } from "../../services/ingest";
 import { SPEED_UNITS, type SpeedUnit } from "../../services/trackers";
 
 const tags = ["GPS"];
 const trackerTags = ["GPS: tracker apps"];
 const ingest = [ingestAuth()];
 const read = [guard({ scope: "app", permission: "gps:read" })];
-export const MAX_BATCH = 1000;
 
 const PositionResponse = resourceSchema(PositionSchema, "PositionResponse");
 
@@ -58,7 +58,7 @@ export const postBatch = createRoute({
   method: "post",
   path: "/gps/batch",
   tags,
-  summary: `Store up to ${MAX_BATCH} positions`,
+  summary: `Store up to ${MAX_POINTS} positions`,
   description:
     "Good points are stored even when others are rejected; `rejected` names each bad point by index with its reasons. All rejected: 400.",
   security: bearerSecurity,
@@ -66,7 +66,7 @@ export const postBatch = createRoute({
   request: {
     body: jsonBody(
       z
-        .object({ points: z.array(z.unknown()).min(1).max(MAX_BATCH) })
+        .object({ points: z.array(z.unknown()).min(1).max(MAX_POINTS) })
         .strict()
         .openapi("Batch"),
     ),
