@@ -105,6 +105,7 @@ describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the con
     expect(secret).toMatch(/^dk_/);
     const urls = await page.locator(".reveal").textContent();
     expect(urls).toContain(`${server.url}/v1/gps/osmand?key=${secret}`);
+    expect(urls).toContain(`${server.url}/v1/gps/osmand?key=${secret}&speed_unit=mps&lat={0}`);
     expect(urls).toContain(`${server.url}/v1/gps/overland?access_token=${secret}`);
     expect(urls).toContain(`${server.url}/v1/gps/owntracks`);
     const devices = await readJson(

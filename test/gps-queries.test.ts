@@ -109,6 +109,70 @@ describe("positions and tracks", () => {
     );
   });
 
+  it("answers a range of one point as a Point and an empty range as an empty FeatureCollection", async () => {
+    const device = await deviceWith([
+      { timestamp: "2025-11-21T08:00:00Z", latitude: 48.1, longitude: 11.5 },
+    ]);
+    const track = async (range: string) => {
+      const res = await send(app, "GET", `/v1/devices/${device.id}/track?${range}`, {
+        headers: as(),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/application\/geo\+json/);
+      return readJson(res);
+    };
+    expect(await track("from=2025-11-21T00:00:00Z&to=2025-11-21T23:59:59Z")).toEqual({
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [11.5, 48.1] },
+      properties: {
+        device_id: device.id,
+        points: 1,
+        points_in_range: 1,
+        time: "2025-11-21T08:00:00.000Z",
+      },
+    });
+    expect(await track("from=2025-11-20T00:00:00Z&to=2025-11-20T23:59:59Z")).toEqual({
+      type: "FeatureCollection",
+      features: [],
+    });
+    // The document says so: the track's GeoJSON is one of the three.
+    const doc = await readJson(await app.request("/v1/openapi.json"));
+    const schema =
+      doc.paths["/v1/devices/{device_id}/track"].get.responses["200"].content[
+        "application/geo+json"
+      ].schema;
+    expect(schema).toEqual({ $ref: "#/components/schemas/Track" });
+    expect(
+      doc.components.schemas.Track.anyOf.map((s: { $ref: string }) => s.$ref.split("/").at(-1)),
+    ).toEqual(["TrackLine", "TrackPoint", "TrackEmpty"]);
+    expect(
+      doc.components.schemas.TrackLine.properties.geometry.properties.coordinates.minItems,
+    ).toBe(2);
+  });
+
+  it("exports GPX that is XML 1.0 whatever control characters the device's name holds", async () => {
+    const name = "bell\u0007 tab\t back\u0008 esc\u001b <a&b> \uffff end";
+    const device = (
+      await readJson(await send(app, "POST", "/v1/devices", { body: { name }, headers: as() }))
+    ).data as { id: string; secret: string };
+    await send(app, "POST", "/v1/gps/batch", {
+      body: { points: [{ timestamp: "2025-11-21T09:00:00Z", latitude: 1, longitude: 2 }] },
+      headers: bearer(device.secret),
+    });
+    const res = await send(
+      app,
+      "GET",
+      `/v1/devices/${device.id}/track?from=2025-11-21T00:00:00Z&to=2025-11-22T00:00:00Z&format=gpx`,
+      { headers: as() },
+    );
+    expect(res.status).toBe(200);
+    const xml = await res.text();
+    // XML 1.0's Char production (section 2.2): every character of the document must be one.
+    const notXmlChar = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+    expect(xml).not.toMatch(notXmlChar);
+    expect(xml).toContain("<name>bell tab\t back esc &#60;a&#38;b&#62;  end</name>");
+  });
+
   it("counts for /v1/stats", async () => {
     const stats = await readJson(await send(app, "GET", "/v1/stats", { headers: as() }));
     expect(stats.data).toMatchObject({ users: 2, tokens_issued_24h: 2 });

@@ -1,12 +1,15 @@
 import { and, eq, inArray, ne } from "drizzle-orm";
 import { devices, type Point, PointSchema, positions } from "../db/schema";
-import type { ErrorDetail } from "../lib/errors";
+import { ApiError, type ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { LiveEvent } from "../ports";
 import { audited, recordAudit, type ServiceContext } from "./audit";
 import { type DeviceIdentity, devicesByIds } from "./devices";
 
 export type PositionRecord = typeof positions.$inferSelect;
+
+/** The most points one request may carry, whichever its format. */
+export const MAX_POINTS = 1000;
 
 /** A point is refused when its time is further ahead than this (clock skew allowance). */
 const MAX_FUTURE_MS = 10 * 60_000;
@@ -171,6 +174,12 @@ export async function ingestPoints(
   externalId?: string,
 ): Promise<IngestResult> {
   const { appId, device } = scope;
+  // One multi-row insert: past this, the database's limit on bound parameters refuses it.
+  if (raws.length > MAX_POINTS) {
+    throw new ApiError("validation_error", `At most ${MAX_POINTS} points per request`, {
+      details: [{ field: "points", reason: `at most ${MAX_POINTS} items` }],
+    });
+  }
   const now = ctx.clock.now();
   let fallbackDeviceId: string | undefined;
   if (!device && externalId) {

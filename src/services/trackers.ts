@@ -5,10 +5,10 @@
  */
 export interface Parsed {
   externalId?: string | undefined;
-  points: Array<Record<string, unknown>>;
+  /** One per item posted; `null` for an item that carries no position (OwnTracks' other messages). */
+  points: Array<Record<string, unknown> | null>;
 }
 
-const KNOTS_TO_MPS = 0.514444;
 const KMH_TO_MPS = 1 / 3.6;
 
 type Params = Record<string, string | undefined>;
@@ -55,46 +55,55 @@ const levelToPercent = (value: unknown) => {
   return level === undefined ? undefined : round(level <= 1 ? level * 100 : level, 1);
 };
 
-/** OsmAnd / Traccar Client: query parameters (GET or POST), or Traccar Client's JSON body. */
-export function parseOsmand(query: Params, body: unknown): Parsed {
+/** The speed units a tracker URL may name with `speed_unit`, as factors to m/s. */
+export const SPEED_UNITS = { kn: 0.514444, mps: 1, kmh: KMH_TO_MPS } as const;
+export type SpeedUnit = keyof typeof SPEED_UNITS;
+
+/** One of Traccar Client's JSON locations (`{timestamp, coords, battery, is_moving, …}`). */
+function traccarLocation(given: unknown) {
+  const location = (given !== null && typeof given === "object" ? given : {}) as {
+    timestamp?: unknown;
+    coords?: Record<string, unknown>;
+    battery?: { level?: unknown };
+    is_moving?: unknown;
+    odometer?: unknown;
+    event?: unknown;
+  };
+  const coords = location.coords ?? {};
+  return point({
+    timestamp: timestampOf(location.timestamp),
+    latitude: num(coords.latitude),
+    longitude: num(coords.longitude),
+    altitude: num(coords.altitude),
+    speed: num(coords.speed),
+    heading: num(coords.heading),
+    accuracy: num(coords.accuracy),
+    battery: levelToPercent(location.battery?.level),
+    attributes: point({
+      is_moving: location.is_moving,
+      odometer: location.odometer,
+      event: location.event,
+    }),
+  });
+}
+
+/**
+ * OsmAnd / Traccar Client: query parameters (GET or POST) with speed in `speedUnit` (Traccar
+ * Client sends knots, OsmAnd m/s), or Traccar Client's JSON body: one location, or an array of
+ * them when it syncs in batches.
+ */
+export function parseOsmand(query: Params, body: unknown, speedUnit: SpeedUnit = "kn"): Parsed {
   if (body && typeof body === "object" && "location" in body) {
-    const { location, device_id } = body as {
-      location?: {
-        timestamp?: unknown;
-        coords?: Record<string, unknown>;
-        battery?: { level?: unknown };
-        is_moving?: unknown;
-        odometer?: unknown;
-        event?: unknown;
-      };
-      device_id?: unknown;
-    };
-    const coords = location?.coords ?? {};
+    const { location, device_id } = body as { location?: unknown; device_id?: unknown };
     return {
       externalId:
         typeof device_id === "string" || typeof device_id === "number"
           ? String(device_id)
           : undefined,
-      points: [
-        point({
-          timestamp: timestampOf(location?.timestamp),
-          latitude: num(coords.latitude),
-          longitude: num(coords.longitude),
-          altitude: num(coords.altitude),
-          speed: num(coords.speed),
-          heading: num(coords.heading),
-          accuracy: num(coords.accuracy),
-          battery: levelToPercent(location?.battery?.level),
-          attributes: point({
-            is_moving: location?.is_moving,
-            odometer: location?.odometer,
-            event: location?.event,
-          }),
-        }),
-      ],
+      points: (Array.isArray(location) ? location : [location]).map(traccarLocation),
     };
   }
-  const speedKnots = num(query.speed);
+  const speed = num(query.speed);
   return {
     externalId: query.id ?? query.deviceid,
     points: [
@@ -103,7 +112,7 @@ export function parseOsmand(query: Params, body: unknown): Parsed {
         latitude: num(query.lat),
         longitude: num(query.lon),
         altitude: num(query.altitude),
-        speed: speedKnots === undefined ? undefined : round(speedKnots * KNOTS_TO_MPS),
+        speed: speed === undefined ? undefined : round(speed * SPEED_UNITS[speedUnit]),
         heading: num(query.bearing ?? query.heading),
         accuracy: num(query.accuracy ?? query.hdop),
         battery: num(query.batt),
@@ -112,15 +121,25 @@ export function parseOsmand(query: Params, body: unknown): Parsed {
   };
 }
 
-/** OwnTracks HTTP mode: `_type: location` messages; other message types carry no position. */
+/**
+ * OwnTracks HTTP mode: one message or an array of them. Only `_type: location` messages carry a
+ * position; the others (waypoints, transitions, an empty body when a friend is removed) are
+ * `null` in `points`, so the indexes of the points stay those of the messages posted.
+ */
 export function parseOwnTracks(body: unknown, headers: { device?: string | undefined }): Parsed {
-  const message = (body ?? {}) as Record<string, unknown>;
-  if (message._type !== "location") return { externalId: headers.device, points: [] };
-  const velocity = num(message.vel);
+  const messages = (Array.isArray(body) ? body : body === undefined ? [] : [body]).map(
+    (message) =>
+      (message !== null && typeof message === "object" ? message : {}) as Record<string, unknown>,
+  );
+  const tid = messages.find((message) => typeof message.tid === "string")?.tid as
+    | string
+    | undefined;
   return {
-    externalId: headers.device ?? (typeof message.tid === "string" ? message.tid : undefined),
-    points: [
-      point({
+    externalId: headers.device ?? tid,
+    points: messages.map((message) => {
+      if (message._type !== "location") return null;
+      const velocity = num(message.vel);
+      return point({
         timestamp: timestampOf(message.tst),
         latitude: num(message.lat),
         longitude: num(message.lon),
@@ -129,8 +148,8 @@ export function parseOwnTracks(body: unknown, headers: { device?: string | undef
         heading: num(message.cog),
         accuracy: num(message.acc),
         battery: num(message.batt),
-      }),
-    ],
+      });
+    }),
   };
 }
 

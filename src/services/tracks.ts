@@ -40,26 +40,41 @@ export function thinTrack<T extends TrackPoint>(
   return kept;
 }
 
-/** A GeoJSON `Feature<LineString>` with the times of its points (`coordTimes`, as togeojson). */
+const coordinatesOf = (p: TrackPoint) =>
+  p.altitude === null ? [p.longitude, p.latitude] : [p.longitude, p.latitude, p.altitude];
+
+/**
+ * A track as GeoJSON (RFC 7946): a `Feature<LineString>` with the times of its points
+ * (`coordTimes`, as togeojson). A LineString needs two positions or more, so one point is a
+ * `Feature<Point>` (its time in `time`) and none an empty `FeatureCollection`.
+ */
 export function trackToGeoJson(deviceId: string, points: TrackPoint[], total: number) {
+  const [only] = points;
+  if (!only) return { type: "FeatureCollection" as const, features: [] };
+  const properties = { device_id: deviceId, points: points.length, points_in_range: total };
+  if (points.length === 1) {
+    return {
+      type: "Feature" as const,
+      geometry: { type: "Point" as const, coordinates: coordinatesOf(only) },
+      properties: { ...properties, time: only.timestamp.toISOString() },
+    };
+  }
   return {
     type: "Feature" as const,
-    geometry: {
-      type: "LineString" as const,
-      coordinates: points.map((p) =>
-        p.altitude === null ? [p.longitude, p.latitude] : [p.longitude, p.latitude, p.altitude],
-      ),
-    },
-    properties: {
-      device_id: deviceId,
-      points: points.length,
-      points_in_range: total,
-      coordTimes: points.map((p) => p.timestamp.toISOString()),
-    },
+    geometry: { type: "LineString" as const, coordinates: points.map(coordinatesOf) },
+    properties: { ...properties, coordTimes: points.map((p) => p.timestamp.toISOString()) },
   };
 }
 
-const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/**
+ * Text as XML 1.0 character data: the characters XML 1.0 forbids (C0 controls but tab, LF and
+ * CR; lone surrogates; U+FFFE, U+FFFF) are dropped, since no escape can carry them, and markup
+ * is escaped.
+ */
+const xmlText = (text: string) =>
+  text
+    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, "")
+    .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** GPX 1.1 with one track segment. */
 export function trackToGpx(device: { id: string; name: string }, points: TrackPoint[]) {
@@ -72,8 +87,8 @@ export function trackToGpx(device: { id: string; name: string }, points: TrackPo
   return `<?xml version="1.0" encoding="UTF-8"?>
 <gpx version="1.1" creator="Heimdall" xmlns="http://www.topografix.com/GPX/1/1">
   <trk>
-    <name>${escapeXml(device.name)}</name>
-    <desc>${escapeXml(device.id)}</desc>
+    <name>${xmlText(device.name)}</name>
+    <desc>${xmlText(device.id)}</desc>
     <trkseg>
 ${trkpts}
     </trkseg>

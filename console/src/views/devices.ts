@@ -5,7 +5,11 @@ import { action, row, secretBox, table } from "./table";
 /** The URLs to paste into each tracker app, with the device's ingest secret in them. */
 export function trackerUrls(origin: string, secret: string) {
   return [
-    ["OsmAnd / Traccar Client", `${origin}/v1/gps/osmand?key=${secret}`],
+    ["Traccar Client", `${origin}/v1/gps/osmand?key=${secret}`],
+    [
+      "OsmAnd (speed in m/s)",
+      `${origin}/v1/gps/osmand?key=${secret}&speed_unit=mps&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5}`,
+    ],
     ["Overland", `${origin}/v1/gps/overland?access_token=${secret}`],
     ["OwnTracks (HTTP, password = secret)", `${origin}/v1/gps/owntracks`],
     [

@@ -165,13 +165,14 @@ export async function mapView(session: Session, settings: MapSettings) {
       format: "geojson",
     });
     try {
-      const feature = await session.request<GeoJSON.Feature<GeoJSON.LineString>>(
-        "GET",
-        `/v1/devices/${deviceId}/track?${query}`,
-      );
+      // A line, one point (a Point feature) or none (an empty FeatureCollection).
+      const geojson = await session.request<
+        | GeoJSON.Feature<GeoJSON.LineString | GeoJSON.Point, { points: number }>
+        | GeoJSON.FeatureCollection
+      >("GET", `/v1/devices/${deviceId}/track?${query}`);
       track?.remove();
-      track = L.geoJSON(feature, { style: { color: "#d9480f", weight: 4 } }).addTo(map);
-      const count = feature.geometry.coordinates.length;
+      track = L.geoJSON(geojson, { style: { color: "#d9480f", weight: 4 } }).addTo(map);
+      const count = geojson.type === "Feature" ? geojson.properties.points : 0;
       if (count > 0) map.fitBounds(track.getBounds(), { maxZoom: 16, padding: [40, 40] });
       announce(`Track of ${devices.get(deviceId)?.name}: ${count} points`);
     } catch (error) {

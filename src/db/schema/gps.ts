@@ -114,6 +114,18 @@ export const PositionSchema = createSelectSchema(positions, {
   attributes: metadataSchema,
 }).openapi("Position");
 
+/**
+ * A reading a device may not have: a negative value is how iOS (`speed`, `course`, accuracy,
+ * battery level) and Traccar Client report "unknown", so it is taken as absent, not refused.
+ */
+const reading = (max: number, description: string) =>
+  z
+    .number()
+    .max(max)
+    .transform((value) => (value < 0 ? undefined : value))
+    .optional()
+    .openapi({ description: `${description}; negative means unknown and is stored as absent` });
+
 /** A point as clients post it (seed 000's field names). */
 export const PointSchema = z
   .object({
@@ -125,10 +137,10 @@ export const PointSchema = z
     latitude: z.number().min(-90).max(90).openapi({ example: 52.520008 }),
     longitude: z.number().min(-180).max(180).openapi({ example: 13.404954 }),
     altitude: z.number().min(-20_000).max(100_000).optional(),
-    speed: z.number().min(0).max(1_000_000).optional().openapi({ description: "m/s" }),
-    heading: z.number().min(0).max(360).optional(),
-    accuracy: z.number().min(0).max(1_000_000).optional().openapi({ description: "metres" }),
-    battery: z.number().min(0).max(100).optional().openapi({ description: "percent" }),
+    speed: reading(1_000_000, "m/s"),
+    heading: reading(360, "degrees"),
+    accuracy: reading(1_000_000, "metres"),
+    battery: reading(100, "percent"),
     attributes: metadataSchema.optional(),
   })
   .strict()

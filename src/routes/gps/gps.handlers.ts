@@ -16,6 +16,7 @@ import * as trackers from "../../services/trackers";
 import { thinTrack, trackToGeoJson, trackToGpx } from "../../services/tracks";
 import { assertSomeAccepted, ingest } from "./gps.ingest";
 import type * as routes from "./gps.routes";
+import { REJECTED_HEADER } from "./gps.routes";
 
 const positionLink = (c: Context<AppEnv>, id: string) => absoluteUrl(c, `/v1/gps/${id}`);
 
@@ -63,14 +64,16 @@ export const postBatch: RouteHandler<typeof routes.postBatch, AppEnv> = async (c
   );
 };
 
-/** The request body as JSON, form fields, or nothing, whichever the tracker sent. */
+/** The request body as JSON, form fields, or nothing (an empty body), whichever the tracker sent. */
 async function bodyOf(
   c: Context<AppEnv>,
 ): Promise<{ json?: unknown; form: Record<string, string> }> {
   const type = c.req.header("content-type") ?? "";
   if (type.includes("json")) {
+    const text = await c.req.text();
+    if (text.trim() === "") return { form: {} };
     try {
-      return { json: await c.req.json(), form: {} };
+      return { json: JSON.parse(text), form: {} };
     } catch {
       throw new ApiError("bad_request", "Malformed JSON in request body");
     }
@@ -85,15 +88,29 @@ async function bodyOf(
   return { form: {} };
 }
 
+/**
+ * Stores what a tracker app posted and names, by the index of the item posted, every point not
+ * stored: in the `Heimdall-Rejected` header of every tracker answer (the apps' own answers have
+ * no room for it), and in the body where the app's answer is an object. Nothing valid: a 400.
+ */
 async function trackerIngest(c: Context<AppEnv>, parsed: trackers.Parsed) {
-  const result = await ingest(c, parsed.points, parsed.externalId);
-  assertSomeAccepted(result, parsed.points.length);
-  return result;
+  const posted = parsed.points.flatMap((point, index) => (point ? [{ point, index }] : []));
+  if (posted.length === 0) return [];
+  const result = await ingest(
+    c,
+    posted.map(({ point }) => point),
+    parsed.externalId,
+  );
+  const rejected = result.rejected.map((r) => ({ ...r, index: posted[r.index]?.index ?? r.index }));
+  assertSomeAccepted({ ...result, rejected }, posted.length);
+  if (rejected.length > 0) c.header(REJECTED_HEADER, rejected.map((r) => r.index).join(","));
+  return rejected;
 }
 
 const osmand: RouteHandler<typeof routes.osmandGet, AppEnv> = async (c) => {
   const { json, form } = await bodyOf(c);
-  await trackerIngest(c, trackers.parseOsmand({ ...form, ...c.req.query() }, json));
+  const { speed_unit } = c.req.valid("query");
+  await trackerIngest(c, trackers.parseOsmand({ ...form, ...c.req.query() }, json, speed_unit));
   return c.text("OK", 200);
 };
 export const osmandGet = osmand;
@@ -101,16 +118,16 @@ export const osmandPost: RouteHandler<typeof routes.osmandPost, AppEnv> = osmand
 
 export const owntracks: RouteHandler<typeof routes.owntracks, AppEnv> = async (c) => {
   const { json } = await bodyOf(c);
-  const parsed = trackers.parseOwnTracks(json, { device: c.req.header("x-limit-d") });
-  if (parsed.points.length > 0) await trackerIngest(c, parsed);
+  await trackerIngest(c, trackers.parseOwnTracks(json, { device: c.req.header("x-limit-d") }));
   // OwnTracks expects a JSON array (of messages for the device; none here).
   return c.json([], 200);
 };
 
 export const overland: RouteHandler<typeof routes.overland, AppEnv> = async (c) => {
   const { json } = await bodyOf(c);
-  await trackerIngest(c, trackers.parseOverland(json));
-  return c.json({ result: "ok" }, 200);
+  const rejected = await trackerIngest(c, trackers.parseOverland(json));
+  // Overland deletes what it sent once it reads `result: ok`; other fields it ignores.
+  return c.json(rejected.length > 0 ? { result: "ok", rejected } : { result: "ok" }, 200);
 };
 
 const gpslogger: RouteHandler<typeof routes.gpsloggerGet, AppEnv> = async (c) => {

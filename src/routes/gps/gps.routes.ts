@@ -11,12 +11,13 @@ import {
 import { listSchema, PaginationQuery } from "../../lib/pagination";
 import { guard } from "../../middleware/auth";
 import { ingestAuth } from "../../middleware/ingest-auth";
+import { MAX_POINTS } from "../../services/ingest";
+import { SPEED_UNITS, type SpeedUnit } from "../../services/trackers";
 
 const tags = ["GPS"];
 const trackerTags = ["GPS: tracker apps"];
 const ingest = [ingestAuth()];
 const read = [guard({ scope: "app", permission: "gps:read" })];
-export const MAX_BATCH = 1000;
 
 const PositionResponse = resourceSchema(PositionSchema, "PositionResponse");
 
@@ -57,7 +58,7 @@ export const postBatch = createRoute({
   method: "post",
   path: "/gps/batch",
   tags,
-  summary: `Store up to ${MAX_BATCH} positions`,
+  summary: `Store up to ${MAX_POINTS} positions`,
   description:
     "Good points are stored even when others are rejected; `rejected` names each bad point by index with its reasons. All rejected: 400.",
   security: bearerSecurity,
@@ -65,7 +66,7 @@ export const postBatch = createRoute({
   request: {
     body: jsonBody(
       z
-        .object({ points: z.array(z.unknown()).min(1).max(MAX_BATCH) })
+        .object({ points: z.array(z.unknown()).min(1).max(MAX_POINTS) })
         .strict()
         .openapi("Batch"),
     ),
@@ -76,8 +77,20 @@ export const postBatch = createRoute({
   },
 });
 
+/** Names, by index of the item posted, the points of a tracker's request that were not stored. */
+export const REJECTED_HEADER = "Heimdall-Rejected";
+
 const trackerResponses = {
-  200: { description: "Stored; the body is what the tracker app expects" },
+  200: {
+    description: "Stored; the body is what the tracker app expects",
+    headers: {
+      [REJECTED_HEADER]: {
+        description:
+          "Present when some points were not stored: their indexes in the request (the item of a JSON array, of Overland's `locations`, of Traccar Client's `location` array), comma-separated",
+        schema: { type: "string" as const, example: "2,5" },
+      },
+    },
+  },
   ...errorResponses(400, 401, 403, 404),
 };
 
@@ -93,29 +106,44 @@ const tracker = (method: "get" | "post", path: string, summary: string, descript
     responses: trackerResponses,
   });
 
-export const osmandGet = tracker(
+/** Which unit the `speed` query parameter is in: Traccar Client sends knots, OsmAnd m/s. */
+const OsmandQuery = z.object({
+  speed_unit: z
+    .enum(Object.keys(SPEED_UNITS) as [SpeedUnit, ...SpeedUnit[]])
+    .default("kn")
+    .openapi({
+      description:
+        "The unit of `speed` in the query: `kn` (knots, what Traccar Client sends; the default), `mps` (m/s, what OsmAnd sends) or `kmh`. Traccar Client's JSON body is always m/s.",
+    }),
+});
+
+const osmandRoute = (method: "get" | "post", summary: string, description: string) =>
+  createRoute({
+    ...tracker(method, "/gps/osmand", summary, description),
+    request: { query: OsmandQuery },
+  });
+
+export const osmandGet = osmandRoute(
   "get",
-  "/gps/osmand",
   "OsmAnd / Traccar Client (query parameters)",
-  "`?key=dk_…&id=…&lat=…&lon=…&timestamp=…&speed=<knots>&bearing=…&altitude=…&accuracy=…&batt=…`",
+  "Traccar Client: `?key=dk_…&id=…&lat=…&lon=…&timestamp=…&speed=<knots>&bearing=…&altitude=…&accuracy=…&batt=…`. OsmAnd: `?key=dk_…&speed_unit=mps&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5}`. A negative speed, bearing, accuracy or battery means unknown and is stored as absent.",
 );
-export const osmandPost = tracker(
+export const osmandPost = osmandRoute(
   "post",
-  "/gps/osmand",
   "OsmAnd / Traccar Client (query parameters or Traccar Client's JSON body)",
-  "Query parameters as for GET, or Traccar Client's JSON `{location:{timestamp, coords, battery}, device_id}`.",
+  "Query parameters as for GET, or Traccar Client's JSON `{location:{timestamp, coords, battery}, device_id}` (`location` may be an array, when it syncs in batches).",
 );
 export const owntracks = tracker(
   "post",
   "/gps/owntracks",
   "OwnTracks (HTTP mode)",
-  "`_type: location` messages; the device secret as the HTTP Basic password. Answered with `[]`.",
+  "One message or a JSON array of them; `_type: location` messages are stored, the others (and an empty body) carry no position. The device secret as the HTTP Basic password. Answered with `[]`.",
 );
 export const overland = tracker(
   "post",
   "/gps/overland",
   "Overland",
-  'GeoJSON `{locations:[…]}`; the device secret as `Bearer` or `?access_token=`. Answered `{"result":"ok"}`.',
+  'GeoJSON `{locations:[…]}`; the device secret as `Bearer` or `?access_token=`. Answered `{"result":"ok"}`, with `rejected` (`[{index, reasons}]`) when some locations were not stored. `speed`, `horizontal_accuracy` or `battery_level` of -1 mean unknown and are stored as absent.',
 );
 export const gpsloggerGet = tracker(
   "get",
@@ -201,13 +229,53 @@ export const deletePosition = createRoute({
   responses: { 204: { description: "Deleted" }, ...errorResponses(401, 403, 404) },
 });
 
+/** `[lon, lat]` or `[lon, lat, altitude]`, as RFC 7946 orders a position. */
+const GeoPosition = z.array(z.number()).min(2).max(3);
+const trackProperties = {
+  device_id: z.string(),
+  points: z.number().int().openapi({ description: "Points drawn" }),
+  points_in_range: z.number().int().openapi({ description: "Points stored in the range" }),
+};
+
+/**
+ * A track as RFC 7946 allows it: a LineString needs two positions or more, so one point is a
+ * `Point` and none an empty `FeatureCollection`.
+ */
+export const TrackGeoJson = z
+  .union([
+    z
+      .object({
+        type: z.literal("Feature"),
+        geometry: z.object({
+          type: z.literal("LineString"),
+          coordinates: z.array(GeoPosition).min(2),
+        }),
+        properties: z.object({
+          ...trackProperties,
+          coordTimes: z.array(z.iso.datetime()).openapi({ description: "Each point's time" }),
+        }),
+      })
+      .openapi("TrackLine", { description: "Two points or more" }),
+    z
+      .object({
+        type: z.literal("Feature"),
+        geometry: z.object({ type: z.literal("Point"), coordinates: GeoPosition }),
+        properties: z.object({ ...trackProperties, time: z.iso.datetime() }),
+      })
+      .openapi("TrackPoint", { description: "One point in the range" }),
+    z
+      .object({ type: z.literal("FeatureCollection"), features: z.array(z.unknown()).max(0) })
+      .openapi("TrackEmpty", { description: "No point in the range" }),
+  ])
+  .openapi("Track");
+
 export const track = createRoute({
   method: "get",
   path: "/devices/{device_id}/track",
   tags,
   summary: "A device's track for a time range, as GeoJSON or GPX",
   description:
-    "`simplify` (metres) thins the line with Douglas–Peucker, `max_points` caps it: a week of 1-second points draws without shipping every row.",
+    "`simplify` (metres) thins the line with Douglas–Peucker, `max_points` caps it: a week of 1-second points draws without shipping every row. GeoJSON: a `LineString` feature; a range holding one point is a `Point` feature and an empty range an empty `FeatureCollection` (a LineString needs two positions, RFC 7946).",
   security: bearerSecurity,
   middleware: read,
   request: {
@@ -229,7 +297,7 @@ export const track = createRoute({
     200: {
       description: "The track",
       content: {
-        "application/geo+json": { schema: z.record(z.string(), z.unknown()) },
+        "application/geo+json": { schema: TrackGeoJson },
         "application/gpx+xml": { schema: z.string() },
       },
     },
