@@ -192,7 +192,12 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
         return app.fetch(...args);
       }) as NonNullable<typeof app>["fetch"],
     });
-    const testApp = createTestApp({ db, env: { PUBLIC_URL: "" }, clock });
+    // The provider listens on loopback: only the allowlist lets Heimdall reach it.
+    const testApp = createTestApp({
+      db,
+      env: { PUBLIC_URL: "", OUTBOUND_ALLOWLIST: "127.0.0.1" },
+      clock,
+    });
     app = testApp.app;
     ports = testApp.ports;
     logs = testApp.logs;

@@ -10,6 +10,7 @@ import {
   ClientSecretPost,
   Configuration,
   calculatePKCECodeChallenge,
+  customFetch,
   discovery,
   enableNonRepudiationChecks,
   fetchUserInfo,
@@ -33,6 +34,7 @@ import { type AppRecord, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
 import { isUserBanned } from "./bans";
 import type { KeyRing } from "./keys";
+import { OutboundError, type OutboundPolicy } from "./outbound";
 import { openSession, type TokenResponse, tokensFor } from "./sessions";
 import { findUserByEmail, type UserRecord } from "./users";
 
@@ -44,8 +46,6 @@ const LOGIN_TTL_MS = 10 * 60_000;
 /** How long a provider's configuration (discovery document, JWKS) is reused per isolate. */
 const CONFIGURATION_TTL_MS = 5 * 60_000;
 const MAX_CACHED_CONFIGURATIONS = 1_000;
-/** Outbound requests to a provider give up after this long (openid-client's default is 30 s). */
-const PROVIDER_TIMEOUT_SECONDS = 10;
 /** Same as a password sign-in's: how long the second-factor challenge stays valid. */
 const MFA_TOKEN_TTL_SECONDS = 300;
 
@@ -106,23 +106,17 @@ export interface PlatformInput {
   claim_mapping: { email?: string | undefined; name?: string | undefined };
 }
 
-/** What managing platforms needs beyond the request: the sealer, and whether http:// is allowed. */
+/** What managing platforms needs beyond the request: the sealer, and the outbound policy. */
 export interface PlatformAdminDeps {
   sealer: Cipher;
-  /** Off in production: an identity provider is only trusted over TLS. */
-  allowInsecure: boolean;
+  /** Every provider URL is one Heimdall will fetch: checked by the outbound policy at save. */
+  outbound: OutboundPolicy;
 }
 
-/** In production every provider URL must be https (openid-client would refuse it later anyway). */
-function assertSecureUrls(deps: PlatformAdminDeps, input: Partial<PlatformInput>) {
-  if (deps.allowInsecure) return;
-  const insecure = ENDPOINT_FIELDS.filter((field) => input[field]?.startsWith("http:"));
-  if (insecure.length > 0) {
-    throw new ApiError("validation_error", "Identity provider URLs must use https", {
-      details: insecure.map((field) => ({ field: `json.${field}`, reason: "must be https" })),
-    });
-  }
-}
+const assertFetchableUrls = (deps: PlatformAdminDeps, input: Partial<PlatformInput>) =>
+  deps.outbound.assertAllowed(
+    Object.fromEntries(ENDPOINT_FIELDS.map((field) => [field, input[field]])),
+  );
 
 const withoutUndefined = (mapping: PlatformInput["claim_mapping"]) =>
   Object.fromEntries(
@@ -135,7 +129,7 @@ export async function createPlatform(
   app: AppRecord,
   input: PlatformInput & { name: string },
 ): Promise<PlatformView> {
-  assertSecureUrls(deps, input);
+  await assertFetchableUrls(deps, input);
   const secret = input.client_secret ? await deps.sealer.encrypt(input.client_secret) : null;
   const row = await audited(
     ctx,
@@ -183,7 +177,7 @@ export async function updatePlatform(
   changes: Partial<PlatformInput>,
 ): Promise<PlatformView> {
   await findPlatform(ctx.db, app.id, id);
-  assertSecureUrls(deps, changes);
+  await assertFetchableUrls(deps, changes);
   const { client_secret: secret, claim_mapping: mapping, ...fields } = changes;
   const sealed = secret === undefined ? undefined : await deps.sealer.encrypt(secret);
   const row = await audited(
@@ -266,11 +260,8 @@ export interface PlatformLoginDeps {
   keys: KeyRing;
   logger: Logger;
   providers: ProviderCache;
-  /**
-   * Whether http:// providers are allowed (openid-client's `allowInsecureRequests`): only outside
-   * production, for local and test providers that have no TLS certificate.
-   */
-  allowInsecure: boolean;
+  /** Every request to the provider goes through it (openid-client's `customFetch`). */
+  outbound: OutboundPolicy;
 }
 
 /**
@@ -289,6 +280,12 @@ function clientAuthentication(server: ServerMetadata, secret: string | undefined
   }
   return ClientSecretBasic(secret);
 }
+
+/** openid-client's requests, through the outbound policy (its body types are the Fetch API's). */
+const providerFetch =
+  (outbound: OutboundPolicy): NonNullable<Configuration[typeof customFetch]> =>
+  (url, options) =>
+    outbound.fetch(url, options as RequestInit);
 
 /**
  * The provider's metadata: the endpoints stored on the platform when all three that the flow
@@ -310,8 +307,8 @@ async function loadConfiguration(
       undefined,
       None(),
       {
-        execute: deps.allowInsecure ? [allowInsecureRequests] : [],
-        timeout: PROVIDER_TIMEOUT_SECONDS,
+        execute: [allowInsecureRequests],
+        [customFetch]: providerFetch(deps.outbound),
       },
     );
     // A plain JSON copy: the metadata object carries helper functions structuredClone rejects.
@@ -326,8 +323,9 @@ async function loadConfiguration(
     secret ? { client_secret: secret } : undefined,
     clientAuthentication(server, secret),
   );
-  config.timeout = PROVIDER_TIMEOUT_SECONDS;
-  if (deps.allowInsecure) allowInsecureRequests(config);
+  config[customFetch] = providerFetch(deps.outbound);
+  // The outbound policy is the one rule on schemes: http only to allow-listed hosts.
+  allowInsecureRequests(config);
   // Check the ID token's signature against the provider's JWKS too, not only its claims.
   enableNonRepudiationChecks(config);
   return config;
@@ -344,11 +342,20 @@ async function configurationOf(deps: PlatformLoginDeps, platform: PlatformRecord
       issuer: platform.issuer,
       ...describe(error),
     });
-    throw new ApiError("service_unavailable", "The platform's identity provider is unavailable", {
-      cause: error,
-    });
+    throw providerUnavailable(error);
   }
 }
+
+/**
+ * The one answer when the provider cannot be used, whatever the reason (refused by the outbound
+ * policy, unreachable, timed out, a bad document), so it tells nothing about the network behind
+ * the URL. Already logged as a warning: a tenant's provider is not Heimdall's error.
+ */
+const providerUnavailable = (cause: unknown) =>
+  new ApiError("service_unavailable", "The platform's identity provider is unavailable", {
+    cause,
+    external: true,
+  });
 
 /** A provider failure's detail for the log (never `message`: that is the log event's own). */
 function describe(error: unknown) {
@@ -377,20 +384,18 @@ function describe(error: unknown) {
  */
 function providerFailure(deps: PlatformLoginDeps, platform: PlatformRecord, error: unknown) {
   const detail = describe(error);
-  // fetch() fails with a TypeError when the provider cannot be reached; timeouts are coded.
+  // The outbound policy fails with an OutboundError (a TypeError, like fetch's); timeouts are coded.
   const unreachable =
     error instanceof TypeError ||
+    error instanceof OutboundError ||
+    (error instanceof Error && error.cause instanceof OutboundError) ||
     (error instanceof ClientError && ["OAUTH_TIMEOUT", "OAUTH_ABORT"].includes(error.code ?? ""));
   deps.logger.warn("platform sign-in failed at the provider", {
     platform_id: platform.id,
     issuer: platform.issuer,
     ...detail,
   });
-  if (unreachable) {
-    return new ApiError("service_unavailable", "The platform's identity provider is unavailable", {
-      cause: error,
-    });
-  }
+  if (unreachable) return providerUnavailable(error);
   if (error instanceof ResponseBodyError || error instanceof AuthorizationResponseError) {
     return new ApiError(
       "invalid_grant",

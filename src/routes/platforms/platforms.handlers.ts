@@ -11,13 +11,6 @@ import { findAppByName } from "../../services/apps";
 import * as service from "../../services/platforms";
 import type * as routes from "./platforms.routes";
 
-/**
- * http:// identity providers are allowed outside production only: local and test providers
- * (oidc-provider on 127.0.0.1 in the tests) have no TLS certificate. In production openid-client
- * keeps its HTTPS-only rule, and platforms with http:// URLs cannot be saved.
- */
-const allowInsecure = (c: Context<AppEnv>) => c.var.ports.config.APP_ENV !== "production";
-
 function resource(c: Context<AppEnv>, platform: service.PlatformView, appName: string) {
   return {
     data: serialize(platform),
@@ -33,7 +26,7 @@ function resource(c: Context<AppEnv>, platform: service.PlatformView, appName: s
 
 const adminDeps = (c: Context<AppEnv>): service.PlatformAdminDeps => ({
   sealer: c.var.ports.sealer,
-  allowInsecure: allowInsecure(c),
+  outbound: c.var.ports.outbound,
 });
 
 const loginDeps = (c: Context<AppEnv>): service.PlatformLoginDeps => ({
@@ -41,7 +34,7 @@ const loginDeps = (c: Context<AppEnv>): service.PlatformLoginDeps => ({
   keys: c.var.ports.keys,
   logger: c.var.logger,
   providers: service.providerCacheOf(c.var.ports),
-  allowInsecure: allowInsecure(c),
+  outbound: c.var.ports.outbound,
 });
 
 export const createPlatform: RouteHandler<typeof routes.createPlatform, AppEnv> = async (c) => {
