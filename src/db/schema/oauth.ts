@@ -8,6 +8,7 @@ import {
   timestamp,
   uniqueIndex,
 } from "drizzle-orm/pg-core";
+import { redirectUriProblem } from "../../lib/redirect-uris";
 import { apps } from "./apps";
 import { users } from "./identity";
 import { createSelectSchema, isoTimestamp } from "./zod";
@@ -151,10 +152,16 @@ export const platformLogins = pgTable("platform_logins", {
 });
 
 const redirectUri = z
-  .url({ protocol: /^https?$|^[a-z][a-z0-9+.-]*$/ })
+  .url({ protocol: /^[a-z][a-z0-9+.-]*$/ })
   .max(2048)
-  .refine((uri) => !uri.includes("#"), "a redirect URI has no fragment")
-  .openapi({ example: "https://app.example.com/callback" });
+  .superRefine((uri, ctx) => {
+    const problem = redirectUriProblem(uri);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .openapi({
+    example: "https://app.example.com/callback",
+    description: "https, http to 127.0.0.1, [::1] or localhost, or a private-use scheme",
+  });
 
 export const OAuthClientSchema = createSelectSchema(oauthClients, {
   redirect_uris: z.array(z.string()),
