@@ -199,14 +199,16 @@ export function createOutboundPolicy(options: {
     },
 
     async fetch(input, init) {
-      const base = new Request(input, { ...init, redirect: "manual" });
-      const key = `${base.method} ${base.url}`;
+      const key = `${init?.method ?? (input instanceof Request ? input.method : "GET")} ${
+        input instanceof Request ? input.url : String(input)
+      }`;
       const failedAt = failures.get(key);
       if (failedAt !== undefined && now() - failedAt < FAILURE_TTL_MS) throw new OutboundError();
       const timeout = AbortSignal.timeout(TIMEOUT_MS);
       const signal = init?.signal ? AbortSignal.any([timeout, init.signal]) : timeout;
       try {
-        return await send(new Request(base, { signal }));
+        // Inside: a URL the Fetch API itself refuses (credentials in it) fails the same way.
+        return await send(new Request(input, { ...init, signal, redirect: "manual" }));
       } catch (error) {
         if (failures.size >= MAX_REMEMBERED_FAILURES) failures.clear();
         failures.set(key, now());

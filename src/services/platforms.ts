@@ -342,18 +342,18 @@ async function configurationOf(deps: PlatformLoginDeps, platform: PlatformRecord
       issuer: platform.issuer,
       ...describe(error),
     });
-    throw providerUnavailable(error);
+    throw providerUnavailable();
   }
 }
 
 /**
  * The one answer when the provider cannot be used, whatever the reason (refused by the outbound
  * policy, unreachable, timed out, a bad document), so it tells nothing about the network behind
- * the URL. Already logged as a warning: a tenant's provider is not Heimdall's error.
+ * the URL. The reason is in the warning logged where it happened, not carried here: the error
+ * handler would take a network cause for one of Heimdall's own dependencies.
  */
-const providerUnavailable = (cause: unknown) =>
+const providerUnavailable = () =>
   new ApiError("service_unavailable", "The platform's identity provider is unavailable", {
-    cause,
     external: true,
   });
 
@@ -395,7 +395,7 @@ function providerFailure(deps: PlatformLoginDeps, platform: PlatformRecord, erro
     issuer: platform.issuer,
     ...detail,
   });
-  if (unreachable) return providerUnavailable(error);
+  if (unreachable) return providerUnavailable();
   if (error instanceof ResponseBodyError || error instanceof AuthorizationResponseError) {
     return new ApiError(
       "invalid_grant",

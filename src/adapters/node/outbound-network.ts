@@ -51,7 +51,10 @@ export function createNodeOutboundNetwork(): OutboundNetwork {
           signal: request.signal,
         });
         outgoing.once("response", resolve);
-        outgoing.once("error", reject);
+        outgoing.once("error", (error) => {
+          outgoing.destroy();
+          reject(error);
+        });
         outgoing.end(body);
       });
       const headers = new Headers();
