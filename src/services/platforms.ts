@@ -104,6 +104,8 @@ export interface PlatformInput {
   client_secret?: string | undefined;
   scopes: string[];
   claim_mapping: { email?: string | undefined; name?: string | undefined };
+  /** Only the platform admin may set it (checked by the caller, which knows who asks). */
+  trusted?: boolean | undefined;
 }
 
 /** What managing platforms needs beyond the request: the sealer, and the outbound policy. */
@@ -150,6 +152,7 @@ export async function createPlatform(
           client_secret_encrypted: secret,
           scopes: input.scopes,
           claim_mapping: withoutUndefined(input.claim_mapping),
+          trusted: input.trusted ?? false,
           created_at: now,
           updated_at: now,
         })
@@ -436,6 +439,8 @@ export async function startPlatformLogin(
   app: AppRecord,
   platformName: string,
   redirectUri: string,
+  /** A signed-in user linking the provider to their own account. */
+  linkUserId?: string,
 ): Promise<URL> {
   assertSigningIn(app);
   const platform = await findPlatformByName(ctx.db, app.id, platformName);
@@ -467,6 +472,7 @@ export async function startPlatformLogin(
       platform_id: platform.id,
       nonce,
       code_verifier_encrypted: sealedVerifier,
+      link_user_id: linkUserId ?? null,
       expires_at: new Date(now.getTime() + LOGIN_TTL_MS),
       created_at: now,
     });
@@ -496,6 +502,7 @@ function profileOf(platform: PlatformRecord, subject: string, claims: Record<str
 type Resolution =
   | { kind: "linked"; user: UserRecord }
   | { kind: "by_email"; user: UserRecord }
+  | { kind: "signed_in"; user: UserRecord }
   | { kind: "new" };
 
 /**
@@ -505,12 +512,17 @@ type Resolution =
  * user has it: linking would hand that user's account to whoever typed the address, and creating
  * a user would let them claim it before its owner does (who would later be linked to it). The
  * refusal is the same either way, so it does not tell who has an account.
+ *
+ * A verified email links an existing user only when the platform admin marked the platform
+ * `trusted`: anyone with `platforms:write` can add a provider that asserts any address. Else that
+ * user links the provider themselves, signed in (`linkUserId`, from `…/link`).
  */
 async function resolveUser(
   ctx: ServiceContext,
   app: AppRecord,
   platform: PlatformRecord,
   profile: ReturnType<typeof profileOf>,
+  linkUserId: string | null,
 ): Promise<Resolution> {
   const [linked] = await ctx.db
     .select({ user: users })
@@ -519,7 +531,18 @@ async function resolveUser(
     .where(
       and(eq(userIdentities.platform_id, platform.id), eq(userIdentities.subject, profile.subject)),
     );
+  if (linked && linkUserId && linked.user.id !== linkUserId) {
+    throw new ApiError("conflict", "This provider account is linked to another user");
+  }
   if (linked) return { kind: "linked", user: linked.user };
+  if (linkUserId) {
+    const [user] = await ctx.db
+      .select()
+      .from(users)
+      .where(and(eq(users.app_id, app.id), eq(users.id, linkUserId)));
+    if (!user) throw new ApiError("forbidden", "This user cannot sign in");
+    return { kind: "signed_in", user };
+  }
   const emailClaim = platform.claim_mapping.email ?? "email";
   if (!profile.email) {
     throw new ApiError(
@@ -544,6 +567,24 @@ async function resolveUser(
     throw new ApiError(
       "forbidden",
       "The identity provider does not say this email is verified (email_verified); only verified addresses sign in the first time",
+    );
+  }
+  if (existing && !platform.trusted) {
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "auth.login.failed",
+        actor: { type: "anonymous", id: null },
+        target: { type: "user", id: existing.id },
+        metadata: { reason: "link_required", platform: platform.name },
+      },
+      ctx.clock.now(),
+    );
+    throw new ApiError(
+      "conflict",
+      `This address has an account: sign in to it, then link ${platform.name} at POST /v1/users/me/platforms/${platform.name}/link`,
     );
   }
   return existing ? { kind: "by_email", user: existing } : { kind: "new" };
@@ -647,7 +688,7 @@ export async function completePlatformLogin(
   }
 
   const profile = profileOf(platform, subject, claims);
-  const resolution = await resolveUser(ctx, app, platform, profile);
+  const resolution = await resolveUser(ctx, app, platform, profile, login.link_user_id);
   if (resolution.kind !== "new") await assertMaySignIn(ctx, app, platform, resolution.user);
 
   const { user, session } = await audited(
@@ -712,7 +753,12 @@ export async function completePlatformLogin(
             metadata: {
               platform: platform.name,
               platform_id: platform.id,
-              via: resolution.kind === "new" ? "new_user" : "verified_email",
+              via:
+                resolution.kind === "new"
+                  ? "new_user"
+                  : resolution.kind === "signed_in"
+                    ? "signed_in"
+                    : "verified_email",
             },
           },
           at,
