@@ -13,6 +13,7 @@ import { createIdentityPorts } from "../src/adapters/identity";
 import { createMemoryLimiter } from "../src/adapters/memory/limiter";
 import { createMemoryRealtime } from "../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
+import { createNodeOutboundNetwork } from "../src/adapters/node/outbound-network";
 import { createPgliteDatabase } from "../src/adapters/pglite/database";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
 import { systemClock } from "../src/adapters/system-clock";
@@ -22,6 +23,7 @@ import { sha256Hex } from "../src/lib/crypto";
 import type { DatabasePort, Ports } from "../src/ports";
 import { noErrorReporter } from "../src/ports/error-reporter";
 import { noGeoIp } from "../src/ports/geoip";
+import { createOutboundPolicy } from "../src/services/outbound";
 
 export const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
 export const ADMIN_KEY = "hk_admin_bench_0123456789abcdefghijkl";
@@ -98,6 +100,11 @@ export async function benchPorts(
     ),
     clientIp: () => undefined,
     geoip: noGeoIp,
+    outbound: createOutboundPolicy({
+      allowlist: config.OUTBOUND_ALLOWLIST,
+      network: createNodeOutboundNetwork(),
+      clock,
+    }),
     errors: noErrorReporter,
     ...options.ports,
   };

@@ -21,6 +21,8 @@ export interface AppVariables extends RequestIdVariables {
    * `rateLimit()` when limiting is on.
    */
   chargeRateLimit?: (count: number) => Promise<void>;
+  /** Set when the answer is a 5xx caused outside Heimdall (`ApiError`'s `external`): logged as a warning. */
+  externalFailure?: boolean;
 }
 
 /** The one environment type of every router and middleware. */

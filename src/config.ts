@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseAllowlistEntry } from "./services/outbound";
 
 /** `90s`, `1m`, `2h` → milliseconds (seed 003's duration notation). */
 const duration = z
@@ -19,6 +20,22 @@ const origins = z
       .filter(Boolean),
   )
   .pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/ })])));
+
+const allowlist = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z.string().refine((entry) => parseAllowlistEntry(entry) !== undefined, {
+        error: (issue) => `${String(issue.input)} is not a host, host:port, IP address or CIDR`,
+      }),
+    ),
+  );
 
 const flag = z.enum(["true", "false"]).transform((value) => value === "true");
 
@@ -52,6 +69,9 @@ export const configSchema = z
     BRUTEFORCE_MAX_ATTEMPTS: z.coerce.number().int().positive().default(20),
     BRUTEFORCE_WINDOW: duration.default(60_000),
     BRUTEFORCE_LOCKOUT: duration.default(60_000),
+    // The only way past the outbound-fetch policy (src/services/outbound.ts): hosts, host:port,
+    // IP addresses or CIDRs a tenant's URLs may reach although private or loopback, and over http.
+    OUTBOUND_ALLOWLIST: allowlist.default([]),
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     DATA_DIR: z.string().min(1).default("./.heimdall"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),

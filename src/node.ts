@@ -9,6 +9,7 @@ import { createConsoleLogger } from "./adapters/console-logger";
 import { createIdentityPorts } from "./adapters/identity";
 import { createLiveHub } from "./adapters/node/live";
 import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
+import { createNodeOutboundNetwork } from "./adapters/node/outbound-network";
 import { createRedisFanout } from "./adapters/node/redis-fanout";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
@@ -19,6 +20,7 @@ import { ConfigError, parseConfig } from "./config";
 import type { Ports } from "./ports";
 import { noErrorReporter } from "./ports/error-reporter";
 import { noGeoIp } from "./ports/geoip";
+import { createOutboundPolicy } from "./services/outbound";
 import { resolvePlatformSecrets } from "./services/platform-secrets";
 
 const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
@@ -66,6 +68,11 @@ async function main() {
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
     geoip,
+    outbound: createOutboundPolicy({
+      allowlist: config.OUTBOUND_ALLOWLIST,
+      network: createNodeOutboundNetwork(),
+      clock,
+    }),
     errors: sentry ?? noErrorReporter,
     clock,
     logger,

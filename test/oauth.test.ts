@@ -1,8 +1,10 @@
 import { createServer } from "node:net";
+import { eq } from "drizzle-orm";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemClock } from "../src/adapters/system-clock";
+import { oauthClients, sessions } from "../src/db/schema";
 import type { DatabasePort } from "../src/ports";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
 import { expectError, readJson } from "./support/http";
@@ -381,5 +383,166 @@ describe("OAuth 2.1 authorization code + PKCE, OpenID Connect", () => {
       403,
       "forbidden",
     );
+  });
+  it("ends a deleted client's sessions: its refresh and access tokens stop working (invalid_grant)", async () => {
+    const created = await readJson(
+      await send(app, "POST", "/v1/apps/fleet/oauth/clients", {
+        body: {
+          name: "Short-lived",
+          type: "public",
+          redirect_uris: [redirectUri],
+          scopes: ["openid", "gps:read"],
+        },
+        headers: adminHeaders,
+      }),
+    );
+    const clientId = created.data.client_id;
+    const config = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.None(), {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const flow = await startFlow(config, "openid gps:read");
+    const tokens = await oidc.authorizationCodeGrant(
+      config,
+      new URL(await signInAndDecide(flow.url)),
+      { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce },
+    );
+    const sessionsOf = async () =>
+      (await db.session().db.select().from(sessions)).filter((row) => row.client_id === clientId);
+    expect((await sessionsOf()).map((row) => row.revoked_at)).toEqual([null]);
+
+    const deleted = await send(app, "DELETE", `/v1/apps/fleet/oauth/clients/${clientId}`, {
+      headers: adminHeaders,
+    });
+    expect(deleted.status).toBe(204);
+    expect((await sessionsOf()).map((row) => row.revoked_reason)).toEqual(["client_deleted"]);
+    await expectError(
+      await send(app, "POST", "/v1/apps/fleet/tokens", {
+        body: { grant_type: "refresh_token", refresh_token: tokens.refresh_token },
+      }),
+      400,
+      "invalid_grant",
+    );
+    await expectError(
+      await send(app, "GET", "/v1/gps/current", { headers: bearer(tokens.access_token) }),
+      401,
+      "unauthorized",
+    );
+  });
+
+  it("refuses a refresh of a session whose client is gone, even one its deletion missed", async () => {
+    const created = await readJson(
+      await send(app, "POST", "/v1/apps/fleet/oauth/clients", {
+        body: { name: "Raced", type: "public", redirect_uris: [redirectUri], scopes: ["openid"] },
+        headers: adminHeaders,
+      }),
+    );
+    const clientId = created.data.client_id;
+    const config = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.None(), {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const flow = await startFlow(config, "openid");
+    const tokens = await oidc.authorizationCodeGrant(
+      config,
+      new URL(await signInAndDecide(flow.url)),
+      { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce },
+    );
+    // As if the session had been opened while the deletion ran: the client row goes, it stays.
+    await db.session().db.delete(oauthClients).where(eq(oauthClients.id, clientId));
+    await expectError(
+      await send(app, "POST", "/v1/apps/fleet/tokens", {
+        body: { grant_type: "refresh_token", refresh_token: tokens.refresh_token },
+      }),
+      400,
+      "invalid_grant",
+    );
+  });
+
+  it("registers only https, loopback http and private-use redirect URIs", async () => {
+    const register = (uri: string) =>
+      send(app, "POST", "/v1/apps/fleet/oauth/clients", {
+        body: { name: "Native", type: "public", redirect_uris: [uri], scopes: ["openid"] },
+        headers: adminHeaders,
+      });
+    for (const uri of [
+      "javascript:alert(1)",
+      "JavaScript://x/%0aalert(1)",
+      "data:text/html,<script>alert(1)</script>",
+      "file:///etc/passwd",
+      "http://fleet.example/callback",
+      "http://127.0.0.2/callback",
+      "vbscript:msgbox(1)",
+      "myapp:/callback",
+      "https://fleet.example/callback#frag",
+    ]) {
+      const body = await expectError(await register(uri), 400, "validation_error");
+      expect(body.error.details?.[0]?.field, uri).toMatch(/^json\.redirect_uris/);
+    }
+    for (const uri of [
+      "https://fleet.example/cb",
+      "http://127.0.0.1:8400/cb",
+      "http://[::1]:8400/cb",
+      "http://localhost/cb",
+      "com.example.fleet:/oauth2redirect",
+    ]) {
+      expect((await register(uri)).status, uri).toBe(201);
+    }
+    const patched = await send(
+      app,
+      "PATCH",
+      `/v1/apps/fleet/oauth/clients/${confidential.client_id}`,
+      {
+        body: { redirect_uris: [redirectUri, "javascript:alert(1)"] },
+        headers: adminHeaders,
+      },
+    );
+    await expectError(patched, 400, "validation_error");
+  });
+
+  it("never redirects to a registered URI that is unsafe (stored before the rule) or no longer registered", async () => {
+    const created = await readJson(
+      await send(app, "POST", "/v1/apps/fleet/oauth/clients", {
+        body: { name: "Legacy", type: "public", redirect_uris: [redirectUri], scopes: ["openid"] },
+        headers: adminHeaders,
+      }),
+    );
+    const clientId = created.data.client_id;
+    const unsafe = "javascript:alert(document.domain)//";
+    await db
+      .session()
+      .db.update(oauthClients)
+      .set({ redirect_uris: [redirectUri, unsafe] })
+      .where(eq(oauthClients.id, clientId));
+    const query = (redirect: string, extra: Record<string, string> = {}) =>
+      fetch(
+        `${issuer}/oauth/authorize?${new URLSearchParams({
+          response_type: "code",
+          client_id: clientId,
+          redirect_uri: redirect,
+          scope: "openid",
+          code_challenge_method: "S256",
+          code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+          ...extra,
+        })}`,
+        { redirect: "manual" },
+      );
+    // An error that would be redirected (bad response_type) is shown on the page instead.
+    const refused = await query(unsafe, { response_type: "token" });
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get("location")).toBeNull();
+    expect((await query(unsafe)).status).toBe(400);
+
+    // A sign-in started while the URI was registered: removed meanwhile, nothing goes there.
+    const started = await query(redirectUri);
+    expect(started.status).toBe(200);
+    const tx = hidden(await started.text());
+    await db
+      .session()
+      .db.update(oauthClients)
+      .set({ redirect_uris: ["https://fleet.example/other"] })
+      .where(eq(oauthClients.id, clientId));
+    const signedIn = await postForm({ tx, email: tenant.admin.email, password: PASSWORD });
+    expect(signedIn.status).toBe(400);
+    expect(signedIn.headers.get("location")).toBeNull();
+    expect(await signedIn.text()).toContain("not registered");
   });
 });

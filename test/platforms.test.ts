@@ -19,8 +19,10 @@ import {
   bearer,
   createTenant,
   overHttp,
+  PASSWORD,
   type Requester,
   send,
+  signIn,
   type Tenant,
 } from "./support/identity";
 import { type OidcProvider, OidcProviderClass } from "./support/oidc-provider";
@@ -192,7 +194,12 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
         return app.fetch(...args);
       }) as NonNullable<typeof app>["fetch"],
     });
-    const testApp = createTestApp({ db, env: { PUBLIC_URL: "" }, clock });
+    // The provider listens on loopback: only the allowlist lets Heimdall reach it.
+    const testApp = createTestApp({
+      db,
+      env: { PUBLIC_URL: "", OUTBOUND_ALLOWLIST: "127.0.0.1" },
+      clock,
+    });
     app = testApp.app;
     ports = testApp.ports;
     logs = testApp.logs;
@@ -636,13 +643,53 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
       await expectError(await fetch(callback), 400, "invalid_request");
     });
 
-    it("links a verified email to the existing user of that email", async () => {
+    it("links a verified email to the existing user of that email only on a platform the platform admin trusts", async () => {
       const created = await send(http, "POST", `/v1/apps/${APP}/users`, {
         headers: adminHeaders,
         body: { email: "Bob@acme.test", password: "correct horse battery" },
       });
       expect(created.status).toBe(201);
       const bob = (await readJson(created)).data;
+      // Not trusted (the default): the provider's say-so does not hand over Bob's account.
+      const refused = await expectError(await signInWith("bob"), 409, "conflict");
+      expect(refused.error.message).toContain("/v1/users/me/platforms/op/link");
+      expect(
+        await rows().select().from(userIdentities).where(eq(userIdentities.user_id, bob.id)),
+      ).toEqual([]);
+      const [failed] = await rows()
+        .select()
+        .from(auditLogs)
+        .where(and(eq(auditLogs.action, "auth.login.failed"), eq(auditLogs.target_id, bob.id)));
+      expect(failed?.metadata).toMatchObject({ reason: "link_required", platform: "op" });
+
+      // An app admin with platforms:write cannot trust a provider; the platform admin can.
+      await expectError(
+        await send(http, "PATCH", `/v1/platforms/${platformId}`, {
+          headers: bearer(tenant.admin.accessToken),
+          body: { trusted: true },
+        }),
+        403,
+        "forbidden",
+      );
+      await expectError(
+        await send(http, "POST", "/v1/platforms", {
+          headers: bearer(tenant.admin.accessToken),
+          body: {
+            name: "self-trusted",
+            display_name: "x",
+            issuer: op.issuer,
+            client_id: "x",
+            trusted: true,
+          },
+        }),
+        403,
+        "forbidden",
+      );
+      const trusted = await send(http, "PATCH", `/v1/apps/${APP}/platforms/${platformId}`, {
+        headers: adminHeaders,
+        body: { trusted: true },
+      });
+      expect((await readJson(trusted)).data.trusted).toBe(true);
       const res = await signInWith("bob");
       expect(res.status, await res.clone().text()).toBe(200);
       expect((await me((await readJson(res)).access_token)).id).toBe(bob.id);
@@ -656,6 +703,54 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
         .from(auditLogs)
         .where(and(eq(auditLogs.action, "identity.linked"), eq(auditLogs.actor_id, bob.id)));
       expect(linked?.metadata).toMatchObject({ via: "verified_email", platform: "op" });
+    });
+
+    it("links a provider account to a signed-in user who asks, whatever its email", async () => {
+      const created = await send(http, "POST", `/v1/apps/${APP}/users`, {
+        headers: adminHeaders,
+        body: { email: "frank@acme.test", password: PASSWORD },
+      });
+      const frank = (await readJson(created)).data;
+      const session = await signIn(http, APP, "frank@acme.test");
+      await expectError(
+        await send(http, "POST", "/v1/users/me/platforms/op/link", { headers: adminHeaders }),
+        403,
+        "forbidden",
+      );
+      const started = await send(http, "POST", "/v1/users/me/platforms/op/link", {
+        headers: bearer(session.accessToken),
+      });
+      expect(started.status, await started.clone().text()).toBe(200);
+      const authorize = new URL((await readJson(started)).data.authorization_url);
+      expect(authorize.origin).toBe(op.issuer);
+      // "nomail" has no email at all: only the signed-in user's own sign-in links it.
+      const res = await fetch(await atProvider(authorize, "nomail"));
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect((await me((await readJson(res)).access_token)).id).toBe(frank.id);
+      const [link] = await rows()
+        .select()
+        .from(userIdentities)
+        .where(eq(userIdentities.subject, "nomail"));
+      expect(link?.user_id).toBe(frank.id);
+      const [audited] = await rows()
+        .select()
+        .from(auditLogs)
+        .where(and(eq(auditLogs.action, "identity.linked"), eq(auditLogs.actor_id, frank.id)));
+      expect(audited?.metadata).toMatchObject({ via: "signed_in", platform: "op" });
+
+      // The same provider account cannot be linked to someone else afterwards.
+      const other = await signIn(http, APP, tenant.admin.email);
+      const again = await readJson(
+        await send(http, "POST", "/v1/users/me/platforms/op/link", {
+          headers: bearer(other.accessToken),
+        }),
+      );
+      await expectError(
+        await fetch(await atProvider(new URL(again.data.authorization_url), "nomail")),
+        409,
+        "conflict",
+      );
+      await rows().delete(userIdentities).where(eq(userIdentities.subject, "nomail"));
     });
 
     it("neither links nor creates a user by an email the provider does not verify (403)", async () => {
@@ -748,10 +843,23 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
     it("signs in through a public client whose endpoints are stored (no discovery)", async () => {
       const { authorize } = await startLogin("op-public");
       expect(authorize.searchParams.get("client_id")).toBe(PUBLIC_CLIENT_ID);
-      const res = await fetch(await atProvider(authorize, "alice"));
+      // Added by the app's admin, so untrusted: Alice's verified email does not link her here...
+      await expectError(await fetch(await atProvider(authorize, "alice")), 409, "conflict");
+      // ...until the platform admin trusts the provider.
+      const [publicPlatform] = await rows()
+        .select()
+        .from(platforms)
+        .where(eq(platforms.name, "op-public"));
+      const trusted = await send(http, "PATCH", `/v1/apps/${APP}/platforms/${publicPlatform?.id}`, {
+        headers: adminHeaders,
+        body: { trusted: true },
+      });
+      expect(trusted.status).toBe(200);
+      const again = await startLogin("op-public");
+      const res = await fetch(await atProvider(again.authorize, "alice"));
       expect(res.status, await res.clone().text()).toBe(200);
       const user = await me((await readJson(res)).access_token);
-      // Another platform: the verified email links Alice's account there to the same user.
+      // Another (now trusted) platform: the verified email links Alice's account to the same user.
       expect(user.id).toBe(alice.id);
       expect(
         await rows().select().from(userIdentities).where(eq(userIdentities.user_id, alice.id)),

@@ -26,7 +26,8 @@ function errorResponse(c: Context<AppEnv>, error: ApiError) {
 export const handleError: ErrorHandler<AppEnv> = (thrown, c) => {
   const error = isUnreachable(thrown) ? unavailable(thrown) : thrown;
   if (error instanceof ApiError) {
-    if (error.status >= 500) {
+    if (error.options.external) c.set("externalFailure", true);
+    else if (error.status >= 500) {
       (c.var.logger ?? c.var.ports?.logger)?.error(error.message, { error, path: c.req.path });
       report(c, error.options.cause ?? error, error.status);
     }

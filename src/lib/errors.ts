@@ -54,6 +54,11 @@ export class ApiError extends Error {
       headers?: Record<string, string>;
       /** The underlying failure, for the log; never sent to the client. */
       cause?: unknown;
+      /**
+       * A 5xx caused by something outside Heimdall (a tenant's identity provider), logged as a
+       * warning where it happened: not logged at error level again, not reported to Sentry.
+       */
+      external?: boolean;
     } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

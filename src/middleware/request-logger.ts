@@ -3,7 +3,8 @@ import type { AppEnv } from "../app-env";
 
 /**
  * One `request` log event per response: method, path (never the query, which may carry a
- * device token), status and duration.
+ * device token), status and duration. A 5xx is an error, unless a tenant's own service (its
+ * identity provider) caused it.
  */
 export function requestLogger() {
   return createMiddleware<AppEnv>(async function requestLogger(c, next) {
@@ -16,7 +17,8 @@ export function requestLogger() {
       status,
       duration_ms: Math.round((performance.now() - started) * 100) / 100,
     };
-    if (status >= 500) c.var.logger.error("request", fields);
+    if (status >= 500 && c.var.externalFailure) c.var.logger.warn("request", fields);
+    else if (status >= 500) c.var.logger.error("request", fields);
     else c.var.logger.info("request", fields);
   });
 }

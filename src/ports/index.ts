@@ -5,6 +5,7 @@ import type { ApiKeyVerifier } from "../services/api-keys";
 import type { IpBanList } from "../services/bans";
 import type { DeviceVerifier } from "../services/devices";
 import type { KeyRing } from "../services/keys";
+import type { OutboundPolicy } from "../services/outbound";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
 import type { ErrorReporter } from "./error-reporter";
@@ -20,6 +21,7 @@ export type { ErrorContext, ErrorReporter } from "./error-reporter";
 export type { GeoIp, GeoLocation } from "./geoip";
 export type { Limiter, RateLimitResult, RateLimitRule } from "./limiter";
 export type { Logger, LogLevel } from "./logger";
+export type { OutboundNetwork } from "./outbound";
 export type { LiveEvent, Realtime } from "./realtime";
 export type { RevocationStore, TokenRevocationQuery } from "./revocations";
 
@@ -48,6 +50,8 @@ export interface Ports {
   clientIp: (request: Request, env: unknown) => string | undefined;
   /** Where audit events and sessions come from (GeoIP); answers null when it cannot tell. */
   geoip: GeoIp;
+  /** The one way to fetch a URL a tenant chose (platform discovery, JWKS, token endpoints). */
+  outbound: OutboundPolicy;
   /** Server errors (5xx, unhandled) beyond the log: Sentry when configured. */
   errors: ErrorReporter;
   clock: Clock;

@@ -1,13 +1,14 @@
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, isNull } from "drizzle-orm";
 import { pageOf } from "../db/page";
-import { oauthClients } from "../db/schema";
+import { oauthClients, sessions } from "../db/schema";
 import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
+import type { Database, RevocationStore } from "../ports";
 import type { AppRecord } from "./apps";
 import { audited, type ServiceContext } from "./audit";
 import { assertMayGrant, type Grantor, PERMISSION_PATTERN } from "./permissions";
+import { endSession } from "./sessions";
 
 export type OAuthClientRecord = typeof oauthClients.$inferSelect;
 
@@ -174,12 +175,30 @@ export async function rotateClientSecret(ctx: ServiceContext, app: AppRecord, cl
   return { ...clientView(row), client_secret: secret };
 }
 
-export async function deleteClient(ctx: ServiceContext, app: AppRecord, clientId: string) {
+/**
+ * Deletes a client and ends every session it holds: their refresh and access tokens stop working
+ * now, not when they expire (its grants and codes go with it).
+ */
+export async function deleteClient(
+  ctx: ServiceContext,
+  revocations: RevocationStore,
+  app: AppRecord,
+  clientId: string,
+) {
   await findClient(ctx.db, app.id, clientId);
+  const now = ctx.clock.now();
+  const open = await ctx.db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(and(eq(sessions.client_id, clientId), isNull(sessions.revoked_at)));
+  for (const session of open) {
+    await endSession(ctx.db, revocations, session.id, "client_deleted", now);
+  }
   await audited(ctx, (tx) => tx.delete(oauthClients).where(eq(oauthClients.id, clientId)), {
     appId: app.id,
     action: "oauth_client.deleted",
     target: { type: "oauth_client", id: clientId },
+    metadata: { sessions: open.length },
   });
 }
 

@@ -4,6 +4,7 @@ import { oauthClients, oauthCodes, oauthGrants, sessions, users } from "../db/sc
 import { type Cipher, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { isSafeRedirectUri } from "../lib/redirect-uris";
 import type { RevocationStore } from "../ports";
 import { type AppRecord, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
@@ -66,6 +67,26 @@ export function errorRedirect(
 }
 
 /**
+ * The redirect URI, when the client registers it exactly and it is safe to send a browser to
+ * (a row saved before the redirect URI rule may hold one that is not); else a page error, so
+ * nothing is ever redirected to it. Checked when a sign-in starts and again at each step, since
+ * the client may have changed meanwhile.
+ */
+export function assertRedirectable(
+  client: Pick<OAuthClientRecord, "redirect_uris">,
+  redirectUri: string | undefined,
+): string {
+  if (
+    !redirectUri ||
+    !client.redirect_uris.includes(redirectUri) ||
+    !isSafeRedirectUri(redirectUri)
+  ) {
+    throw new AuthorizationPageError("The redirect_uri is not registered for this client.");
+  }
+  return redirectUri;
+}
+
+/**
  * Checks `/authorize`'s query (RFC 6749 §4.1.1, PKCE S256 required as RFC 9700 asks). An
  * unknown client or a redirect URI that is not registered exactly is a page error; anything
  * else wrong is reported to the (now trusted) redirect URI.
@@ -83,10 +104,8 @@ export async function startAuthorization(
         .where(and(eq(oauthClients.app_id, app.id), eq(oauthClients.id, query.client_id)))
     : [];
   if (!client) throw new AuthorizationPageError("Unknown client_id for this app.");
-  if (!query.redirect_uri || !client.redirect_uris.includes(query.redirect_uri)) {
-    throw new AuthorizationPageError("The redirect_uri is not registered for this client.");
-  }
-  const base = { redirect_uri: query.redirect_uri, state: query.state?.slice(0, 1024) };
+  const redirectUri = assertRedirectable(client, query.redirect_uri);
+  const base = { redirect_uri: redirectUri, state: query.state?.slice(0, 1024) };
   const refuse = (error: string, description: string) =>
     errorRedirect(base, issuer, error, description);
   if (query.response_type !== "code") {
@@ -114,7 +133,7 @@ export async function startAuthorization(
     transaction: {
       id: transactionId(),
       client_id: client.id,
-      redirect_uri: query.redirect_uri,
+      redirect_uri: redirectUri,
       scopes,
       state: base.state,
       nonce: query.nonce?.slice(0, 1024),

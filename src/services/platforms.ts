@@ -10,6 +10,7 @@ import {
   ClientSecretPost,
   Configuration,
   calculatePKCECodeChallenge,
+  customFetch,
   discovery,
   enableNonRepudiationChecks,
   fetchUserInfo,
@@ -33,6 +34,7 @@ import { type AppRecord, settingsOf } from "./apps";
 import { audited, recordAudit, type ServiceContext } from "./audit";
 import { isUserBanned } from "./bans";
 import type { KeyRing } from "./keys";
+import { OutboundError, type OutboundPolicy } from "./outbound";
 import { openSession, type TokenResponse, tokensFor } from "./sessions";
 import { findUserByEmail, type UserRecord } from "./users";
 
@@ -44,8 +46,6 @@ const LOGIN_TTL_MS = 10 * 60_000;
 /** How long a provider's configuration (discovery document, JWKS) is reused per isolate. */
 const CONFIGURATION_TTL_MS = 5 * 60_000;
 const MAX_CACHED_CONFIGURATIONS = 1_000;
-/** Outbound requests to a provider give up after this long (openid-client's default is 30 s). */
-const PROVIDER_TIMEOUT_SECONDS = 10;
 /** Same as a password sign-in's: how long the second-factor challenge stays valid. */
 const MFA_TOKEN_TTL_SECONDS = 300;
 
@@ -104,25 +104,21 @@ export interface PlatformInput {
   client_secret?: string | undefined;
   scopes: string[];
   claim_mapping: { email?: string | undefined; name?: string | undefined };
+  /** Only the platform admin may set it (checked by the caller, which knows who asks). */
+  trusted?: boolean | undefined;
 }
 
-/** What managing platforms needs beyond the request: the sealer, and whether http:// is allowed. */
+/** What managing platforms needs beyond the request: the sealer, and the outbound policy. */
 export interface PlatformAdminDeps {
   sealer: Cipher;
-  /** Off in production: an identity provider is only trusted over TLS. */
-  allowInsecure: boolean;
+  /** Every provider URL is one Heimdall will fetch: checked by the outbound policy at save. */
+  outbound: OutboundPolicy;
 }
 
-/** In production every provider URL must be https (openid-client would refuse it later anyway). */
-function assertSecureUrls(deps: PlatformAdminDeps, input: Partial<PlatformInput>) {
-  if (deps.allowInsecure) return;
-  const insecure = ENDPOINT_FIELDS.filter((field) => input[field]?.startsWith("http:"));
-  if (insecure.length > 0) {
-    throw new ApiError("validation_error", "Identity provider URLs must use https", {
-      details: insecure.map((field) => ({ field: `json.${field}`, reason: "must be https" })),
-    });
-  }
-}
+const assertFetchableUrls = (deps: PlatformAdminDeps, input: Partial<PlatformInput>) =>
+  deps.outbound.assertAllowed(
+    Object.fromEntries(ENDPOINT_FIELDS.map((field) => [field, input[field]])),
+  );
 
 const withoutUndefined = (mapping: PlatformInput["claim_mapping"]) =>
   Object.fromEntries(
@@ -135,7 +131,7 @@ export async function createPlatform(
   app: AppRecord,
   input: PlatformInput & { name: string },
 ): Promise<PlatformView> {
-  assertSecureUrls(deps, input);
+  await assertFetchableUrls(deps, input);
   const secret = input.client_secret ? await deps.sealer.encrypt(input.client_secret) : null;
   const row = await audited(
     ctx,
@@ -156,6 +152,7 @@ export async function createPlatform(
           client_secret_encrypted: secret,
           scopes: input.scopes,
           claim_mapping: withoutUndefined(input.claim_mapping),
+          trusted: input.trusted ?? false,
           created_at: now,
           updated_at: now,
         })
@@ -183,7 +180,7 @@ export async function updatePlatform(
   changes: Partial<PlatformInput>,
 ): Promise<PlatformView> {
   await findPlatform(ctx.db, app.id, id);
-  assertSecureUrls(deps, changes);
+  await assertFetchableUrls(deps, changes);
   const { client_secret: secret, claim_mapping: mapping, ...fields } = changes;
   const sealed = secret === undefined ? undefined : await deps.sealer.encrypt(secret);
   const row = await audited(
@@ -266,11 +263,8 @@ export interface PlatformLoginDeps {
   keys: KeyRing;
   logger: Logger;
   providers: ProviderCache;
-  /**
-   * Whether http:// providers are allowed (openid-client's `allowInsecureRequests`): only outside
-   * production, for local and test providers that have no TLS certificate.
-   */
-  allowInsecure: boolean;
+  /** Every request to the provider goes through it (openid-client's `customFetch`). */
+  outbound: OutboundPolicy;
 }
 
 /**
@@ -289,6 +283,12 @@ function clientAuthentication(server: ServerMetadata, secret: string | undefined
   }
   return ClientSecretBasic(secret);
 }
+
+/** openid-client's requests, through the outbound policy (its body types are the Fetch API's). */
+const providerFetch =
+  (outbound: OutboundPolicy): NonNullable<Configuration[typeof customFetch]> =>
+  (url, options) =>
+    outbound.fetch(url, options as RequestInit);
 
 /**
  * The provider's metadata: the endpoints stored on the platform when all three that the flow
@@ -310,8 +310,8 @@ async function loadConfiguration(
       undefined,
       None(),
       {
-        execute: deps.allowInsecure ? [allowInsecureRequests] : [],
-        timeout: PROVIDER_TIMEOUT_SECONDS,
+        execute: [allowInsecureRequests],
+        [customFetch]: providerFetch(deps.outbound),
       },
     );
     // A plain JSON copy: the metadata object carries helper functions structuredClone rejects.
@@ -326,8 +326,9 @@ async function loadConfiguration(
     secret ? { client_secret: secret } : undefined,
     clientAuthentication(server, secret),
   );
-  config.timeout = PROVIDER_TIMEOUT_SECONDS;
-  if (deps.allowInsecure) allowInsecureRequests(config);
+  config[customFetch] = providerFetch(deps.outbound);
+  // The outbound policy is the one rule on schemes: http only to allow-listed hosts.
+  allowInsecureRequests(config);
   // Check the ID token's signature against the provider's JWKS too, not only its claims.
   enableNonRepudiationChecks(config);
   return config;
@@ -344,11 +345,20 @@ async function configurationOf(deps: PlatformLoginDeps, platform: PlatformRecord
       issuer: platform.issuer,
       ...describe(error),
     });
-    throw new ApiError("service_unavailable", "The platform's identity provider is unavailable", {
-      cause: error,
-    });
+    throw providerUnavailable();
   }
 }
+
+/**
+ * The one answer when the provider cannot be used, whatever the reason (refused by the outbound
+ * policy, unreachable, timed out, a bad document), so it tells nothing about the network behind
+ * the URL. The reason is in the warning logged where it happened, not carried here: the error
+ * handler would take a network cause for one of Heimdall's own dependencies.
+ */
+const providerUnavailable = () =>
+  new ApiError("service_unavailable", "The platform's identity provider is unavailable", {
+    external: true,
+  });
 
 /** A provider failure's detail for the log (never `message`: that is the log event's own). */
 function describe(error: unknown) {
@@ -377,20 +387,18 @@ function describe(error: unknown) {
  */
 function providerFailure(deps: PlatformLoginDeps, platform: PlatformRecord, error: unknown) {
   const detail = describe(error);
-  // fetch() fails with a TypeError when the provider cannot be reached; timeouts are coded.
+  // The outbound policy fails with an OutboundError (a TypeError, like fetch's); timeouts are coded.
   const unreachable =
     error instanceof TypeError ||
+    error instanceof OutboundError ||
+    (error instanceof Error && error.cause instanceof OutboundError) ||
     (error instanceof ClientError && ["OAUTH_TIMEOUT", "OAUTH_ABORT"].includes(error.code ?? ""));
   deps.logger.warn("platform sign-in failed at the provider", {
     platform_id: platform.id,
     issuer: platform.issuer,
     ...detail,
   });
-  if (unreachable) {
-    return new ApiError("service_unavailable", "The platform's identity provider is unavailable", {
-      cause: error,
-    });
-  }
+  if (unreachable) return providerUnavailable();
   if (error instanceof ResponseBodyError || error instanceof AuthorizationResponseError) {
     return new ApiError(
       "invalid_grant",
@@ -431,6 +439,8 @@ export async function startPlatformLogin(
   app: AppRecord,
   platformName: string,
   redirectUri: string,
+  /** A signed-in user linking the provider to their own account. */
+  linkUserId?: string,
 ): Promise<URL> {
   assertSigningIn(app);
   const platform = await findPlatformByName(ctx.db, app.id, platformName);
@@ -462,6 +472,7 @@ export async function startPlatformLogin(
       platform_id: platform.id,
       nonce,
       code_verifier_encrypted: sealedVerifier,
+      link_user_id: linkUserId ?? null,
       expires_at: new Date(now.getTime() + LOGIN_TTL_MS),
       created_at: now,
     });
@@ -491,6 +502,7 @@ function profileOf(platform: PlatformRecord, subject: string, claims: Record<str
 type Resolution =
   | { kind: "linked"; user: UserRecord }
   | { kind: "by_email"; user: UserRecord }
+  | { kind: "signed_in"; user: UserRecord }
   | { kind: "new" };
 
 /**
@@ -500,12 +512,17 @@ type Resolution =
  * user has it: linking would hand that user's account to whoever typed the address, and creating
  * a user would let them claim it before its owner does (who would later be linked to it). The
  * refusal is the same either way, so it does not tell who has an account.
+ *
+ * A verified email links an existing user only when the platform admin marked the platform
+ * `trusted`: anyone with `platforms:write` can add a provider that asserts any address. Else that
+ * user links the provider themselves, signed in (`linkUserId`, from `…/link`).
  */
 async function resolveUser(
   ctx: ServiceContext,
   app: AppRecord,
   platform: PlatformRecord,
   profile: ReturnType<typeof profileOf>,
+  linkUserId: string | null,
 ): Promise<Resolution> {
   const [linked] = await ctx.db
     .select({ user: users })
@@ -514,7 +531,18 @@ async function resolveUser(
     .where(
       and(eq(userIdentities.platform_id, platform.id), eq(userIdentities.subject, profile.subject)),
     );
+  if (linked && linkUserId && linked.user.id !== linkUserId) {
+    throw new ApiError("conflict", "This provider account is linked to another user");
+  }
   if (linked) return { kind: "linked", user: linked.user };
+  if (linkUserId) {
+    const [user] = await ctx.db
+      .select()
+      .from(users)
+      .where(and(eq(users.app_id, app.id), eq(users.id, linkUserId)));
+    if (!user) throw new ApiError("forbidden", "This user cannot sign in");
+    return { kind: "signed_in", user };
+  }
   const emailClaim = platform.claim_mapping.email ?? "email";
   if (!profile.email) {
     throw new ApiError(
@@ -539,6 +567,24 @@ async function resolveUser(
     throw new ApiError(
       "forbidden",
       "The identity provider does not say this email is verified (email_verified); only verified addresses sign in the first time",
+    );
+  }
+  if (existing && !platform.trusted) {
+    await recordAudit(
+      ctx.db,
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "auth.login.failed",
+        actor: { type: "anonymous", id: null },
+        target: { type: "user", id: existing.id },
+        metadata: { reason: "link_required", platform: platform.name },
+      },
+      ctx.clock.now(),
+    );
+    throw new ApiError(
+      "conflict",
+      `This address has an account: sign in to it, then link ${platform.name} at POST /v1/users/me/platforms/${platform.name}/link`,
     );
   }
   return existing ? { kind: "by_email", user: existing } : { kind: "new" };
@@ -642,7 +688,7 @@ export async function completePlatformLogin(
   }
 
   const profile = profileOf(platform, subject, claims);
-  const resolution = await resolveUser(ctx, app, platform, profile);
+  const resolution = await resolveUser(ctx, app, platform, profile, login.link_user_id);
   if (resolution.kind !== "new") await assertMaySignIn(ctx, app, platform, resolution.user);
 
   const { user, session } = await audited(
@@ -707,7 +753,12 @@ export async function completePlatformLogin(
             metadata: {
               platform: platform.name,
               platform_id: platform.id,
-              via: resolution.kind === "new" ? "new_user" : "verified_email",
+              via:
+                resolution.kind === "new"
+                  ? "new_user"
+                  : resolution.kind === "signed_in"
+                    ? "signed_in"
+                    : "verified_email",
             },
           },
           at,

@@ -1,5 +1,5 @@
-import { and, desc, eq, gt, isNull } from "drizzle-orm";
-import { refreshTokens, sessions, users } from "../db/schema";
+import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
+import { oauthClients, refreshTokens, sessions, users } from "../db/schema";
 import { type Cipher, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -350,10 +350,16 @@ const grantOf = (session: { client_id: string | null; scopes: string[] | null })
 async function findRefresh(db: Database, token: string) {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
   const [row] = await db
-    .select({ token: refreshTokens, session: sessions, user: users })
+    .select({
+      token: refreshTokens,
+      session: sessions,
+      user: users,
+      clientExists: sql<boolean>`${oauthClients.id} is not null`,
+    })
     .from(refreshTokens)
     .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))
     .innerJoin(users, eq(users.id, sessions.user_id))
+    .leftJoin(oauthClients, eq(oauthClients.id, sessions.client_id))
     .where(eq(refreshTokens.token_hash, await sha256Hex(token)))
     .limit(1);
   return row;
@@ -397,6 +403,8 @@ export async function refreshGrant(
   if (session.revoked_at || token.status === "revoked" || session.expires_at <= now) {
     throw invalidRefresh();
   }
+  // A session an OAuth client held ends with the client, even one its deletion did not reach.
+  if (session.client_id && !found.clientExists) throw invalidRefresh();
   if (!(await maySignIn(ctx.db, user, now))) throw invalidRefresh();
 
   if (token.status === "rotated") return reuse(ctx, deps, app, found, input.issuer);

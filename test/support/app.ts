@@ -5,12 +5,14 @@ import { createIdentityPorts } from "../../src/adapters/identity";
 import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
 import { createMemoryRealtime } from "../../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../../src/adapters/memory/revocations";
+import { createNodeOutboundNetwork } from "../../src/adapters/node/outbound-network";
 import { createPgliteDatabase } from "../../src/adapters/pglite/database";
 import { createApp } from "../../src/app";
 import { parseConfig } from "../../src/config";
 import type { Clock, DatabasePort, Ports } from "../../src/ports";
 import { noErrorReporter } from "../../src/ports/error-reporter";
 import { noGeoIp } from "../../src/ports/geoip";
+import { createOutboundPolicy } from "../../src/services/outbound";
 
 export const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
@@ -88,6 +90,11 @@ export function createTestApp(options: {
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
     geoip: noGeoIp,
+    outbound: createOutboundPolicy({
+      allowlist: config.OUTBOUND_ALLOWLIST,
+      network: createNodeOutboundNetwork(),
+      clock,
+    }),
     errors: noErrorReporter,
     logger,
     ...options.ports,

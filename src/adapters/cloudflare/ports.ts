@@ -3,6 +3,7 @@ import { ConfigError, parseConfig } from "../../config";
 import { sha256Hex } from "../../lib/crypto";
 import type { Ports } from "../../ports";
 import { noErrorReporter } from "../../ports/error-reporter";
+import { createOutboundPolicy } from "../../services/outbound";
 import { createCacheAdapters } from "../cache";
 import { createConsoleLogger } from "../console-logger";
 import { createIdentityPorts } from "../identity";
@@ -10,6 +11,7 @@ import { createNeonDatabase } from "../neon/database";
 import { sentryWorkerReporter } from "../sentry/cloudflare";
 import { systemClock } from "../system-clock";
 import { cloudflareGeoIp } from "./geoip";
+import { workersOutboundNetwork } from "./outbound-network";
 import { createDurableObjectRealtime } from "./realtime";
 
 /** Bindings declared in `wrangler.toml`; string settings arrive as vars and secrets. */
@@ -53,6 +55,11 @@ export async function createWorkerPorts(env: WorkerEnv): Promise<Ports> {
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     geoip: cloudflareGeoIp,
+    outbound: createOutboundPolicy({
+      allowlist: config.OUTBOUND_ALLOWLIST,
+      network: workersOutboundNetwork,
+      clock,
+    }),
     // Sends through the client `withSentryWhenConfigured` (src/worker.ts) puts on the request.
     errors: config.SENTRY_DSN ? sentryWorkerReporter : noErrorReporter,
     clock,

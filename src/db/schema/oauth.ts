@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import {
+  boolean,
   index,
   jsonb,
   pgTable,
@@ -8,6 +9,7 @@ import {
   timestamp,
   uniqueIndex,
 } from "drizzle-orm/pg-core";
+import { redirectUriProblem } from "../../lib/redirect-uris";
 import { apps } from "./apps";
 import { users } from "./identity";
 import { createSelectSchema, isoTimestamp } from "./zod";
@@ -111,6 +113,11 @@ export const platforms = pgTable(
     scopes: jsonb().$type<string[]>().notNull(),
     /** Which provider claims fill Heimdall's fields: `{ email: "email", name: "name" }`. */
     claim_mapping: jsonb().$type<Record<string, string>>().notNull().default({}),
+    /**
+     * Set by the platform admin only: the provider's verified email links the app's existing
+     * user of that address. Otherwise an existing account is linked only by its own sign-in.
+     */
+    trusted: boolean().notNull().default(false),
     created_at: at("created_at").notNull().defaultNow(),
     updated_at: at("updated_at").notNull().defaultNow(),
   },
@@ -145,16 +152,24 @@ export const platformLogins = pgTable("platform_logins", {
     .references(() => platforms.id, { onDelete: "cascade" }),
   nonce: text().notNull(),
   code_verifier_encrypted: text().notNull(),
+  /** A signed-in user linking this provider to their account: the callback links to them. */
+  link_user_id: text().references(() => users.id, { onDelete: "cascade" }),
   expires_at: at("expires_at").notNull(),
   used_at: at("used_at"),
   created_at: at("created_at").notNull().defaultNow(),
 });
 
 const redirectUri = z
-  .url({ protocol: /^https?$|^[a-z][a-z0-9+.-]*$/ })
+  .url({ protocol: /^[a-z][a-z0-9+.-]*$/ })
   .max(2048)
-  .refine((uri) => !uri.includes("#"), "a redirect URI has no fragment")
-  .openapi({ example: "https://app.example.com/callback" });
+  .superRefine((uri, ctx) => {
+    const problem = redirectUriProblem(uri);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .openapi({
+    example: "https://app.example.com/callback",
+    description: "https, http to 127.0.0.1, [::1] or localhost, or a private-use scheme",
+  });
 
 export const OAuthClientSchema = createSelectSchema(oauthClients, {
   redirect_uris: z.array(z.string()),
@@ -239,6 +254,10 @@ export const CreatePlatformSchema = z
     client_secret: z.string().min(1).max(1024).optional(),
     scopes: platformScopes.default(["openid", "email", "profile"]),
     claim_mapping: claimMapping.default({}),
+    trusted: z.boolean().default(false).openapi({
+      description:
+        "Platform admin only (`/v1/apps/{app_name}/…`): the provider's verified email signs in the app's existing user of that address. Otherwise an existing account is linked only by signing in to it first (`POST /v1/users/me/platforms/{name}/link`).",
+    }),
   })
   .strict()
   .openapi("CreatePlatform");
@@ -248,8 +267,9 @@ export const UpdatePlatformSchema = CreatePlatformSchema.omit({
   name: true,
   scopes: true,
   claim_mapping: true,
+  trusted: true,
 })
-  .extend({ scopes: platformScopes, claim_mapping: claimMapping })
+  .extend({ scopes: platformScopes, claim_mapping: claimMapping, trusted: z.boolean() })
   .partial()
   .strict()
   .openapi("UpdatePlatform");

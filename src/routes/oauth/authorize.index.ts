@@ -16,6 +16,7 @@ import {
   type AuthorizationTransaction,
   alreadyGranted,
   approve,
+  assertRedirectable,
   errorRedirect,
   openTransaction,
   sealTransaction,
@@ -64,6 +65,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
   return answer(c, async () => {
     const transaction = await openTransaction(c.var.ports.sealer, field("tx"), ctx.clock.now());
     const client = await findClient(ctx.db, app.id, transaction.client_id);
+    assertRedirectable(client, transaction.redirect_uri);
     const decision = field("decision");
     if (decision) {
       if (!transaction.user_id) throw new AuthorizationPageError("Sign in first.");

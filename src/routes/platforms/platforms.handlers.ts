@@ -1,22 +1,16 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
+import { ApiError } from "../../lib/errors";
 import { absoluteUrl, issuerBase, scopePath } from "../../lib/links";
 import { paginated } from "../../lib/pagination";
 import { serialize } from "../../lib/serialize";
 import { serviceContext } from "../../lib/service-context";
-import { appInScope } from "../../middleware/auth";
+import { appInScope, selfOf } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import { findAppByName } from "../../services/apps";
 import * as service from "../../services/platforms";
 import type * as routes from "./platforms.routes";
-
-/**
- * http:// identity providers are allowed outside production only: local and test providers
- * (oidc-provider on 127.0.0.1 in the tests) have no TLS certificate. In production openid-client
- * keeps its HTTPS-only rule, and platforms with http:// URLs cannot be saved.
- */
-const allowInsecure = (c: Context<AppEnv>) => c.var.ports.config.APP_ENV !== "production";
 
 function resource(c: Context<AppEnv>, platform: service.PlatformView, appName: string) {
   return {
@@ -31,9 +25,16 @@ function resource(c: Context<AppEnv>, platform: service.PlatformView, appName: s
   };
 }
 
+/** `trusted` lets a provider's verified email sign in existing users: the platform admin's call. */
+function assertMayTrust(c: Context<AppEnv>, body: { trusted?: boolean | undefined }) {
+  if (body.trusted !== undefined && c.var.subject?.kind !== "admin") {
+    throw new ApiError("forbidden", "Only the platform admin sets trusted");
+  }
+}
+
 const adminDeps = (c: Context<AppEnv>): service.PlatformAdminDeps => ({
   sealer: c.var.ports.sealer,
-  allowInsecure: allowInsecure(c),
+  outbound: c.var.ports.outbound,
 });
 
 const loginDeps = (c: Context<AppEnv>): service.PlatformLoginDeps => ({
@@ -41,17 +42,15 @@ const loginDeps = (c: Context<AppEnv>): service.PlatformLoginDeps => ({
   keys: c.var.ports.keys,
   logger: c.var.logger,
   providers: service.providerCacheOf(c.var.ports),
-  allowInsecure: allowInsecure(c),
+  outbound: c.var.ports.outbound,
 });
 
 export const createPlatform: RouteHandler<typeof routes.createPlatform, AppEnv> = async (c) => {
   const app = appInScope(c);
-  const platform = await service.createPlatform(
-    serviceContext(c),
-    adminDeps(c),
-    app,
-    c.req.valid("json"),
-  );
+  const input = c.req.valid("json");
+  // The schema defaults it to false: only an explicit `true` needs the platform admin.
+  assertMayTrust(c, { trusted: input.trusted || undefined });
+  const platform = await service.createPlatform(serviceContext(c), adminDeps(c), app, input);
   const body = resource(c, platform, app.name);
   c.header("Location", body._links.self);
   return c.json(body, 201);
@@ -72,6 +71,7 @@ export const getPlatform: RouteHandler<typeof routes.getPlatform, AppEnv> = asyn
 export const updatePlatform: RouteHandler<typeof routes.updatePlatform, AppEnv> = async (c) => {
   const app = appInScope(c);
   const changes = c.req.valid("json");
+  assertMayTrust(c, changes);
   const platform = await service.updatePlatform(
     serviceContext(c),
     adminDeps(c),
@@ -100,6 +100,21 @@ export const startLogin: RouteHandler<typeof routes.startLogin, AppEnv> = async 
   );
   c.header("Cache-Control", "no-store");
   return c.redirect(url.href, 302);
+};
+
+export const startLink: RouteHandler<typeof routes.startLink, AppEnv> = async (c) => {
+  const app = appInScope(c);
+  const { name } = c.req.valid("param");
+  const url = await service.startPlatformLogin(
+    serviceContext(c),
+    loginDeps(c),
+    app,
+    name,
+    service.callbackUrl(issuerFor(issuerBase(c), app.name), name),
+    selfOf(c).userId,
+  );
+  c.header("Cache-Control", "no-store");
+  return c.json({ data: { authorization_url: url.href } }, 200);
 };
 
 export const callback: RouteHandler<typeof routes.callback, AppEnv> = async (c) => {

@@ -13,4 +13,5 @@ export const platformsRouter = createRouter()
 /** Sign-in with a platform, `/v1/apps/{app_name}/platforms/{name}/{login,callback}`: public. */
 export const platformLoginRouter = createRouter()
   .openapi(routes.startLogin, handlers.startLogin)
+  .openapi(routes.startLink, handlers.startLink)
   .openapi(routes.callback, handlers.callback);

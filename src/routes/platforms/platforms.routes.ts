@@ -104,6 +104,25 @@ export const startLogin = createRoute({
   },
 });
 
+export const startLink = createRoute({
+  method: "post",
+  path: "/users/me/platforms/{name}/link",
+  tags,
+  summary: "Link a platform to the signed-in user's own account",
+  description:
+    "Answers the provider's authorization URL; after the sign-in there, the callback links that provider account to the caller (never to another user) and answers tokens. The only way an existing account is linked to a platform the platform admin has not marked `trusted`.",
+  security: bearerSecurity,
+  middleware: [guard({ scope: "self" })],
+  request: { params: z.object({ name: z.string().min(1).max(63) }) },
+  responses: {
+    200: jsonContent(
+      z.object({ data: z.object({ authorization_url: z.url() }) }).openapi("PlatformLinkStart"),
+      "Where to send the user",
+    ),
+    ...errorResponses(401, 403, 404, 503),
+  },
+});
+
 export const callback = createRoute({
   method: "get",
   path: "/apps/{app_name}/platforms/{name}/callback",
