@@ -75,6 +75,7 @@ export const configSchema = z
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
     LIVE_SWEEP_SECONDS: z.coerce.number().int().positive().default(15),
+    LIVE_MAX_SOCKETS_PER_IP: z.coerce.number().int().positive().default(20),
     // The console's map tiles (an XYZ template); `none` draws markers and tracks on a plain
     // background, for machines that cannot reach a tile server.
     MAP_TILE_URL: z
