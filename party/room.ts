@@ -73,11 +73,12 @@ export const MAX_MESSAGES_PER_SECOND = 20;
 /** A socket that has not authenticated this long after opening is closed. */
 export const AUTH_TIMEOUT_MS = 30_000;
 /**
- * Close codes: the credential is invalid or was revoked; the address is banned; no credential
- * came in time.
+ * Close codes: the credential is invalid or was revoked; the address is banned; it has too many
+ * sockets open; no credential came in time.
  */
 export const CLOSE_UNAUTHORIZED = 4001;
 export const CLOSE_BANNED = 4003;
+export const CLOSE_TOO_MANY = 4029;
 export const CLOSE_AUTH_TIMEOUT = 4008;
 
 /** Which addresses are banned (the ban list of the host's runtime). */

@@ -222,6 +222,83 @@ describe.runIf(Boolean(services.postgres))("in workerd", () => {
       worker = await startWorker(settings, Number(new URL(url).port));
     },
   }));
+  it("refuses upgrades from a banned address, and the room closes its open sockets", async () => {
+    const api = overHttp(url);
+    const tenant = await createTenant(api, "banned-do");
+    const ticket = async () =>
+      (
+        await readJson(
+          await send(api, "POST", "/v1/ws/ticket", { headers: bearer(tenant.admin.accessToken) }),
+        )
+      ).data.ticket as string;
+    const ip = "203.0.113.5";
+    const wsUrl = `${url.replace("http", "ws")}/v1/ws`;
+    const streaming = new WebSocket(`${wsUrl}?ticket=${await ticket()}`, {
+      headers: { "CF-Connecting-IP": ip },
+    });
+    const received: Array<{ type: string; code?: string }> = [];
+    streaming.on("message", (data) => received.push(JSON.parse(data.toString())));
+    const closedWith = new Promise<number>((resolve) =>
+      streaming.on("close", (code) => resolve(code)),
+    );
+    await until(() => received.some((m) => m.type === "Authenticated"), 10_000);
+
+    const ban = await send(api, "POST", "/v1/admin/bans", {
+      body: { ip, reason: "scraping positions" },
+      headers: { Authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    });
+    expect(ban.status).toBe(201);
+    const refused = new WebSocket(`${wsUrl}?ticket=${await ticket()}`, {
+      headers: { "CF-Connecting-IP": ip },
+    });
+    const status = await new Promise<number>((resolve) => {
+      refused.once("unexpected-response", (_request, response) =>
+        resolve(response.statusCode ?? 0),
+      );
+      refused.once("open", () => resolve(101));
+    });
+    expect(status).toBe(403);
+    // The room's own ban list is refreshed within 30 s; it sweeps every second here.
+    expect(await closedWith).toBe(4003);
+    expect(received.at(-1)).toMatchObject({ type: "Error", code: "forbidden" });
+  }, 60_000);
+
+  it("caps an address's sockets in an app's room at LIVE_MAX_SOCKETS_PER_IP (20)", async () => {
+    const api = overHttp(url);
+    const tenant = await createTenant(api, "capped-do");
+    const wsUrl = `${url.replace("http", "ws")}/v1/ws`;
+    const sockets = await Promise.all(
+      Array.from({ length: 21 }, async () => {
+        const { ticket } = (
+          await readJson(
+            await send(api, "POST", "/v1/ws/ticket", { headers: bearer(tenant.admin.accessToken) }),
+          )
+        ).data;
+        const socket = new WebSocket(`${wsUrl}?ticket=${ticket}`, {
+          headers: { "CF-Connecting-IP": "203.0.113.21" },
+        });
+        const received: Array<{ type: string; code?: string }> = [];
+        socket.on("message", (data) => received.push(JSON.parse(data.toString())));
+        const closed = new Promise<number>((resolve) =>
+          socket.on("close", (code) => resolve(code)),
+        );
+        return { socket, received, closed };
+      }),
+    );
+    const settled = () =>
+      sockets.every(({ received }) => received.some((m) => m.type !== undefined));
+    await until(settled, 15_000);
+    const refused = sockets.filter(({ received }) =>
+      received.some((m) => m.type === "Error" && m.code === "rate_limited"),
+    );
+    expect(refused).toHaveLength(1);
+    expect(await refused[0]?.closed).toBe(4029);
+    expect(sockets.filter(({ received }) => received[0]?.type === "Authenticated")).toHaveLength(
+      20,
+    );
+    for (const { socket } of sockets) socket.terminate();
+  }, 60_000);
+
   it("serves GraphQL, and a subscription fed by the Durable Object room", async () => {
     const api = overHttp(url);
     const tenant = await createTenant(api, "delta");
