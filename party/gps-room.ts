@@ -1,9 +1,12 @@
 import { type Connection, Server, type WSMessage } from "partyserver";
 import { createWorkerPorts, type WorkerEnv } from "../src/adapters/cloudflare/ports";
+import { withDatabase } from "../src/lib/with-database";
 import type { LiveEvent } from "../src/ports/realtime";
 import { decodePrincipal, liveRoomHost, type Principal } from "../src/services/socket-auth";
 import {
+  type AddressBans,
   authenticated,
+  CLOSE_TOO_MANY,
   deliver,
   handleMessage,
   newPeerState,
@@ -15,8 +18,10 @@ import {
 
 /** Set by the Worker only, on the upgrade it forwards: who the socket authenticated as. */
 export const PRINCIPAL_HEADER = "x-heimdall-principal";
+/** Set by the Worker only: the client's address (`CF-Connecting-IP`), for bans and the cap. */
+export const CLIENT_IP_HEADER = "x-heimdall-client-ip";
 
-type State = PeerState<Principal>;
+type State = PeerState<Principal> & { ip?: string };
 
 /**
  * An app's live GPS room on a Durable Object (named by the app's id), a thin host over
@@ -26,7 +31,14 @@ type State = PeerState<Principal>;
  */
 export class GpsRoom extends Server<WorkerEnv> {
   static override options = { hibernate: true };
-  #room: Promise<{ host: RoomHost<Principal>; sweepMs: number }> | undefined;
+  #room:
+    | Promise<{
+        host: RoomHost<Principal>;
+        bans: AddressBans;
+        sweepMs: number;
+        maxSocketsPerIp: number;
+      }>
+    | undefined;
   /** Each socket's messages are handled in order; authenticating is asynchronous. */
   readonly #queues = new Map<string, Promise<void>>();
 
@@ -34,7 +46,9 @@ export class GpsRoom extends Server<WorkerEnv> {
   #ports() {
     this.#room ??= createWorkerPorts(this.env).then((ports) => ({
       host: liveRoomHost(ports),
+      bans: { isBanned: (ip) => withDatabase(ports.db, (db) => ports.ipBans.isBanned(db, ip)) },
       sweepMs: ports.config.LIVE_SWEEP_SECONDS * 1000,
+      maxSocketsPerIp: ports.config.LIVE_MAX_SOCKETS_PER_IP,
     }));
     return this.#room;
   }
@@ -57,7 +71,25 @@ export class GpsRoom extends Server<WorkerEnv> {
   override async onConnect(connection: Connection<State>, { request }: { request: Request }) {
     const header = request.headers.get(PRINCIPAL_HEADER);
     const principal = header ? decodePrincipal(header) : undefined;
-    connection.setState(newPeerState(Date.now(), principal));
+    const ip = request.headers.get(CLIENT_IP_HEADER) ?? undefined;
+    // The app's room holds an address's authenticated sockets: at most LIVE_MAX_SOCKETS_PER_IP.
+    const { maxSocketsPerIp } = await this.#ports();
+    let open = 0;
+    for (const other of this.getConnections<State>()) {
+      if (other.id !== connection.id && ip && (other.state as State | null)?.ip === ip) open++;
+    }
+    if (open >= maxSocketsPerIp) {
+      connection.send(
+        JSON.stringify({
+          type: "Error",
+          code: "rate_limited",
+          message: `At most ${maxSocketsPerIp} live sockets per address`,
+        }),
+      );
+      connection.close(CLOSE_TOO_MANY, "too many sockets");
+      return;
+    }
+    connection.setState({ ...newPeerState(Date.now(), principal), ...(ip ? { ip } : {}) });
     if (principal) connection.send(JSON.stringify(authenticated(principal)));
     if ((await this.ctx.storage.getAlarm()) === null) await this.#scheduleSweep();
   }
@@ -68,7 +100,7 @@ export class GpsRoom extends Server<WorkerEnv> {
     const next = previous.then(async () => {
       const peer = this.#peerOf(connection);
       await handleMessage(peer, text, (await this.#ports()).host);
-      connection.setState(peer.state);
+      connection.setState({ ...peer.state, ...(peer.ip ? { ip: peer.ip } : {}) });
     });
     this.#queues.set(connection.id, next);
     void next.finally(() => {
@@ -84,7 +116,8 @@ export class GpsRoom extends Server<WorkerEnv> {
   override async onAlarm() {
     const peers = [...this.#peers()];
     if (peers.length === 0) return;
-    await sweep(peers, (await this.#ports()).host);
+    const { host, bans } = await this.#ports();
+    await sweep(peers, host, bans);
     await this.#scheduleSweep();
   }
 
@@ -93,10 +126,12 @@ export class GpsRoom extends Server<WorkerEnv> {
   }
 
   #peerOf(connection: Connection<State>): Peer<Principal> {
+    const state = (connection.state as State | null) ?? newPeerState(Date.now());
     return {
       id: connection.id,
       origin: new URL(connection.uri ?? "http://localhost").origin,
-      state: (connection.state as State | null) ?? newPeerState(Date.now()),
+      ip: (state as State).ip,
+      state,
       send: (message, serialized) => connection.send(serialized ?? JSON.stringify(message)),
       close: (code, reason) => connection.close(code, reason),
     };

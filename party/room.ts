@@ -31,6 +31,8 @@ export interface Peer<P extends Principal = Principal> {
   readonly id: string;
   /** The origin the socket connected to (`https://host`), for the tokens' issuer check. */
   readonly origin: string;
+  /** The client's address, where the host knows it: the sweep closes it once it is banned. */
+  readonly ip?: string | undefined;
   state: PeerState<P>;
   /** `serialized` is `message` as JSON when the room has it already (one event, many peers). */
   send(message: ServerMessage, serialized?: string): void;
@@ -70,9 +72,19 @@ export const MAX_MESSAGE_BYTES = 4096;
 export const MAX_MESSAGES_PER_SECOND = 20;
 /** A socket that has not authenticated this long after opening is closed. */
 export const AUTH_TIMEOUT_MS = 30_000;
-/** Close codes: the credential is invalid or was revoked; no credential came in time. */
+/**
+ * Close codes: the credential is invalid or was revoked; the address is banned; it has too many
+ * sockets open; no credential came in time.
+ */
 export const CLOSE_UNAUTHORIZED = 4001;
+export const CLOSE_BANNED = 4003;
+export const CLOSE_TOO_MANY = 4029;
 export const CLOSE_AUTH_TIMEOUT = 4008;
+
+/** Which addresses are banned (the ban list of the host's runtime). */
+export interface AddressBans {
+  isBanned(ip: string): Promise<boolean>;
+}
 const CHANNEL = /^gps(?::dev_[0-9A-Z]{26})?$/;
 
 export function newPeerState<P extends Principal>(openedAt: number, principal?: P): PeerState<P> {
@@ -194,14 +206,41 @@ export function deliver<P extends Principal>(
 }
 
 /**
- * The room's periodic check, run by each host's timer: closes sockets that did not authenticate
- * in time, and those whose credential was revoked (the stream stops). A failed revocation
- * check keeps the socket and is reported.
+ * The room's periodic check, run by each host's timer: closes sockets whose address has been
+ * banned since they opened, that did not authenticate in time, and whose credential was revoked
+ * (the stream stops). A failed revocation or ban check keeps the socket and is reported.
  */
-export async function sweep<P extends Principal>(peers: Iterable<Peer<P>>, host: RoomHost<P>) {
+export async function sweep<P extends Principal>(
+  peers: Iterable<Peer<P>>,
+  host: RoomHost<P>,
+  bans?: AddressBans,
+) {
   const now = host.now();
   const checks: Promise<void>[] = [];
-  for (const peer of peers) {
+  const banned = new Map<string, Promise<boolean>>();
+  const isBanned = (ip: string) => {
+    let check = banned.get(ip);
+    if (!check) {
+      check = bans?.isBanned(ip) ?? Promise.resolve(false);
+      banned.set(ip, check);
+    }
+    return check;
+  };
+  const remaining: Peer<P>[] = [];
+  await Promise.all(
+    [...peers].map(async (peer) => {
+      const closed =
+        peer.ip !== undefined &&
+        (await isBanned(peer.ip).catch((failure: unknown) => {
+          host.reportError("live room ban check failed", failure);
+          return false;
+        }));
+      if (!closed) return remaining.push(peer);
+      peer.send(error("forbidden", "Connections from this address are banned"));
+      peer.close(CLOSE_BANNED, "banned");
+    }),
+  );
+  for (const peer of remaining) {
     const { principal } = peer.state;
     if (!principal) {
       if (now - peer.state.openedAt < AUTH_TIMEOUT_MS) continue;

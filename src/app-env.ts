@@ -12,6 +12,8 @@ export interface AppVariables extends RequestIdVariables {
   db: () => Database;
   /** Who is calling, once `guard()` or `authenticate()` has run. */
   subject?: Subject;
+  /** `authenticate()`'s one attempt of the request, kept for whoever asks next. */
+  authentication?: Promise<Subject>;
   /** The app a guarded route works on. */
   app?: AppRecord;
   /** The device whose secret authenticated an ingest request. */

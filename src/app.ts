@@ -10,6 +10,7 @@ import { createRouter } from "./lib/router";
 import { corsPolicy } from "./middleware/cors";
 import { ipBans } from "./middleware/ip-bans";
 import { rateLimit } from "./middleware/rate-limit";
+import { rejectBadPath } from "./middleware/reject-bad-path";
 import { rejectNul } from "./middleware/reject-nul";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
@@ -59,6 +60,7 @@ export function createApp(
   app.use(requestId());
   app.use(requestContext(ports));
   app.use(requestLogger());
+  app.use(rejectBadPath());
   app.use(ipBans(ports));
   app.use(secureHeaders());
   app.use(corsPolicy(ports));

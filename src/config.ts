@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseProxyTrust } from "./lib/client-ip";
 import { parseAllowlistEntry } from "./services/outbound";
 
 /** `90s`, `1m`, `2h` → milliseconds (seed 003's duration notation). */
@@ -37,6 +38,20 @@ const allowlist = z
     ),
   );
 
+/** `TRUST_PROXY`: proxy addresses / CIDR ranges and `cloudflare`; `false` (or unset) is none. */
+const proxyTrust = z.string().transform((value, ctx) => {
+  if (value.trim().toLowerCase() === "false") return undefined;
+  try {
+    return parseProxyTrust(value);
+  } catch {
+    ctx.addIssue({
+      code: "custom",
+      message: "must be a comma-separated list of IP addresses or CIDR ranges, or cloudflare",
+    });
+    return z.NEVER;
+  }
+});
+
 const flag = z.enum(["true", "false"]).transform((value) => value === "true");
 
 /**
@@ -74,9 +89,13 @@ export const configSchema = z
     OUTBOUND_ALLOWLIST: allowlist.default([]),
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     DATA_DIR: z.string().min(1).default("./.heimdall"),
+    // Node only: which peers' X-Forwarded-For / CF-Connecting-IP name the client. Workers always
+    // take Cloudflare's CF-Connecting-IP.
+    TRUST_PROXY: proxyTrust.optional(),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
     LIVE_SWEEP_SECONDS: z.coerce.number().int().positive().default(15),
+    LIVE_MAX_SOCKETS_PER_IP: z.coerce.number().int().positive().default(20),
     // The console's map tiles (an XYZ template); `none` draws markers and tracks on a plain
     // background, for machines that cannot reach a tile server.
     MAP_TILE_URL: z

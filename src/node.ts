@@ -17,6 +17,7 @@ import { createSentryNodeReporter } from "./adapters/sentry/node";
 import { systemClock } from "./adapters/system-clock";
 import { createApp } from "./app";
 import { ConfigError, parseConfig } from "./config";
+import { clientIpOf } from "./lib/client-ip";
 import type { Ports } from "./ports";
 import { noErrorReporter } from "./ports/error-reporter";
 import { noGeoIp } from "./ports/geoip";
@@ -66,7 +67,12 @@ async function main() {
     limiter,
     realtime: hub,
     ...createIdentityPorts(config, secrets, clock, revocations, logger),
-    clientIp: (_request, env) => (env as NodeBindings).incoming?.socket.remoteAddress,
+    clientIp: (request, env) =>
+      clientIpOf(
+        (env as NodeBindings).incoming?.socket.remoteAddress,
+        (name) => request.headers.get(name) ?? undefined,
+        config.TRUST_PROXY,
+      ),
     geoip,
     outbound: createOutboundPolicy({
       allowlist: config.OUTBOUND_ALLOWLIST,

@@ -47,9 +47,9 @@ function misconfigured(error: ConfigError) {
 const worker = {
   async fetch(request, env, ctx) {
     try {
-      const { app, room } = await isolateFor(env);
+      const { app, room, ports } = await isolateFor(env);
       if (isLiveSocket(request)) {
-        return await serveLiveSocket(request, env, room);
+        return await serveLiveSocket(request, env, room, ports);
       }
       return await app.fetch(request, env, ctx);
     } catch (error) {

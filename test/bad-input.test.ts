@@ -131,4 +131,49 @@ describe("bad input never answers 5xx", () => {
     expect(fails).toEqual([]);
     await db.close();
   }, 120_000);
+
+  it("malformed percent-encoding in any path segment is a 400, with the limiter on", async () => {
+    const db = await createMemoryDatabase();
+    const { app, logs } = createTestApp({ db, env: { RATE_LIMIT_ENABLED: "true" } });
+    await createTenant(app, "pe");
+    const doc = await readJson(await app.request("/v1/openapi.json"));
+    const paths = Object.entries(doc.paths as Record<string, Record<string, unknown>>);
+    expect(paths.length).toBeGreaterThan(40);
+    const fails: string[] = [];
+    let sent = 0;
+    for (const [path, item] of paths) {
+      const segments = path.split("/");
+      for (const method of ["get", "post", "patch", "delete", "put"]) {
+        if (!item[method]) continue;
+        // Each segment in turn, fixed or a parameter, becomes bad percent-encoding.
+        for (let i = 1; i < segments.length; i++) {
+          for (const bad of ["%ZZ", "%C3%28"]) {
+            const concrete = segments
+              .map((segment, at) =>
+                at === i ? bad : segment.replace("{app_name}", "pe").replace(/\{[^}]+\}/g, "x"),
+              )
+              .join("/");
+            const res = await app.request(concrete, {
+              method: method.toUpperCase(),
+              headers: { ...adminHeaders, "Content-Type": "application/json" },
+              ...(method === "get" || method === "delete" ? {} : { body: "{}" }),
+            });
+            sent++;
+            const body = await res.json().catch(() => null);
+            if (res.status !== 400 || body?.error?.code !== "bad_request") {
+              fails.push(`${method} ${concrete}: ${res.status} ${JSON.stringify(body)}`);
+            }
+          }
+        }
+      }
+    }
+    for (const path of ["/v1/%ZZ", "/%ZZ", "/v1/ws/%ZZ", "/v1/apps/%ZZ/tokens"]) {
+      const res = await app.request(path, { method: "POST", body: "{}" });
+      if (res.status !== 400) fails.push(`${path}: ${res.status}`);
+    }
+    expect(sent).toBeGreaterThan(200);
+    expect(fails).toEqual([]);
+    expect(logs.filter((event) => event.message === "unhandled error")).toEqual([]);
+    await db.close();
+  }, 120_000);
 });

@@ -17,10 +17,10 @@ if (!services.postgres) announceSkip("the live room in workerd", "TEST_DATABASE_
 if (!services.redis) announceSkip("live rooms across Node processes", "TEST_REDIS_URL");
 
 /** The Node entry's pieces: the test app with the live hub, on a real socket. */
-async function serveNodeHub(db: DatabasePort, port = 0) {
+async function serveNodeHub(db: DatabasePort, port = 0, env: Record<string, string> = {}) {
   let ports: Ports | undefined;
   const hub = createLiveHub(() => ports as Ports, { sweepMs: 100 });
-  const instance = createTestApp({ db, clock: systemClock, ports: { realtime: hub } });
+  const instance = createTestApp({ db, clock: systemClock, env, ports: { realtime: hub } });
   ports = instance.ports;
   const listening = await listen(instance.app, port);
   hub.attach(listening.server);
@@ -55,6 +55,128 @@ describe("on Node", () => {
       server = await serveNodeHub(db, server.port);
     },
   }));
+});
+
+type Upgrade = { socket: WebSocket } | { status: number; body: string };
+
+/** An upgrade from `ip` (the test app's client address header): the socket, or the refusal. */
+function upgrade(url: string, ip: string) {
+  const socket = new WebSocket(url, { headers: { "X-Test-Client-Ip": ip } });
+  return new Promise<Upgrade>((resolve, reject) => {
+    socket.once("open", () => resolve({ socket }));
+    socket.once("unexpected-response", (_request, response) => {
+      let body = "";
+      response.on("data", (chunk) => {
+        body += chunk;
+      });
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    socket.once("error", reject);
+  });
+}
+
+describe("on Node: bans and caps per client address", () => {
+  let db: DatabasePort;
+  let server: Awaited<ReturnType<typeof serveNodeHub>>;
+  beforeAll(async () => {
+    db = await createMemoryDatabase();
+    server = await serveNodeHub(db, 0, { LIVE_MAX_SOCKETS_PER_IP: "3" });
+  });
+  afterAll(async () => {
+    await server.close();
+    await db.close();
+  });
+  const ws = () => `${server.url.replace("http", "ws")}/v1/ws`;
+
+  it("caps the sockets of one address, and frees a slot when one closes", async () => {
+    const opened = await Promise.all(
+      Array.from({ length: 8 }, () => upgrade(ws(), "198.51.100.10")),
+    );
+    const sockets = opened.flatMap((answer) => ("socket" in answer ? [answer.socket] : []));
+    expect(sockets).toHaveLength(3);
+    for (const answer of opened) {
+      if ("status" in answer) {
+        expect(answer.status).toBe(429);
+        expect(JSON.parse(answer.body).error.code).toBe("rate_limited");
+      }
+    }
+    // Another address has its own sockets.
+    const other = await upgrade(ws(), "198.51.100.11");
+    expect("socket" in other).toBe(true);
+    const closed = new Promise((resolve) => sockets[0]?.once("close", resolve));
+    sockets[0]?.close();
+    await closed;
+    await until(() => server.hub.connections === 3);
+    const again = await upgrade(ws(), "198.51.100.10");
+    expect("socket" in again).toBe(true);
+    for (const answer of [other, again]) if ("socket" in answer) answer.socket.terminate();
+    for (const socket of sockets) socket.terminate();
+  });
+
+  it("refuses upgrades from a banned address and closes its open sockets", async () => {
+    const tenant = await createTenant(server.app, "banned-live");
+    const ticket = async () =>
+      (
+        await readJson(
+          await send(server.app, "POST", "/v1/ws/ticket", {
+            headers: bearer(tenant.admin.accessToken),
+          }),
+        )
+      ).data.ticket as string;
+    const ip = "203.0.113.66";
+    const streaming = new WebSocket(`${ws()}?ticket=${await ticket()}`, {
+      headers: { "X-Test-Client-Ip": ip },
+    });
+    const received: Array<{ type: string; code?: string }> = [];
+    streaming.on("message", (data) => received.push(JSON.parse(data.toString())));
+    const closedWith = new Promise<number>((resolve) =>
+      streaming.on("close", (code) => resolve(code)),
+    );
+    await until(() => received.some((m) => m.type === "Authenticated"));
+    const anonymous = await upgrade(ws(), ip);
+    expect("socket" in anonymous).toBe(true);
+
+    const ban = await send(server.app, "POST", "/v1/admin/bans", {
+      body: { ip, reason: "scraping positions" },
+      headers: { Authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    });
+    expect(ban.status).toBe(201);
+    // The next sweep (100 ms here) closes both, the streaming one told why.
+    expect(await closedWith).toBe(4003);
+    expect(received.at(-1)).toMatchObject({ type: "Error", code: "forbidden" });
+    if ("socket" in anonymous) {
+      await until(() => anonymous.socket.readyState === WebSocket.CLOSED);
+    }
+    const refused = await upgrade(`${ws()}?ticket=${await ticket()}`, ip);
+    expect(refused).toMatchObject({ status: 403 });
+    expect(JSON.parse("body" in refused ? refused.body : "{}").error.code).toBe("forbidden");
+    // Other addresses are not affected.
+    const fine = await upgrade(ws(), "203.0.113.67");
+    expect("socket" in fine).toBe(true);
+    if ("socket" in fine) fine.socket.terminate();
+  });
+});
+
+describe("on Node: the default cap", () => {
+  it("accepts 20 sockets of one address, of 300 opened at once", async () => {
+    const db = await createMemoryDatabase();
+    const server = await serveNodeHub(db);
+    try {
+      const url = `${server.url.replace("http", "ws")}/v1/ws`;
+      const answers = await Promise.all(
+        Array.from({ length: 300 }, () => upgrade(url, "198.51.100.99")),
+      );
+      const open = answers.flatMap((answer) => ("socket" in answer ? [answer.socket] : []));
+      expect(open).toHaveLength(20);
+      expect(answers.filter((answer) => "status" in answer && answer.status === 429)).toHaveLength(
+        280,
+      );
+      for (const socket of open) socket.terminate();
+    } finally {
+      await server.close();
+      await db.close();
+    }
+  });
 });
 
 describe.runIf(Boolean(services.postgres))("in workerd", () => {
@@ -100,6 +222,83 @@ describe.runIf(Boolean(services.postgres))("in workerd", () => {
       worker = await startWorker(settings, Number(new URL(url).port));
     },
   }));
+  it("refuses upgrades from a banned address, and the room closes its open sockets", async () => {
+    const api = overHttp(url);
+    const tenant = await createTenant(api, "banned-do");
+    const ticket = async () =>
+      (
+        await readJson(
+          await send(api, "POST", "/v1/ws/ticket", { headers: bearer(tenant.admin.accessToken) }),
+        )
+      ).data.ticket as string;
+    const ip = "203.0.113.5";
+    const wsUrl = `${url.replace("http", "ws")}/v1/ws`;
+    const streaming = new WebSocket(`${wsUrl}?ticket=${await ticket()}`, {
+      headers: { "CF-Connecting-IP": ip },
+    });
+    const received: Array<{ type: string; code?: string }> = [];
+    streaming.on("message", (data) => received.push(JSON.parse(data.toString())));
+    const closedWith = new Promise<number>((resolve) =>
+      streaming.on("close", (code) => resolve(code)),
+    );
+    await until(() => received.some((m) => m.type === "Authenticated"), 10_000);
+
+    const ban = await send(api, "POST", "/v1/admin/bans", {
+      body: { ip, reason: "scraping positions" },
+      headers: { Authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    });
+    expect(ban.status).toBe(201);
+    const refused = new WebSocket(`${wsUrl}?ticket=${await ticket()}`, {
+      headers: { "CF-Connecting-IP": ip },
+    });
+    const status = await new Promise<number>((resolve) => {
+      refused.once("unexpected-response", (_request, response) =>
+        resolve(response.statusCode ?? 0),
+      );
+      refused.once("open", () => resolve(101));
+    });
+    expect(status).toBe(403);
+    // The room's own ban list is refreshed within 30 s; it sweeps every second here.
+    expect(await closedWith).toBe(4003);
+    expect(received.at(-1)).toMatchObject({ type: "Error", code: "forbidden" });
+  }, 60_000);
+
+  it("caps an address's sockets in an app's room at LIVE_MAX_SOCKETS_PER_IP (20)", async () => {
+    const api = overHttp(url);
+    const tenant = await createTenant(api, "capped-do");
+    const wsUrl = `${url.replace("http", "ws")}/v1/ws`;
+    const sockets = await Promise.all(
+      Array.from({ length: 21 }, async () => {
+        const { ticket } = (
+          await readJson(
+            await send(api, "POST", "/v1/ws/ticket", { headers: bearer(tenant.admin.accessToken) }),
+          )
+        ).data;
+        const socket = new WebSocket(`${wsUrl}?ticket=${ticket}`, {
+          headers: { "CF-Connecting-IP": "203.0.113.21" },
+        });
+        const received: Array<{ type: string; code?: string }> = [];
+        socket.on("message", (data) => received.push(JSON.parse(data.toString())));
+        const closed = new Promise<number>((resolve) =>
+          socket.on("close", (code) => resolve(code)),
+        );
+        return { socket, received, closed };
+      }),
+    );
+    const settled = () =>
+      sockets.every(({ received }) => received.some((m) => m.type !== undefined));
+    await until(settled, 15_000);
+    const refused = sockets.filter(({ received }) =>
+      received.some((m) => m.type === "Error" && m.code === "rate_limited"),
+    );
+    expect(refused).toHaveLength(1);
+    expect(await refused[0]?.closed).toBe(4029);
+    expect(sockets.filter(({ received }) => received[0]?.type === "Authenticated")).toHaveLength(
+      20,
+    );
+    for (const { socket } of sockets) socket.terminate();
+  }, 60_000);
+
   it("serves GraphQL, and a subscription fed by the Durable Object room", async () => {
     const api = overHttp(url);
     const tenant = await createTenant(api, "delta");

@@ -47,6 +47,39 @@ describe("the Node entry (npm start)", () => {
     }
   });
 
+  it("believes X-Forwarded-For from the proxies TRUST_PROXY names, and no one else's", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "heimdall-"));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const remaining = async (url: string, forwardedFor?: string) => {
+      const res = await fetch(`${url}/v1`, {
+        headers: forwardedFor ? { "X-Forwarded-For": forwardedFor } : {},
+      });
+      expect(res.status).toBe(200);
+      return res.headers.get("x-ratelimit-remaining");
+    };
+    const env = { DATA_DIR: dataDir, RATE_LIMIT_DEFAULT_PER_MINUTE: "5" };
+    const trusting = await startNodeServer({ ...env, TRUST_PROXY: "127.0.0.1/32, ::1" });
+    try {
+      expect(await remaining(trusting.url, "198.51.100.1")).toBe("4");
+      expect(await remaining(trusting.url, "198.51.100.1")).toBe("3");
+      // Another client behind the same proxy has its own budget; what it prepends is ignored.
+      expect(await remaining(trusting.url, "6.6.6.6, 198.51.100.2")).toBe("4");
+      expect(await remaining(trusting.url, "198.51.100.1")).toBe("2");
+      expect(await remaining(trusting.url)).toBe("4");
+    } finally {
+      expect(await trusting.stop()).toBe(0);
+    }
+    // Off by default: every X-Forwarded-For is the same client, the socket's peer.
+    const plain = await startNodeServer(env);
+    try {
+      expect(await remaining(plain.url, "198.51.100.1")).toBe("4");
+      expect(await remaining(plain.url, "198.51.100.2")).toBe("3");
+      expect(await remaining(plain.url)).toBe("2");
+    } finally {
+      expect(await plain.stop()).toBe(0);
+    }
+  }, 120_000);
+
   it("generates an admin key on first start, prints it once, and keeps only its hash", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "heimdall-"));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));

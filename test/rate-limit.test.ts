@@ -12,7 +12,7 @@ import {
   type LogEvent,
 } from "./support/app";
 import { expectError, readJson } from "./support/http";
-import { bearer, createTenant, send } from "./support/identity";
+import { bearer, createDevices, createTenant, send } from "./support/identity";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
 
@@ -64,11 +64,54 @@ describe("rate limits by class", () => {
   });
 
   it("keys the default class by credential, so one token cannot spend another's budget", async () => {
+    const { app } = createTestApp({ db, env: { ...limited, RATE_LIMIT_ADMIN_PER_MINUTE: "100" } });
+    const tenant = await createTenant(app, "kilo");
+    const keys: string[] = [];
+    for (const name of ["one", "two", "three"]) {
+      const res = await send(app, "POST", "/v1/apps/kilo/api-keys", {
+        body: { name, role: "api-read-only" },
+        headers: adminHeaders,
+      });
+      keys.push((await readJson(res)).data.key);
+    }
+    const [one, two, three] = keys as [string, string, string];
+    for (let i = 0; i < 5; i++) await app.request("/v1", { headers: bearer(one) });
+    await expectError(await app.request("/v1", { headers: bearer(one) }), 429, "rate_limited");
+    expect((await app.request("/v1", { headers: bearer(two) })).status).toBe(200);
+    expect((await app.request("/v1", { headers: { "X-API-Key": three } })).status).toBe(200);
+    // Nor does it spend the budget of its address.
+    const sameIp = { "X-Test-Client-Ip": "203.0.113.40" };
+    for (let i = 0; i < 4; i++) {
+      expect((await app.request("/v1", { headers: { ...sameIp, ...bearer(two) } })).status).toBe(
+        200,
+      );
+    }
+    const anonymous = await app.request("/v1", { headers: sameIp });
+    expect(anonymous.headers.get("x-ratelimit-remaining")).toBe("4");
+    expect(tenant.app.name).toBe("kilo");
+  });
+
+  it("puts the OAuth page and platform sign-in in the per-IP token class", async () => {
     const { app } = createTestApp({ db, env: limited });
-    for (let i = 0; i < 5; i++) await app.request("/v1", { headers: bearer("pk_one") });
-    await expectError(await app.request("/v1", { headers: bearer("pk_one") }), 429, "rate_limited");
-    expect((await app.request("/v1", { headers: bearer("pk_two") })).status).toBe(200);
-    expect((await app.request("/v1", { headers: { "X-API-Key": "pk_three" } })).status).toBe(200);
+    const client = { "X-Test-Client-Ip": "203.0.113.41" };
+    for (let i = 0; i < 5; i++) await app.request("/v1", { headers: client });
+    await expectError(await app.request("/v1", { headers: client }), 429, "rate_limited");
+    for (const path of [
+      "/v1/apps/nosuch/oauth/authorize",
+      "/v1/apps/nosuch/platforms/github/login",
+      "/v1/apps/nosuch/platforms/github/callback",
+    ]) {
+      const res = await app.request(path, { headers: { ...client, ...bearer("pk_junk") } });
+      expect(res.status, path).not.toBe(429);
+      expect(res.headers.get("x-ratelimit-limit"), path).toBe("4");
+    }
+    // One budget for the app's sign-in surfaces from this address: the fifth is refused.
+    await app.request("/v1/apps/nosuch/oauth/authorize", { headers: client });
+    await expectError(
+      await app.request("/v1/apps/nosuch/oauth/authorize", { headers: client }),
+      429,
+      "rate_limited",
+    );
   });
 
   it("lets an app set its own token endpoint limit", async () => {
@@ -113,6 +156,116 @@ describe("rate limits by class", () => {
       expect(res.headers.get("x-ratelimit-limit")).toBeNull();
     }
   });
+});
+
+describe("who a request is charged to, over every route", () => {
+  const walkLimits = {
+    RATE_LIMIT_ENABLED: "true",
+    RATE_LIMIT_DEFAULT_PER_MINUTE: "3",
+    RATE_LIMIT_ADMIN_PER_MINUTE: "3",
+    RATE_LIMIT_TOKEN_PER_MINUTE: "3",
+    RATE_LIMIT_AUTHORIZE_PER_MINUTE: "3",
+  };
+  const unlimited = new Set(["/health", "/v1/health", "/v1/docs", "/v1/openapi.json"]);
+  /** Four different junk credentials, one of each kind, the last a device secret in the URL. */
+  const junk = (): Array<{ headers: Record<string, string>; query: string }> => {
+    const random = crypto.randomUUID().replaceAll("-", "");
+    const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const jwt = `${b64({ alg: "ES256", kid: random })}.${b64({ app: `app_${random}` })}.c2ln`;
+    return [
+      { headers: bearer(`pk_${random}`), query: "" },
+      { headers: { "X-API-Key": `pk_${random}x` }, query: "" },
+      { headers: bearer(jwt), query: "" },
+      { headers: { Authorization: `Basic ${btoa(`x:dk_${random}`)}` }, query: `?key=dk_${random}` },
+    ];
+  };
+
+  it("charges a request whose credential is missing or rejected to its client IP, on every route", async () => {
+    const setup = createTestApp({ db, env: { RATE_LIMIT_ENABLED: "false" } });
+    await createTenant(setup.app, "walk");
+    const { app } = createTestApp({ db, env: walkLimits });
+    const routes = [
+      ...new Set(
+        app.routes
+          .filter((route) => route.method !== "ALL" && !route.path.includes("*"))
+          .map((route) => `${route.method} ${route.path}`),
+      ),
+    ];
+    expect(routes.length).toBeGreaterThan(100);
+    const fails: string[] = [];
+    let ip = 0;
+    for (const route of routes) {
+      const [method, template] = route.split(" ") as [string, string];
+      const path = template.replace(":app_name", "walk").replace(/:\w+/g, "x");
+      const client = `198.18.${Math.floor(++ip / 250)}.${ip % 250}`;
+      const answers: Array<string | null> = [];
+      let last = 0;
+      for (const { headers, query } of junk()) {
+        const res = await app.request(`${path}${query}`, {
+          method,
+          headers: { ...headers, "X-Test-Client-Ip": client },
+        });
+        answers.push(res.headers.get("x-ratelimit-remaining"));
+        last = res.status;
+      }
+      if (unlimited.has(path)) {
+        if (answers.some((answer) => answer !== null)) fails.push(`${route}: limited`);
+        continue;
+      }
+      // Four requests, four different junk credentials, one budget of 3: the fourth is refused.
+      if (answers.join() !== "2,1,0,0" || last !== 429) {
+        fails.push(`${route}: remaining ${answers.join()} then ${last}`);
+      }
+    }
+    expect(fails).toEqual([]);
+  }, 120_000);
+
+  it("charges device-in-URL tracker requests to the device: a fleet behind one NAT address", async () => {
+    const setup = createTestApp({ db, env: { RATE_LIMIT_ENABLED: "false" } });
+    const tenant = await createTenant(setup.app, "fleet");
+    const devices = await createDevices(setup.app, tenant, 12);
+    const clock = createTestClock();
+    const { app } = createTestApp({ db, clock, env: walkLimits });
+    const doc = await readJson(await app.request("/v1/openapi.json"));
+    const trackers = Object.entries(
+      doc.paths as Record<string, Record<string, { security?: Record<string, string[]>[] }>>,
+    ).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, op]) => op.security?.some((scheme) => "deviceKey" in scheme))
+        .map(([method]) => ({ method: method.toUpperCase(), path })),
+    );
+    expect(trackers.length).toBeGreaterThanOrEqual(5);
+    const nat = { "X-Test-Client-Ip": "203.0.113.77" };
+    const fails: string[] = [];
+    for (const tracker of trackers) {
+      for (const param of ["key", "access_token"]) {
+        // 12 devices, 3 requests each, from one address: 36 requests against budgets of 3.
+        for (const device of devices) {
+          for (let i = 0; i < 3; i++) {
+            const res = await app.request(`${tracker.path}?${param}=${device.secret}`, {
+              method: tracker.method,
+              headers: nat,
+            });
+            if (res.status === 429) fails.push(`${tracker.method} ${tracker.path} ${param}: 429`);
+          }
+        }
+        for (const device of devices) {
+          const res = await app.request(`${tracker.path}?${param}=${device.secret}`, {
+            method: tracker.method,
+            headers: nat,
+          });
+          if (res.status !== 429) fails.push(`${tracker.method} ${tracker.path}: no 429 at 4`);
+        }
+        // The devices' budgets are spent; a new window for the next round.
+        clock.advance(120_000);
+      }
+    }
+    expect(fails).toEqual([]);
+    // The address itself has spent nothing: the app's JWKS still answers it.
+    const jwks = await app.request("/v1/apps/fleet/.well-known/jwks.json", { headers: nat });
+    expect(jwks.status).toBe(200);
+    expect(jwks.headers.get("x-ratelimit-remaining")).toBe("2");
+  }, 120_000);
 });
 
 describe("under concurrency, through HTTP", () => {

@@ -1,3 +1,4 @@
+import { redactSecrets } from "../lib/redact";
 import type { LogFields, Logger, LogLevel } from "../ports/logger";
 
 const rank: Record<LogLevel | "silent", number> = {
@@ -11,7 +12,8 @@ const rank: Record<LogLevel | "silent", number> = {
 type Sink = (line: string) => void;
 
 /**
- * JSON-lines logger on `console`, the form both Workers Logs and Node log shippers parse.
+ * JSON-lines logger on `console`, the form both Workers Logs and Node log shippers parse. Every
+ * line goes through `redactSecrets`.
  *
  * @example
  * const logger = createConsoleLogger({ level: "info" });
@@ -28,10 +30,13 @@ export function createConsoleLogger(options: {
 
   const write = (level: LogLevel, message: string, fields?: LogFields) => {
     if (rank[level] < threshold) return;
+    // Whatever a line carries (a path, an error's message), no secret Heimdall issued is written.
     sink(
-      JSON.stringify(
-        { time: new Date().toISOString(), level, message, ...base, ...fields },
-        errorReplacer,
+      redactSecrets(
+        JSON.stringify(
+          { time: new Date().toISOString(), level, message, ...base, ...fields },
+          errorReplacer,
+        ),
       ),
     );
   };

@@ -3,8 +3,31 @@ import { base64url } from "jose";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A random secret with a readable prefix, e.g. `rt_…`, `pk_…` (256 bits, base64url). */
-export function randomSecret(prefix: string, bytes = 32): string {
+/**
+ * The prefix of every secret Heimdall hands out, so logs and error reports can recognise one
+ * wherever it turns up (`src/lib/redact.ts`). A new kind of secret must be listed here.
+ */
+export const SECRET_PREFIXES = [
+  "hk_admin_",
+  "rt_",
+  "pk_",
+  "sk_live_",
+  "svc_",
+  "dk_",
+  "inv_tok_",
+  "oac_",
+  // The id of a consent form, sealed inside it; spent once in the revocation store.
+  "atx_",
+  "ocs_",
+] as const;
+
+export type SecretPrefix = (typeof SECRET_PREFIXES)[number];
+
+/**
+ * A random secret with a readable prefix, e.g. `rt_…`, `pk_…` (256 bits, base64url); no prefix
+ * only for secrets that never leave the server.
+ */
+export function randomSecret(prefix: SecretPrefix | "", bytes = 32): string {
   return `${prefix}${base64url.encode(crypto.getRandomValues(new Uint8Array(bytes)))}`;
 }
 

@@ -123,10 +123,20 @@ function flushKeyUsageLater(c: Context<AppEnv>) {
   afterResponse(c, c.var.ports.apiKeys.flushUsage(c.var.db()), "api key usage flush");
 }
 
-/** Authenticates the request's credential; 401 when it is missing or invalid. */
-export async function authenticate(c: Context<AppEnv>): Promise<Subject> {
-  const existing = c.get("subject");
-  if (existing) return existing;
+/**
+ * Authenticates the request's credential; 401 when it is missing or invalid. Once per request:
+ * the rate limiter's attempt (before the route) is the route's answer too, success or failure.
+ */
+export function authenticate(c: Context<AppEnv>): Promise<Subject> {
+  let attempt = c.get("authentication");
+  if (!attempt) {
+    attempt = authenticateCredential(c);
+    c.set("authentication", attempt);
+  }
+  return attempt;
+}
+
+async function authenticateCredential(c: Context<AppEnv>): Promise<Subject> {
   const token = credentialOf(c);
   if (!token) throw new ApiError("unauthorized", "Authentication required", { headers: challenge });
 

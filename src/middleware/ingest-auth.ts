@@ -10,7 +10,7 @@ import { guard } from "./auth";
  * of HTTP Basic (OwnTracks), or `?key=` / `?access_token=` in the URL (OsmAnd, Traccar Client
  * and GPSLogger keep the query of the configured URL; Overland sends `access_token`).
  */
-function deviceSecretOf(c: Context<AppEnv>): string | undefined {
+export function deviceSecretOf(c: Context<AppEnv>): string | undefined {
   const header = c.req.header("authorization") ?? "";
   const bearer = /^Bearer\s+(dk_\S+)$/i.exec(header)?.[1];
   if (bearer) return bearer;

@@ -1,20 +1,26 @@
 import { eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { decodeJwt } from "jose";
 import { failOpen } from "../adapters/fail-open-limiter";
 import type { AppEnv } from "../app-env";
 import { apps } from "../db/schema";
-import { sha256Hex, timingSafeEqual } from "../lib/crypto";
+import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { createTtlCache } from "../lib/ttl-cache";
 import type { Ports, RateLimitResult } from "../ports";
 import type { AppSettings } from "../services/settings";
+import { authenticate, credentialOf } from "./auth";
+import { deviceSecretOf } from "./ingest-auth";
 
 const WINDOW_MS = 60_000;
 const APP_LIMITS_TTL_MS = 60_000;
 const exempt = new Set(["/health", "/v1/health", "/v1/docs", "/v1/openapi.json"]);
-const tokenEndpoint = /^\/v1\/apps\/([^/]+)\/tokens(?:\/refresh|\/revoke)?$/;
+/** Where a person signs in to an app: its token endpoints, OAuth page and platform sign-in. */
+const signIn = [
+  /^\/v1\/apps\/([^/]+)\/tokens(?:\/refresh|\/revoke)?$/,
+  /^\/v1\/apps\/([^/]+)\/oauth\/authorize$/,
+  /^\/v1\/apps\/([^/]+)\/platforms\/[^/]+\/(?:login|callback)$/,
+];
 const inviteAccept = /^\/v1\/invites\/[^/]+\/accept$/;
 
 interface Bucket {
@@ -23,12 +29,15 @@ interface Bucket {
 }
 
 /**
- * Rate limits by class (DESIGN.md): the admin key 100/min, token endpoints 300/min per client IP
- * and app, `/v1/authorize` 1000/min per IP, everything else 100/min per credential, or per IP when
- * anonymous. An app may set its own token and default budgets in its settings. Every limited response
- * carries `X-RateLimit-Limit/Remaining/Reset`; a refusal is 429 with `Retry-After`. Runs before
- * authentication, so floods cost no token verification. A request that carries several
- * operations (a GraphQL batch) charges the rest through `c.var.chargeRateLimit`.
+ * Rate limits by class (docs/abuse.md): the admin key 100/min, sign-in (token endpoints, OAuth
+ * page, platform login and callback, invite acceptance) 300/min per client IP and app,
+ * `/v1/authorize` 1000/min per IP, everything else 100/min per authenticated caller (token, API
+ * key, device secret), or per IP. A credential counts only once it has authenticated: a request
+ * whose credential is missing or rejected is charged to its IP, so junk credentials buy no
+ * budget of their own. An app may set its own token and default budgets in its settings. Every
+ * limited response carries `X-RateLimit-Limit/Remaining/Reset`; a refusal is 429 with
+ * `Retry-After`. A request that carries several operations (a GraphQL batch) charges the rest
+ * through `c.var.chargeRateLimit`.
  */
 export function rateLimit(ports: Ports) {
   const { config } = ports;
@@ -51,13 +60,20 @@ export function rateLimit(ports: Ports) {
     });
   }
 
+  async function defaultBudgetOf(c: Context<AppEnv>, appId: string) {
+    return (
+      (await settingsOf(c, "id", appId)).default_rate_limit_per_minute ??
+      config.RATE_LIMIT_DEFAULT_PER_MINUTE
+    );
+  }
+
   async function bucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
     const path = c.req.path;
     if (exempt.has(path) || c.req.method === "OPTIONS") return undefined;
     const ip = ports.clientIp(c.req.raw, c.env) ?? "unknown";
-    const tokenApp = tokenEndpoint.exec(path)?.[1];
-    if (tokenApp !== undefined) {
-      const app = decodeURIComponent(tokenApp).toLowerCase();
+    const signInApp = signIn.map((pattern) => pattern.exec(path)?.[1]).find(Boolean);
+    if (signInApp !== undefined) {
+      const app = decodeURIComponent(signInApp).toLowerCase();
       const limit =
         (await settingsOf(c, "name", app)).token_rate_limit_per_minute ??
         config.RATE_LIMIT_TOKEN_PER_MINUTE;
@@ -68,19 +84,31 @@ export function rateLimit(ports: Ports) {
     if (path === "/v1/authorize" || path === "/v1/auth/validate") {
       return { key: `authorize:${ip}`, limit: config.RATE_LIMIT_AUTHORIZE_PER_MINUTE };
     }
-    const credential = credentialText(c);
-    if (!credential) return { key: `ip:${ip}`, limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE };
-    const hash = await sha256Hex(credential);
-    if (timingSafeEqual(hash, ports.adminKeyHash)) {
+    return (
+      (await callerBucketOf(c)) ?? { key: `ip:${ip}`, limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE }
+    );
+  }
+
+  /** The bucket of the request's credential once it has authenticated; none if it did not. */
+  async function callerBucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
+    const deviceSecret = deviceSecretOf(c);
+    if (deviceSecret) {
+      const device = await c.var.ports.devices.verify(c.var.db, deviceSecret);
+      if (!device) return undefined;
+      return { key: `device:${device.id}`, limit: await defaultBudgetOf(c, device.appId) };
+    }
+    if (!c.req.header("authorization") && !c.req.header("x-api-key")) return undefined;
+    // The route's own authentication reuses this subject and answers a rejected credential.
+    const subject = await authenticate(c).catch(() => undefined);
+    if (!subject) return undefined;
+    if (subject.kind === "admin") {
       return { key: "admin", limit: config.RATE_LIMIT_ADMIN_PER_MINUTE };
     }
-    // An access token names its app; the claim is read unverified only to pick the budget.
-    const appId = appOfJwt(credential);
-    const limit = appId
-      ? ((await settingsOf(c, "id", appId)).default_rate_limit_per_minute ??
-        config.RATE_LIMIT_DEFAULT_PER_MINUTE)
-      : config.RATE_LIMIT_DEFAULT_PER_MINUTE;
-    return { key: `cred:${hash.slice(0, 32)}`, limit };
+    const credential = credentialOf(c) ?? "";
+    return {
+      key: `cred:${(await sha256Hex(credential)).slice(0, 32)}`,
+      limit: await defaultBudgetOf(c, subject.appId),
+    };
   }
 
   return createMiddleware<AppEnv>(async function rateLimitMiddleware(c, next) {
@@ -113,21 +141,4 @@ function answerWith(c: Context<AppEnv>, result: RateLimitResult, now: number) {
   throw new ApiError("rate_limited", `Rate limit of ${result.limit} requests per minute exceeded`, {
     headers: { "Retry-After": String(retryAfter) },
   });
-}
-
-function appOfJwt(credential: string): string | undefined {
-  if (credential.split(".").length !== 3) return undefined;
-  try {
-    const { app } = decodeJwt(credential);
-    return typeof app === "string" && app.startsWith("app_") && app.length <= 64 ? app : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The raw credential, without validating its form (authentication does that later). */
-function credentialText(c: Context<AppEnv>) {
-  const authorization = c.req.header("authorization");
-  if (authorization) return authorization.replace(/^\w+\s+/, "").trim() || undefined;
-  return c.req.header("x-api-key")?.trim() || undefined;
 }

@@ -3,8 +3,8 @@ import type { AppEnv } from "../app-env";
 
 /**
  * One `request` log event per response: method, path (never the query, which may carry a
- * device token), status and duration. A 5xx is an error, unless a tenant's own service (its
- * identity provider) caused it.
+ * device token; a secret in the path, an invite token, is redacted by the logger), status and
+ * duration. A 5xx is an error, unless a tenant's own service (its identity provider) caused it.
  */
 export function requestLogger() {
   return createMiddleware<AppEnv>(async function requestLogger(c, next) {

@@ -193,6 +193,7 @@ describe.runIf(Boolean(services.redis))("when Upstash Redis is unreachable", () 
       RATE_LIMIT_ENABLED: "true",
       RATE_LIMIT_DEFAULT_PER_MINUTE: String(limit),
       RATE_LIMIT_ADMIN_PER_MINUTE: "1000",
+      TRUST_PROXY: "127.0.0.1, ::1",
     });
     cleanup.push(() => server.stop());
     cleanup.push(() => proxy.set("up"));
@@ -206,10 +207,10 @@ describe.runIf(Boolean(services.redis))("when Upstash Redis is unreachable", () 
   it.each(outages)(
     "%s: the limiter fails open, tokens fail closed (503), and both recover without a restart",
     async (mode) => {
-      // Buckets of their own in the shared Redis, which keys them by credential: a fresh token,
-      // and an unknown bearer string on a public route.
+      // Buckets of their own in the shared Redis: a fresh token, and a fresh client address (the
+      // server trusts the loopback proxy's X-Forwarded-For) on a public route.
       const token = (await signIn(http, "outage", tenant.reader.email)).accessToken;
-      const anonymous = bearer(`probe-${crypto.randomUUID()}`);
+      const anonymous = { "X-Forwarded-For": `198.18.${outages.indexOf(mode)}.${limit}` };
       await proxy.set(mode);
 
       const health = await timed(() => http.request("/health"));

@@ -1,5 +1,5 @@
 import { getServerByName } from "partyserver";
-import { PRINCIPAL_HEADER } from "../../../party/gps-room";
+import { CLIENT_IP_HEADER, PRINCIPAL_HEADER } from "../../../party/gps-room";
 import {
   AUTH_TIMEOUT_MS,
   CLOSE_AUTH_TIMEOUT,
@@ -8,6 +8,8 @@ import {
   newPeerState,
   type Peer,
 } from "../../../party/room";
+import { withDatabase } from "../../lib/with-database";
+import type { Ports } from "../../ports";
 import { encodePrincipal, type liveRoomHost, type Principal } from "../../services/socket-auth";
 import type { WorkerEnv } from "./ports";
 
@@ -24,24 +26,47 @@ export async function serveLiveSocket(
   request: Request,
   env: WorkerEnv,
   host: RoomHost,
+  ports: Pick<Ports, "db" | "ipBans" | "clientIp">,
 ): Promise<Response> {
   const url = new URL(request.url);
+  const ip = ports.clientIp(request, env);
+  if (ip && (await withDatabase(ports.db, (db) => ports.ipBans.isBanned(db, ip)))) {
+    return Response.json(
+      {
+        error: {
+          code: "forbidden",
+          message: "Connections from this address are banned",
+          request_id: crypto.randomUUID(),
+        },
+      },
+      { status: 403 },
+    );
+  }
   const ticket = url.searchParams.get("ticket");
-  if (!ticket) return authenticateFirst(env, url.origin, host);
+  if (!ticket) return authenticateFirst(env, url.origin, host, ip);
   const principal = await host.authenticate(ticket, url.origin).catch((error: unknown) => {
     host.reportError("live socket ticket check failed", error);
     return undefined;
   });
   if (!principal) return refuse("invalid_token", "The ticket is not valid");
-  return joinRoom(env, url.origin, principal);
+  return joinRoom(env, url.origin, principal, ip);
 }
 
 /** The upgrade, forwarded to the app's room with who the socket is (never the client's header). */
-async function joinRoom(env: WorkerEnv, origin: string, principal: Principal) {
+async function joinRoom(
+  env: WorkerEnv,
+  origin: string,
+  principal: Principal,
+  ip: string | undefined,
+) {
   const room = await getServerByName(env.GPS_ROOM, principal.appId);
   return room.fetch(
     new Request(`${origin}/v1/ws`, {
-      headers: { Upgrade: "websocket", [PRINCIPAL_HEADER]: encodePrincipal(principal) },
+      headers: {
+        Upgrade: "websocket",
+        [PRINCIPAL_HEADER]: encodePrincipal(principal),
+        ...(ip ? { [CLIENT_IP_HEADER]: ip } : {}),
+      },
     }),
   );
 }
@@ -55,7 +80,12 @@ function refuse(code: "invalid_token", message: string) {
   return new Response(null, { status: 101, webSocket: client });
 }
 
-function authenticateFirst(env: WorkerEnv, origin: string, host: RoomHost): Response {
+function authenticateFirst(
+  env: WorkerEnv,
+  origin: string,
+  host: RoomHost,
+  ip: string | undefined,
+): Response {
   const [client, socket] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
   socket.accept();
   const peer: Peer<Principal> = {
@@ -89,7 +119,7 @@ function authenticateFirst(env: WorkerEnv, origin: string, host: RoomHost): Resp
         const { principal } = peer.state;
         if (!principal) return;
         clearTimeout(timeout);
-        const joined = await joinRoom(env, origin, principal);
+        const joined = await joinRoom(env, origin, principal, ip);
         const upstream = joined.webSocket;
         if (!upstream) throw new Error(`the room answered ${joined.status} to the upgrade`);
         upstream.accept();

@@ -1,10 +1,14 @@
+import type { IncomingMessage } from "node:http";
+import { withDatabase } from "../../lib/with-database";
 import type { Ports } from "../../ports";
 import { liveRoomHost, type Principal } from "../../services/socket-auth";
 import { createNodeHub } from "./ws-hub";
 
 /**
  * The Node entry's live room, wired to the ports. `ports` is read when the room first needs
- * them, so the hub can itself be one of the ports (`realtime`).
+ * them, so the hub can itself be one of the ports (`realtime`). Sockets are admitted by the
+ * client address REST requests are known by (`ports.clientIp`, `TRUST_PROXY`), against the same
+ * ban list and `LIVE_MAX_SOCKETS_PER_IP`.
  */
 export function createLiveHub(
   ports: () => Ports,
@@ -24,6 +28,11 @@ export function createLiveHub(
       now: () => room().now(),
       reportError: (message, error) => room().reportError(message, error),
     },
+    admission: {
+      clientIp: (request) => ports().clientIp(upgradeRequest(request), { incoming: request }),
+      isBanned: (ip) => withDatabase(ports().db, (db) => ports().ipBans.isBanned(db, ip)),
+      maxSocketsPerIp: () => ports().config.LIVE_MAX_SOCKETS_PER_IP,
+    },
     logger: {
       debug: (m, f) => ports().logger.debug(m, f),
       info: (m, f) => ports().logger.info(m, f),
@@ -32,4 +41,15 @@ export function createLiveHub(
       child: (fields) => ports().logger.child(fields),
     },
   });
+}
+
+/** The upgrade as a fetch `Request` (its headers), what `ports.clientIp` reads with the socket. */
+function upgradeRequest(request: IncomingMessage) {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+      headers.append(name, one);
+    }
+  }
+  return new Request("http://localhost/v1/ws", { headers });
 }

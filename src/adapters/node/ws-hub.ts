@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import {
+  type AddressBans,
   authenticated,
   CLOSE_UNAUTHORIZED,
   deliver,
@@ -25,6 +26,15 @@ export interface NodeHubOptions<P extends Principal> {
   sweepMs?: number;
   /** A subscriber this far behind is skipped rather than slowing anyone down. */
   maxBufferedBytes?: number;
+  /**
+   * Who may open a socket: an upgrade from a banned address is refused (403), and so is one
+   * beyond `maxSocketsPerIp()` open sockets of its address (429); the sweep closes the sockets of
+   * an address banned later.
+   */
+  admission?: AddressBans & {
+    clientIp(request: IncomingMessage): string | undefined;
+    maxSocketsPerIp(): number;
+  };
 }
 
 /** Another process's events, or ours for the others (the Redis fan-out). */
@@ -44,11 +54,16 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   const peers = new Map<WebSocket, Peer<P> & { alive: boolean }>();
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
 
-  function onConnection(socket: WebSocket, request: IncomingMessage) {
+  const { admission } = options;
+  /** Open sockets (and upgrades under way) per client address. */
+  const socketsPerIp = new Map<string, number>();
+
+  function onConnection(socket: WebSocket, request: IncomingMessage, ip: string | undefined) {
     const origin = `http://${request.headers.host ?? "localhost"}`;
     const peer = {
       id: crypto.randomUUID(),
       origin,
+      ip,
       state: newPeerState<P>(host.now()),
       send(message: unknown, serialized?: string) {
         if (socket.readyState !== socket.OPEN || socket.bufferedAmount > maxBuffered) return;
@@ -101,9 +116,36 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   heartbeat.unref();
 
   const sweeper = setInterval(() => {
-    void sweep(peers.values(), host);
+    void sweep(peers.values(), host, admission);
   }, options.sweepMs ?? 15_000);
   sweeper.unref();
+
+  /**
+   * The client's address if it may open a socket (its slot is held until the connection ends),
+   * or false once the upgrade has been refused.
+   */
+  async function admit(request: IncomingMessage, socket: Duplex) {
+    if (!admission) return undefined;
+    const ip = admission.clientIp(request);
+    if (ip === undefined) return undefined;
+    if (await admission.isBanned(ip)) {
+      refuse(socket, 403, "forbidden", "Connections from this address are banned");
+      return false;
+    }
+    const open = socketsPerIp.get(ip) ?? 0;
+    const max = admission.maxSocketsPerIp();
+    if (open >= max) {
+      refuse(socket, 429, "rate_limited", `At most ${max} live sockets per address`);
+      return false;
+    }
+    socketsPerIp.set(ip, open + 1);
+    socket.once("close", () => {
+      const left = (socketsPerIp.get(ip) ?? 1) - 1;
+      if (left > 0) socketsPerIp.set(ip, left);
+      else socketsPerIp.delete(ip);
+    });
+    return ip;
+  }
 
   let fanout: ((events: AppEvents) => Promise<void>) | undefined;
   const listeners = new Set<(events: AppEvents) => void>();
@@ -147,9 +189,18 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
           socket.destroy();
           return;
         }
-        wss.handleUpgrade(request, socket, head, (ws) => {
-          onConnection(ws, request);
-        });
+        void admit(request, socket).then(
+          (ip) => {
+            if (ip === false) return;
+            wss.handleUpgrade(request, socket, head, (ws) => {
+              onConnection(ws, request, ip);
+            });
+          },
+          (error: unknown) => {
+            host.reportError("live socket admission failed", error);
+            refuse(socket, 503, "service_unavailable", "The ban list could not be checked");
+          },
+        );
       });
     },
     get connections() {
@@ -165,3 +216,17 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
 }
 
 export type NodeHub = ReturnType<typeof createNodeHub>;
+
+const reasons: Record<number, string> = {
+  403: "Forbidden",
+  429: "Too Many Requests",
+  503: "Service Unavailable",
+};
+
+/** An upgrade refused in HTTP, in the error shape, before any WebSocket exists. */
+function refuse(socket: Duplex, status: 403 | 429 | 503, code: string, message: string) {
+  const body = JSON.stringify({ error: { code, message, request_id: crypto.randomUUID() } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reasons[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

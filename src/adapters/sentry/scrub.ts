@@ -1,12 +1,14 @@
 import type { Breadcrumb, DataCollection, ErrorEvent, Event, StreamedSpanJSON } from "@sentry/core";
 import type { Config } from "../../config";
+import { FILTERED, isSecretQueryName, redactSecrets, SECRET_QUERY_WORDS } from "../../lib/redact";
 import type { ErrorContext } from "../../ports/error-reporter";
 
 /**
  * What Heimdall lets reach Sentry, for both SDKs (@sentry/node, @sentry/cloudflare): no
  * runtime here, only the options and the scrubbing they share. The policy: never a credential
  * header (`Authorization`, `Cookie`, `X-API-Key`), never the value of a query parameter named
- * like key/token/ticket/access_token/password, never a request body, and the user's IP address
+ * like key/token/ticket/access_token/password/code/secret, never a secret Heimdall issued (by its
+ * prefix, or a JWT) in a path or message, never a request body, and the user's IP address
  * only with `SENTRY_SEND_DEFAULT_PII=true`. Events answered below 500 are dropped.
  */
 export interface ScrubPolicy {
@@ -41,25 +43,8 @@ const IP_HEADERS = new Set([
   "x-vercel-forwarded-for",
 ]);
 
-/** A query parameter whose name contains one of these has its value replaced. */
-const SECRET_QUERY_WORDS = ["key", "token", "ticket", "password"] as const;
-
 /** Span attributes holding the client's address (http.server spans). */
 const IP_ATTRIBUTES = new Set(["client.address", "user.ip_address", "network.peer.address"]);
-
-export const FILTERED = "[Filtered]";
-
-const isSecretQueryName = (name: string) => {
-  let decoded = name;
-  try {
-    decoded = decodeURIComponent(name.replace(/\+/g, " "));
-  } catch {}
-  const lower = decoded.toLowerCase();
-  return SECRET_QUERY_WORDS.some((word) => lower.includes(word));
-};
-
-/** `name=value` pairs of a URL, a query string or a log line (`?`, `&` or `;` before them). */
-const QUERY_PAIR = /(^|[?&;])([^=&#?;\s"']+)=([^&#;\s"']*)/g;
 
 /**
  * The bound values Drizzle appends to a failed query's message (`Failed query: …\nparams: …`):
@@ -70,16 +55,14 @@ const ENCODED_QUERY_PARAMS = /(\\nparams: )(?:\\[^n]|[^"\\])*/g;
 
 /**
  * Replaces the values of secret query parameters wherever `name=value` pairs appear (a full URL,
- * a bare query string, a log line) and the parameters of a failed SQL query.
+ * a bare query string, a log line), every secret Heimdall issues (`redactSecrets`), and the
+ * parameters of a failed SQL query.
  *
  * @example
  * scrubText("/v1/live?ticket=abc&channel=x") // "/v1/live?ticket=[Filtered]&channel=x"
  */
 export function scrubText(text: string): string {
-  return text
-    .replace(QUERY_PAIR, (pair, before: string, name: string) =>
-      isSecretQueryName(name) ? `${before}${name}=${FILTERED}` : pair,
-    )
+  return redactSecrets(text)
     .replace(QUERY_PARAMS, `$1${FILTERED}`)
     .replace(ENCODED_QUERY_PARAMS, `$1${FILTERED}`);
 }
@@ -198,7 +181,7 @@ export function captureContextOf({ request, requestId, status }: ErrorContext) {
       "http.status_code": String(status),
     },
     contexts: {
-      request: { method: request.method, path },
+      request: { method: request.method, path: redactSecrets(path) },
       response: { status_code: status },
     },
   };
