@@ -1,5 +1,5 @@
 /**
- * The live room's protocol (seed 001's messages), written once for both hosts: the Durable
+ * The live room's protocol (its messages), written once for both hosts: the Durable
  * Object in `party/gps-room.ts` and the Node hub in `src/adapters/node/ws-hub.ts`. Runtime-free:
  * it sees text in, sends messages out, and asks its host to authenticate and authorize.
  *
@@ -7,7 +7,7 @@
  * `{type:"Unsubscribe", channel}`; channels `gps` (every device of the app) and
  * `gps:<device_id>`. Server → client: `Pong`, `Authenticated`, `Subscribed`, `Unsubscribed`,
  * `Position`, `DeviceStatus`, `Error {code, message}`. Nothing is streamed to a socket that has
- * not authenticated (DESIGN.md).
+ * not authenticated.
  */
 import type { LiveEvent } from "../src/ports/realtime";
 import { hasPermission } from "../src/services/permissions";

@@ -111,7 +111,7 @@ export function createApp(
     app.route("/v1/apps/:app_name", router);
     app.route("/v1", router);
   }
-  // Service credentials and invites are the platform admin's (seed 002).
+  // Service credentials and invites are the platform admin's.
   app.route("/v1/apps/:app_name", credentialsRouter);
   app.route("/v1/apps/:app_name", invitesRouter);
   app.route("/v1", inviteAcceptRouter);

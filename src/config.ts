@@ -2,7 +2,7 @@ import { z } from "zod";
 import { parseProxyTrust } from "./lib/client-ip";
 import { parseAllowlistEntry } from "./services/outbound";
 
-/** `90s`, `1m`, `2h` → milliseconds (seed 003's duration notation). */
+/** `90s`, `1m`, `2h` → milliseconds. */
 const duration = z
   .string()
   .regex(/^\d+(ms|s|m|h)$/, "a duration like 30s, 1m or 2h")
@@ -110,14 +110,14 @@ export const configSchema = z
       ])
       .default("https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
     MAP_TILE_ATTRIBUTION: z.string().min(1).default("© OpenStreetMap contributors"),
-    // GeoIP (seed 000): a MaxMind GeoLite2/GeoIP2 City database on Node; Workers use Cloudflare's.
+    // GeoIP: a MaxMind GeoLite2/GeoIP2 City database on Node; Workers use Cloudflare's.
     GEOIP_DATABASE_PATH: z.string().min(1).optional(),
     GEOIP_PRIVACY_EXCLUSIONS_ENABLED: flag.default(false),
     GEOIP_PRIVACY_EXCLUSIONS_CACHE_PATH: z
       .string()
       .min(1)
       .default("data/geoip-privacy-exclusions.json"),
-    // Sentry (seed 000): 5xx and unhandled errors only.
+    // Sentry: 5xx and unhandled errors only.
     SENTRY_DSN: z.url({ protocol: /^https?$/ }).optional(),
     SENTRY_ENVIRONMENT: z.string().min(1).optional(),
     SENTRY_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),

@@ -6,7 +6,7 @@ import { bearer, createTenant } from "./support/identity";
 
 /**
  * A first sweep of hostile input over every operation of the OpenAPI document (the full,
- * seeded fuzz suite is issue 15's): nothing answers 5xx, every error is in the error shape.
+ * seeded fuzz suite is test/hardening/fuzz.test.ts): nothing answers 5xx, every error is in the error shape.
  */
 async function check(res: Response, label: string, fails: string[]) {
   if (res.status >= 500) fails.push(`${label}: ${res.status} ${(await res.text()).slice(0, 200)}`);

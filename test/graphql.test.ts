@@ -38,7 +38,7 @@ async function data(token: string, query: string, variables?: Record<string, unk
 }
 
 describe("GraphQL at /v1/gql", () => {
-  it("answers `me` as seed 001 does, for a user and for an API key", async () => {
+  it("answers `me` for a user and for an API key", async () => {
     const me = "{ me { userId apiKeyId roles permissions isSuperAdmin } }";
     expect((await data(tenant.admin.accessToken, me)).me).toEqual({
       userId: tenant.admin.id,

@@ -1,6 +1,6 @@
 import { ulid } from "ulidx";
 
-/** Prefixes of Heimdall's ids (DESIGN.md): readable in logs, sortable by creation time. */
+/** Prefixes of Heimdall's ids: readable in logs, sortable by creation time. */
 export type IdPrefix =
   | "app"
   | "usr"

@@ -4,7 +4,7 @@ import type { Clock, Limiter, RevocationStore } from "../ports";
 import { checkRevoked } from "./access-tokens";
 
 /**
- * Brute-force protection (seed 003): failed attempts are counted per account and per IP in a
+ * Brute-force protection: failed attempts are counted per account and per IP in a
  * window; past the maximum, that account or IP is locked for the lockout time. A lock is kept in
  * the revocation store as "everything until the lock ends is refused", so every isolate sees it
  * with the one lookup it makes anyway.

@@ -135,7 +135,7 @@ export async function acceptInvite(
   input: { password: string; display_name?: string | undefined },
   issuer: (app: AppRecord) => string,
 ) {
-  // Guessing invite tokens counts as failed attempts of the caller's IP (seed 003).
+  // Guessing invite tokens counts as failed attempts of the caller's IP.
   const attemptKeys = ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : [];
   await deps.bruteForce.assertNotLocked(attemptKeys);
   const refuse = async () => {

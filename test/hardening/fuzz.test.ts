@@ -32,7 +32,7 @@ import { announceSkip, services } from "../support/services";
 import { startUpstashRest, type UpstashRestServer } from "../support/upstash-rest";
 
 /**
- * Bad-input fuzz over every operation of the served `/v1/openapi.json` (issue 15). Requests are
+ * Bad-input fuzz over every operation of the served `/v1/openapi.json`. Requests are
  * generated with fast-check from each operation's schemas (its path and query parameters and
  * body; `undocumented` adds what the document gives in prose only), then mutated: exactly one
  * change to an otherwise valid request, or many at once — wrong types, missing required and

@@ -162,7 +162,7 @@ const refusalActions = [
 ];
 const REFUSALS = "audit_logs (refusals)";
 /**
- * A reused refresh token is refused and ends its whole session (seed 003): with its
+ * A reused refresh token is refused and ends its whole session: with its
  * `token.reuse_detected` event, and only then, a 4xx may also change these two tables.
  */
 const REUSE = "audit_logs (token.reuse_detected)";

@@ -2,7 +2,7 @@ import { expect } from "vitest";
 import { type ErrorBody, ErrorSchema } from "../../src/lib/errors";
 
 /**
- * Asserts a response is an error in DESIGN.md's shape: the status, the code, a message, and the
+ * Asserts a response is an error in Heimdall's error shape: the status, the code, a message, and the
  * same request id as the `X-Request-Id` header. Returns the body for further checks.
  */
 export async function expectError(

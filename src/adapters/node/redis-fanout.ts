@@ -5,7 +5,7 @@ import type { AppEvents } from "./ws-hub";
 const CHANNEL = "heimdall:live";
 
 /**
- * Live events across Node processes (seed 003's design): each process publishes what it
+ * Live events across Node processes: each process publishes what it
  * ingests to one Redis pub/sub channel and delivers what the others publish to its own sockets.
  */
 export async function createRedisFanout(options: {

@@ -6,7 +6,7 @@ import { createSelectSchema, isoTimestamp } from "./zod";
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
-/** Bans of a user, or of an IP address or CIDR range (seed 000's `/v1/admin/bans`). */
+/** Bans of a user, or of an IP address or CIDR range. */
 export const bans = pgTable(
   "bans",
   {

@@ -126,7 +126,7 @@ const reading = (max: number, description: string) =>
     .optional()
     .openapi({ description: `${description}; negative means unknown and is stored as absent` });
 
-/** A point as clients post it (seed 000's field names). */
+/** A point as clients post it (the field names of the REST API). */
 export const PointSchema = z
   .object({
     device_id: z.string().min(1).max(64).optional().openapi({

@@ -284,7 +284,7 @@ export const CreateUserSchema = z
     email: emailSchema,
     display_name: z.string().min(1).max(200).optional().openapi({ example: "Jane Chen" }),
     password: passwordSchema,
-    role: roleNameSchema.optional().openapi({ description: "One role to assign (seed 002)" }),
+    role: roleNameSchema.optional().openapi({ description: "One role to assign" }),
     roles: z.array(roleNameSchema).max(50).optional(),
     metadata: metadataSchema.optional(),
   })

@@ -33,7 +33,7 @@ export const GRAPHQL_LIMITS = {
 type ServerContext = { hono: Context<AppEnv> };
 
 /**
- * GraphQL over the same services as REST (seed 000, 001): `POST /v1/gql` (authentication
+ * GraphQL over the same services as REST: `POST /v1/gql` (authentication
  * required; batching, introspection, subscriptions over Server-Sent Events), `/v1/graphiql` where
  * `APP_ENV` is not `production`, and `/v1/schema` (SDL, public).
  */

@@ -9,7 +9,7 @@ export const typeDefs = /* GraphQL */ `
   scalar JSON
 
   type Query {
-    "Who is calling: seed 001's authentication context."
+    "Who is calling: the authentication context of the request."
     me: Me!
     "The caller's app."
     app: App!

@@ -171,7 +171,7 @@ export const validateToken = createRoute({
   method: "post",
   path: "/auth/validate",
   tags,
-  summary: "Validate a token and describe its user (seed 001)",
+  summary: "Validate a token and describe its user",
   request: {
     body: {
       required: true,
