@@ -1,11 +1,11 @@
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_ADMIN_KEY, testEnv } from "./support/app";
+import { hasChromium, launchChromium, loopbackOnly } from "./support/browser";
 import { readJson } from "./support/http";
 import {
   bearer,
@@ -19,14 +19,13 @@ import {
 import { type RunningServer, startNodeServer } from "./support/node-server";
 import { totpCode } from "./support/totp";
 
-const chromiumPath = "/usr/bin/chromium";
 const artifacts = fileURLToPath(new URL("artifacts", import.meta.url));
 
 /**
  * The console at `/`, as `npm start` serves it, driven in Debian's Chromium: sign in, register
  * a device, watch a position posted over REST appear on the map and move.
  */
-describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the console", () => {
+describe.skipIf(!hasChromium && process.env.CI !== "true")("the console", () => {
   let server: RunningServer;
   let browser: Browser;
   let tenant: Tenant;
@@ -44,20 +43,7 @@ describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the con
       MAP_TILE_URL: "none",
     });
     tenant = await createTenant(overHttp(server.url), "alpha");
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      // As root in a container, with no network but loopback (see the README).
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     await mkdir(artifacts, { recursive: true });
   });
   afterAll(async () => {
@@ -259,6 +245,45 @@ describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the con
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it("renders /v1/docs and /v1/graphiql from its own files, with every request outside loopback refused", async () => {
+    const document = await readJson(await fetch(`${server.url}/v1/openapi.json`));
+    const operations = Object.values(document.paths as Record<string, Record<string, unknown>>)
+      .flatMap((item) => Object.values(item))
+      .filter((operation) => typeof operation === "object" && operation !== null);
+    const tags = [
+      ...new Set(operations.flatMap((operation) => (operation as { tags?: string[] }).tags ?? [])),
+    ];
+    expect(tags.length).toBeGreaterThan(5);
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const refused = await loopbackOnly(page);
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+
+    await page.goto(`${server.url}/v1/docs`);
+    // Scalar draws the document's title and, in its sidebar, every tag of operations.
+    await page.getByRole("heading", { name: "Heimdall API" }).first().waitFor({ timeout: 30_000 });
+    const sidebar = (await page.locator("nav, aside").allTextContents()).join(" ");
+    expect(tags.filter((tag) => !sidebar.includes(tag))).toEqual([]);
+
+    // GraphiQL asks the API for its schema as it opens: unauthenticated, that is refused.
+    const introspected = page.waitForResponse((res) => new URL(res.url()).pathname === "/v1/gql");
+    await page.goto(`${server.url}/v1/graphiql`);
+    expect((await introspected).status()).toBe(401);
+    const editor = page.locator(".graphiql-query-editor .monaco-editor");
+    await editor.waitFor({ state: "visible", timeout: 30_000 });
+    await editor.click();
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("query Devices");
+    // Monaco draws spaces as no-break spaces.
+    await expect.poll(() => editor.locator(".view-lines").textContent()).toMatch(/query\sDevices/);
+    await page.locator(".graphiql-execute-button").waitFor({ state: "visible" });
+
+    expect(refused, "requests that would have left loopback").toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
 
   it("serves the console build at / with hashed, immutable assets", async () => {
     const index = await fetch(`${server.url}/`);
