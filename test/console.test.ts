@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import { type RunningServer, startNodeServer } from "./support/node-server";
 import { totpCode } from "./support/totp";
 
 const artifacts = fileURLToPath(new URL("artifacts", import.meta.url));
+const consoleSource = fileURLToPath(new URL("../console/src", import.meta.url));
 
 /**
  * The console at `/`, as `npm start` serves it, driven in Debian's Chromium: sign in, register
@@ -45,7 +47,8 @@ describe.skipIf(!hasChromium && process.env.CI !== "true")("the console", () => 
     tenant = await createTenant(overHttp(server.url), "alpha");
     browser = await launchChromium();
     await mkdir(artifacts, { recursive: true });
-  });
+    // Starting the server and Chromium on a busy 2-core machine.
+  }, 180_000);
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
@@ -246,6 +249,107 @@ describe.skipIf(!hasChromium && process.env.CI !== "true")("the console", () => 
     await page.close();
   });
 
+  it("shows every tenant-controlled string as text in every view: nothing injected, nothing fetched", async () => {
+    const http = overHttp(server.url);
+    const victim = await createTenant(http, "inject");
+    const admin = bearer(victim.admin.accessToken);
+    // A payload per field: an element that would fetch `/xss/<field>` and mark the window.
+    const payload = (field: string) =>
+      `<img class="xss-injected" src="${server.url}/xss/${field}" onerror="window.__xss=1">`;
+    const stored = async (res: Response | Promise<Response>) => {
+      const answer = await res;
+      expect(answer.status, await answer.clone().text()).toBeLessThan(300);
+      return (await readJson(answer)).data;
+    };
+    // Everything the app's users (or anyone signing in) can store that the console shows.
+    const device = await stored(
+      send(http, "POST", "/v1/devices", { body: { name: payload("device") }, headers: admin }),
+    );
+    await stored(
+      send(http, "POST", "/v1/api-keys", {
+        body: { name: payload("key"), role: "api-read-only" },
+        headers: admin,
+      }),
+    );
+    // The session list shows the User-Agent a sign-in came with.
+    const signedIn = await send(http, "POST", "/v1/apps/inject/tokens", {
+      body: { grant_type: "password", email: victim.admin.email, password: PASSWORD },
+      headers: { "Content-Type": "application/json", "User-Agent": payload("agent") },
+    });
+    expect(signedIn.status).toBe(200);
+    // Role names and emails are validated: HTML cannot be one.
+    for (const [path, body] of [
+      ["/v1/roles", { name: payload("role"), permissions: ["devices:read"] }],
+      ["/v1/users", { email: `${payload("email")}@inject.test`, password: PASSWORD }],
+    ] as const) {
+      const refused = await send(http, "POST", path, { body, headers: admin });
+      expect(refused.status, path).toBe(400);
+    }
+    const positioned = await send(http, "POST", "/v1/gps", {
+      body: { latitude: 48.85, longitude: 2.35, timestamp: new Date().toISOString() },
+      headers: bearer(device.secret),
+    });
+    expect(positioned.status).toBe(201);
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.setDefaultTimeout(5000);
+    const fetched: string[] = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname.startsWith("/xss/")) fetched.push(request.url());
+    });
+    await page.goto(`${server.url}/?app=inject`);
+    await signInAs(page, victim.admin.email);
+    await page.getByRole("navigation").getByRole("link").first().waitFor();
+
+    // The views are the console's own navigation; the admin must see every page main.ts declares.
+    const links = await page
+      .getByRole("navigation")
+      .getByRole("link")
+      .evaluateAll((all) =>
+        all.map((a) => [a.getAttribute("href") ?? "", a.textContent ?? ""] as const),
+      );
+    const declared = [
+      ...readFileSync(join(consoleSource, "main.ts"), "utf8").matchAll(/hash: "([^"]+)"/g),
+    ].map((match) => match[1] ?? "");
+    expect(declared.length).toBeGreaterThan(0);
+    expect(links.map(([hash]) => hash)).toEqual(declared);
+
+    const seen = new Set<string>();
+    for (const [view, title] of links) {
+      await page.evaluate((hash) => {
+        location.hash = hash;
+      }, view);
+      await expect.poll(() => page.title()).toBe(`${title} · Heimdall`);
+      // Loaded: the view in place of "Loading…" (a failure would be a paragraph too).
+      await page.locator("main > :not(p)").first().waitFor();
+      // The map's tooltips exist only while hovered: open each marker's.
+      for (const marker of await page.locator(".device-marker").all()) {
+        await marker.hover();
+        await expect
+          .poll(() => page.locator(".leaflet-tooltip").textContent())
+          .toContain(payload("device"));
+      }
+      const text = (await page.locator("body").textContent()) ?? "";
+      for (const field of ["device", "key", "agent"]) {
+        if (text.includes(payload(field))) seen.add(`${field} in ${view}`);
+      }
+      const injected = await page.evaluate(() => ({
+        elements: document.querySelectorAll(".xss-injected, [onerror]").length,
+        ran: (window as { __xss?: number }).__xss ?? 0,
+      }));
+      expect(injected, `view ${view}`).toEqual({ elements: 0, ran: 0 });
+    }
+    // Each payload was drawn, as text, where the console shows it (the map: list and tooltip).
+    expect([...seen].sort()).toEqual([
+      "agent in #/account",
+      "device in #/devices",
+      "device in #/map",
+      "key in #/keys",
+    ]);
+    expect(fetched, "requests for a payload's URL").toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it("renders /v1/docs and /v1/graphiql from its own files, with every request outside loopback refused", async () => {
     const document = await readJson(await fetch(`${server.url}/v1/openapi.json`));
     const operations = Object.values(document.paths as Record<string, Record<string, unknown>>)
@@ -296,5 +400,39 @@ describe.skipIf(!hasChromium && process.env.CI !== "true")("the console", () => 
     expect(asset.status).toBe(200);
     expect(asset.headers.get("cache-control")).toContain("immutable");
     expect(asset.headers.get("x-content-type-options")).toBe("nosniff");
+  });
+});
+
+/**
+ * What the console shows comes from the API, and much of it from the app's users: it is drawn
+ * as text. No source file of the console may hand a string to an HTML parser.
+ */
+describe("the console's source", () => {
+  const sinks: Array<[string, RegExp]> = [
+    ["innerHTML / outerHTML (also as an h() prop)", /\b(inner|outer)HTML\b/],
+    ["insertAdjacentHTML", /\binsertAdjacentHTML\b/],
+    ["document.write", /\bdocument\.write(ln)?\b/],
+    ["createContextualFragment / DOMParser / srcdoc", /createContextualFragment|DOMParser|srcdoc/],
+    // Leaflet parses a string content as HTML: tooltips and popups get an element from h().
+    [
+      "a Leaflet tooltip or popup given anything but h(…)",
+      /\.(bindTooltip|bindPopup|setTooltipContent|setPopupContent|setContent)\((?!\s*h\()/,
+    ],
+    ["L.tooltip / L.popup with content", /\bL\.(tooltip|popup)\(/],
+    ["a divIcon's html built from values", /\bhtml:(?!\s*(`[^`$]*`|"[^"]*"|'[^']*'))/],
+  ];
+  const files = readdirSync(consoleSource, { recursive: true, encoding: "utf8" }).filter((file) =>
+    file.endsWith(".ts"),
+  );
+
+  it("has source files to check", () => {
+    expect(files).toContain("main.ts");
+    expect(files.some((file) => file.startsWith("views/"))).toBe(true);
+  });
+
+  it.each(files)("%s hands no string to an HTML parser", (file) => {
+    const source = readFileSync(join(consoleSource, file), "utf8");
+    const found = sinks.filter(([, pattern]) => pattern.test(source)).map(([name]) => name);
+    expect(found).toEqual([]);
   });
 });
