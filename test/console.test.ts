@@ -1,11 +1,12 @@
-import { existsSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_ADMIN_KEY, testEnv } from "./support/app";
+import { hasChromium, launchChromium, loopbackOnly } from "./support/browser";
 import { readJson } from "./support/http";
 import {
   bearer,
@@ -19,14 +20,14 @@ import {
 import { type RunningServer, startNodeServer } from "./support/node-server";
 import { totpCode } from "./support/totp";
 
-const chromiumPath = "/usr/bin/chromium";
 const artifacts = fileURLToPath(new URL("artifacts", import.meta.url));
+const consoleSource = fileURLToPath(new URL("../console/src", import.meta.url));
 
 /**
  * The console at `/`, as `npm start` serves it, driven in Debian's Chromium: sign in, register
  * a device, watch a position posted over REST appear on the map and move.
  */
-describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the console", () => {
+describe.skipIf(!hasChromium && process.env.CI !== "true")("the console", () => {
   let server: RunningServer;
   let browser: Browser;
   let tenant: Tenant;
@@ -44,22 +45,10 @@ describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the con
       MAP_TILE_URL: "none",
     });
     tenant = await createTenant(overHttp(server.url), "alpha");
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      // As root in a container, with no network but loopback (see the README).
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     await mkdir(artifacts, { recursive: true });
-  });
+    // Starting the server and Chromium on a busy 2-core machine.
+  }, 180_000);
   afterAll(async () => {
     await browser?.close();
     await server?.stop();
@@ -261,6 +250,146 @@ describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the con
     await page.close();
   });
 
+  it("shows every tenant-controlled string as text in every view: nothing injected, nothing fetched", async () => {
+    const http = overHttp(server.url);
+    const victim = await createTenant(http, "inject");
+    const admin = bearer(victim.admin.accessToken);
+    // A payload per field: an element that would fetch `/xss/<field>` and mark the window.
+    const payload = (field: string) =>
+      `<img class="xss-injected" src="${server.url}/xss/${field}" onerror="window.__xss=1">`;
+    const stored = async (res: Response | Promise<Response>) => {
+      const answer = await res;
+      expect(answer.status, await answer.clone().text()).toBeLessThan(300);
+      return (await readJson(answer)).data;
+    };
+    // Everything the app's users (or anyone signing in) can store that the console shows.
+    const device = await stored(
+      send(http, "POST", "/v1/devices", { body: { name: payload("device") }, headers: admin }),
+    );
+    await stored(
+      send(http, "POST", "/v1/api-keys", {
+        body: { name: payload("key"), role: "api-read-only" },
+        headers: admin,
+      }),
+    );
+    // The session list shows the User-Agent a sign-in came with.
+    const signedIn = await send(http, "POST", "/v1/apps/inject/tokens", {
+      body: { grant_type: "password", email: victim.admin.email, password: PASSWORD },
+      headers: { "Content-Type": "application/json", "User-Agent": payload("agent") },
+    });
+    expect(signedIn.status).toBe(200);
+    // Role names and emails are validated: HTML cannot be one.
+    for (const [path, body] of [
+      ["/v1/roles", { name: payload("role"), permissions: ["devices:read"] }],
+      ["/v1/users", { email: `${payload("email")}@inject.test`, password: PASSWORD }],
+    ] as const) {
+      const refused = await send(http, "POST", path, { body, headers: admin });
+      expect(refused.status, path).toBe(400);
+    }
+    const positioned = await send(http, "POST", "/v1/gps", {
+      body: { latitude: 48.85, longitude: 2.35, timestamp: new Date().toISOString() },
+      headers: bearer(device.secret),
+    });
+    expect(positioned.status).toBe(201);
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.setDefaultTimeout(5000);
+    const fetched: string[] = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname.startsWith("/xss/")) fetched.push(request.url());
+    });
+    await page.goto(`${server.url}/?app=inject`);
+    await signInAs(page, victim.admin.email);
+    await page.getByRole("navigation").getByRole("link").first().waitFor();
+
+    // The views are the console's own navigation; the admin must see every page main.ts declares.
+    const links = await page
+      .getByRole("navigation")
+      .getByRole("link")
+      .evaluateAll((all) =>
+        all.map((a) => [a.getAttribute("href") ?? "", a.textContent ?? ""] as const),
+      );
+    const declared = [
+      ...readFileSync(join(consoleSource, "main.ts"), "utf8").matchAll(/hash: "([^"]+)"/g),
+    ].map((match) => match[1] ?? "");
+    expect(declared.length).toBeGreaterThan(0);
+    expect(links.map(([hash]) => hash)).toEqual(declared);
+
+    const seen = new Set<string>();
+    for (const [view, title] of links) {
+      await page.evaluate((hash) => {
+        location.hash = hash;
+      }, view);
+      await expect.poll(() => page.title()).toBe(`${title} · Heimdall`);
+      // Loaded: the view in place of "Loading…" (a failure would be a paragraph too).
+      await page.locator("main > :not(p)").first().waitFor();
+      // The map's tooltips exist only while hovered: open each marker's.
+      for (const marker of await page.locator(".device-marker").all()) {
+        await marker.hover();
+        await expect
+          .poll(() => page.locator(".leaflet-tooltip").textContent())
+          .toContain(payload("device"));
+      }
+      const text = (await page.locator("body").textContent()) ?? "";
+      for (const field of ["device", "key", "agent"]) {
+        if (text.includes(payload(field))) seen.add(`${field} in ${view}`);
+      }
+      const injected = await page.evaluate(() => ({
+        elements: document.querySelectorAll(".xss-injected, [onerror]").length,
+        ran: (window as { __xss?: number }).__xss ?? 0,
+      }));
+      expect(injected, `view ${view}`).toEqual({ elements: 0, ran: 0 });
+    }
+    // Each payload was drawn, as text, where the console shows it (the map: list and tooltip).
+    expect([...seen].sort()).toEqual([
+      "agent in #/account",
+      "device in #/devices",
+      "device in #/map",
+      "key in #/keys",
+    ]);
+    expect(fetched, "requests for a payload's URL").toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it("renders /v1/docs and /v1/graphiql from its own files, with every request outside loopback refused", async () => {
+    const document = await readJson(await fetch(`${server.url}/v1/openapi.json`));
+    const operations = Object.values(document.paths as Record<string, Record<string, unknown>>)
+      .flatMap((item) => Object.values(item))
+      .filter((operation) => typeof operation === "object" && operation !== null);
+    const tags = [
+      ...new Set(operations.flatMap((operation) => (operation as { tags?: string[] }).tags ?? [])),
+    ];
+    expect(tags.length).toBeGreaterThan(5);
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const refused = await loopbackOnly(page);
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+
+    await page.goto(`${server.url}/v1/docs`);
+    // Scalar draws the document's title and, in its sidebar, every tag of operations.
+    await page.getByRole("heading", { name: "Heimdall API" }).first().waitFor({ timeout: 30_000 });
+    const sidebar = (await page.locator("nav, aside").allTextContents()).join(" ");
+    expect(tags.filter((tag) => !sidebar.includes(tag))).toEqual([]);
+
+    // GraphiQL asks the API for its schema as it opens: unauthenticated, that is refused.
+    const introspected = page.waitForResponse((res) => new URL(res.url()).pathname === "/v1/gql");
+    await page.goto(`${server.url}/v1/graphiql`);
+    expect((await introspected).status()).toBe(401);
+    const editor = page.locator(".graphiql-query-editor .monaco-editor");
+    await editor.waitFor({ state: "visible", timeout: 30_000 });
+    await editor.click();
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type("query Devices");
+    // Monaco draws spaces as no-break spaces.
+    await expect.poll(() => editor.locator(".view-lines").textContent()).toMatch(/query\sDevices/);
+    await page.locator(".graphiql-execute-button").waitFor({ state: "visible" });
+
+    expect(refused, "requests that would have left loopback").toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it("serves the console build at / with hashed, immutable assets", async () => {
     const index = await fetch(`${server.url}/`);
     expect(index.status).toBe(200);
@@ -272,5 +401,39 @@ describe.skipIf(!existsSync(chromiumPath) && process.env.CI !== "true")("the con
     expect(asset.status).toBe(200);
     expect(asset.headers.get("cache-control")).toContain("immutable");
     expect(asset.headers.get("x-content-type-options")).toBe("nosniff");
+  });
+});
+
+/**
+ * What the console shows comes from the API, and much of it from the app's users: it is drawn
+ * as text. No source file of the console may hand a string to an HTML parser.
+ */
+describe("the console's source", () => {
+  const sinks: Array<[string, RegExp]> = [
+    ["innerHTML / outerHTML (also as an h() prop)", /\b(inner|outer)HTML\b/],
+    ["insertAdjacentHTML", /\binsertAdjacentHTML\b/],
+    ["document.write", /\bdocument\.write(ln)?\b/],
+    ["createContextualFragment / DOMParser / srcdoc", /createContextualFragment|DOMParser|srcdoc/],
+    // Leaflet parses a string content as HTML: tooltips and popups get an element from h().
+    [
+      "a Leaflet tooltip or popup given anything but h(…)",
+      /\.(bindTooltip|bindPopup|setTooltipContent|setPopupContent|setContent)\((?!\s*h\()/,
+    ],
+    ["L.tooltip / L.popup with content", /\bL\.(tooltip|popup)\(/],
+    ["a divIcon's html built from values", /\bhtml:(?!\s*(`[^`$]*`|"[^"]*"|'[^']*'))/],
+  ];
+  const files = readdirSync(consoleSource, { recursive: true, encoding: "utf8" }).filter((file) =>
+    file.endsWith(".ts"),
+  );
+
+  it("has source files to check", () => {
+    expect(files).toContain("main.ts");
+    expect(files.some((file) => file.startsWith("views/"))).toBe(true);
+  });
+
+  it.each(files)("%s hands no string to an HTML parser", (file) => {
+    const source = readFileSync(join(consoleSource, file), "utf8");
+    const found = sinks.filter(([, pattern]) => pattern.test(source)).map(([name]) => name);
+    expect(found).toEqual([]);
   });
 });

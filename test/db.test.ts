@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNeonProxy } from "../scripts/neon-proxy";
 import { createNeonDatabase } from "../src/adapters/neon/database";
 import { migrateNeon } from "../src/adapters/neon/migrate";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
@@ -8,7 +9,6 @@ import { apps } from "../src/db/schema";
 import { newId } from "../src/lib/ids";
 import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, migrationsFolder } from "./support/app";
-import { startNeonProxy } from "./support/neon-proxy";
 import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
 

@@ -53,6 +53,18 @@ describe("the Worker in workerd", () => {
     const asset = await worker.fetch(`http://heimdall.test${script}`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get("content-type")).toContain("javascript");
+    // /v1/docs and /v1/graphiql load their scripts from the assets, not a CDN.
+    const docs = await (await worker.fetch("http://heimdall.test/v1/docs")).text();
+    expect(docs).toContain('src="/vendor/scalar/standalone.js"');
+    const graphiql = await (await worker.fetch("http://heimdall.test/v1/graphiql")).text();
+    expect(graphiql).toContain('src="/vendor/graphiql/yoga-graphiql.umd.js"');
+    expect(`${docs}${graphiql}`).not.toMatch(/(src|href)="https?:/);
+    for (const path of ["/vendor/scalar/standalone.js", "/vendor/graphiql/yoga-graphiql.umd.js"]) {
+      const vendored = await worker.fetch(`http://heimdall.test${path}`);
+      expect(vendored.status, path).toBe(200);
+      expect(vendored.headers.get("content-type")).toContain("javascript");
+      await vendored.arrayBuffer();
+    }
     const config = await readJson(await worker.fetch("http://heimdall.test/v1/console/config"));
     expect(config.data.map_tile_url).toBe("https://tile.openstreetmap.org/{z}/{x}/{y}.png");
     await expectError(await worker.fetch("http://heimdall.test/v1/nope"), 404, "not_found");

@@ -2,8 +2,8 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { unstable_startWorker } from "wrangler";
+import { startNeonProxy } from "../../scripts/neon-proxy";
 import { migrationsFolder } from "./app";
-import { startNeonProxy } from "./neon-proxy";
 import { createTestDatabase } from "./postgres";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";

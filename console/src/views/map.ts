@@ -149,7 +149,8 @@ export async function mapView(session: Session, settings: MapSettings) {
       const label = icon.querySelector(".label");
       if (label) label.textContent = device.name;
     }
-    marker.bindTooltip(`${device.name} · ${formatTime(position.timestamp)}`);
+    // An element, not a string: Leaflet would parse a string as HTML.
+    marker.bindTooltip(h("span", {}, `${device.name} · ${formatTime(position.timestamp)}`));
     const where = rows.get(device.id)?.querySelector(".where");
     if (where) {
       where.textContent = `${position.latitude.toFixed(5)}, ${position.longitude.toFixed(5)} · ${formatTime(position.timestamp)}`;

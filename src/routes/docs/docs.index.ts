@@ -32,7 +32,7 @@ function declareMountParameters(document: Document): Document {
 
 /**
  * `/v1/openapi.json` (OpenAPI 3.1, generated from the routes' zod schemas) and `/v1/docs`
- * (Scalar's reference UI). Registered last: the document covers every route on `app`.
+ * (Scalar's reference UI, its script served with the console's files). Registered last: the document covers every route on `app`.
  */
 export function registerDocs(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
@@ -81,5 +81,15 @@ export function registerDocs(app: OpenAPIHono<AppEnv>) {
       servers: [{ url: c.var.ports.config.PUBLIC_URL ?? new URL(c.req.url).origin }],
     });
   });
-  app.get("/v1/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Heimdall API" }));
+  app.get(
+    "/v1/docs",
+    Scalar({
+      url: "/v1/openapi.json",
+      pageTitle: "Heimdall API",
+      // The installed build, copied by console/vite.config.ts; nothing loads from elsewhere.
+      cdn: "/vendor/scalar/standalone.js",
+      withDefaultFonts: false,
+      telemetry: false,
+    }),
+  );
 }

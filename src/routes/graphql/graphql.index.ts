@@ -9,7 +9,6 @@ import {
   type GraphQLParams,
   maskError,
   type Plugin,
-  renderGraphiQL,
   useErrorHandler,
 } from "graphql-yoga";
 import type { Context } from "hono";
@@ -18,6 +17,7 @@ import { ApiError } from "../../lib/errors";
 import { createRouter } from "../../lib/router";
 import { authenticate } from "../../middleware/auth";
 import type { Ports } from "../../ports";
+import { graphiqlPage } from "./graphiql";
 import { createContext, type GraphQLContext, resolvers, snakeCase } from "./graphql.resolvers";
 import { typeDefs } from "./graphql.schema";
 
@@ -88,7 +88,7 @@ export function createGraphqlRouter(ports: Ports) {
   });
   router.get("/graphiql", (c) => {
     if (production) throw new ApiError("not_found", "GraphiQL is not served in production");
-    return c.html(renderGraphiQL({ endpoint: "/v1/gql", title: "Heimdall GraphQL" }));
+    return c.html(graphiqlPage({ endpoint: "/v1/gql", title: "Heimdall GraphQL" }));
   });
   router.get("/schema", (c) => c.text(sdl));
   return router;
