@@ -38,7 +38,7 @@ const MiB = 1024 * 1024;
  * More than this kept per request, over the second half of a full soak, is a leak. The heap is
  * read with no request in flight, after a full GC: on a 2-core machine at load 15 (28 requests/s
  * on PGlite) it stayed within 0.4 MiB, 33 bytes per request, and with another process spinning
- * a core (13 requests/s) -383; 2 KiB kept per request measured 2,184 and failed.
+ * a core (13 requests/s) -383; 2 KiB kept per request measured 2,001–2,184 and failed.
  */
 const LEAKED_BYTES_PER_REQUEST = 1024;
 
@@ -382,7 +382,8 @@ async function soak(label: string, server: RunningServer, seconds: number) {
   await sample();
   let loading = true;
   const sampler = (async () => {
-    for (let next = 5000; loading; next += 5000) {
+    // Each sample holds the traffic while the heap is read: every 10 s, not 5.
+    for (let next = 10_000; loading; next += 10_000) {
       await sleep(Math.max(0, started + next - Date.now()));
       if (loading) await sample();
     }
@@ -443,7 +444,7 @@ async function soak(label: string, server: RunningServer, seconds: number) {
       `  by kind and status: ${histogram}; network errors ${load.networkErrors.length + warmUp.networkErrors.length}`,
       `  ${SUBSCRIBERS} subscribers received ${Math.min(...received)}–${Math.max(...received)} of ${ingested.size} positions; closed early ${closedEarly}`,
       `  RSS start ${(start / MiB).toFixed(0)} MiB, half-way ${(mid / MiB).toFixed(0)} MiB, end ${(end / MiB).toFixed(0)} MiB (every 5 s: ${rss.map((s) => (s.bytes / MiB).toFixed(0)).join(" ")})`,
-      `  heap after a full GC, every 5 s: ${heaps.map((s) => (s.bytes / MiB).toFixed(1)).join(" ")} MiB; second half ${perRequest.toFixed(0)} bytes per request over ${settledHeaps.length} samples (${(grown / MiB).toFixed(2)} MiB)`,
+      `  heap after a full GC, every 10 s: ${heaps.map((s) => (s.bytes / MiB).toFixed(1)).join(" ")} MiB; second half ${perRequest.toFixed(0)} bytes per request over ${settledHeaps.length} samples (${(grown / MiB).toFixed(2)} MiB)`,
       `  server sockets: before ${sockets.before.inbound} client connections (${sockets.before.total} sockets in all), under load ${during.inbound} (${during.total}), after ${sockets.after.inbound} (${sockets.after.total}); client connections back in ${settled.inbound} ms, all sockets in ${settled.total} ms`,
     ].join("\n"),
   );
@@ -466,7 +467,7 @@ async function soak(label: string, server: RunningServer, seconds: number) {
   // and the request rate follow the machine's load; bytes kept per request do not. A smoke soak
   // ends while the working set is still filling, so it is not checked.
   if (seconds >= 30) {
-    expect(settledHeaps.length).toBeGreaterThanOrEqual(4);
+    expect(settledHeaps.length).toBeGreaterThanOrEqual(3);
     // Below the heap's own jitter (0.4 MiB seen), a slope is noise: few requests on a busy box.
     if (grown > 512 * 1024) expect(perRequest).toBeLessThanOrEqual(LEAKED_BYTES_PER_REQUEST);
   }
