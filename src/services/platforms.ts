@@ -551,8 +551,9 @@ async function resolveUser(
     );
   }
   const existing = await findUserByEmail(ctx.db, app.id, profile.email);
-  if (!profile.emailVerified) {
-    await recordAudit(
+  /** A refused platform sign-in, audited against the account the email belongs to, if any. */
+  const auditRefusal = (reason: string) =>
+    recordAudit(
       ctx.db,
       ctx.audit,
       {
@@ -560,28 +561,19 @@ async function resolveUser(
         action: "auth.login.failed",
         actor: { type: "anonymous", id: null },
         ...(existing ? { target: { type: "user", id: existing.id } } : {}),
-        metadata: { reason: "email_unverified", platform: platform.name },
+        metadata: { reason, platform: platform.name },
       },
       ctx.clock.now(),
     );
+  if (!profile.emailVerified) {
+    await auditRefusal("email_unverified");
     throw new ApiError(
       "forbidden",
       "The identity provider does not say this email is verified (email_verified); only verified addresses sign in the first time",
     );
   }
   if (existing && !platform.trusted) {
-    await recordAudit(
-      ctx.db,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "auth.login.failed",
-        actor: { type: "anonymous", id: null },
-        target: { type: "user", id: existing.id },
-        metadata: { reason: "link_required", platform: platform.name },
-      },
-      ctx.clock.now(),
-    );
+    await auditRefusal("link_required");
     throw new ApiError(
       "conflict",
       `This address has an account: sign in to it, then link ${platform.name} at POST /v1/users/me/platforms/${platform.name}/link`,
