@@ -1,4 +1,4 @@
-import { withDatabase } from "../src/lib/with-database";
+import { withDatabase } from "../src/ports/database";
 import type { Ports } from "../src/ports";
 import { applyRetention, sweepOfflineDevices } from "../src/services/liveness";
 

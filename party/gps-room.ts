@@ -1,6 +1,6 @@
 import { type Connection, Server, type WSMessage } from "partyserver";
 import { createWorkerPorts, type WorkerEnv } from "../src/adapters/cloudflare/ports";
-import { withDatabase } from "../src/lib/with-database";
+import { withDatabase } from "../src/ports/database";
 import type { LiveEvent } from "../src/ports/realtime";
 import { decodePrincipal, liveRoomHost, type Principal } from "../src/services/socket-auth";
 import {

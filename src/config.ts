@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseProxyTrust } from "./lib/client-ip";
-import { parseAllowlistEntry } from "./services/outbound";
+import { parseAllowlistEntry } from "./lib/host-allowlist";
 
 /** `90s`, `1m`, `2h` → milliseconds. */
 const duration = z

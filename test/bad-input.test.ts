@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ErrorSchema } from "../src/lib/errors";
+import { ErrorSchema } from "../src/http/openapi";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
 import { readJson } from "./support/http";
 import { bearer, createTenant } from "./support/identity";

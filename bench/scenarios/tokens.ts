@@ -14,7 +14,7 @@ import {
 } from "jose";
 import { ulid } from "ulidx";
 import { createApp } from "../../src/app";
-import { type SigningAlgorithm, signingAlgorithms } from "../../src/services/settings";
+import { type SigningAlgorithm, signingAlgorithms } from "../../src/db/schema/settings";
 import { cookieJar } from "../../test/support/cookie-jar";
 import { type OidcProvider, OidcProviderClass } from "../../test/support/oidc-provider";
 import {

@@ -1,5 +1,3 @@
-import { z } from "@hono/zod-openapi";
-
 /** Every error code Heimdall answers with, and its HTTP status. One table, used everywhere. */
 export const errorStatus = {
   bad_request: 400,
@@ -76,60 +74,4 @@ const codeByStatus = new Map<number, ErrorCode>(
 /** The code for a status raised by a library (hono's `HTTPException`), never `internal_error` for a 4xx. */
 export function codeForStatus(status: number): ErrorCode {
   return codeByStatus.get(status) ?? (status >= 500 ? "internal_error" : "bad_request");
-}
-
-export const ErrorSchema = z
-  .object({
-    error: z.object({
-      code: z.enum(Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]]).openapi({
-        example: "not_found",
-      }),
-      message: z.string().openapi({ example: "No route for GET /v1/nothing" }),
-      details: z
-        .array(z.object({ field: z.string(), reason: z.string() }))
-        .optional()
-        .openapi({ example: [{ field: "email", reason: "Invalid email address" }] }),
-      mfa_token: z.string().optional().openapi({
-        description: "With `mfa_required`: send it back with `grant_type=mfa_otp` and the code",
-      }),
-      request_id: z.string().openapi({ example: "0f9a3c1e-5b7d-4e7a-9c4b-2d1f8e6a7b30" }),
-    }),
-  })
-  .openapi("Error");
-
-export type ErrorBody = z.infer<typeof ErrorSchema>;
-
-const errorDescriptions: Record<number, string> = {
-  400: "The request is malformed or fails validation",
-  401: "Missing or invalid credentials",
-  403: "The credentials lack a required permission",
-  404: "No such resource",
-  409: "The request conflicts with existing state",
-  413: "The body is larger than the server accepts",
-  415: "The body's content type is not accepted",
-  422: "The request is well-formed but cannot be processed",
-  429: "Too many requests; see Retry-After",
-  500: "Unexpected server error",
-  503: "A dependency is unavailable",
-};
-
-/**
- * OpenAPI `responses` entries for the given error statuses, to spread into a `createRoute`.
- *
- * @example
- * responses: { 200: jsonContent(AppSchema, "The app"), ...errorResponses(401, 404) }
- */
-export function errorResponses<S extends number>(...statuses: S[]) {
-  return Object.fromEntries(
-    statuses.map((status) => [
-      status,
-      {
-        description: errorDescriptions[status] ?? "Error",
-        content: { "application/json": { schema: ErrorSchema } },
-      },
-    ]),
-  ) as Record<
-    S,
-    { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }
-  >;
 }

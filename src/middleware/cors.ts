@@ -1,8 +1,8 @@
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { cors } from "hono/cors";
-import type { AppEnv } from "../app-env";
 import { apps } from "../db/schema";
+import type { AppEnv } from "../http/app-env";
 import type { Ports } from "../ports";
 
 const APP_ORIGINS_TTL_MS = 60_000;

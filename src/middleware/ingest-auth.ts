@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
 import { DEVICE_SECRET_PREFIX } from "../services/devices";
 import { guard } from "./auth";

@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
 import type { Ports } from "../ports";
 

@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env";
-import { afterResponse } from "../lib/after-response";
+import { afterResponse } from "../http/after-response";
+import type { AppEnv } from "../http/app-env";
 import type { DatabaseSession, Ports } from "../ports";
 
 /**

@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../http/app-env";
 
 /**
  * One `request` log event per response: method, path (never the query, which may carry a

@@ -3,7 +3,7 @@ import { ulid } from "ulidx";
 import { ApiError } from "../lib/errors";
 import type { Clock, Database, RevocationStore, TokenRevocationQuery } from "../ports";
 import type { KeyRing } from "./keys";
-import { type SigningAlgorithm, signingAlgorithms } from "./settings";
+import { type SigningAlgorithm, signingAlgorithms } from "../db/schema/settings";
 
 /** The claims of a Heimdall access token (RFC 9068 profile, `typ: at+jwt`). */
 export interface AccessClaims {

@@ -4,7 +4,8 @@ import { ulid } from "ulidx";
 import { apps, signingKeys } from "../db/schema";
 import type { Cipher } from "../lib/crypto";
 import type { Clock, Database } from "../ports";
-import { MAX_ACCESS_TOKEN_TTL_SECONDS, type SigningAlgorithm } from "./settings";
+import type { SigningAlgorithm } from "../db/schema/settings";
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from "./settings";
 
 export interface SigningKey {
   kid: string;

@@ -1,3 +1,4 @@
+import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { pageOf } from "../db/page";
 import { oauthClients, sessions } from "../db/schema";
@@ -7,7 +8,7 @@ import { newId } from "../lib/ids";
 import type { Database, RevocationStore } from "../ports";
 import type { AppRecord } from "./apps";
 import { audited, type ServiceContext } from "./audit";
-import { assertMayGrant, type Grantor, PERMISSION_PATTERN } from "./permissions";
+import { assertMayGrant, type Grantor } from "./permissions";
 import { endSession } from "./sessions";
 
 export type OAuthClientRecord = typeof oauthClients.$inferSelect;

@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { type Address, type AllowEntry, parseAllowlistEntry } from "../lib/host-allowlist";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import type { Clock, OutboundNetwork } from "../ports";
 
@@ -36,35 +37,6 @@ const FAILURE_TTL_MS = 30_000;
 const MAX_REMEMBERED_FAILURES = 1_000;
 const MAX_REDIRECTS = 3;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
-type AllowEntry = { port?: string | undefined } & ({ host: string } | { range: [Address, number] });
-
-const HOSTNAME =
-  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const PORT = /^([1-9]\d{0,4})$/;
-
-/** One `OUTBOUND_ALLOWLIST` entry: `host`, `host:port`, an IP, `ip:port`, `[ipv6]:port` or a CIDR. */
-export function parseAllowlistEntry(entry: string): AllowEntry | undefined {
-  const value = entry.trim().toLowerCase();
-  try {
-    if (value.includes("/")) return { range: ipaddr.parseCIDR(value) };
-    if (ipaddr.IPv6.isValid(value)) return { range: [ipaddr.parse(value), 128] };
-    const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(value);
-    const parts = value.split(":");
-    if (!bracketed && parts.length > 2) return undefined;
-    const [host, port] = bracketed
-      ? [bracketed[1] ?? "", bracketed[2]]
-      : [parts[0] ?? "", parts[1]];
-    if (port !== undefined && !(PORT.test(port) && Number(port) <= 65_535)) return undefined;
-    if (bracketed && !ipaddr.IPv6.isValid(host)) return undefined;
-    if (ipaddr.IPv6.isValid(host)) return { range: [ipaddr.parse(host), 128], port };
-    if (ipaddr.IPv4.isValidFourPartDecimal(host)) return { range: [ipaddr.parse(host), 32], port };
-    return HOSTNAME.test(host) ? { host, port } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Only public unicast addresses are reachable without the allowlist. */
 function isPublic(address: Address) {

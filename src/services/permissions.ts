@@ -1,3 +1,4 @@
+import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { ApiError } from "../lib/errors";
 
 /** Built-in permissions; roles may also hold custom `resource:action` strings of their own. */
@@ -30,8 +31,6 @@ export const permissionCatalogue = [
   { name: "oauth-clients:write", description: "Create, change, rotate and delete OAuth clients" },
 ] as const;
 
-/** `resource:action`, each part a name or `*` (e.g. `gps:read`, `gps:*`, `*:*`). */
-export const PERMISSION_PATTERN = /^(\*|[a-z][a-z0-9_-]{0,63}):(\*|[a-z][a-z0-9_.-]{0,63})$/;
 
 /** Whether any granted permission covers the required one; `*` in a grant matches any part. */
 export function hasPermission(granted: readonly string[], required: string): boolean {

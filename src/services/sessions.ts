@@ -1,3 +1,4 @@
+import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { oauthClients, refreshTokens, sessions, users } from "../db/schema";
 import { type Cipher, randomSecret, sha256Hex } from "../lib/crypto";
@@ -18,7 +19,7 @@ import { isUserBanned } from "./bans";
 import type { BruteForceGuard } from "./brute-force";
 import type { KeyRing } from "./keys";
 import { checkSecondFactor, type SecondFactor } from "./mfa";
-import { hasPermission, PERMISSION_PATTERN } from "./permissions";
+import { hasPermission } from "./permissions";
 import { findUserByEmail, grantsOf, type UserRecord } from "./users";
 
 export interface TokenDeps {

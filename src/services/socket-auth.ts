@@ -2,7 +2,7 @@ import { and, eq } from "drizzle-orm";
 import { decodeProtectedHeader } from "jose";
 import type { RoomHost } from "../../party/room";
 import { devices } from "../db/schema";
-import { withDatabase } from "../lib/with-database";
+import { withDatabase } from "../ports/database";
 import type { Clock, Database, Ports, RevocationStore, TokenRevocationQuery } from "../ports";
 import {
   checkRevoked,

@@ -1,7 +1,8 @@
 import { type SQL, sql } from "drizzle-orm";
 import fc from "fast-check";
 import { expect } from "vitest";
-import { ErrorSchema, errorStatus } from "../../src/lib/errors";
+import { ErrorSchema } from "../../src/http/openapi";
+import { errorStatus } from "../../src/lib/errors";
 import type { DatabasePort } from "../../src/ports";
 import type { LogEvent } from "./app";
 

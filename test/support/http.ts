@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { type ErrorBody, ErrorSchema } from "../../src/lib/errors";
+import { type ErrorBody, ErrorSchema } from "../../src/http/openapi";
 
 /**
  * Asserts a response is an error in Heimdall's error shape: the status, the code, a message, and the

@@ -8,7 +8,7 @@ import {
   newPeerState,
   type Peer,
 } from "../../../party/room";
-import { withDatabase } from "../../lib/with-database";
+import { withDatabase } from "../../ports/database";
 import type { Ports } from "../../ports";
 import { encodePrincipal, type liveRoomHost, type Principal } from "../../services/socket-auth";
 import type { WorkerEnv } from "./ports";

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { withDatabase } from "../../lib/with-database";
+import { withDatabase } from "../../ports/database";
 import type { Ports } from "../../ports";
 import { liveRoomHost, type Principal } from "../../services/socket-auth";
 import { createNodeHub } from "./ws-hub";

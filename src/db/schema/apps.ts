@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { jsonb, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import type { AppSettings } from "../../services/settings";
+import type { AppSettings } from "./settings";
 import { createInsertSchema, createSelectSchema, isoTimestamp, metadataSchema } from "./zod";
 
 export const appStatus = ["active", "archived"] as const;

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import { PERMISSION_PATTERN } from "../../services/permissions";
+import { PERMISSION_PATTERN } from "./permission";
 import { apps } from "./apps";
 import { roles } from "./identity";
 import { createSelectSchema, isoTimestamp } from "./zod";

@@ -11,7 +11,7 @@ import {
   uniqueIndex,
 } from "drizzle-orm/pg-core";
 import type { GeoLocation } from "../../ports/geoip";
-import { PERMISSION_PATTERN } from "../../services/permissions";
+import { PERMISSION_PATTERN } from "./permission";
 import { apps } from "./apps";
 import { createSelectSchema, geoLocationSchema, isoTimestamp, metadataSchema } from "./zod";
 

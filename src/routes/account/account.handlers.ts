@@ -1,10 +1,10 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
-import type { AppEnv } from "../../app-env";
-import { paginated } from "../../lib/pagination";
+import type { AppEnv } from "../../http/app-env";
+import { paginated } from "../../http/pagination";
+import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
-import { serviceContext } from "../../lib/service-context";
-import { withDatabase } from "../../lib/with-database";
+import { withDatabase } from "../../ports/database";
 import { appInScope, selfOf } from "../../middleware/auth";
 import { eraseUser, exportUser } from "../../services/account";
 import { listAudit } from "../../services/audit";

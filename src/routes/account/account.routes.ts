@@ -1,8 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AuditLogSchema, OAuthGrantSchema } from "../../db/schema";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonBody, jsonContent } from "../../lib/openapi";
-import { listSchema, PaginationQuery } from "../../lib/pagination";
+import { bearerSecurity, errorResponses, jsonBody, jsonContent } from "../../http/openapi";
+import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
 
 const tags = ["Account"];

@@ -1,12 +1,12 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { desc, eq } from "drizzle-orm";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
 import { apps } from "../../db/schema";
-import { absoluteUrl } from "../../lib/links";
-import { paginated } from "../../lib/pagination";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl } from "../../http/links";
+import { paginated } from "../../http/pagination";
+import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
-import { serviceContext } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
 import * as service from "../../services/apps";
 import type * as routes from "./apps.routes";

@@ -1,10 +1,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AppSchema, CreateAppSchema, UpdateAppSchema } from "../../db/schema";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonBody, jsonContent, resourceSchema } from "../../lib/openapi";
-import { listSchema, PaginationQuery } from "../../lib/pagination";
+import {
+  bearerSecurity,
+  errorResponses,
+  jsonBody,
+  jsonContent,
+  resourceSchema,
+} from "../../http/openapi";
+import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
-import { AppSettingsSchema } from "../../services/settings";
+import { AppSettingsSchema } from "../../db/schema/settings";
 
 const tags = ["Apps"];
 const platform = [guard({ scope: "platform" })];

@@ -1,12 +1,12 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { stream } from "hono/streaming";
-import type { AppEnv } from "../../app-env";
-import { absoluteUrl } from "../../lib/links";
-import { paginated } from "../../lib/pagination";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl } from "../../http/links";
+import { paginated } from "../../http/pagination";
+import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
-import { serviceContext } from "../../lib/service-context";
-import { withDatabase } from "../../lib/with-database";
+import { withDatabase } from "../../ports/database";
 import { findAppByName } from "../../services/apps";
 import { auditEvents } from "../../services/audit";
 import * as reports from "../../services/audit-reports";

@@ -1,8 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AuditReportSchema, CreateAuditReportSchema } from "../../db/schema";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonBody, jsonContent, resourceSchema } from "../../lib/openapi";
-import { listSchema, PaginationQuery } from "../../lib/pagination";
+import {
+  bearerSecurity,
+  errorResponses,
+  jsonBody,
+  jsonContent,
+  resourceSchema,
+} from "../../http/openapi";
+import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
 
 const tags = ["Audit reports"];

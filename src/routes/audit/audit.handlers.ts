@@ -1,8 +1,8 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl, scopePath } from "../../http/links";
+import { paginated } from "../../http/pagination";
 import { ApiError } from "../../lib/errors";
-import { absoluteUrl, scopePath } from "../../lib/links";
-import { paginated } from "../../lib/pagination";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import { findAudit, listAudit } from "../../services/audit";

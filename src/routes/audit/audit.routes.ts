@@ -1,8 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AuditLogSchema } from "../../db/schema";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonContent, resourceSchema } from "../../lib/openapi";
-import { listSchema, PaginationQuery } from "../../lib/pagination";
+import { bearerSecurity, errorResponses, jsonContent, resourceSchema } from "../../http/openapi";
+import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
 
 const tags = ["Audit"];

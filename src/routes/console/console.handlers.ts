@@ -1,5 +1,5 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
 import type { consoleConfig } from "./console.routes";
 
 export const getConsoleConfig: RouteHandler<typeof consoleConfig, AppEnv> = (c) => {

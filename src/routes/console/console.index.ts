@@ -1,4 +1,4 @@
-import { createRouter } from "../../lib/router";
+import { createRouter } from "../../http/router";
 import { getConsoleConfig } from "./console.handlers";
 import { consoleConfig } from "./console.routes";
 

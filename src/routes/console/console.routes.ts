@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jsonContent } from "../../lib/openapi";
+import { jsonContent } from "../../http/openapi";
 
 export const ConsoleConfigSchema = z
   .object({

@@ -1,10 +1,10 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
-import { absoluteUrl, scopePath } from "../../lib/links";
-import { paginated } from "../../lib/pagination";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl, scopePath } from "../../http/links";
+import { paginated } from "../../http/pagination";
+import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
-import { serviceContext } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
 import * as service from "../../services/devices";
 import type * as routes from "./devices.routes";

@@ -1,9 +1,9 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
 import { apps } from "../../db/schema";
-import { issuerBase } from "../../lib/links";
+import type { AppEnv } from "../../http/app-env";
+import { issuerBase } from "../../http/links";
 import { issuerFor } from "../../services/access-tokens";
 import { findAppByName, settingsOf } from "../../services/apps";
 import { OIDC_SCOPES } from "../../services/oauth-clients";

@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
 import { API_VERSION } from "../../version";
 
 type Document = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;

@@ -1,12 +1,12 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { and, eq, gte, lte } from "drizzle-orm";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
 import { positions } from "../../db/schema";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl } from "../../http/links";
+import { paginated } from "../../http/pagination";
+import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
-import { absoluteUrl } from "../../lib/links";
-import { paginated } from "../../lib/pagination";
-import { serviceContext } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
 import { audited } from "../../services/audit";
 import { findDevice } from "../../services/devices";

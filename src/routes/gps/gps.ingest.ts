@@ -1,8 +1,8 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
-import { afterResponse } from "../../lib/after-response";
+import { afterResponse } from "../../http/after-response";
+import type { AppEnv } from "../../http/app-env";
+import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
-import { serviceContext } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
 import { ingestPoints } from "../../services/ingest";
 

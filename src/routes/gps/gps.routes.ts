@@ -1,14 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { PointSchema, PositionSchema } from "../../db/schema";
-import { errorResponses } from "../../lib/errors";
 import {
   bearerSecurity,
+  errorResponses,
   jsonBody,
   jsonContent,
   resourceSchema,
   trackerSecurity,
-} from "../../lib/openapi";
-import { listSchema, PaginationQuery } from "../../lib/pagination";
+} from "../../http/openapi";
+import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
 import { ingestAuth } from "../../middleware/ingest-auth";
 import { MAX_POINTS } from "../../services/ingest";

@@ -12,9 +12,9 @@ import {
   useErrorHandler,
 } from "graphql-yoga";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
+import { createRouter } from "../../http/router";
 import { ApiError } from "../../lib/errors";
-import { createRouter } from "../../lib/router";
 import { authenticate } from "../../middleware/auth";
 import type { Ports } from "../../ports";
 import { graphiqlPage } from "./graphiql";

@@ -2,7 +2,6 @@ import DataLoader from "dataloader";
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from "graphql";
 import type { Context } from "hono";
 import { type ZodType, z } from "zod";
-import type { AppEnv } from "../../app-env";
 import {
   AssignRoleSchema,
   CreateApiKeySchema,
@@ -13,15 +12,16 @@ import {
   UpdateRoleSchema,
   UpdateUserSchema,
 } from "../../db/schema";
+import type { AppEnv } from "../../http/app-env";
+import { PaginationQuery } from "../../http/pagination";
+import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
-import { PaginationQuery } from "../../lib/pagination";
-import { serviceContext } from "../../lib/service-context";
 import {
   type AppSubject,
   assertAppCaller,
   revocationOf,
   type Subject,
-} from "../../middleware/auth";
+} from "../../services/subject";
 import type { TokenRevocationQuery } from "../../ports";
 import { checkRevoked } from "../../services/access-tokens";
 import * as apiKeys from "../../services/api-keys";

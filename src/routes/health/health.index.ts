@@ -1,4 +1,4 @@
-import { createRouter } from "../../lib/router";
+import { createRouter } from "../../http/router";
 import { getHealth } from "./health.handlers";
 import { health } from "./health.routes";
 

@@ -1,6 +1,6 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import type { AppEnv } from "../../app-env";
-import { absoluteUrl } from "../../lib/links";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl } from "../../http/links";
 import { API_NAME, API_VERSION } from "../../version";
 import type { apiInfo } from "./index.routes";
 

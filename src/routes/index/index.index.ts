@@ -1,4 +1,4 @@
-import { createRouter } from "../../lib/router";
+import { createRouter } from "../../http/router";
 import { getApiInfo } from "./index.handlers";
 import { apiInfo } from "./index.routes";
 

@@ -1,9 +1,9 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import type { AppEnv } from "../../app-env";
-import { absoluteUrl, issuerBase, scopePath } from "../../lib/links";
-import { paginated } from "../../lib/pagination";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl, issuerBase, scopePath } from "../../http/links";
+import { paginated } from "../../http/pagination";
+import { serviceContext, tokenDeps } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
-import { serviceContext, tokenDeps } from "../../lib/service-context";
 import { appInScope } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import * as service from "../../services/invites";

@@ -1,8 +1,9 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl, issuerBase } from "../../http/links";
 import { ApiError } from "../../lib/errors";
-import { absoluteUrl, issuerBase } from "../../lib/links";
-import { appInScope, subjectId } from "../../middleware/auth";
+import { appInScope } from "../../middleware/auth";
+import { subjectId } from "../../services/subject";
 import { issuerFor } from "../../services/access-tokens";
 import { issueSocketTicket } from "../../services/socket-auth";
 import type * as routes from "./live.routes";

@@ -1,6 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonContent } from "../../lib/openapi";
+import { bearerSecurity, errorResponses, jsonContent } from "../../http/openapi";
 import { guard } from "../../middleware/auth";
 
 export const createTicket = createRoute({

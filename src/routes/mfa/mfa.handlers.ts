@@ -1,9 +1,9 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
 import { users } from "../../db/schema";
-import { serviceContext, tokenDeps } from "../../lib/service-context";
+import type { AppEnv } from "../../http/app-env";
+import { serviceContext, tokenDeps } from "../../http/service-context";
 import { appInScope, selfOf } from "../../middleware/auth";
 import * as mfa from "../../services/mfa";
 import type * as routes from "./mfa.routes";

@@ -1,6 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonBody, jsonContent } from "../../lib/openapi";
+import { bearerSecurity, errorResponses, jsonBody, jsonContent } from "../../http/openapi";
 import { guard } from "../../middleware/auth";
 
 const tags = ["Two-factor authentication"];

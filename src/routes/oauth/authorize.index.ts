@@ -1,11 +1,11 @@
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
+import { issuerBase } from "../../http/links";
+import { createRouter } from "../../http/router";
+import { serviceContext, tokenDeps } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
-import { issuerBase } from "../../lib/links";
-import { createRouter } from "../../lib/router";
-import { serviceContext, tokenDeps } from "../../lib/service-context";
 import { authenticate } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import { type AppRecord, findAppByName } from "../../services/apps";

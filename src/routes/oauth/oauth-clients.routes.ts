@@ -4,9 +4,14 @@ import {
   OAuthClientSchema,
   UpdateOAuthClientSchema,
 } from "../../db/schema";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonBody, jsonContent, resourceSchema } from "../../lib/openapi";
-import { listSchema, PaginationQuery } from "../../lib/pagination";
+import {
+  bearerSecurity,
+  errorResponses,
+  jsonBody,
+  jsonContent,
+  resourceSchema,
+} from "../../http/openapi";
+import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
 
 const tags = ["OAuth clients"];

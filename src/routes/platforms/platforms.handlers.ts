@@ -1,11 +1,11 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
+import { absoluteUrl, issuerBase, scopePath } from "../../http/links";
+import { paginated } from "../../http/pagination";
+import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
-import { absoluteUrl, issuerBase, scopePath } from "../../lib/links";
-import { paginated } from "../../lib/pagination";
 import { serialize } from "../../lib/serialize";
-import { serviceContext } from "../../lib/service-context";
 import { appInScope, selfOf } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import { findAppByName } from "../../services/apps";

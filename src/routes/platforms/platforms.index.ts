@@ -1,4 +1,4 @@
-import { createRouter } from "../../lib/router";
+import { createRouter } from "../../http/router";
 import * as handlers from "./platforms.handlers";
 import * as routes from "./platforms.routes";
 

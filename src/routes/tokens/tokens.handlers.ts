@@ -1,10 +1,11 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env";
+import type { AppEnv } from "../../http/app-env";
+import { issuerBase } from "../../http/links";
+import { serviceContext, tokenDeps } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
-import { issuerBase } from "../../lib/links";
-import { serviceContext, tokenDeps } from "../../lib/service-context";
-import { type AppSubject, subjectId, subjectOfToken } from "../../middleware/auth";
+import { subjectOfToken } from "../../middleware/auth";
+import { type AppSubject, subjectId } from "../../services/subject";
 import {
   type AccessClaims,
   issuerFor,

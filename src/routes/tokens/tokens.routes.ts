@@ -1,6 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses } from "../../lib/errors";
-import { jsonContent } from "../../lib/openapi";
+import { errorResponses, jsonContent } from "../../http/openapi";
 
 const AppParams = z.object({ app_name: z.string().min(1).max(63) });
 

@@ -7,9 +7,14 @@ import {
   UserSchema,
   userStatus,
 } from "../../db/schema";
-import { errorResponses } from "../../lib/errors";
-import { bearerSecurity, jsonBody, jsonContent, resourceSchema } from "../../lib/openapi";
-import { listSchema, PaginationQuery } from "../../lib/pagination";
+import {
+  bearerSecurity,
+  errorResponses,
+  jsonBody,
+  jsonContent,
+  resourceSchema,
+} from "../../http/openapi";
+import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
 
 const tags = ["Users"];

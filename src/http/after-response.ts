@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "./app-env";
 
 /**
  * Lets `work` finish after the response: on Workers the isolate is kept for it

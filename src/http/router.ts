@@ -1,6 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../app-env";
-import { ApiError } from "./errors";
+import { ApiError } from "../lib/errors";
+import type { AppEnv } from "./app-env";
 
 /** Validation failures answer 400 `validation_error` with one detail per failing field. */
 const validationHook: ConstructorParameters<typeof OpenAPIHono<AppEnv>>[0] = {

@@ -1,7 +1,8 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { AppEnv } from "../app-env";
-import { ApiError, codeForStatus, type ErrorBody } from "./errors";
+import { ApiError, codeForStatus } from "../lib/errors";
+import type { AppEnv } from "./app-env";
+import type { ErrorBody } from "./openapi";
 
 function errorResponse(c: Context<AppEnv>, error: ApiError) {
   const body: ErrorBody = {

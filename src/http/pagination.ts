@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ZodType } from "zod";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "./app-env";
 import { absoluteUrl } from "./links";
 
 export const PaginationQuery = z.object({

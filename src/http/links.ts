@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "./app-env";
 
 /** Absolute URL for a path: `PUBLIC_URL` when set (behind proxies), else the request's origin. */
 export function absoluteUrl(c: Context<AppEnv>, path: string): string {

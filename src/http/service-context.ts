@@ -1,12 +1,12 @@
 import type { Context } from "hono";
 import { failOpen } from "../adapters/fail-open-limiter";
-import type { AppEnv } from "../app-env";
-import { subjectId } from "../middleware/auth";
+import { subjectId } from "../services/subject";
 import type { GeoLocation } from "../ports";
 import type { AuditSource, ServiceContext } from "../services/audit";
 import { createBruteForceGuard } from "../services/brute-force";
 import type { Grantor } from "../services/permissions";
 import type { TokenDeps } from "../services/sessions";
+import type { AppEnv } from "./app-env";
 
 /** The audit source of a request: its authenticated subject, IP and user agent. */
 export function auditSource(c: Context<AppEnv>): AuditSource {
