@@ -1,5 +1,5 @@
-import { withDatabase } from "../src/ports/database";
 import type { Ports } from "../src/ports";
+import { withDatabase } from "../src/ports/database";
 import { applyRetention, sweepOfflineDevices } from "../src/services/liveness";
 
 /** A job run on a schedule: by the Worker's cron trigger, and by a timer in the Node entry. */

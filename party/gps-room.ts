@@ -1,8 +1,14 @@
 import { type Connection, Server, type WSMessage } from "partyserver";
-import { createWorkerPorts, type WorkerEnv } from "../src/adapters/cloudflare/ports";
 import { withDatabase } from "../src/ports/database";
 import type { LiveEvent } from "../src/ports/realtime";
-import { decodePrincipal, liveRoomHost, type Principal } from "../src/services/socket-auth";
+import { liveRoomHost, type Principal } from "../src/services/socket-auth";
+import { createWorkerPorts } from "../src/worker/ports";
+import {
+  CLIENT_IP_HEADER,
+  decodePrincipal,
+  PRINCIPAL_HEADER,
+  type WorkerEnv,
+} from "../src/worker/room-contract";
 import {
   type AddressBans,
   authenticated,
@@ -16,16 +22,11 @@ import {
   sweep,
 } from "./room";
 
-/** Set by the Worker only, on the upgrade it forwards: who the socket authenticated as. */
-export const PRINCIPAL_HEADER = "x-heimdall-principal";
-/** Set by the Worker only: the client's address (`CF-Connecting-IP`), for bans and the cap. */
-export const CLIENT_IP_HEADER = "x-heimdall-client-ip";
-
 type State = PeerState<Principal> & { ip?: string };
 
 /**
  * An app's live GPS room on a Durable Object (named by the app's id), a thin host over
- * `room.ts`. Sockets arrive authenticated by the Worker (`src/adapters/cloudflare/live-socket.ts`);
+ * `room.ts`. Sockets arrive authenticated by the Worker (`src/worker/live-socket.ts`);
  * their state lives in `connection.setState`, which survives hibernation, and `{type:"Ping"}`
  * is answered by the runtime without waking the room.
  */

@@ -1,6 +1,6 @@
 /**
  * The live room's protocol (its messages), written once for both hosts: the Durable
- * Object in `party/gps-room.ts` and the Node hub in `src/adapters/node/ws-hub.ts`. Runtime-free:
+ * Object in `party/gps-room.ts` and the Node hub in `src/node/ws-hub.ts`. Runtime-free:
  * it sees text in, sends messages out, and asks its host to authenticate and authorize.
  *
  * Client → server: `{type:"Ping"}`, `{type:"Auth", token}`, `{type:"Subscribe", channel}`,

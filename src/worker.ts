@@ -1,11 +1,12 @@
 import { runScheduledJobs } from "../functions";
-import { serveLiveSocket } from "./adapters/cloudflare/live-socket";
-import { createWorkerPorts, type WorkerEnv } from "./adapters/cloudflare/ports";
 import { withSentryWhenConfigured } from "./adapters/sentry/cloudflare";
 import { type App, createApp } from "./app";
 import { ConfigError } from "./config";
 import type { Ports } from "./ports";
 import { liveRoomHost } from "./services/socket-auth";
+import { serveLiveSocket } from "./worker/live-socket";
+import { createWorkerPorts } from "./worker/ports";
+import type { WorkerEnv } from "./worker/room-contract";
 
 export { GpsRoom } from "../party/gps-room";
 

@@ -6,8 +6,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import WebSocket, { WebSocketServer } from "ws";
-import { createLiveHub } from "../../src/adapters/node/live";
 import { createApp } from "../../src/app";
+import { createLiveHub } from "../../src/node/live";
 import type { Ports } from "../../src/ports";
 import {
   ADMIN_KEY,

@@ -1,8 +1,8 @@
 import type { RequestIdVariables } from "hono/request-id";
-import type { Subject } from "../services/subject";
 import type { Database, Logger, Ports } from "../ports";
 import type { AppRecord } from "../services/apps";
 import type { DeviceIdentity } from "../services/devices";
+import type { Subject } from "../services/subject";
 
 export interface AppVariables extends RequestIdVariables {
   ports: Ports;

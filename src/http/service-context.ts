@@ -1,11 +1,11 @@
 import type { Context } from "hono";
 import { failOpen } from "../adapters/fail-open-limiter";
-import { subjectId } from "../services/subject";
 import type { GeoLocation } from "../ports";
 import type { AuditSource, ServiceContext } from "../services/audit";
 import { createBruteForceGuard } from "../services/brute-force";
 import type { Grantor } from "../services/permissions";
 import type { TokenDeps } from "../services/sessions";
+import { subjectId } from "../services/subject";
 import type { AppEnv } from "./app-env";
 
 /** The audit source of a request: its authenticated subject, IP and user agent. */

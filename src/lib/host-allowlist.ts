@@ -1,7 +1,10 @@
 import ipaddr from "ipaddr.js";
 
 export type Address = ipaddr.IPv4 | ipaddr.IPv6;
-export type AllowEntry = { port?: string | undefined } & ({ host: string } | { range: [Address, number] });
+export type AllowEntry = { port?: string | undefined } & (
+  | { host: string }
+  | { range: [Address, number] }
+);
 
 const HOSTNAME =
   /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -28,4 +31,3 @@ export function parseAllowlistEntry(entry: string): AllowEntry | undefined {
     return undefined;
   }
 }
-

@@ -5,11 +5,9 @@ import type { AppEnv } from "../http/app-env";
 import { issuerBase } from "../http/links";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
-import type { TokenRevocationQuery } from "../ports";
 import { verifyAccessToken } from "../services/access-tokens";
 import { API_KEY_PREFIX } from "../services/api-keys";
 import { findAppById, findAppByName } from "../services/apps";
-import { hasPermission } from "../services/permissions";
 import { type AppSubject, assertAppCaller, type Subject } from "../services/subject";
 
 const challenge = { "WWW-Authenticate": `Bearer realm="heimdall"` };

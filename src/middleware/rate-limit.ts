@@ -3,12 +3,12 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { failOpen } from "../adapters/fail-open-limiter";
 import { apps } from "../db/schema";
+import type { AppSettings } from "../db/schema/settings";
 import type { AppEnv } from "../http/app-env";
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { createTtlCache } from "../lib/ttl-cache";
 import type { Ports, RateLimitResult } from "../ports";
-import type { AppSettings } from "../db/schema/settings";
 import { authenticate, credentialOf } from "./auth";
 import { deviceSecretOf } from "./ingest-auth";
 

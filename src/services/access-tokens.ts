@@ -1,9 +1,9 @@
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { ulid } from "ulidx";
+import { type SigningAlgorithm, signingAlgorithms } from "../db/schema/settings";
 import { ApiError } from "../lib/errors";
 import type { Clock, Database, RevocationStore, TokenRevocationQuery } from "../ports";
 import type { KeyRing } from "./keys";
-import { type SigningAlgorithm, signingAlgorithms } from "../db/schema/settings";
 
 /** The claims of a Heimdall access token (RFC 9068 profile, `typ: at+jwt`). */
 export interface AccessClaims {

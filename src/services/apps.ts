@@ -1,10 +1,10 @@
 import { eq, sql } from "drizzle-orm";
 import { apps, roles } from "../db/schema";
+import type { AppSettings } from "../db/schema/settings";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database, RevocationStore } from "../ports";
 import { audited, recordAudit, type ServiceContext } from "./audit";
-import type { AppSettings } from "../db/schema/settings";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS, resolveSettings } from "./settings";
 
 export type AppRecord = typeof apps.$inferSelect;

@@ -1,7 +1,7 @@
-import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { pageOf } from "../db/page";
 import { oauthClients, sessions } from "../db/schema";
+import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";

@@ -1,6 +1,6 @@
 import ipaddr from "ipaddr.js";
-import { type Address, type AllowEntry, parseAllowlistEntry } from "../lib/host-allowlist";
 import { ApiError, type ErrorDetail } from "../lib/errors";
+import { type Address, type AllowEntry, parseAllowlistEntry } from "../lib/host-allowlist";
 import type { Clock, OutboundNetwork } from "../ports";
 
 /**

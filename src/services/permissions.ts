@@ -1,4 +1,3 @@
-import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { ApiError } from "../lib/errors";
 
 /** Built-in permissions; roles may also hold custom `resource:action` strings of their own. */
@@ -30,7 +29,6 @@ export const permissionCatalogue = [
   { name: "oauth-clients:read", description: "List and read OAuth clients" },
   { name: "oauth-clients:write", description: "Create, change, rotate and delete OAuth clients" },
 ] as const;
-
 
 /** Whether any granted permission covers the required one; `*` in a grant matches any part. */
 export function hasPermission(granted: readonly string[], required: string): boolean {

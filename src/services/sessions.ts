@@ -1,6 +1,6 @@
-import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { oauthClients, refreshTokens, sessions, users } from "../db/schema";
+import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { type Cipher, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";

@@ -2,8 +2,8 @@ import { and, eq } from "drizzle-orm";
 import { decodeProtectedHeader } from "jose";
 import type { RoomHost } from "../../party/room";
 import { devices } from "../db/schema";
-import { withDatabase } from "../ports/database";
 import type { Clock, Database, Ports, RevocationStore, TokenRevocationQuery } from "../ports";
+import { withDatabase } from "../ports/database";
 import {
   checkRevoked,
   signAccessToken,
@@ -148,18 +148,5 @@ export function liveRoomHost(
     isRevoked: (principal) => isPrincipalRevoked(ports.revocations, principal),
     now: () => ports.clock.now().getTime(),
     reportError: (message, error) => ports.logger.error(message, { error }),
-  };
-}
-
-/** A principal as text, to hand a socket authenticated by the Worker to its room. */
-export function encodePrincipal(principal: Principal): string {
-  return JSON.stringify(principal);
-}
-
-export function decodePrincipal(text: string): Principal {
-  const parsed = JSON.parse(text) as Principal & { revocation: { issuedAt: string } };
-  return {
-    ...parsed,
-    revocation: { ...parsed.revocation, issuedAt: new Date(parsed.revocation.issuedAt) },
   };
 }

@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import { PERMISSION_PATTERN } from "./permission";
 import { apps } from "./apps";
 import { roles } from "./identity";
+import { PERMISSION_PATTERN } from "./permission";
 import { createSelectSchema, isoTimestamp } from "./zod";
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });

@@ -11,8 +11,8 @@ import {
   uniqueIndex,
 } from "drizzle-orm/pg-core";
 import type { GeoLocation } from "../../ports/geoip";
-import { PERMISSION_PATTERN } from "./permission";
 import { apps } from "./apps";
+import { PERMISSION_PATTERN } from "./permission";
 import { createSelectSchema, geoLocationSchema, isoTimestamp, metadataSchema } from "./zod";
 
 const timestamps = {

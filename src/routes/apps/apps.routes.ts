@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AppSchema, CreateAppSchema, UpdateAppSchema } from "../../db/schema";
+import { AppSettingsSchema } from "../../db/schema/settings";
 import {
   bearerSecurity,
   errorResponses,
@@ -9,7 +10,6 @@ import {
 } from "../../http/openapi";
 import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
-import { AppSettingsSchema } from "../../db/schema/settings";
 
 const tags = ["Apps"];
 const platform = [guard({ scope: "platform" })];

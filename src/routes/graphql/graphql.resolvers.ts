@@ -16,12 +16,6 @@ import type { AppEnv } from "../../http/app-env";
 import { PaginationQuery } from "../../http/pagination";
 import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
-import {
-  type AppSubject,
-  assertAppCaller,
-  revocationOf,
-  type Subject,
-} from "../../services/subject";
 import type { TokenRevocationQuery } from "../../ports";
 import { checkRevoked } from "../../services/access-tokens";
 import * as apiKeys from "../../services/api-keys";
@@ -30,6 +24,12 @@ import { listAudit } from "../../services/audit";
 import * as devices from "../../services/devices";
 import * as positions from "../../services/positions";
 import * as roles from "../../services/roles";
+import {
+  type AppSubject,
+  assertAppCaller,
+  revocationOf,
+  type Subject,
+} from "../../services/subject";
 import * as users from "../../services/users";
 import { assertSomeAccepted, ingest } from "../gps/gps.ingest";
 import { HistoryQuery } from "../gps/gps.routes";

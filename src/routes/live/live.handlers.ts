@@ -3,9 +3,9 @@ import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, issuerBase } from "../../http/links";
 import { ApiError } from "../../lib/errors";
 import { appInScope } from "../../middleware/auth";
-import { subjectId } from "../../services/subject";
 import { issuerFor } from "../../services/access-tokens";
 import { issueSocketTicket } from "../../services/socket-auth";
+import { subjectId } from "../../services/subject";
 import type * as routes from "./live.routes";
 
 export const createTicket: RouteHandler<typeof routes.createTicket, AppEnv> = async (c) => {

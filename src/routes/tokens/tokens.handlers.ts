@@ -5,7 +5,6 @@ import { issuerBase } from "../../http/links";
 import { serviceContext, tokenDeps } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
 import { subjectOfToken } from "../../middleware/auth";
-import { type AppSubject, subjectId } from "../../services/subject";
 import {
   type AccessClaims,
   issuerFor,
@@ -17,6 +16,7 @@ import { clientCredentialsGrant } from "../../services/credentials";
 import { exchangeCode } from "../../services/oauth";
 import { hasPermission } from "../../services/permissions";
 import * as sessions from "../../services/sessions";
+import { type AppSubject, subjectId } from "../../services/subject";
 import { findUser } from "../../services/users";
 import type * as routes from "./tokens.routes";
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
-import { withDatabase } from "../../ports/database";
-import type { Ports } from "../../ports";
-import { liveRoomHost, type Principal } from "../../services/socket-auth";
+import type { Ports } from "../ports";
+import { withDatabase } from "../ports/database";
+import { liveRoomHost, type Principal } from "../services/socket-auth";
 import { createNodeHub } from "./ws-hub";
 
 /**

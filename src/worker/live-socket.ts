@@ -1,5 +1,4 @@
 import { getServerByName } from "partyserver";
-import { CLIENT_IP_HEADER, PRINCIPAL_HEADER } from "../../../party/gps-room";
 import {
   AUTH_TIMEOUT_MS,
   CLOSE_AUTH_TIMEOUT,
@@ -7,11 +6,16 @@ import {
   handleMessage,
   newPeerState,
   type Peer,
-} from "../../../party/room";
-import { withDatabase } from "../../ports/database";
-import type { Ports } from "../../ports";
-import { encodePrincipal, type liveRoomHost, type Principal } from "../../services/socket-auth";
-import type { WorkerEnv } from "./ports";
+} from "../../party/room";
+import type { Ports } from "../ports";
+import { withDatabase } from "../ports/database";
+import type { liveRoomHost, Principal } from "../services/socket-auth";
+import {
+  CLIENT_IP_HEADER,
+  encodePrincipal,
+  PRINCIPAL_HEADER,
+  type WorkerEnv,
+} from "./room-contract";
 
 type RoomHost = ReturnType<typeof liveRoomHost>;
 

@@ -1,14 +1,15 @@
 import { getServerByName } from "partyserver";
-import { type GpsRoom, PRINCIPAL_HEADER } from "../../../party/gps-room";
-import { eventStream } from "../../lib/event-stream";
-import type { LiveEvent, Realtime } from "../../ports/realtime";
-import { encodePrincipal } from "../../services/socket-auth";
+import { eventStream } from "../lib/event-stream";
+import type { LiveEvent, Realtime } from "../ports/realtime";
+import { encodePrincipal, type LiveRoomServer, PRINCIPAL_HEADER } from "./room-contract";
 
 /**
  * The app's Durable Object room (one per app, named by its id): events go in by RPC; a
  * server-side subscriber joins the room as a socket of its own, like any other.
  */
-export function createDurableObjectRealtime(rooms: DurableObjectNamespace<GpsRoom>): Realtime {
+export function createDurableObjectRealtime(
+  rooms: DurableObjectNamespace<LiveRoomServer>,
+): Realtime {
   return {
     async publish(appId, events) {
       await rooms.getByName(appId).publish(events);

@@ -1,24 +1,18 @@
-import type { GpsRoom } from "../../../party/gps-room";
-import { ConfigError, parseConfig } from "../../config";
-import { sha256Hex } from "../../lib/crypto";
-import type { Ports } from "../../ports";
-import { noErrorReporter } from "../../ports/error-reporter";
-import { createOutboundPolicy } from "../../services/outbound";
-import { createCacheAdapters } from "../cache";
-import { createConsoleLogger } from "../console-logger";
-import { createIdentityPorts } from "../identity";
-import { createNeonDatabase } from "../neon/database";
-import { sentryWorkerReporter } from "../sentry/cloudflare";
-import { systemClock } from "../system-clock";
-import { cloudflareGeoIp } from "./geoip";
-import { workersOutboundNetwork } from "./outbound-network";
+import { createCacheAdapters } from "../adapters/cache";
+import { cloudflareGeoIp } from "../adapters/cloudflare/geoip";
+import { workersOutboundNetwork } from "../adapters/cloudflare/outbound-network";
+import { createConsoleLogger } from "../adapters/console-logger";
+import { createIdentityPorts } from "../adapters/identity";
+import { createNeonDatabase } from "../adapters/neon/database";
+import { sentryWorkerReporter } from "../adapters/sentry/cloudflare";
+import { systemClock } from "../adapters/system-clock";
+import { ConfigError, parseConfig } from "../config";
+import { sha256Hex } from "../lib/crypto";
+import type { Ports } from "../ports";
+import { noErrorReporter } from "../ports/error-reporter";
+import { createOutboundPolicy } from "../services/outbound";
 import { createDurableObjectRealtime } from "./realtime";
-
-/** Bindings declared in `wrangler.toml`; string settings arrive as vars and secrets. */
-export interface WorkerEnv {
-  GPS_ROOM: DurableObjectNamespace<GpsRoom>;
-  [setting: string]: unknown;
-}
+import type { WorkerEnv } from "./room-contract";
 
 /**
  * The ports on Cloudflare, from the bindings: Neon, Upstash (or in-isolate memory), the

@@ -12,10 +12,10 @@ import {
   type Principal,
   type RoomHost,
   sweep,
-} from "../../../party/room";
-import { eventStream } from "../../lib/event-stream";
-import type { Logger } from "../../ports/logger";
-import type { LiveEvent, Realtime } from "../../ports/realtime";
+} from "../../party/room";
+import { eventStream } from "../lib/event-stream";
+import type { Logger } from "../ports/logger";
+import type { LiveEvent, Realtime } from "../ports/realtime";
 
 export interface NodeHubOptions<P extends Principal> {
   host: RoomHost<P>;
