@@ -8,11 +8,12 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import pg from "pg";
+import { createPasswordHasher } from "../src/adapters/argon2-hasher";
 import { createConsoleLogger } from "../src/adapters/console-logger";
-import { createIdentityPorts } from "../src/adapters/identity";
 import { createMemoryLimiter } from "../src/adapters/memory/limiter";
 import { createMemoryRealtime } from "../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
+import { nodeArgon2 } from "../src/adapters/node/argon2";
 import { createNodeOutboundNetwork } from "../src/adapters/node/outbound-network";
 import { createPgliteDatabase } from "../src/adapters/pglite/database";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
@@ -23,7 +24,6 @@ import { sha256Hex } from "../src/lib/crypto";
 import type { DatabasePort, Ports } from "../src/ports";
 import { noErrorReporter } from "../src/ports/error-reporter";
 import { noGeoIp } from "../src/ports/geoip";
-import { createOutboundPolicy } from "../src/services/outbound";
 
 export const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
 export const ADMIN_KEY = "hk_admin_bench_0123456789abcdefghijkl";
@@ -91,20 +91,17 @@ export async function benchPorts(
     revocations,
     limiter: createMemoryLimiter(clock),
     realtime: createMemoryRealtime(),
-    ...createIdentityPorts(
-      config,
-      { adminKeyHash: await sha256Hex(ADMIN_KEY), keyEncryptionSecret: KEY_ENCRYPTION_SECRET },
-      clock,
-      revocations,
-      logger,
-    ),
+    secrets: {
+      adminKeyHash: await sha256Hex(ADMIN_KEY),
+      keyEncryptionSecret: KEY_ENCRYPTION_SECRET,
+    },
+    passwords: createPasswordHasher(nodeArgon2, {
+      memoryCost: config.PASSWORD_HASH_MEMORY_KIB,
+      timeCost: config.PASSWORD_HASH_ITERATIONS,
+    }),
     clientIp: () => undefined,
     geoip: noGeoIp,
-    outbound: createOutboundPolicy({
-      allowlist: config.OUTBOUND_ALLOWLIST,
-      network: createNodeOutboundNetwork(),
-      clock,
-    }),
+    outboundNetwork: createNodeOutboundNetwork(),
     errors: noErrorReporter,
     ...options.ports,
   };

@@ -1,6 +1,7 @@
 import { type Connection, Server, type WSMessage } from "partyserver";
 import { withDatabase } from "../src/ports/database";
 import type { LiveEvent } from "../src/ports/realtime";
+import { createServices } from "../src/services/context";
 import { liveRoomHost, type Principal } from "../src/services/socket-auth";
 import { createWorkerPorts } from "../src/worker/ports";
 import {
@@ -45,12 +46,17 @@ export class GpsRoom extends Server<WorkerEnv> {
 
   /** Built on first need, from the same bindings and ports as the Worker's. */
   #ports() {
-    this.#room ??= createWorkerPorts(this.env).then((ports) => ({
-      host: liveRoomHost(ports),
-      bans: { isBanned: (ip) => withDatabase(ports.db, (db) => ports.ipBans.isBanned(db, ip)) },
-      sweepMs: ports.config.LIVE_SWEEP_SECONDS * 1000,
-      maxSocketsPerIp: ports.config.LIVE_MAX_SOCKETS_PER_IP,
-    }));
+    this.#room ??= createWorkerPorts(this.env).then((ports) => {
+      const services = createServices(ports);
+      return {
+        host: liveRoomHost(services, ports.db),
+        bans: {
+          isBanned: (ip) => withDatabase(ports.db, (db) => services.ipBans.isBanned(db, ip)),
+        },
+        sweepMs: ports.config.LIVE_SWEEP_SECONDS * 1000,
+        maxSocketsPerIp: ports.config.LIVE_MAX_SOCKETS_PER_IP,
+      };
+    });
     return this.#room;
   }
 

@@ -39,6 +39,7 @@ import { platformLoginRouter, platformsRouter } from "./routes/platforms/platfor
 import { rolesRouter } from "./routes/roles/roles.index";
 import { tokensRouter } from "./routes/tokens/tokens.index";
 import { meRouter, usersRouter } from "./routes/users/users.index";
+import { createServices, type Services } from "./services/context";
 
 /**
  * The Heimdall app: one Hono app for every runtime. It gets the outside world as `ports` and
@@ -52,16 +53,21 @@ import { meRouter, usersRouter } from "./routes/users/users.index";
  */
 export function createApp(
   ports: Ports,
-  options: { consoleAssets?: MiddlewareHandler<AppEnv> } = {},
+  options: {
+    consoleAssets?: MiddlewareHandler<AppEnv>;
+    /** Built from `ports` unless the entry shares them with something else (the Node live hub). */
+    services?: Services;
+  } = {},
 ) {
   const { config } = ports;
+  const services = options.services ?? createServices(ports);
   const app = createRouter();
 
   app.use(requestId());
-  app.use(requestContext(ports));
+  app.use(requestContext(ports, services));
   app.use(requestLogger());
   app.use(rejectBadPath());
-  app.use(ipBans(ports));
+  app.use(ipBans(ports, services));
   app.use(secureHeaders());
   app.use(corsPolicy(ports));
   app.use(rateLimit(ports));

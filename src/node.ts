@@ -4,9 +4,10 @@ import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { runScheduledJobs } from "../functions";
+import { createPasswordHasher } from "./adapters/argon2-hasher";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
-import { createIdentityPorts } from "./adapters/identity";
+import { nodeArgon2 } from "./adapters/node/argon2";
 import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
 import { createNodeOutboundNetwork } from "./adapters/node/outbound-network";
 import { createRedisFanout } from "./adapters/node/redis-fanout";
@@ -21,7 +22,7 @@ import { createLiveHub } from "./node/live";
 import type { Ports } from "./ports";
 import { noErrorReporter } from "./ports/error-reporter";
 import { noGeoIp } from "./ports/geoip";
-import { createOutboundPolicy } from "./services/outbound";
+import { createServices } from "./services/context";
 import { resolvePlatformSecrets } from "./services/platform-secrets";
 
 const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.url));
@@ -59,14 +60,20 @@ async function main() {
   const secrets = await resolvePlatformSecrets(db.session().db, config);
   if (secrets.generatedAdminKey) printAdminKeyOnce(secrets.generatedAdminKey);
 
-  const hub = createLiveHub(() => ports, { sweepMs: config.LIVE_SWEEP_SECONDS * 1000 });
+  const hub = createLiveHub(() => ({ ports, services }), {
+    sweepMs: config.LIVE_SWEEP_SECONDS * 1000,
+  });
   const ports: Ports = {
     config,
     db,
     revocations,
     limiter,
     realtime: hub,
-    ...createIdentityPorts(config, secrets, clock, revocations, logger),
+    secrets,
+    passwords: createPasswordHasher(nodeArgon2, {
+      memoryCost: config.PASSWORD_HASH_MEMORY_KIB,
+      timeCost: config.PASSWORD_HASH_ITERATIONS,
+    }),
     clientIp: (request, env) =>
       clientIpOf(
         (env as NodeBindings).incoming?.socket.remoteAddress,
@@ -74,16 +81,14 @@ async function main() {
         config.TRUST_PROXY,
       ),
     geoip,
-    outbound: createOutboundPolicy({
-      allowlist: config.OUTBOUND_ALLOWLIST,
-      network: createNodeOutboundNetwork(),
-      clock,
-    }),
+    outboundNetwork: createNodeOutboundNetwork(),
     errors: sentry ?? noErrorReporter,
     clock,
     logger,
   };
+  const services = createServices(ports);
   const app = createApp(ports, {
+    services,
     consoleAssets: serveStatic({
       root: consoleBuild,
       // Vite names every file under assets/ by its content hash.

@@ -3,6 +3,7 @@ import { withSentryWhenConfigured } from "./adapters/sentry/cloudflare";
 import { type App, createApp } from "./app";
 import { ConfigError } from "./config";
 import type { Ports } from "./ports";
+import { createServices, type Services } from "./services/context";
 import { liveRoomHost } from "./services/socket-auth";
 import { serveLiveSocket } from "./worker/live-socket";
 import { createWorkerPorts } from "./worker/ports";
@@ -13,17 +14,21 @@ export { GpsRoom } from "../party/gps-room";
 /** One app per isolate and bindings object: routes are compiled once, not per request. */
 const isolates = new WeakMap<
   WorkerEnv,
-  Promise<{ ports: Ports; app: App; room: ReturnType<typeof liveRoomHost> }>
+  Promise<{ ports: Ports; services: Services; app: App; room: ReturnType<typeof liveRoomHost> }>
 >();
 
 function isolateFor(env: WorkerEnv) {
   let isolate = isolates.get(env);
   if (!isolate) {
-    isolate = createWorkerPorts(env).then((ports) => ({
-      ports,
-      app: createApp(ports),
-      room: liveRoomHost(ports),
-    }));
+    isolate = createWorkerPorts(env).then((ports) => {
+      const services = createServices(ports);
+      return {
+        ports,
+        services,
+        app: createApp(ports, { services }),
+        room: liveRoomHost(services, ports.db),
+      };
+    });
     // A misconfigured isolate is rebuilt on the next request, once the settings are fixed.
     isolate.catch(() => isolates.delete(env));
     isolates.set(env, isolate);
@@ -48,9 +53,9 @@ function misconfigured(error: ConfigError) {
 const worker = {
   async fetch(request, env, ctx) {
     try {
-      const { app, room, ports } = await isolateFor(env);
+      const { app, room, ports, services } = await isolateFor(env);
       if (isLiveSocket(request)) {
-        return await serveLiveSocket(request, env, room, ports);
+        return await serveLiveSocket(request, env, room, ports, services);
       }
       return await app.fetch(request, env, ctx);
     } catch (error) {

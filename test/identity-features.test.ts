@@ -2,6 +2,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort, Ports } from "../src/ports";
+import type { Services } from "../src/services/context";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, PASSWORD, send, signIn } from "./support/identity";
@@ -9,10 +10,11 @@ import { bearer, createTenant, PASSWORD, send, signIn } from "./support/identity
 let db: DatabasePort;
 let app: App;
 let ports: Ports;
+let services: Services;
 const clock = createTestClock();
 beforeAll(async () => {
   db = await createMemoryDatabase();
-  ({ app, ports } = createTestApp({ db, clock }));
+  ({ app, ports, services } = createTestApp({ db, clock }));
 });
 afterAll(() => db.close());
 
@@ -354,7 +356,8 @@ describe("the hot path", () => {
     };
     const { app: observed } = createTestApp({
       db: counting,
-      ports: { keys: ports.keys, clock: ports.clock },
+      ports: { clock: ports.clock },
+      services: { keys: services.keys },
     });
     const res = await send(observed, "POST", "/v1/authorize", {
       body: { token: tenant.reader.accessToken, permission: "projects:read" },

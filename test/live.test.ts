@@ -3,7 +3,7 @@ import WebSocket from "ws";
 import { createRedisFanout } from "../src/adapters/node/redis-fanout";
 import { systemClock } from "../src/adapters/system-clock";
 import { createLiveHub } from "../src/node/live";
-import type { DatabasePort, Ports } from "../src/ports";
+import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, createTestApp, TEST_ADMIN_KEY, testEnv } from "./support/app";
 import { readJson } from "./support/http";
 import { bearer, createTenant, overHttp, send } from "./support/identity";
@@ -18,10 +18,9 @@ if (!services.redis) announceSkip("live rooms across Node processes", "TEST_REDI
 
 /** The Node entry's pieces: the test app with the live hub, on a real socket. */
 async function serveNodeHub(db: DatabasePort, port = 0, env: Record<string, string> = {}) {
-  let ports: Ports | undefined;
-  const hub = createLiveHub(() => ports as Ports, { sweepMs: 100 });
-  const instance = createTestApp({ db, clock: systemClock, env, ports: { realtime: hub } });
-  ports = instance.ports;
+  let instance: ReturnType<typeof createTestApp> | undefined;
+  const hub = createLiveHub(() => instance as ReturnType<typeof createTestApp>, { sweepMs: 100 });
+  instance = createTestApp({ db, clock: systemClock, env, ports: { realtime: hub } });
   const listening = await listen(instance.app, port);
   hub.attach(listening.server);
   return {

@@ -9,8 +9,12 @@ import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest } from "./support/upstash-rest";
 
-/** `npm start`'s entry as a real process, spoken to over real HTTP. */
-describe("the Node entry (npm start)", () => {
+/**
+ * `npm start`'s entry as a real process, spoken to over real HTTP. Each test starts one to three
+ * processes (tsx, a fresh PGlite and its migrations): on a loaded 2-core machine one start has
+ * taken over 15 s, so the budget is per process, not the 30 s of a test that starts none.
+ */
+describe("the Node entry (npm start)", { timeout: 180_000 }, () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   afterAll(async () => {
     for (const step of cleanup.reverse()) await step();
@@ -78,7 +82,7 @@ describe("the Node entry (npm start)", () => {
     } finally {
       expect(await plain.stop()).toBe(0);
     }
-  }, 120_000);
+  });
 
   it("generates an admin key on first start, prints it once, and keeps only its hash", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "heimdall-"));

@@ -258,9 +258,7 @@ describe("tenant-chosen URLs over the API", () => {
     const created = createTestApp({
       db,
       clock,
-      ports: {
-        outbound: createOutboundPolicy({ allowlist: [], network: stub.network, clock }),
-      },
+      ports: { outboundNetwork: stub.network },
     });
     app = created.app;
     logs = created.logs;

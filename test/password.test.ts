@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { createPasswordHasher, DUMMY_HASH, dummyHash } from "../src/lib/password";
+import { createPasswordHasher, DUMMY_HASH, dummyHash } from "../src/adapters/argon2-hasher";
+import { nodeArgon2 } from "../src/adapters/node/argon2";
 
 // Low cost keeps the suite fast; one case below runs the defaults.
 const fast = { memoryCost: 1024, timeCost: 1 };
-const hasher = createPasswordHasher(fast);
+const hasher = createPasswordHasher(nodeArgon2, fast);
 
 // From the reference implementation (phc-winner-argon2's CLI), e.g.
 // printf '%s' 'pässwörd 🔑' | argon2 saltsaltsaltsalt -id -t 1 -k 1024 -p 1 -l 32 -e
@@ -38,14 +39,16 @@ describe("password hasher", () => {
   });
 
   it("stores the algorithm and its parameters in a PHC string", async () => {
-    const stored = await createPasswordHasher({ memoryCost: 2048, timeCost: 3 }).hash("pw");
+    const stored = await createPasswordHasher(nodeArgon2, { memoryCost: 2048, timeCost: 3 }).hash(
+      "pw",
+    );
     expect(stored).toMatch(
       /^\$argon2id\$v=19\$m=2048,t=3,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/,
     );
   });
 
   it("hashes at OWASP's argon2id minimum by default, and asks to rehash weaker hashes", async () => {
-    const strong = createPasswordHasher();
+    const strong = createPasswordHasher(nodeArgon2);
     const stored = await strong.hash("pw");
     expect(stored).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     expect(await strong.verify(stored, "pw")).toEqual({ valid: true, needsRehash: false });
@@ -59,7 +62,9 @@ describe("password hasher", () => {
   it("matches the reference implementation, non-ASCII passwords included", async () => {
     expect((await hasher.verify(reference.ascii, "correct horse")).valid).toBe(true);
     expect((await hasher.verify(reference.unicode, "pässwörd 🔑")).valid).toBe(true);
-    expect(await createPasswordHasher().verify(reference.unicodeDefaults, "pässwörd 🔑")).toEqual({
+    expect(
+      await createPasswordHasher(nodeArgon2).verify(reference.unicodeDefaults, "pässwörd 🔑"),
+    ).toEqual({
       valid: true,
       needsRehash: false,
     });

@@ -5,7 +5,8 @@ import { and, eq } from "drizzle-orm";
 import { exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditLogs, platformLogins, platforms, userIdentities, users } from "../src/db/schema";
-import type { DatabasePort, Ports } from "../src/ports";
+import type { DatabasePort } from "../src/ports";
+import type { Services } from "../src/services/context";
 import {
   adminHeaders,
   createMemoryDatabase,
@@ -173,7 +174,7 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
   let db: DatabasePort;
   let heimdall: Listening;
   let http: Requester;
-  let ports: Ports;
+  let services: Services;
   let logs: LogEvent[];
   const clock = createTestClock();
   let op: Awaited<ReturnType<typeof startProvider>>;
@@ -201,7 +202,7 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
       clock,
     });
     app = testApp.app;
-    ports = testApp.ports;
+    services = testApp.services;
     logs = testApp.logs;
     http = overHttp(heimdall.url);
     op = await startProvider({
@@ -294,7 +295,7 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
       const [row] = await rows().select().from(platforms).where(eq(platforms.id, platformId));
       expect(row?.client_secret_encrypted).toMatch(/^v1\./);
       expect(row?.client_secret_encrypted).not.toContain(CLIENT_SECRET);
-      expect(await ports.sealer.decrypt(row?.client_secret_encrypted ?? "")).toBe(CLIENT_SECRET);
+      expect(await services.sealer.decrypt(row?.client_secret_encrypted ?? "")).toBe(CLIENT_SECRET);
     });
 
     it("refuses a second platform of the same name in the app (409)", async () => {
@@ -499,7 +500,7 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
       expect(login?.nonce).toBe(params.nonce);
       expect(login?.used_at).toBeNull();
       expect(login?.expires_at.getTime()).toBe(clock.now().getTime() + 10 * 60_000);
-      const verifier = await ports.sealer.decrypt(login?.code_verifier_encrypted ?? "");
+      const verifier = await services.sealer.decrypt(login?.code_verifier_encrypted ?? "");
       expect(login?.code_verifier_encrypted).not.toContain(verifier);
       expect(s256(verifier)).toBe(params.code_challenge);
     });

@@ -325,12 +325,13 @@ describe("when Redis cannot be reached", () => {
   it("revocation checks fail closed: 503, no token accepted", async () => {
     const clock = createTestClock();
     const healthy = createMemoryRevocationStore(clock);
-    const { app, ports } = createTestApp({ db, clock, ports: { revocations: healthy } });
+    const { app, services } = createTestApp({ db, clock, ports: { revocations: healthy } });
     const tenant = await createTenant(app, "uniform");
     const { app: broken, logs } = createTestApp({
       db,
       clock,
-      ports: { keys: ports.keys, revocations: createUpstashRevocationStore(dead, clock) },
+      ports: { revocations: createUpstashRevocationStore(dead, clock) },
+      services: { keys: services.keys },
     });
     const res = await send(broken, "GET", "/v1/users/me", {
       headers: bearer(tenant.reader.accessToken),

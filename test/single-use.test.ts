@@ -4,6 +4,7 @@ import { createUpstashRedis } from "../src/adapters/upstash/redis";
 import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
 import type { App } from "../src/app";
 import type { DatabasePort, Ports, RevocationStore } from "../src/ports";
+import type { Services } from "../src/services/context";
 import { liveRoomHost } from "../src/services/socket-auth";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
 import { readJson } from "./support/http";
@@ -63,12 +64,13 @@ describe.each(adapters)("single-use spends on the $name revocation store", (adap
   let close: () => Promise<void>;
   let app: App;
   let ports: Ports;
+  let services: Services;
   let tenant: Tenant;
   const appName = `once-${adapter.name.toLowerCase()}`;
 
   beforeAll(async () => {
     ({ store, close } = await adapter.open());
-    ({ app, ports } = createTestApp({ db, clock, ports: { revocations: store } }));
+    ({ app, ports, services } = createTestApp({ db, clock, ports: { revocations: store } }));
     tenant = await createTenant(app, appName);
   });
   afterAll(() => close());
@@ -91,7 +93,7 @@ describe.each(adapters)("single-use spends on the $name revocation store", (adap
     });
     expect(issued.status).toBe(201);
     const { ticket } = (await readJson(issued)).data;
-    const host = liveRoomHost(ports);
+    const host = liveRoomHost(services, ports.db);
     const principals = await all(() => host.authenticate(ticket, "http://heimdall.test"));
     expect(principals.filter(Boolean)).toHaveLength(1);
     expect(await host.authenticate(ticket, "http://heimdall.test")).toBeUndefined();

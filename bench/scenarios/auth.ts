@@ -13,13 +13,14 @@ import { getMigrations } from "better-auth/db/migration";
 import { count } from "drizzle-orm";
 import { Hono } from "hono";
 import pg from "pg";
+import { createPasswordHasher, DEFAULT_ARGON2_PARAMS } from "../../src/adapters/argon2-hasher";
 import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
+import { nodeArgon2 } from "../../src/adapters/node/argon2";
 import { systemClock } from "../../src/adapters/system-clock";
 import { createUpstashLimiter } from "../../src/adapters/upstash/limiter";
 import { createUpstashRedis } from "../../src/adapters/upstash/redis";
 import { createApp } from "../../src/app";
 import { sessions } from "../../src/db/schema";
-import { createPasswordHasher, DEFAULT_ARGON2_PARAMS } from "../../src/lib/password";
 import type { Limiter } from "../../src/ports";
 import {
   against,
@@ -273,7 +274,7 @@ async function run(): Promise<string> {
     const [authorizeHeimdall, authorizeBare] = authorizeRuns as [Measured, Measured];
 
     // 2. Email/password sign-in at equal argon2id cost.
-    const hasher = createPasswordHasher(DEFAULT_ARGON2_PARAMS);
+    const hasher = createPasswordHasher(nodeArgon2, DEFAULT_ARGON2_PARAMS);
     const stored = await hasher.hash(PASSWORD);
     const hashTimes: number[] = [];
     const timeHashes = async () => {

@@ -9,6 +9,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { createApp } from "../../src/app";
 import { createLiveHub } from "../../src/node/live";
 import type { Ports } from "../../src/ports";
+import { createServices, type Services } from "../../src/services/context";
 import {
   ADMIN_KEY,
   against,
@@ -76,10 +77,11 @@ export const scenario: Scenario = {
   async run() {
     const bench = await openBenchDatabase("pglite");
     const db = bench.port;
-    let ports: Ports | undefined;
-    const hub = createLiveHub(() => ports as Ports);
-    ports = await benchPorts(db, { ports: { realtime: hub } });
-    const app = createApp(ports);
+    let runtime: { ports: Ports; services: Services } | undefined;
+    const hub = createLiveHub(() => runtime as { ports: Ports; services: Services });
+    const ports = await benchPorts(db, { ports: { realtime: hub } });
+    runtime = { ports, services: createServices(ports) };
+    const app = createApp(ports, { services: runtime.services });
     const server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () =>
         resolve(s as Server),

@@ -1,11 +1,14 @@
 import type { RequestIdVariables } from "hono/request-id";
 import type { Database, Logger, Ports } from "../ports";
 import type { AppRecord } from "../services/apps";
-import type { DeviceIdentity } from "../services/devices";
+import type { ServiceContext } from "../services/context";
+import type { DeviceIdentity } from "../services/device-verifier";
 import type { Subject } from "../services/subject";
 
 export interface AppVariables extends RequestIdVariables {
   ports: Ports;
+  /** What every service call gets first: the services, and this request's db, audit source and grantor. */
+  services: ServiceContext;
   /** The request's logger: every event carries its `request_id`. */
   logger: Logger;
   /** The request's database handle, opened on first use and released when the response is done. */

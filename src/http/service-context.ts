@@ -1,8 +1,7 @@
 import type { Context } from "hono";
-import { failOpen } from "../adapters/fail-open-limiter";
 import type { GeoLocation } from "../ports";
-import type { AuditSource, ServiceContext } from "../services/audit";
-import { createBruteForceGuard } from "../services/brute-force";
+import type { AuditSource } from "../services/audit";
+import type { ServiceContext, Services } from "../services/context";
 import type { Grantor } from "../services/permissions";
 import type { TokenDeps } from "../services/sessions";
 import { subjectId } from "../services/subject";
@@ -25,9 +24,25 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
   };
 }
 
+/**
+ * The request's {@link ServiceContext}: the services, with the audit source and grantor read when
+ * a service asks (after `guard()` has named the subject) and the database opened on first read of
+ * `db`. `db` is not enumerable, so spreading the context never opens a connection.
+ */
+export function requestServices(c: Context<AppEnv>, services: Services): ServiceContext {
+  return Object.defineProperties(
+    { ...services },
+    {
+      db: { get: () => c.var.db(), enumerable: false },
+      audit: { get: () => auditSource(c), enumerable: true },
+      grantor: { get: () => grantorOf(c), enumerable: true },
+    },
+  ) as ServiceContext;
+}
+
 /** What a service needs from a request: its database handle, the clock, the audit source. */
 export function serviceContext(c: Context<AppEnv>): ServiceContext {
-  return { db: c.var.db(), clock: c.var.ports.clock, audit: auditSource(c), grantor: grantorOf(c) };
+  return c.get("services");
 }
 
 /** The platform admin grants anything; anyone else what they hold (anonymous: nothing). */
@@ -37,19 +52,8 @@ function grantorOf(c: Context<AppEnv>): Grantor {
   return { kind: "app", permissions: subject?.permissions ?? [] };
 }
 
-/** What the token services need from the ports, brute-force protection included. */
+/** What the token services need, brute-force protection included. */
 export function tokenDeps(c: Context<AppEnv>): TokenDeps {
-  const { keys, passwords, revocations, sealer, limiter, logger, clock, config } = c.var.ports;
-  return {
-    keys,
-    passwords,
-    revocations,
-    sealer,
-    bruteForce: createBruteForceGuard({
-      config,
-      limiter: failOpen(limiter, logger),
-      revocations,
-      clock,
-    }),
-  };
+  const { keys, passwords, revocations, sealer, bruteForce } = c.get("services");
+  return { keys, passwords, revocations, sealer, bruteForce };
 }

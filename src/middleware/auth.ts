@@ -6,7 +6,7 @@ import { issuerBase } from "../http/links";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { verifyAccessToken } from "../services/access-tokens";
-import { API_KEY_PREFIX } from "../services/api-keys";
+import { API_KEY_PREFIX } from "../services/api-key-verifier";
 import { findAppById, findAppByName } from "../services/apps";
 import { type AppSubject, assertAppCaller, type Subject } from "../services/subject";
 
@@ -38,19 +38,15 @@ export async function subjectOfToken(
   c: Context<AppEnv>,
   token: string,
 ): Promise<AppSubject | undefined> {
-  const { ports } = c.var;
+  const { services } = c.var;
   if (token.startsWith(API_KEY_PREFIX)) {
-    const grant = await ports.apiKeys.verify(c.var.db, token);
+    const grant = await services.apiKeys.verify(c.var.db, token);
     if (!grant) return undefined;
     flushKeyUsageLater(c);
     return { kind: "api_key", ...grant };
   }
   if (!looksLikeJwt(token)) return undefined;
-  const claims = await verifyAccessToken(
-    { keys: ports.keys, clock: ports.clock, revocations: ports.revocations, db: c.var.db },
-    token,
-    issuerBase(c),
-  );
+  const claims = await verifyAccessToken({ ...services, db: c.var.db }, token, issuerBase(c));
   const grants = {
     appId: claims.app,
     roles: claims.roles,
@@ -65,7 +61,7 @@ export async function subjectOfToken(
 
 /** `last_used_at` of API keys is written in batches, after the response where possible. */
 function flushKeyUsageLater(c: Context<AppEnv>) {
-  afterResponse(c, c.var.ports.apiKeys.flushUsage(c.var.db()), "api key usage flush");
+  afterResponse(c, c.var.services.apiKeys.flushUsage(c.var.db()), "api key usage flush");
 }
 
 /**
@@ -88,7 +84,7 @@ async function authenticateCredential(c: Context<AppEnv>): Promise<Subject> {
   let subject: Subject | undefined;
   if (token.startsWith(API_KEY_PREFIX) || looksLikeJwt(token)) {
     subject = await subjectOfToken(c, token);
-  } else if (timingSafeEqual(await sha256Hex(token), c.var.ports.adminKeyHash)) {
+  } else if (timingSafeEqual(await sha256Hex(token), c.var.services.adminKeyHash)) {
     subject = { kind: "admin" };
   }
   if (!subject) throw invalid();

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
-import { DEVICE_SECRET_PREFIX } from "../services/devices";
+import { DEVICE_SECRET_PREFIX } from "../services/device-verifier";
 import { guard } from "./auth";
 
 /**
@@ -37,7 +37,7 @@ export function ingestAuth() {
   return createMiddleware<AppEnv>(async function ingestAuthMiddleware(c, next) {
     const secret = deviceSecretOf(c);
     if (!secret) return userIngest(c, next);
-    const device = await c.var.ports.devices.verify(c.var.db, secret);
+    const device = await c.var.services.devices.verify(c.var.db, secret);
     if (!device) {
       throw new ApiError("unauthorized", "Unknown device secret", {
         headers: { "WWW-Authenticate": `Basic realm="heimdall"` },

@@ -2,6 +2,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
 import type { Ports } from "../ports";
+import type { Services } from "../services/context";
 
 /**
  * Health checks answer anyone (they disclose no data), so they never wait for the ban list to
@@ -10,11 +11,11 @@ import type { Ports } from "../ports";
 const unchecked = new Set(["/health", "/v1/health"]);
 
 /** Banned addresses get 403 before any other work (the ban list is cached per isolate). */
-export function ipBans(ports: Ports) {
+export function ipBans(ports: Pick<Ports, "clientIp">, services: Pick<Services, "ipBans">) {
   return createMiddleware<AppEnv>(async function ipBansMiddleware(c, next) {
     if (unchecked.has(c.req.path)) return next();
     const ip = ports.clientIp(c.req.raw, c.env);
-    if (ip && (await ports.ipBans.isBanned(c.var.db, ip))) {
+    if (ip && (await services.ipBans.isBanned(c.var.db, ip))) {
       throw new ApiError("forbidden", "Requests from this address are banned");
     }
     return next();

@@ -1,7 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { failOpen } from "../adapters/fail-open-limiter";
 import { apps } from "../db/schema";
 import type { AppSettings } from "../db/schema/settings";
 import type { AppEnv } from "../http/app-env";
@@ -9,6 +8,7 @@ import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { createTtlCache } from "../lib/ttl-cache";
 import type { Ports, RateLimitResult } from "../ports";
+import { failOpen } from "../services/fail-open-limiter";
 import { authenticate, credentialOf } from "./auth";
 import { deviceSecretOf } from "./ingest-auth";
 
@@ -93,7 +93,7 @@ export function rateLimit(ports: Ports) {
   async function callerBucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
     const deviceSecret = deviceSecretOf(c);
     if (deviceSecret) {
-      const device = await c.var.ports.devices.verify(c.var.db, deviceSecret);
+      const device = await c.var.services.devices.verify(c.var.db, deviceSecret);
       if (!device) return undefined;
       return { key: `device:${device.id}`, limit: await defaultBudgetOf(c, device.appId) };
     }

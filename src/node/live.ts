@@ -1,22 +1,23 @@
 import type { IncomingMessage } from "node:http";
 import type { Ports } from "../ports";
 import { withDatabase } from "../ports/database";
+import type { Services } from "../services/context";
 import { liveRoomHost, type Principal } from "../services/socket-auth";
 import { createNodeHub } from "./ws-hub";
 
 /**
- * The Node entry's live room, wired to the ports. `ports` is read when the room first needs
- * them, so the hub can itself be one of the ports (`realtime`). Sockets are admitted by the
+ * The Node entry's live room, wired to the ports and services. They are read when the room first
+ * needs them, so the hub can itself be one of the ports (`realtime`). Sockets are admitted by the
  * client address REST requests are known by (`ports.clientIp`, `TRUST_PROXY`), against the same
  * ban list and `LIVE_MAX_SOCKETS_PER_IP`.
  */
 export function createLiveHub(
-  ports: () => Ports,
+  runtime: () => { ports: Ports; services: Services },
   timing: { heartbeatMs?: number; sweepMs?: number } = {},
 ) {
   let host: ReturnType<typeof liveRoomHost> | undefined;
   const room = () => {
-    host ??= liveRoomHost(ports());
+    host ??= liveRoomHost(runtime().services, runtime().ports.db);
     return host;
   };
   return createNodeHub<Principal>({
@@ -29,16 +30,18 @@ export function createLiveHub(
       reportError: (message, error) => room().reportError(message, error),
     },
     admission: {
-      clientIp: (request) => ports().clientIp(upgradeRequest(request), { incoming: request }),
-      isBanned: (ip) => withDatabase(ports().db, (db) => ports().ipBans.isBanned(db, ip)),
-      maxSocketsPerIp: () => ports().config.LIVE_MAX_SOCKETS_PER_IP,
+      clientIp: (request) =>
+        runtime().ports.clientIp(upgradeRequest(request), { incoming: request }),
+      isBanned: (ip) =>
+        withDatabase(runtime().ports.db, (db) => runtime().services.ipBans.isBanned(db, ip)),
+      maxSocketsPerIp: () => runtime().ports.config.LIVE_MAX_SOCKETS_PER_IP,
     },
     logger: {
-      debug: (m, f) => ports().logger.debug(m, f),
-      info: (m, f) => ports().logger.info(m, f),
-      warn: (m, f) => ports().logger.warn(m, f),
-      error: (m, f) => ports().logger.error(m, f),
-      child: (fields) => ports().logger.child(fields),
+      debug: (m, f) => runtime().ports.logger.debug(m, f),
+      info: (m, f) => runtime().ports.logger.info(m, f),
+      warn: (m, f) => runtime().ports.logger.warn(m, f),
+      error: (m, f) => runtime().ports.logger.error(m, f),
+      child: (fields) => runtime().ports.logger.child(fields),
     },
   });
 }

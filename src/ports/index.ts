@@ -1,17 +1,12 @@
 import type { Config } from "../config";
-import type { Cipher } from "../lib/crypto";
-import type { PasswordHasher } from "../lib/password";
-import type { ApiKeyVerifier } from "../services/api-keys";
-import type { IpBanList } from "../services/bans";
-import type { DeviceVerifier } from "../services/devices";
-import type { KeyRing } from "../services/keys";
-import type { OutboundPolicy } from "../services/outbound";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
 import type { ErrorReporter } from "./error-reporter";
 import type { GeoIp } from "./geoip";
 import type { Limiter } from "./limiter";
 import type { Logger } from "./logger";
+import type { OutboundNetwork } from "./outbound";
+import type { PasswordHasher } from "./passwords";
 import type { Realtime } from "./realtime";
 import type { RevocationStore } from "./revocations";
 
@@ -22,36 +17,31 @@ export type { GeoIp, GeoLocation } from "./geoip";
 export type { Limiter, RateLimitResult, RateLimitRule } from "./limiter";
 export type { Logger, LogLevel } from "./logger";
 export type { OutboundNetwork } from "./outbound";
+export type { PasswordHasher } from "./passwords";
 export type { LiveEvent, Realtime } from "./realtime";
 export type { RevocationStore, TokenRevocationQuery } from "./revocations";
 
-/** Everything the app needs from the outside world; each runtime entry builds its own set. */
+/**
+ * Everything the app needs from the outside world; each runtime entry builds its own set, and
+ * the app builds its services from it (src/services/context.ts).
+ */
 export interface Ports {
   config: Config;
+  /** The platform's own secrets: the admin key's hash and the key-encryption secret. */
+  secrets: { adminKeyHash: string; keyEncryptionSecret: string };
   db: DatabasePort;
   limiter: Limiter;
   revocations: RevocationStore;
   /** Live fan-out of positions and device status (Durable Object room or in-process hub). */
   realtime: Realtime;
-  /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
-  keys: KeyRing;
+  /** Argon2id on the runtime's WebAssembly engine. */
   passwords: PasswordHasher;
-  /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
-  apiKeys: ApiKeyVerifier;
-  /** Resolves `dk_…` device secrets (cached per isolate). */
-  devices: DeviceVerifier;
-  /** Active IP bans, cached per isolate. */
-  ipBans: IpBanList;
-  /** Encrypts what Heimdall must read back later (a refresh token's successor). */
-  sealer: Cipher;
-  /** SHA-256 (hex) of the platform admin key. */
-  adminKeyHash: string;
   /** The caller's IP address as the runtime knows it (Cloudflare's header, Node's socket). */
   clientIp: (request: Request, env: unknown) => string | undefined;
   /** Where audit events and sessions come from (GeoIP); answers null when it cannot tell. */
   geoip: GeoIp;
-  /** The one way to fetch a URL a tenant chose (platform discovery, JWKS, token endpoints). */
-  outbound: OutboundPolicy;
+  /** Connections to addresses a tenant chose, as the runtime makes them (DNS, sockets). */
+  outboundNetwork: OutboundNetwork;
   /** Server errors (5xx, unhandled) beyond the log: Sentry when configured. */
   errors: ErrorReporter;
   clock: Clock;

@@ -1,20 +1,15 @@
-import { and, desc, eq, gt, isNull, or } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import ipaddr from "ipaddr.js";
 import { pageOf } from "../db/page";
 import { bans, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Clock, Database, Logger, RevocationStore } from "../ports";
+import type { Database, RevocationStore } from "../ports";
 import { audited, type ServiceContext } from "./audit";
+import { activeAt, type IpBanList } from "./ip-ban-list";
 import { revokeUserTokens } from "./users";
 
 export type BanRecord = typeof bans.$inferSelect;
-
-const IP_BANS_TTL_MS = 30_000;
-
-/** Active: not lifted, not expired. */
-const activeAt = (now: Date) =>
-  and(isNull(bans.lifted_at), or(isNull(bans.expires_at), gt(bans.expires_at, now)));
 
 /** `203.0.113.7` → `203.0.113.7/32`; `2001:db8::/32` as given; anything else is a 400. */
 export function normalizeCidr(value: string): string {
@@ -31,54 +26,6 @@ export function normalizeCidr(value: string): string {
     });
   }
 }
-
-/**
- * The active IP bans, cached per isolate for 30 s (refreshed at once where a ban is made), so
- * checking every request's address costs no database read. If the list cannot be loaded, the
- * last one known stays in force and loading is retried after 5 s: a database outage must not turn
- * every request into an error (health checks included).
- */
-export function createIpBanList(deps: { clock: Clock; logger: Logger }) {
-  type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
-  let ranges: Range[] = [];
-  let nextLoadAt = 0;
-
-  async function refresh(db: () => Database, now: Date) {
-    try {
-      const rows = await db()
-        .select({ cidr: bans.cidr })
-        .from(bans)
-        .where(and(eq(bans.kind, "ip"), activeAt(now)));
-      ranges = rows.flatMap((row) => (row.cidr ? [ipaddr.parseCIDR(row.cidr)] : []));
-      nextLoadAt = now.getTime() + IP_BANS_TTL_MS;
-    } catch (error) {
-      deps.logger.error("ip ban list unavailable; keeping the last one", { error });
-      nextLoadAt = now.getTime() + 5_000;
-    }
-  }
-
-  return {
-    async isBanned(db: () => Database, ip: string): Promise<boolean> {
-      const now = deps.clock.now();
-      if (now.getTime() >= nextLoadAt) await refresh(db, now);
-      if (ranges.length === 0) return false;
-      let address: ipaddr.IPv4 | ipaddr.IPv6;
-      try {
-        address = ipaddr.process(ip);
-      } catch {
-        return false;
-      }
-      return ranges.some(
-        ([range, bits]) => range.kind() === address.kind() && address.match(range as never, bits),
-      );
-    },
-    invalidate() {
-      nextLoadAt = 0;
-    },
-  };
-}
-
-export type IpBanList = ReturnType<typeof createIpBanList>;
 
 export async function isUserBanned(db: Database, userId: string, now: Date) {
   const [row] = await db

@@ -4,7 +4,8 @@ import { ApiError, type ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { LiveEvent } from "../ports";
 import { audited, recordAudit, type ServiceContext } from "./audit";
-import { type DeviceIdentity, devicesByIds } from "./devices";
+import type { DeviceIdentity } from "./device-verifier";
+import { devicesByIds } from "./devices";
 
 export type PositionRecord = typeof positions.$inferSelect;
 

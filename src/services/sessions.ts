@@ -4,8 +4,8 @@ import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { type Cipher, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { PasswordHasher } from "../lib/password";
 import type { Database, RevocationStore } from "../ports";
+import type { PasswordHasher } from "../ports/passwords";
 import {
   type AccessClaims,
   mfaTokenProfile,

@@ -2,7 +2,13 @@ import { and, eq } from "drizzle-orm";
 import { decodeProtectedHeader } from "jose";
 import type { RoomHost } from "../../party/room";
 import { devices } from "../db/schema";
-import type { Clock, Database, Ports, RevocationStore, TokenRevocationQuery } from "../ports";
+import type {
+  Clock,
+  Database,
+  DatabasePort,
+  RevocationStore,
+  TokenRevocationQuery,
+} from "../ports";
 import { withDatabase } from "../ports/database";
 import {
   checkRevoked,
@@ -12,8 +18,9 @@ import {
   TokenRejected,
   verifyAccessToken,
 } from "./access-tokens";
-import { API_KEY_PREFIX, type ApiKeyVerifier } from "./api-keys";
+import { API_KEY_PREFIX, type ApiKeyVerifier } from "./api-key-verifier";
 import { type AppRecord, settingsOf } from "./apps";
+import type { Services } from "./context";
 import type { KeyRing } from "./keys";
 
 export const SOCKET_TICKET_TTL_SECONDS = 60;
@@ -124,29 +131,30 @@ export function isPrincipalRevoked(revocations: RevocationStore, principal: Prin
 }
 
 /**
- * What a live room asks of Heimdall, from the ports of the runtime it runs in: sockets
+ * What a live room asks of Heimdall, from the services of the runtime it runs in: sockets
  * authenticate like REST callers (tokens issued under `PUBLIC_URL`, or the socket's origin),
  * `gps:<device_id>` is checked against the caller's app, revocations are looked up in the
  * shared store.
  */
 export function liveRoomHost(
-  ports: Pick<Ports, "config" | "db" | "keys" | "clock" | "revocations" | "apiKeys" | "logger">,
+  services: Pick<Services, "config" | "keys" | "clock" | "revocations" | "apiKeys" | "logger">,
+  database: DatabasePort,
 ): RoomHost<Principal> {
   return {
     authenticate: (credential, origin) =>
-      withDatabase(ports.db, (db) =>
-        principalOf({ ...ports, db }, credential, ports.config.PUBLIC_URL ?? origin),
+      withDatabase(database, (db) =>
+        principalOf({ ...services, db }, credential, services.config.PUBLIC_URL ?? origin),
       ),
     deviceBelongsTo: (deviceId, appId) =>
-      withDatabase(ports.db, async (db) => {
+      withDatabase(database, async (db) => {
         const [row] = await db()
           .select({ id: devices.id })
           .from(devices)
           .where(and(eq(devices.id, deviceId), eq(devices.app_id, appId)));
         return Boolean(row);
       }),
-    isRevoked: (principal) => isPrincipalRevoked(ports.revocations, principal),
-    now: () => ports.clock.now().getTime(),
-    reportError: (message, error) => ports.logger.error(message, { error }),
+    isRevoked: (principal) => isPrincipalRevoked(services.revocations, principal),
+    now: () => services.clock.now().getTime(),
+    reportError: (message, error) => services.logger.error(message, { error }),
   };
 }

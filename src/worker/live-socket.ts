@@ -9,6 +9,7 @@ import {
 } from "../../party/room";
 import type { Ports } from "../ports";
 import { withDatabase } from "../ports/database";
+import type { Services } from "../services/context";
 import type { liveRoomHost, Principal } from "../services/socket-auth";
 import {
   CLIENT_IP_HEADER,
@@ -30,11 +31,12 @@ export async function serveLiveSocket(
   request: Request,
   env: WorkerEnv,
   host: RoomHost,
-  ports: Pick<Ports, "db" | "ipBans" | "clientIp">,
+  ports: Pick<Ports, "db" | "clientIp">,
+  services: Pick<Services, "ipBans">,
 ): Promise<Response> {
   const url = new URL(request.url);
   const ip = ports.clientIp(request, env);
-  if (ip && (await withDatabase(ports.db, (db) => ports.ipBans.isBanned(db, ip)))) {
+  if (ip && (await withDatabase(ports.db, (db) => services.ipBans.isBanned(db, ip)))) {
     return Response.json(
       {
         error: {

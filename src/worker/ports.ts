@@ -1,8 +1,9 @@
+import { createPasswordHasher } from "../adapters/argon2-hasher";
 import { createCacheAdapters } from "../adapters/cache";
+import { workersArgon2 } from "../adapters/cloudflare/argon2";
 import { cloudflareGeoIp } from "../adapters/cloudflare/geoip";
 import { workersOutboundNetwork } from "../adapters/cloudflare/outbound-network";
 import { createConsoleLogger } from "../adapters/console-logger";
-import { createIdentityPorts } from "../adapters/identity";
 import { createNeonDatabase } from "../adapters/neon/database";
 import { sentryWorkerReporter } from "../adapters/sentry/cloudflare";
 import { systemClock } from "../adapters/system-clock";
@@ -10,7 +11,6 @@ import { ConfigError, parseConfig } from "../config";
 import { sha256Hex } from "../lib/crypto";
 import type { Ports } from "../ports";
 import { noErrorReporter } from "../ports/error-reporter";
-import { createOutboundPolicy } from "../services/outbound";
 import { createDurableObjectRealtime } from "./realtime";
 import type { WorkerEnv } from "./room-contract";
 
@@ -46,14 +46,14 @@ export async function createWorkerPorts(env: WorkerEnv): Promise<Ports> {
     revocations,
     limiter,
     realtime: createDurableObjectRealtime(env.GPS_ROOM),
-    ...createIdentityPorts(config, secrets, clock, revocations, logger),
+    secrets,
+    passwords: createPasswordHasher(workersArgon2, {
+      memoryCost: config.PASSWORD_HASH_MEMORY_KIB,
+      timeCost: config.PASSWORD_HASH_ITERATIONS,
+    }),
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     geoip: cloudflareGeoIp,
-    outbound: createOutboundPolicy({
-      allowlist: config.OUTBOUND_ALLOWLIST,
-      network: workersOutboundNetwork,
-      clock,
-    }),
+    outboundNetwork: workersOutboundNetwork,
     // Sends through the client `withSentryWhenConfigured` (src/worker.ts) puts on the request.
     errors: config.SENTRY_DSN ? sentryWorkerReporter : noErrorReporter,
     clock,

@@ -6,7 +6,6 @@ import { createUpstashLimiter } from "../../src/adapters/upstash/limiter";
 import { createUpstashRedis } from "../../src/adapters/upstash/redis";
 import { createUpstashRevocationStore } from "../../src/adapters/upstash/revocations";
 import type { DatabasePort, Ports } from "../../src/ports";
-import { createApiKeyVerifier } from "../../src/services/api-keys";
 import {
   adminHeaders,
   createMemoryDatabase,
@@ -1253,7 +1252,6 @@ if (services.postgres) {
         ports = {
           revocations,
           limiter: createUpstashLimiter(redis, { prefix: `${prefix}:ratelimit` }),
-          apiKeys: createApiKeyVerifier({ clock, revocations }),
         };
       }
       return {

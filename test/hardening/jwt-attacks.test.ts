@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app";
 import type { DatabasePort, Ports } from "../../src/ports";
 import { issuerFor } from "../../src/services/access-tokens";
+import type { Services } from "../../src/services/context";
 import { adminHeaders, createTestApp } from "../support/app";
 import { databaseBackends } from "../support/backends";
 import { expectError } from "../support/http";
@@ -48,6 +49,7 @@ describe.each(backends)("JWT attacks on $name", (backend) => {
   let db: DatabasePort;
   let app: App;
   let ports: Ports;
+  let services: Services;
   let a: Tenant;
   let b: Tenant;
   /** A tenant whose reader is deactivated, and one whose app is archived. */
@@ -60,7 +62,7 @@ describe.each(backends)("JWT attacks on $name", (backend) => {
 
   beforeAll(async () => {
     ({ db, dispose } = await backend.open());
-    ({ app, ports } = createTestApp({ db }));
+    ({ app, ports, services } = createTestApp({ db }));
     a = await createTenant(app, "alpha");
     b = await createTenant(app, "bravo");
     deactivated = await createTenant(app, "charlie");
@@ -134,7 +136,7 @@ describe.each(backends)("JWT attacks on $name", (backend) => {
     header: Record<string, unknown> = {},
   ) {
     const session = db.session();
-    const key = await ports.keys
+    const key = await services.keys
       .signingKey(session.db, tenant.app.id, "RS256")
       .finally(() => session.release());
     const now = Math.floor(ports.clock.now().getTime() / 1000);

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { createPasswordHasher } from "../../src/adapters/argon2-hasher";
 import { createConsoleLogger } from "../../src/adapters/console-logger";
-import { createIdentityPorts } from "../../src/adapters/identity";
 import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
 import { createMemoryRealtime } from "../../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../../src/adapters/memory/revocations";
+import { nodeArgon2 } from "../../src/adapters/node/argon2";
 import { createNodeOutboundNetwork } from "../../src/adapters/node/outbound-network";
 import { createPgliteDatabase } from "../../src/adapters/pglite/database";
 import { createApp } from "../../src/app";
@@ -12,7 +13,7 @@ import { parseConfig } from "../../src/config";
 import type { Clock, DatabasePort, Ports } from "../../src/ports";
 import { noErrorReporter } from "../../src/ports/error-reporter";
 import { noGeoIp } from "../../src/ports/geoip";
-import { createOutboundPolicy } from "../../src/services/outbound";
+import { createServices, type Services } from "../../src/services/context";
 
 export const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
@@ -63,6 +64,8 @@ export function createTestApp(options: {
   db: DatabasePort;
   env?: Record<string, string>;
   ports?: Partial<Ports>;
+  /** Replaces services built from the ports (a key ring shared with another test app). */
+  services?: Partial<Services>;
   /** Defaults to a fixed test clock; pass `systemClock` where tokens meet the real time. */
   clock?: Clock;
 }) {
@@ -87,17 +90,18 @@ export function createTestApp(options: {
     revocations,
     limiter: createMemoryLimiter(clock),
     realtime: createMemoryRealtime(),
-    ...createIdentityPorts(config, secrets, clock, revocations, logger),
+    secrets,
+    passwords: createPasswordHasher(nodeArgon2, {
+      memoryCost: config.PASSWORD_HASH_MEMORY_KIB,
+      timeCost: config.PASSWORD_HASH_ITERATIONS,
+    }),
     clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
     geoip: noGeoIp,
-    outbound: createOutboundPolicy({
-      allowlist: config.OUTBOUND_ALLOWLIST,
-      network: createNodeOutboundNetwork(),
-      clock,
-    }),
+    outboundNetwork: createNodeOutboundNetwork(),
     errors: noErrorReporter,
     logger,
     ...options.ports,
   };
-  return { app: createApp(ports), ports, logs };
+  const services: Services = { ...createServices(ports), ...options.services };
+  return { app: createApp(ports, { services }), ports, services, logs };
 }

@@ -33,6 +33,6 @@ export const getApiKey: RouteHandler<typeof routes.getApiKey, AppEnv> = async (c
 
 export const revokeApiKey: RouteHandler<typeof routes.revokeApiKey, AppEnv> = async (c) => {
   const { key_id } = c.req.valid("param");
-  const key = await service.revokeApiKey(serviceContext(c), c.var.ports, appInScope(c), key_id);
+  const key = await service.revokeApiKey(serviceContext(c), c.var.services, appInScope(c), key_id);
   return c.json({ data: serialize(key), _links: { self: selfLink(c, key.id) } }, 200);
 };

@@ -74,7 +74,8 @@ export const updateSettings: RouteHandler<typeof routes.updateSettings, AppEnv> 
     app,
     c.req.valid("json"),
   );
-  if (algorithmChanged) await c.var.ports.keys.rotate(ctx.db, app.id, settings.signing_algorithm);
+  if (algorithmChanged)
+    await c.var.services.keys.rotate(ctx.db, app.id, settings.signing_algorithm);
   return c.json(settingsResource(c, settings), 200);
 };
 
@@ -82,7 +83,7 @@ export const rotateKeys: RouteHandler<typeof routes.rotateKeys, AppEnv> = async 
   const app = appInScope(c);
   const ctx = serviceContext(c);
   const alg = service.settingsOf(app).signing_algorithm;
-  const key = await c.var.ports.keys.rotate(ctx.db, app.id, alg);
+  const key = await c.var.services.keys.rotate(ctx.db, app.id, alg);
   await service.recordKeyRotation(ctx, app, key.kid);
   return c.json(
     {

@@ -14,7 +14,7 @@ const resource = (c: Context<AppEnv>, ban: service.BanRecord) => ({
 });
 
 export const createBan: RouteHandler<typeof routes.createBan, AppEnv> = async (c) => {
-  const ban = await service.createBan(serviceContext(c), c.var.ports, c.req.valid("json"));
+  const ban = await service.createBan(serviceContext(c), c.var.services, c.req.valid("json"));
   return c.json(resource(c, ban), 201);
 };
 
@@ -35,7 +35,7 @@ export const getBan: RouteHandler<typeof routes.getBan, AppEnv> = async (c) =>
 export const liftBan: RouteHandler<typeof routes.liftBan, AppEnv> = async (c) => {
   const ban = await service.liftBan(
     serviceContext(c),
-    c.var.ports.ipBans,
+    c.var.services.ipBans,
     c.req.valid("param").ban_id,
   );
   return c.json(resource(c, ban), 200);

@@ -56,7 +56,7 @@ export const updateDevice: RouteHandler<typeof routes.updateDevice, AppEnv> = as
 export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = async (c) => {
   const device = await service.rotateDeviceSecret(
     serviceContext(c),
-    c.var.ports.devices,
+    c.var.services.devices,
     appInScope(c),
     c.req.valid("param").device_id,
   );
@@ -67,7 +67,7 @@ export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = as
 export const deleteDevice: RouteHandler<typeof routes.deleteDevice, AppEnv> = async (c) => {
   await service.deleteDevice(
     serviceContext(c),
-    c.var.ports.devices,
+    c.var.services.devices,
     appInScope(c),
     c.req.valid("param").device_id,
   );

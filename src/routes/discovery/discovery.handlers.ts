@@ -19,7 +19,7 @@ export const jwks: RouteHandler<typeof routes.jwks, AppEnv> = async (c) => {
   const active = await db.select({ id: apps.id }).from(apps).where(eq(apps.status, "active"));
   const keys =
     active.length > 0
-      ? await c.var.ports.keys.jwks(
+      ? await c.var.services.keys.jwks(
           db,
           active.map((a) => a.id),
         )
@@ -31,7 +31,7 @@ export const jwks: RouteHandler<typeof routes.jwks, AppEnv> = async (c) => {
 export const appJwks: RouteHandler<typeof routes.appJwks, AppEnv> = async (c) => {
   const db = c.var.db();
   const app = await findAppByName(db, c.req.valid("param").app_name);
-  const keys = app.status === "active" ? await c.var.ports.keys.jwks(db, [app.id]) : [];
+  const keys = app.status === "active" ? await c.var.services.keys.jwks(db, [app.id]) : [];
   cacheable(c);
   return c.json({ keys }, 200);
 };

@@ -261,11 +261,11 @@ const mutation: Record<string, Resolver> = {
   updateUser: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "users:write");
     const changes = parseInput(UpdateUserSchema, input(args));
-    return users.updateUser(service, ctx.hono.var.ports, app, String(args.id), changes);
+    return users.updateUser(service, ctx.hono.var.services, app, String(args.id), changes);
   },
   deactivateUser: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "users:delete");
-    return users.updateUser(service, ctx.hono.var.ports, app, String(args.id), {
+    return users.updateUser(service, ctx.hono.var.services, app, String(args.id), {
       status: "deactivated",
     });
   },
@@ -303,7 +303,7 @@ const mutation: Record<string, Resolver> = {
   },
   revokeApiKey: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "api-keys:delete");
-    return apiKeys.revokeApiKey(service, ctx.hono.var.ports, app, String(args.id));
+    return apiKeys.revokeApiKey(service, ctx.hono.var.services, app, String(args.id));
   },
   createDevice: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "devices:write");
@@ -323,7 +323,7 @@ const mutation: Record<string, Resolver> = {
     const { app, service } = await scoped(ctx, "devices:write");
     const { secret, ...device } = await devices.rotateDeviceSecret(
       service,
-      ctx.hono.var.ports.devices,
+      ctx.hono.var.services.devices,
       app,
       String(args.id),
     );
@@ -331,7 +331,7 @@ const mutation: Record<string, Resolver> = {
   },
   deleteDevice: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "devices:delete");
-    await devices.deleteDevice(service, ctx.hono.var.ports.devices, app, String(args.id));
+    await devices.deleteDevice(service, ctx.hono.var.services.devices, app, String(args.id));
     return true;
   },
   postPositions: async (_parent, args, ctx) => {

@@ -37,7 +37,7 @@ export const mfaStatus: RouteHandler<typeof routes.mfaStatus, AppEnv> = async (c
 export const enroll: RouteHandler<typeof routes.enroll, AppEnv> = async (c) => {
   const enrollment = await mfa.enroll(
     serviceContext(c),
-    c.var.ports.sealer,
+    c.var.services.sealer,
     appInScope(c),
     await caller(c),
   );

@@ -63,7 +63,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
   const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
   const ctx = serviceContext(c);
   return answer(c, async () => {
-    const transaction = await openTransaction(c.var.ports.sealer, field("tx"), ctx.clock.now());
+    const transaction = await openTransaction(c.var.services.sealer, field("tx"), ctx.clock.now());
     const client = await findClient(ctx.db, app.id, transaction.client_id);
     assertRedirectable(client, transaction.redirect_uri);
     const decision = field("decision");
@@ -132,7 +132,7 @@ authorizeRouter.get("/apps/:app_name/oauth/userinfo", userinfo);
 authorizeRouter.post("/apps/:app_name/oauth/userinfo", userinfo);
 
 const seal = (c: Context<AppEnv>, transaction: AuthorizationTransaction) =>
-  sealTransaction(c.var.ports.sealer, transaction);
+  sealTransaction(c.var.services.sealer, transaction);
 
 /** Runs a page step: refusals the client must hear go to its redirect URI, others are shown. */
 async function answer(c: Context<AppEnv>, step: () => Promise<Response>) {

@@ -33,16 +33,16 @@ function assertMayTrust(c: Context<AppEnv>, body: { trusted?: boolean | undefine
 }
 
 const adminDeps = (c: Context<AppEnv>): service.PlatformAdminDeps => ({
-  sealer: c.var.ports.sealer,
-  outbound: c.var.ports.outbound,
+  sealer: c.var.services.sealer,
+  outbound: c.var.services.outbound,
 });
 
 const loginDeps = (c: Context<AppEnv>): service.PlatformLoginDeps => ({
-  sealer: c.var.ports.sealer,
-  keys: c.var.ports.keys,
+  sealer: c.var.services.sealer,
+  keys: c.var.services.keys,
   logger: c.var.logger,
   providers: service.providerCacheOf(c.var.ports),
-  outbound: c.var.ports.outbound,
+  outbound: c.var.services.outbound,
 });
 
 export const createPlatform: RouteHandler<typeof routes.createPlatform, AppEnv> = async (c) => {

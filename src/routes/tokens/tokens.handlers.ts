@@ -138,7 +138,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     }
     case "client_credentials": {
       const client = clientAuthentication(c, input);
-      const tokens = await clientCredentialsGrant(serviceContext(c), c.var.ports.keys, app, {
+      const tokens = await clientCredentialsGrant(serviceContext(c), c.var.services.keys, app, {
         ...client,
         scope: input.scope,
         issuer,
@@ -178,7 +178,7 @@ export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = asyn
 };
 
 async function verifyQuietly(c: Context<AppEnv>, token: string): Promise<AccessClaims | undefined> {
-  const { keys, clock, revocations } = c.var.ports;
+  const { keys, clock, revocations } = c.var.services;
   try {
     return await verifyAccessToken(
       { keys, clock, revocations, db: c.var.db },
@@ -226,7 +226,7 @@ const denied = (reason: string) => ({
 
 export const validateToken: RouteHandler<typeof routes.validateToken, AppEnv> = async (c) => {
   const { token } = c.req.valid("json");
-  const { keys, clock, revocations } = c.var.ports;
+  const { keys, clock, revocations } = c.var.services;
   try {
     const claims = await verifyAccessToken(
       { keys, clock, revocations, db: c.var.db },

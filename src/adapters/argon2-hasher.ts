@@ -1,19 +1,15 @@
-import Argon2, { Argon2Type, Argon2Version } from "@phi-ag/argon2";
+import type Argon2 from "@phi-ag/argon2";
+import { Argon2Type, Argon2Version } from "@phi-ag/argon2";
+import type { PasswordHasher } from "../ports/passwords";
+
+/** Loads the Argon2 WebAssembly engine the way the runtime can: one loader per entry. */
+export type Argon2Loader = () => Promise<Argon2>;
 
 /** Argon2id cost parameters; memoryCost is in KiB. */
 export interface Argon2Params {
   memoryCost: number;
   timeCost: number;
   parallelism: number;
-}
-
-export interface PasswordHasher {
-  /** A PHC string: `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`. */
-  hash(password: string): Promise<string>;
-  /** `needsRehash` is true when the password is valid but was hashed with other parameters. */
-  verify(stored: string, password: string): Promise<{ valid: boolean; needsRehash: boolean }>;
-  /** A hash no password matches, at this hasher's params: verify against it for unknown users. */
-  readonly dummyHash: string;
 }
 
 /** OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane. */
@@ -46,35 +42,6 @@ export function dummyHash(params: Partial<Argon2Params> = {}): string {
 /** {@link dummyHash} at the default params. */
 export const DUMMY_HASH = dummyHash();
 
-let engine: Promise<Argon2> | undefined;
-
-/** Typed by hand: the tests' tsconfig (Node types, no DOM lib) declares no WebAssembly value. */
-const { WebAssembly: wasmApi } = globalThis as unknown as {
-  WebAssembly: { instantiate(module: unknown): Promise<ConstructorParameters<typeof Argon2>[0]> };
-};
-
-function loadArgon2(): Promise<Argon2> {
-  engine ??= (async () => {
-    if (typeof navigator !== "undefined" && navigator.userAgent === "Cloudflare-Workers") {
-      // workerd refuses to compile wasm bytes at run time; wrangler bundles this import as a
-      // precompiled WebAssembly.Module. (`as string` keeps tsc from resolving a .wasm file;
-      // esbuild strips it and still sees a literal it can bundle.)
-      const wasm: unknown = (await import("@phi-ag/argon2/argon2.wasm" as string)).default;
-      return new Argon2(await wasmApi.instantiate(wasm));
-    }
-    // Node (tsx, vitest) cannot import .wasm; the package's Node entry reads it from disk. The
-    // specifier is a variable so that the Worker bundle leaves that entry (and node:fs) out.
-    const nodeEntry = "@phi-ag/argon2/node";
-    const node = (await import(nodeEntry)) as typeof import("@phi-ag/argon2/node");
-    return node.default();
-  })();
-  // A failed load is retried on the next call rather than cached.
-  engine.catch(() => {
-    engine = undefined;
-  });
-  return engine;
-}
-
 const encoder = new TextEncoder();
 
 /**
@@ -103,8 +70,24 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 const PHC =
   /^\$argon2id\$v=19\$m=(\d{1,9}),t=(\d{1,9}),p=(\d{1,9})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 
-export function createPasswordHasher(params: Partial<Argon2Params> = {}): PasswordHasher {
+/**
+ * Argon2id password hashing with PHC strings, on the engine `loadEngine` gives (Node reads the
+ * wasm from disk, workerd gets it precompiled by the bundler). The engine is loaded on first use;
+ * a failed load is retried on the next call rather than cached.
+ */
+export function createPasswordHasher(
+  loadEngine: Argon2Loader,
+  params: Partial<Argon2Params> = {},
+): PasswordHasher {
   const current = withDefaults(params);
+  let engine: Promise<Argon2> | undefined;
+  const loadArgon2 = () => {
+    engine ??= loadEngine();
+    engine.catch(() => {
+      engine = undefined;
+    });
+    return engine;
+  };
   const options = { type: Argon2Type.Argon2id, version: Argon2Version.Version13 };
 
   return {

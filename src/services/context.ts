@@ -1,0 +1,115 @@
+import type { Config } from "../config";
+import { type Cipher, createCipher } from "../lib/crypto";
+import type {
+  Clock,
+  Database,
+  ErrorReporter,
+  GeoIp,
+  Limiter,
+  Logger,
+  Ports,
+  Realtime,
+  RevocationStore,
+} from "../ports";
+import type { PasswordHasher } from "../ports/passwords";
+import { type ApiKeyVerifier, createApiKeyVerifier } from "./api-key-verifier";
+import type { AuditSource } from "./audit";
+import { type BruteForceGuard, createBruteForceGuard } from "./brute-force";
+import { createDeviceVerifier, type DeviceVerifier } from "./device-verifier";
+import { failOpen } from "./fail-open-limiter";
+import { createIpBanList, type IpBanList } from "./ip-ban-list";
+import { createKeyRing, type KeyRing } from "./keys";
+import { createOutboundPolicy, type OutboundPolicy } from "./outbound";
+import type { Grantor } from "./permissions";
+
+/**
+ * What services work with, built once per process (Node) or isolate (Workers) from the ports:
+ * the outside world they use, and the app services made from it (the key ring, the credential
+ * verifiers and their caches, the ban list, the outbound policy).
+ */
+export interface Services {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  limiter: Limiter;
+  revocations: RevocationStore;
+  /** Live fan-out of positions and device status (Durable Object room or in-process hub). */
+  realtime: Realtime;
+  geoip: GeoIp;
+  errors: ErrorReporter;
+  passwords: PasswordHasher;
+  /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
+  keys: KeyRing;
+  /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
+  apiKeys: ApiKeyVerifier;
+  /** Resolves `dk_…` device secrets (cached per isolate). */
+  devices: DeviceVerifier;
+  /** Active IP bans, cached per isolate. */
+  ipBans: IpBanList;
+  /** Encrypts what Heimdall must read back later (a refresh token's successor). */
+  sealer: Cipher;
+  /** The one way to fetch a URL a tenant chose (platform discovery, JWKS, token endpoints). */
+  outbound: OutboundPolicy;
+  /** Lockouts of accounts, second factors and IPs after repeated failures. */
+  bruteForce: BruteForceGuard;
+  /** SHA-256 (hex) of the platform admin key. */
+  adminKeyHash: string;
+}
+
+/**
+ * The one argument every service gets first: the services, and the request it works for (its
+ * database handle, who is acting and from where, whose permissions may be handed out). Outside
+ * a request (scheduled jobs, live sockets) {@link systemContext} builds one.
+ */
+export interface ServiceContext extends Services {
+  db: Database;
+  audit: AuditSource;
+  grantor: Grantor;
+}
+
+export function createServices(ports: Ports): Services {
+  const { config, clock, logger, revocations, secrets } = ports;
+  return {
+    config,
+    clock,
+    logger,
+    limiter: ports.limiter,
+    revocations,
+    realtime: ports.realtime,
+    geoip: ports.geoip,
+    errors: ports.errors,
+    passwords: ports.passwords,
+    keys: createKeyRing({
+      cipher: createCipher(secrets.keyEncryptionSecret, "signing-keys"),
+      clock,
+    }),
+    apiKeys: createApiKeyVerifier({ clock, revocations }),
+    devices: createDeviceVerifier({ clock }),
+    ipBans: createIpBanList({ clock, logger }),
+    sealer: createCipher(secrets.keyEncryptionSecret, "sealed-secrets"),
+    outbound: createOutboundPolicy({
+      allowlist: config.OUTBOUND_ALLOWLIST,
+      network: ports.outboundNetwork,
+      clock,
+    }),
+    bruteForce: createBruteForceGuard({
+      config,
+      limiter: failOpen(ports.limiter, logger),
+      revocations,
+      clock,
+    }),
+    adminKeyHash: secrets.adminKeyHash,
+  };
+}
+
+const systemSource: AuditSource = {
+  actorType: "system",
+  actorId: null,
+  ipAddress: null,
+  userAgent: null,
+};
+
+/** A context for work no request asked for: acted by the system, granting nothing. */
+export function systemContext(services: Services, db: Database): ServiceContext {
+  return { ...services, db, audit: systemSource, grantor: { kind: "app", permissions: [] } };
+}
