@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { createRedisFanout } from "../src/adapters/node/redis-fanout";
 import { systemClock } from "../src/adapters/system-clock";
 import { createLiveHub } from "../src/node/live";
+import { createRedisFanout } from "../src/node/redis-fanout";
 import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, createTestApp, TEST_ADMIN_KEY, testEnv } from "./support/app";
 import { readJson } from "./support/http";

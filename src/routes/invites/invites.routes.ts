@@ -8,8 +8,8 @@ import {
   resourceSchema,
 } from "../../http/openapi";
 import { listSchema, PaginationQuery } from "../../http/pagination";
+import { TokenResponseSchema } from "../../http/token-response";
 import { guard } from "../../middleware/auth";
-import { TokenResponseSchema } from "../tokens/tokens.routes";
 
 const tags = ["Invites"];
 const adminOnly = [guard({ scope: "app", permission: "invites:write" })];

@@ -8,8 +8,8 @@ import {
   resourceSchema,
 } from "../../http/openapi";
 import { listSchema, PaginationQuery } from "../../http/pagination";
+import { TokenResponseSchema } from "../../http/token-response";
 import { guard } from "../../middleware/auth";
-import { TokenResponseSchema } from "../tokens/tokens.routes";
 
 const tags = ["Authentication platforms"];
 const PlatformParams = z.object({ platform_id: z.string().min(1).max(64) });

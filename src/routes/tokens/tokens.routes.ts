@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses, jsonContent } from "../../http/openapi";
+import { TokenResponseSchema } from "../../http/token-response";
 
 const AppParams = z.object({ app_name: z.string().min(1).max(63) });
 
@@ -51,22 +52,6 @@ export const TokenRequestSchema = z
     code_verifier: z.string().max(128).optional().openapi({ description: "PKCE (RFC 7636)" }),
   })
   .openapi("TokenRequest");
-
-export const TokenResponseSchema = z
-  .object({
-    access_token: z.string(),
-    token_type: z.literal("Bearer"),
-    expires_in: z.number().int().openapi({ example: 3600 }),
-    refresh_token: z.string().optional().openapi({ example: "rt_…" }),
-    scope: z.string().optional().openapi({
-      description: "Granted permissions (client_credentials) or scopes (authorization_code)",
-    }),
-    id_token: z
-      .string()
-      .optional()
-      .openapi({ description: "OpenID Connect, when the scope had openid" }),
-  })
-  .openapi("TokenResponse");
 
 const tags = ["Tokens"];
 

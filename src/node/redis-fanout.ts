@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
-import type { AppEvents } from "../../node/ws-hub";
-import type { Logger } from "../../ports/logger";
+import type { Logger } from "../ports/logger";
+import type { AppEvents } from "./ws-hub";
 
 const CHANNEL = "heimdall:live";
 
