@@ -3,7 +3,6 @@ import type { GeoLocation } from "../ports";
 import type { AuditSource } from "../services/audit";
 import type { ServiceContext, Services } from "../services/context";
 import type { Grantor } from "../services/permissions";
-import type { TokenDeps } from "../services/sessions";
 import { subjectId } from "../services/subject";
 import type { AppEnv } from "./app-env";
 
@@ -31,7 +30,8 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
  */
 export function requestServices(c: Context<AppEnv>, services: Services): ServiceContext {
   return Object.defineProperties(
-    { ...services },
+    // The request's logger: what services log carries its request id.
+    { ...services, logger: c.var.logger },
     {
       db: { get: () => c.var.db(), enumerable: false },
       audit: { get: () => auditSource(c), enumerable: true },
@@ -53,7 +53,9 @@ function grantorOf(c: Context<AppEnv>): Grantor {
 }
 
 /** What the token services need, brute-force protection included. */
-export function tokenDeps(c: Context<AppEnv>): TokenDeps {
+export function tokenDeps(
+  c: Context<AppEnv>,
+): Pick<Services, "keys" | "passwords" | "revocations" | "sealer" | "bruteForce"> {
   const { keys, passwords, revocations, sealer, bruteForce } = c.get("services");
   return { keys, passwords, revocations, sealer, bruteForce };
 }

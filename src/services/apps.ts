@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { apps, roles } from "../db/schema";
 import type { AppSettings } from "../db/schema/settings";
-import { ApiError } from "../lib/errors";
+import { ApiError, type ErrorCode } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database, RevocationStore } from "../ports";
 import { audited, recordAudit, type ServiceContext } from "./audit";
@@ -28,6 +28,14 @@ export async function findAppById(db: Database, id: string): Promise<AppRecord> 
 
 export function settingsOf(app: AppRecord) {
   return resolveSettings(app.settings);
+}
+
+/** What a request that needs an active app is told when the app is archived. */
+export const appArchivedMessage = "The app is archived";
+
+/** Signing in and issuing tokens need an active app; `code` is the refusal the caller answers. */
+export function assertAppActive(app: Pick<AppRecord, "status">, code: ErrorCode) {
+  if (app.status !== "active") throw new ApiError(code, appArchivedMessage);
 }
 
 /** How long a subject-wide revocation must be remembered: past any access token's life. */

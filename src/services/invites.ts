@@ -6,8 +6,9 @@ import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import { type AppRecord, findAppById } from "./apps";
 import { audited, type ServiceContext } from "./audit";
+import type { ServiceContext as RequestContext, Services } from "./context";
 import { assertMayGrant } from "./permissions";
-import { openSession, type TokenDeps, tokensFor } from "./sessions";
+import { openSession, tokensFor } from "./session-tokens";
 import { checkPassword, findUserByEmail } from "./users";
 
 export const INVITE_TOKEN_PREFIX = "inv_tok_";
@@ -129,8 +130,8 @@ const unusable = () =>
  * create one user; a failure later in the transaction gives the use back.
  */
 export async function acceptInvite(
-  ctx: ServiceContext,
-  deps: TokenDeps,
+  ctx: RequestContext,
+  deps: Pick<Services, "passwords" | "bruteForce">,
   token: string,
   input: { password: string; display_name?: string | undefined },
   issuer: (app: AppRecord) => string,
@@ -207,5 +208,5 @@ export async function acceptInvite(
       metadata: { user_id: result.user.id },
     }),
   );
-  return { app, user, tokens: await tokensFor(ctx, deps, app, user, session, issuer(app)) };
+  return { app, user, tokens: await tokensFor(ctx, app, user, session, issuer(app)) };
 }

@@ -2,12 +2,13 @@ import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
 import { Secret, TOTP } from "otpauth";
 import { renderSVG } from "uqr";
 import { recoveryCodes, users } from "../db/schema";
-import { type Cipher, sha256Hex, timingSafeEqual } from "../lib/crypto";
+import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { AppRecord } from "./apps";
-import { audited, recordAudit, type ServiceContext } from "./audit";
-import type { BruteForceGuard } from "./brute-force";
+import { audited, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
+import { mfaMessages } from "./mfa.messages";
 import type { UserRecord } from "./users";
 
 /** RFC 6238 as every authenticator app reads it: SHA-1, 6 digits, 30 s; ±1 step of clock skew. */
@@ -34,11 +35,6 @@ export const SECOND_FACTOR_PATHS = [
 ] as const;
 export type SecondFactorPath = (typeof SECOND_FACTOR_PATHS)[number];
 
-export interface SecondFactorDeps {
-  sealer: Cipher;
-  bruteForce: BruteForceGuard;
-}
-
 function totpOf(app: AppRecord, user: Pick<UserRecord, "email">, base32: string) {
   return new TOTP({
     issuer: app.display_name,
@@ -52,18 +48,11 @@ function totpOf(app: AppRecord, user: Pick<UserRecord, "email">, base32: string)
  * Starts enrollment: a new secret, stored encrypted, not yet in force. Answers the secret, the
  * `otpauth://` URL authenticator apps import, and that URL as a QR code (SVG).
  */
-export async function enroll(
-  ctx: ServiceContext,
-  sealer: Cipher,
-  app: AppRecord,
-  user: UserRecord,
-) {
-  if (user.totp_enabled_at) {
-    throw new ApiError("conflict", "Two-factor authentication is on already; disable it first");
-  }
+export async function enroll(ctx: ServiceContext, app: AppRecord, user: UserRecord) {
+  if (user.totp_enabled_at) throw new ApiError("conflict", mfaMessages.onAlreadyDisableFirst);
   const secret = new Secret({ size: 20 });
   const totp = totpOf(app, user, secret.base32);
-  const encrypted = await sealer.encrypt(secret.base32);
+  const encrypted = await ctx.sealer.encrypt(secret.base32);
   await audited(
     ctx,
     (tx) =>
@@ -81,21 +70,11 @@ export async function enroll(
  * Confirms enrollment with a first code: 2FA is on from now, and the answer carries ten one-time
  * recovery codes (stored hashed, replacing any earlier ones).
  */
-export async function confirm(
-  ctx: ServiceContext,
-  deps: SecondFactorDeps,
-  app: AppRecord,
-  user: UserRecord,
-  otp: string,
-) {
-  if (user.totp_enabled_at) {
-    throw new ApiError("conflict", "Two-factor authentication is on already");
-  }
-  if (!user.totp_secret_encrypted) {
-    throw new ApiError("conflict", "Start enrollment first (POST /v1/users/me/2fa)");
-  }
-  if (!(await checkSecondFactor(ctx, deps, app, user, { otp }, "mfa_verify"))) {
-    throw new ApiError("validation_error", "The code is not valid", {
+export async function confirm(ctx: ServiceContext, app: AppRecord, user: UserRecord, otp: string) {
+  if (user.totp_enabled_at) throw new ApiError("conflict", mfaMessages.onAlready);
+  if (!user.totp_secret_encrypted) throw new ApiError("conflict", mfaMessages.enrollFirst);
+  if (!(await checkSecondFactor(ctx, app, user, { otp }, "mfa_verify"))) {
+    throw new ApiError("validation_error", mfaMessages.invalidCode, {
       details: [{ field: "code", reason: "does not match the authenticator" }],
     });
   }
@@ -123,14 +102,13 @@ export async function confirm(
 /** Turns 2FA off; needs a valid code (or a recovery code) so a stolen session cannot. */
 export async function disable(
   ctx: ServiceContext,
-  deps: SecondFactorDeps,
   app: AppRecord,
   user: UserRecord,
   factor: SecondFactor,
 ) {
-  if (!user.totp_enabled_at) throw new ApiError("conflict", "Two-factor authentication is off");
-  if (!(await checkSecondFactor(ctx, deps, app, user, factor, "mfa_disable"))) {
-    throw new ApiError("validation_error", "The code is not valid", {
+  if (!user.totp_enabled_at) throw new ApiError("conflict", mfaMessages.off);
+  if (!(await checkSecondFactor(ctx, app, user, factor, "mfa_disable"))) {
+    throw new ApiError("validation_error", mfaMessages.invalidCode, {
       details: [{ field: factor.recovery_code ? "recovery_code" : "code", reason: "not valid" }],
     });
   }
@@ -155,7 +133,6 @@ export async function disable(
  */
 export async function checkSecondFactor(
   ctx: ServiceContext,
-  deps: SecondFactorDeps,
   app: AppRecord,
   user: UserRecord,
   factor: SecondFactor,
@@ -165,9 +142,9 @@ export async function checkSecondFactor(
     `mfa:${user.id}`,
     ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
   ];
-  await deps.bruteForce.assertNotLocked(attemptKeys);
+  await ctx.bruteForce.assertNotLocked(attemptKeys);
   const valid = factor.otp
-    ? await spendTotp(ctx, deps.sealer, app, user, factor.otp)
+    ? await spendTotp(ctx, app, user, factor.otp)
     : factor.recovery_code
       ? await spendRecoveryCode(ctx, user, factor.recovery_code)
       : false;
@@ -187,7 +164,7 @@ export async function checkSecondFactor(
       now,
     );
   await audit("auth.mfa.failed", { factor: factor.recovery_code ? "recovery_code" : "otp", via });
-  const locked = await deps.bruteForce.recordFailure(attemptKeys);
+  const locked = await ctx.bruteForce.recordFailure(attemptKeys);
   if (locked.length > 0) await audit("auth.lockout", { locked, via });
   return false;
 }
@@ -199,13 +176,12 @@ export async function checkSecondFactor(
  */
 async function spendTotp(
   ctx: ServiceContext,
-  sealer: Cipher,
   app: AppRecord,
   user: UserRecord,
   otp: string,
 ): Promise<boolean> {
   if (!user.totp_secret_encrypted || !/^\d{6}$/.test(otp)) return false;
-  const totp = totpOf(app, user, await sealer.decrypt(user.totp_secret_encrypted));
+  const totp = totpOf(app, user, await ctx.sealer.decrypt(user.totp_secret_encrypted));
   const timestamp = ctx.clock.now().getTime();
   const delta = totp.validate({ token: otp, timestamp, window: TOTP_WINDOW });
   if (delta === null) return false;
@@ -237,8 +213,15 @@ async function spendRecoveryCode(ctx: ServiceContext, user: UserRecord, code: st
   return Boolean(spent && timingSafeEqual(spent.hash, hash));
 }
 
+/** A signed-in user's row with its 2FA columns (the caller of the `…/2fa` routes). */
+export async function secondFactorUser(ctx: ServiceContext, userId: string) {
+  const [user] = await ctx.db.select().from(users).where(eq(users.id, userId));
+  if (!user) throw new Error("an authenticated user without a row");
+  return user;
+}
+
 /** How many recovery codes the user has left. */
-export async function recoveryCodesLeft(ctx: Pick<ServiceContext, "db">, userId: string) {
+export async function recoveryCodesLeft(ctx: ServiceContext, userId: string) {
   const [row] = await ctx.db
     .select({ left: sql<number>`count(*)::int` })
     .from(recoveryCodes)

@@ -66,7 +66,6 @@ export const listGrants: RouteHandler<typeof routes.listGrants, AppEnv> = async 
 export const revokeGrant: RouteHandler<typeof routes.revokeGrant, AppEnv> = async (c) => {
   await oauth.revokeGrant(
     serviceContext(c),
-    c.var.ports.revocations,
     appInScope(c),
     selfOf(c).userId,
     c.req.valid("param").grant_id,

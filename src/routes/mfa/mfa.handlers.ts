@@ -1,23 +1,11 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
 import type { Context } from "hono";
-import { users } from "../../db/schema";
 import type { AppEnv } from "../../http/app-env";
-import { serviceContext, tokenDeps } from "../../http/service-context";
 import { appInScope, selfOf } from "../../middleware/auth";
 import * as mfa from "../../services/mfa";
 import type * as routes from "./mfa.routes";
 
-/** The caller's row, 2FA columns included. */
-async function caller(c: Context<AppEnv>) {
-  const [user] = await c.var
-    .db()
-    .select()
-    .from(users)
-    .where(eq(users.id, selfOf(c).userId));
-  if (!user) throw new Error("an authenticated user without a row");
-  return user;
-}
+const caller = (c: Context<AppEnv>) => mfa.secondFactorUser(c.var.services, selfOf(c).userId);
 
 export const mfaStatus: RouteHandler<typeof routes.mfaStatus, AppEnv> = async (c) => {
   const user = await caller(c);
@@ -27,7 +15,7 @@ export const mfaStatus: RouteHandler<typeof routes.mfaStatus, AppEnv> = async (c
       data: {
         enabled,
         pending: !enabled && user.totp_secret_encrypted !== null,
-        recovery_codes_left: enabled ? await mfa.recoveryCodesLeft(serviceContext(c), user.id) : 0,
+        recovery_codes_left: enabled ? await mfa.recoveryCodesLeft(c.var.services, user.id) : 0,
       },
     },
     200,
@@ -35,20 +23,14 @@ export const mfaStatus: RouteHandler<typeof routes.mfaStatus, AppEnv> = async (c
 };
 
 export const enroll: RouteHandler<typeof routes.enroll, AppEnv> = async (c) => {
-  const enrollment = await mfa.enroll(
-    serviceContext(c),
-    c.var.services.sealer,
-    appInScope(c),
-    await caller(c),
-  );
+  const enrollment = await mfa.enroll(c.var.services, appInScope(c), await caller(c));
   c.header("Cache-Control", "no-store");
   return c.json({ data: enrollment }, 201);
 };
 
 export const verify: RouteHandler<typeof routes.verify, AppEnv> = async (c) => {
   const codes = await mfa.confirm(
-    serviceContext(c),
-    tokenDeps(c),
+    c.var.services,
     appInScope(c),
     await caller(c),
     c.req.valid("json").code,
@@ -59,7 +41,7 @@ export const verify: RouteHandler<typeof routes.verify, AppEnv> = async (c) => {
 
 export const disable: RouteHandler<typeof routes.disable, AppEnv> = async (c) => {
   const body = c.req.valid("json");
-  await mfa.disable(serviceContext(c), tokenDeps(c), appInScope(c), await caller(c), {
+  await mfa.disable(c.var.services, appInScope(c), await caller(c), {
     otp: body.code,
     recovery_code: body.recovery_code,
   });

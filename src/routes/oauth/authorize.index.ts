@@ -4,7 +4,6 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppEnv } from "../../http/app-env";
 import { issuerBase } from "../../http/links";
 import { createRouter } from "../../http/router";
-import { serviceContext, tokenDeps } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
 import { authenticate } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
@@ -23,10 +22,10 @@ import {
   spendTransaction,
   startAuthorization,
   transactionId,
-  userClaims,
 } from "../../services/oauth";
 import { findClient } from "../../services/oauth-clients";
-import { authenticateWithPassword } from "../../services/sessions";
+import { userClaims } from "../../services/oauth-code-exchange";
+import { authenticateWithPassword } from "../../services/sign-in";
 import { findUser } from "../../services/users";
 
 /**
@@ -45,7 +44,7 @@ authorizeRouter.get("/apps/:app_name/oauth/authorize", async (c) => {
   const { app, issuer } = await appAndIssuer(c);
   return answer(c, async () => {
     const { client, transaction } = await startAuthorization(
-      serviceContext(c),
+      c.var.services,
       app,
       c.req.query(),
       issuer,
@@ -61,15 +60,15 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
     throw new ApiError("bad_request", "Malformed form body");
   });
   const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
-  const ctx = serviceContext(c);
+  const ctx = c.var.services;
   return answer(c, async () => {
-    const transaction = await openTransaction(c.var.services.sealer, field("tx"), ctx.clock.now());
+    const transaction = await openTransaction(ctx, field("tx"));
     const client = await findClient(ctx.db, app.id, transaction.client_id);
     assertRedirectable(client, transaction.redirect_uri);
     const decision = field("decision");
     if (decision) {
       if (!transaction.user_id) throw new AuthorizationPageError("Sign in first.");
-      await spendTransaction(c.var.ports.revocations, transaction);
+      await spendTransaction(ctx, transaction);
       if (decision !== "allow") {
         throw errorRedirect(transaction, issuer, "access_denied", "The user did not allow it");
       }
@@ -77,16 +76,15 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
     }
     const again = (status: 401 | 429, message: string) =>
       page(c, status, signInForm(app, client.name, field("tx"), message, field("email")));
-    const deps = tokenDeps(c);
     let user: Awaited<ReturnType<typeof authenticateWithPassword>>;
     try {
-      user = await authenticateWithPassword(ctx, deps, app, {
+      user = await authenticateWithPassword(ctx, app, {
         email: field("email").slice(0, 254),
         password: field("password").slice(0, 1024),
       });
       if (user.totp_enabled_at) {
         const factor = { otp: field("otp").replace(/\s/g, "") };
-        if (!(await checkSecondFactor(ctx, deps, app, user, factor, "oauth_authorize"))) {
+        if (!(await checkSecondFactor(ctx, app, user, factor, "oauth_authorize"))) {
           return again(401, "Enter the current code from your authenticator app.");
         }
       }
@@ -132,7 +130,7 @@ authorizeRouter.get("/apps/:app_name/oauth/userinfo", userinfo);
 authorizeRouter.post("/apps/:app_name/oauth/userinfo", userinfo);
 
 const seal = (c: Context<AppEnv>, transaction: AuthorizationTransaction) =>
-  sealTransaction(c.var.services.sealer, transaction);
+  sealTransaction(c.var.services, transaction);
 
 /** Runs a page step: refusals the client must hear go to its redirect URI, others are shown. */
 async function answer(c: Context<AppEnv>, step: () => Promise<Response>) {

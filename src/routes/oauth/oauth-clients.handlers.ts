@@ -3,7 +3,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import * as service from "../../services/oauth-clients";
@@ -17,7 +16,7 @@ function resource<T extends { id: string }>(c: Context<AppEnv>, client: T) {
 }
 
 export const createClient: RouteHandler<typeof routes.createClient, AppEnv> = async (c) => {
-  const client = await service.createClient(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const client = await service.createClient(c.var.services, appInScope(c), c.req.valid("json"));
   const body = resource(c, client);
   c.header("Location", body._links.self);
   c.header("Cache-Control", "no-store");
@@ -41,7 +40,7 @@ export const getClient: RouteHandler<typeof routes.getClient, AppEnv> = async (c
 
 export const updateClient: RouteHandler<typeof routes.updateClient, AppEnv> = async (c) => {
   const client = await service.updateClient(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("param").client_id,
     c.req.valid("json"),
@@ -51,7 +50,7 @@ export const updateClient: RouteHandler<typeof routes.updateClient, AppEnv> = as
 
 export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = async (c) => {
   const client = await service.rotateClientSecret(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("param").client_id,
   );
@@ -60,11 +59,6 @@ export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = as
 };
 
 export const deleteClient: RouteHandler<typeof routes.deleteClient, AppEnv> = async (c) => {
-  await service.deleteClient(
-    serviceContext(c),
-    c.var.ports.revocations,
-    appInScope(c),
-    c.req.valid("param").client_id,
-  );
+  await service.deleteClient(c.var.services, appInScope(c), c.req.valid("param").client_id);
   return c.body(null, 204);
 };

@@ -3,12 +3,16 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, issuerBase, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
 import { serialize } from "../../lib/serialize";
 import { appInScope, selfOf } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
 import { findAppByName } from "../../services/apps";
+import {
+  callbackUrl,
+  completePlatformLogin,
+  startPlatformLogin,
+} from "../../services/platform-sign-in";
 import * as service from "../../services/platforms";
 import type * as routes from "./platforms.routes";
 
@@ -32,25 +36,12 @@ function assertMayTrust(c: Context<AppEnv>, body: { trusted?: boolean | undefine
   }
 }
 
-const adminDeps = (c: Context<AppEnv>): service.PlatformAdminDeps => ({
-  sealer: c.var.services.sealer,
-  outbound: c.var.services.outbound,
-});
-
-const loginDeps = (c: Context<AppEnv>): service.PlatformLoginDeps => ({
-  sealer: c.var.services.sealer,
-  keys: c.var.services.keys,
-  logger: c.var.logger,
-  providers: service.providerCacheOf(c.var.ports),
-  outbound: c.var.services.outbound,
-});
-
 export const createPlatform: RouteHandler<typeof routes.createPlatform, AppEnv> = async (c) => {
   const app = appInScope(c);
   const input = c.req.valid("json");
   // The schema defaults it to false: only an explicit `true` needs the platform admin.
   assertMayTrust(c, { trusted: input.trusted || undefined });
-  const platform = await service.createPlatform(serviceContext(c), adminDeps(c), app, input);
+  const platform = await service.createPlatform(c.var.services, app, input);
   const body = resource(c, platform, app.name);
   c.header("Location", body._links.self);
   return c.json(body, 201);
@@ -58,13 +49,17 @@ export const createPlatform: RouteHandler<typeof routes.createPlatform, AppEnv> 
 
 export const listPlatforms: RouteHandler<typeof routes.listPlatforms, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listPlatforms(c.var.db(), appInScope(c).id, page);
+  const { data, total } = await service.listPlatforms(c.var.services, appInScope(c), page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 
 export const getPlatform: RouteHandler<typeof routes.getPlatform, AppEnv> = async (c) => {
   const app = appInScope(c);
-  const platform = await service.findPlatform(c.var.db(), app.id, c.req.valid("param").platform_id);
+  const platform = await service.findPlatform(
+    c.var.services,
+    app,
+    c.req.valid("param").platform_id,
+  );
   return c.json(resource(c, service.platformView(platform), app.name), 200);
 };
 
@@ -73,8 +68,7 @@ export const updatePlatform: RouteHandler<typeof routes.updatePlatform, AppEnv> 
   const changes = c.req.valid("json");
   assertMayTrust(c, changes);
   const platform = await service.updatePlatform(
-    serviceContext(c),
-    adminDeps(c),
+    c.var.services,
     app,
     c.req.valid("param").platform_id,
     changes,
@@ -83,7 +77,7 @@ export const updatePlatform: RouteHandler<typeof routes.updatePlatform, AppEnv> 
 };
 
 export const deletePlatform: RouteHandler<typeof routes.deletePlatform, AppEnv> = async (c) => {
-  await service.deletePlatform(serviceContext(c), appInScope(c), c.req.valid("param").platform_id);
+  await service.deletePlatform(c.var.services, appInScope(c), c.req.valid("param").platform_id);
   return c.body(null, 204);
 };
 
@@ -91,13 +85,10 @@ export const startLogin: RouteHandler<typeof routes.startLogin, AppEnv> = async 
   const { app_name, name } = c.req.valid("param");
   const app = await findAppByName(c.var.db(), app_name);
   const appIssuer = issuerFor(issuerBase(c), app.name);
-  const url = await service.startPlatformLogin(
-    serviceContext(c),
-    loginDeps(c),
-    app,
-    name,
-    service.callbackUrl(appIssuer, name),
-  );
+  const url = await startPlatformLogin(c.var.services, app, {
+    platformName: name,
+    redirectUri: callbackUrl(appIssuer, name),
+  });
   c.header("Cache-Control", "no-store");
   return c.redirect(url.href, 302);
 };
@@ -105,14 +96,11 @@ export const startLogin: RouteHandler<typeof routes.startLogin, AppEnv> = async 
 export const startLink: RouteHandler<typeof routes.startLink, AppEnv> = async (c) => {
   const app = appInScope(c);
   const { name } = c.req.valid("param");
-  const url = await service.startPlatformLogin(
-    serviceContext(c),
-    loginDeps(c),
-    app,
-    name,
-    service.callbackUrl(issuerFor(issuerBase(c), app.name), name),
-    selfOf(c).userId,
-  );
+  const url = await startPlatformLogin(c.var.services, app, {
+    platformName: name,
+    redirectUri: callbackUrl(issuerFor(issuerBase(c), app.name), name),
+    linkUserId: selfOf(c).userId,
+  });
   c.header("Cache-Control", "no-store");
   return c.json({ data: { authorization_url: url.href } }, 200);
 };
@@ -121,10 +109,10 @@ export const callback: RouteHandler<typeof routes.callback, AppEnv> = async (c) 
   const { app_name, name } = c.req.valid("param");
   const app = await findAppByName(c.var.db(), app_name);
   const issuer = issuerFor(issuerBase(c), app.name);
-  const tokens = await service.completePlatformLogin(serviceContext(c), loginDeps(c), app, {
+  const tokens = await completePlatformLogin(c.var.services, app, {
     platformName: name,
     // The redirect_uri of the authorization request, exactly: the token endpoint compares them.
-    redirectUri: service.callbackUrl(issuer, name),
+    redirectUri: callbackUrl(issuer, name),
     // As sent (with `iss`, RFC 9207), not as validated: openid-client checks the response itself.
     params: new URL(c.req.url).searchParams,
     issuer,

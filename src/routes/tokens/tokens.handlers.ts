@@ -2,7 +2,6 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { issuerBase } from "../../http/links";
-import { serviceContext, tokenDeps } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
 import { subjectOfToken } from "../../middleware/auth";
 import {
@@ -13,9 +12,10 @@ import {
 } from "../../services/access-tokens";
 import { findAppByName } from "../../services/apps";
 import { clientCredentialsGrant } from "../../services/credentials";
-import { exchangeCode } from "../../services/oauth";
+import { exchangeCode } from "../../services/oauth-code-exchange";
 import { hasPermission } from "../../services/permissions";
-import * as sessions from "../../services/sessions";
+import { revokeAccessToken, revokeRefreshToken } from "../../services/session-lifecycle";
+import { mfaGrant, passwordGrant, refreshGrant } from "../../services/sign-in";
 import { type AppSubject, subjectId } from "../../services/subject";
 import { findUser } from "../../services/users";
 import type * as routes from "./tokens.routes";
@@ -93,7 +93,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
   noStore(c);
   switch (input.grant_type) {
     case "password": {
-      const tokens = await sessions.passwordGrant(serviceContext(c), tokenDeps(c), app, {
+      const tokens = await passwordGrant(c.var.services, app, {
         email: required(input.email, "email"),
         password: required(input.password, "password"),
         issuer,
@@ -106,7 +106,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
           details: [{ field: "otp", reason: "required" }],
         });
       }
-      const tokens = await sessions.mfaGrant(serviceContext(c), tokenDeps(c), app, {
+      const tokens = await mfaGrant(c.var.services, app, {
         mfaToken: required(input.mfa_token, "mfa_token"),
         factor: { otp: input.otp, recovery_code: input.recovery_code },
         issuerBase: issuerBase(c),
@@ -120,7 +120,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
         clientId: required(input.client_id, "client_id"),
         clientSecret: input.client_secret,
       };
-      const tokens = await exchangeCode(serviceContext(c), tokenDeps(c), app, {
+      const tokens = await exchangeCode(c.var.services, app, {
         code: required(input.code, "code"),
         redirectUri: required(input.redirect_uri, "redirect_uri"),
         codeVerifier: required(input.code_verifier, "code_verifier"),
@@ -130,7 +130,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
       return c.json(tokens, 200);
     }
     case "refresh_token": {
-      const tokens = await sessions.refreshGrant(serviceContext(c), tokenDeps(c), app, {
+      const tokens = await refreshGrant(c.var.services, app, {
         refreshToken: required(input.refresh_token, "refresh_token"),
         issuer,
       });
@@ -138,7 +138,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     }
     case "client_credentials": {
       const client = clientAuthentication(c, input);
-      const tokens = await clientCredentialsGrant(serviceContext(c), c.var.services.keys, app, {
+      const tokens = await clientCredentialsGrant(c.var.services, c.var.services.keys, app, {
         ...client,
         scope: input.scope,
         issuer,
@@ -157,7 +157,7 @@ export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = as
   const input = body<{ refresh_token: string }>(c, "refresh_token");
   const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
   noStore(c);
-  const tokens = await sessions.refreshGrant(serviceContext(c), tokenDeps(c), app, {
+  const tokens = await refreshGrant(c.var.services, app, {
     refreshToken: input.refresh_token,
     issuer: issuerFor(issuerBase(c), app.name),
   });
@@ -169,11 +169,11 @@ export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = asyn
   const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
   noStore(c);
   if (token.startsWith("rt_")) {
-    await sessions.revokeRefreshToken(serviceContext(c), tokenDeps(c), app, token);
+    await revokeRefreshToken(c.var.services, app, token);
     return c.json({}, 200);
   }
   const claims = await verifyQuietly(c, token);
-  if (claims) await sessions.revokeAccessToken(serviceContext(c), tokenDeps(c), app, claims);
+  if (claims) await revokeAccessToken(c.var.services, app, claims);
   return c.json({}, 200);
 };
 

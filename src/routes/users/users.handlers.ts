@@ -6,7 +6,7 @@ import { paginated } from "../../http/pagination";
 import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope, selfOf } from "../../middleware/auth";
-import * as sessions from "../../services/sessions";
+import * as sessions from "../../services/session-lifecycle";
 import * as service from "../../services/users";
 import type * as routes from "./users.routes";
 
@@ -97,7 +97,7 @@ export const removeRole: RouteHandler<typeof routes.removeRole, AppEnv> = async 
 
 export const listSessions: RouteHandler<typeof routes.listSessions, AppEnv> = async (c) => {
   const subject = selfOf(c);
-  const rows = await sessions.listSessions(c.var.db(), subject.userId, c.var.ports.clock.now());
+  const rows = await sessions.listSessions(serviceContext(c), subject.userId);
   const data = rows.map(({ revoked_at, revoked_reason, app_id, user_id, ...session }) => ({
     ...serialize(session),
     current: session.id === subject.claims.sid,
@@ -107,7 +107,7 @@ export const listSessions: RouteHandler<typeof routes.listSessions, AppEnv> = as
 
 export const endSession: RouteHandler<typeof routes.endSession, AppEnv> = async (c) => {
   const subject = selfOf(c);
-  await sessions.endUserSessions(serviceContext(c), c.var.ports, appInScope(c), subject.userId, {
+  await sessions.endUserSessions(serviceContext(c), appInScope(c), subject.userId, {
     id: c.req.valid("param").session_id,
   });
   return c.body(null, 204);
@@ -115,12 +115,8 @@ export const endSession: RouteHandler<typeof routes.endSession, AppEnv> = async 
 
 export const endOtherSessions: RouteHandler<typeof routes.endOtherSessions, AppEnv> = async (c) => {
   const subject = selfOf(c);
-  const ended = await sessions.endUserSessions(
-    serviceContext(c),
-    c.var.ports,
-    appInScope(c),
-    subject.userId,
-    { allBut: subject.claims.sid },
-  );
+  const ended = await sessions.endUserSessions(serviceContext(c), appInScope(c), subject.userId, {
+    allBut: subject.claims.sid,
+  });
   return c.json({ data: { ended } }, 200);
 };

@@ -1,0 +1,142 @@
+import { eq, sql } from "drizzle-orm";
+import { oauthClients, refreshTokens, sessions, users } from "../db/schema";
+import { PERMISSION_PATTERN } from "../db/schema/permission";
+import { randomSecret, sha256Hex } from "../lib/crypto";
+import { newId } from "../lib/ids";
+import type { Database } from "../ports";
+import { signAccessToken } from "./access-tokens";
+import { type AppRecord, settingsOf } from "./apps";
+import type { ServiceContext } from "./context";
+import { hasPermission } from "./permissions";
+import { grantsOf, type UserRecord } from "./users";
+
+/** RFC 6749 §5.1 */
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token: string;
+  scope?: string;
+  /** OpenID Connect, with `openid` in the scope. */
+  id_token?: string;
+}
+
+export const REFRESH_PREFIX = "rt_";
+
+/** What a session's tokens carry when it was granted to an OAuth client. */
+export interface SessionGrant {
+  clientId: string;
+  scopes: string[];
+}
+
+/**
+ * An access token for a session: the user's roles and permissions, or, for a session granted to
+ * an OAuth client, only the permissions among its scopes that the user still holds.
+ */
+async function accessTokenFor(
+  ctx: ServiceContext,
+  app: AppRecord,
+  user: UserRecord,
+  session: { sessionId: string; grant?: SessionGrant | undefined },
+  issuer: string,
+) {
+  const settings = settingsOf(app);
+  const grants = await grantsOf(ctx.db, user.id);
+  const { grant } = session;
+  const { token } = await signAccessToken(ctx, {
+    issuer,
+    app: { id: app.id, name: app.name, alg: settings.signing_algorithm },
+    subject: user.id,
+    roles: grant ? [] : grants.roles,
+    permissions: grant
+      ? grant.scopes.filter(
+          (scope) => PERMISSION_PATTERN.test(scope) && hasPermission(grants.permissions, scope),
+        )
+      : grants.permissions,
+    ttlSeconds: settings.access_token_ttl,
+    sessionId: session.sessionId,
+    ...(grant ? { clientId: grant.clientId, scope: grant.scopes.join(" ") } : {}),
+  });
+  return { token, expiresIn: settings.access_token_ttl };
+}
+
+/**
+ * Starts a session (a refresh token family) for a user, inside the caller's transaction; `grant`
+ * when an OAuth client gets it.
+ */
+export async function openSession(
+  tx: Database,
+  ctx: ServiceContext,
+  app: AppRecord,
+  userId: string,
+  at: Date,
+  grant?: SessionGrant,
+) {
+  const expiresAt = new Date(at.getTime() + settingsOf(app).refresh_token_ttl * 1000);
+  const sessionId = newId("ses");
+  const refreshToken = randomSecret(REFRESH_PREFIX);
+  await tx.insert(sessions).values({
+    id: sessionId,
+    app_id: app.id,
+    user_id: userId,
+    ip_address: ctx.audit.ipAddress,
+    user_agent: ctx.audit.userAgent,
+    location: ctx.audit.location?.() ?? null,
+    client_id: grant?.clientId ?? null,
+    scopes: grant?.scopes ?? null,
+    created_at: at,
+    last_used_at: at,
+    expires_at: expiresAt,
+  });
+  await tx.insert(refreshTokens).values({
+    id: newId("rtk"),
+    session_id: sessionId,
+    token_hash: await sha256Hex(refreshToken),
+    expires_at: expiresAt,
+    created_at: at,
+  });
+  return { sessionId, refreshToken, grant };
+}
+
+/** The token response for a session just opened (or a refresh token just rotated). */
+export async function tokensFor(
+  ctx: ServiceContext,
+  app: AppRecord,
+  user: UserRecord,
+  session: { sessionId: string; refreshToken: string; grant?: SessionGrant | undefined },
+  issuer: string,
+): Promise<TokenResponse> {
+  const access = await accessTokenFor(ctx, app, user, session, issuer);
+  return {
+    access_token: access.token,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+    refresh_token: session.refreshToken,
+    ...(session.grant ? { scope: session.grant.scopes.join(" ") } : {}),
+  };
+}
+
+/** The grant a stored session was opened with, if any. */
+export const grantOf = (session: { client_id: string | null; scopes: string[] | null }) =>
+  session.client_id ? { clientId: session.client_id, scopes: session.scopes ?? [] } : undefined;
+
+/** A stored refresh token with its session and user, and whether the session's client exists. */
+export async function findRefresh(db: Database, token: string) {
+  if (!token.startsWith(REFRESH_PREFIX)) return undefined;
+  const [row] = await db
+    .select({
+      token: refreshTokens,
+      session: sessions,
+      user: users,
+      clientExists: sql<boolean>`${oauthClients.id} is not null`,
+    })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))
+    .innerJoin(users, eq(users.id, sessions.user_id))
+    .leftJoin(oauthClients, eq(oauthClients.id, sessions.client_id))
+    .where(eq(refreshTokens.token_hash, await sha256Hex(token)))
+    .limit(1);
+  return row;
+}
+
+export type StoredRefresh = NonNullable<Awaited<ReturnType<typeof findRefresh>>>;
