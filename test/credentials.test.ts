@@ -2,7 +2,13 @@ import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
-import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
+import {
+  adminHeaders,
+  createMemoryDatabase,
+  createTestApp,
+  createTestClock,
+  withExecutionContext,
+} from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, signIn, type Tenant } from "./support/identity";
 
@@ -124,9 +130,10 @@ describe("API keys", () => {
     const get = async () =>
       (await readJson(await send(app, "GET", `/v1/apps/papa/api-keys/${created.data.id}`, admin)))
         .data;
+    const keyed = withExecutionContext(app);
     const use = async () => {
-      await send(app, "GET", "/v1/roles", { headers: bearer(created.data.key) });
-      await new Promise((resolve) => setTimeout(resolve, 20)); // the flush runs after the answer
+      await send(keyed, "GET", "/v1/roles", { headers: bearer(created.data.key) });
+      await keyed.afterResponses(); // the flush runs after the answer
     };
     clock.advance(61_000);
     await use(); // a minute since the last flush: this one writes
