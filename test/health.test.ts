@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabasePort } from "../src/ports";
+import { health } from "../src/routes/health/health.routes";
 import { createMemoryDatabase, createTestApp } from "./support/app";
-import { readJson } from "./support/http";
+import { readBody } from "./support/http";
 
 let db: DatabasePort;
 beforeAll(async () => {
@@ -15,7 +16,7 @@ describe("health", () => {
     const res = await app.request(path);
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
-    expect(await res.json()).toEqual({
+    expect(await readBody(res, health, 200)).toEqual({
       status: "ok",
       timestamp: "2026-11-23T10:00:00.000Z",
       checks: { db: "ok", cache: "ok" },
@@ -28,7 +29,7 @@ describe("health", () => {
     const { app, logs } = createTestApp({ db: brokenDb });
     const res = await app.request("/health");
     expect(res.status).toBe(503);
-    const body = await readJson(res);
+    const body = await readBody(res, health, 503);
     expect(body).toMatchObject({ status: "error", checks: { db: "error", cache: "ok" } });
     expect(logs.some((e) => e.message === "health check failed" && e.check === "db")).toBe(true);
   });
@@ -48,7 +49,7 @@ describe("health", () => {
     });
     const res = await app.request("/v1/health");
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({
+    expect(await readBody(res, health, 503)).toMatchObject({
       status: "error",
       checks: { db: "ok", cache: "error" },
     });

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabasePort } from "../src/ports";
+import { apiInfo } from "../src/routes/index/index.routes";
 import { createMemoryDatabase, createTestApp } from "./support/app";
+import { readBody } from "./support/http";
 
 let db: DatabasePort;
 beforeAll(async () => {
@@ -13,7 +15,7 @@ describe("GET /v1", () => {
     const { app } = createTestApp({ db, env: { PUBLIC_URL: "https://id.example.com" } });
     const res = await app.request("/v1");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({
+    expect(await readBody(res, apiInfo, 200)).toEqual({
       data: {
         name: "heimdall",
         version: expect.stringMatching(/^\d+\.\d+\.\d+/),
