@@ -2,13 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
 import {
+  createApiKey,
+  getApiKey,
+  listApiKeys,
+  revokeApiKey,
+} from "../src/routes/api-keys/api-keys.routes";
+import { authorize } from "../src/routes/tokens/tokens.routes";
+import {
   adminHeaders,
   createMemoryDatabase,
   createTestApp,
   createTestClock,
   withExecutionContext,
 } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError, readBody } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
 
 let db: DatabasePort;
@@ -31,12 +38,16 @@ describe("API keys", () => {
       headers: bearer(tenant.admin.accessToken),
     });
     expect(created.status).toBe(201);
-    const key = (await readJson(created)).data;
+    const key = (await readBody(created, createApiKey, 201)).data;
     expect(key).toMatchObject({ name: "dashboard", role: "api-read-only", app_id: tenant.app.id });
     expect(key.key).toMatch(/^pk_[A-Za-z0-9_-]{43}$/);
     expect(key.id).toMatch(/^key_/);
 
-    const listed = await readJson(await send(app, "GET", "/v1/apps/papa/api-keys", admin));
+    const listed = await readBody(
+      await send(app, "GET", "/v1/apps/papa/api-keys", admin),
+      listApiKeys,
+      200,
+    );
     expect(JSON.stringify(listed)).not.toContain(key.key);
     expect(listed.data.map((k: { id: string }) => k.id)).toContain(key.id);
 
@@ -57,10 +68,12 @@ describe("API keys", () => {
       403,
       "forbidden",
     );
-    const decision = await readJson(
+    const decision = await readBody(
       await send(app, "POST", "/v1/authorize", {
         body: { token: key.key, permission: "users:read" },
       }),
+      authorize,
+      200,
     );
     expect(decision).toEqual({
       allowed: true,
@@ -71,13 +84,15 @@ describe("API keys", () => {
   });
 
   it("is refused at once when revoked, and once expired", async () => {
-    const full = await readJson(
+    const full = await readBody(
       await send(app, "POST", "/v1/apps/papa/api-keys", {
         body: { name: "ci", role: "api-full-access" },
         ...admin,
       }),
+      createApiKey,
+      201,
     );
-    const key = full.data.key as string;
+    const key = full.data.key;
     expect(
       (
         await send(app, "POST", "/v1/roles", {
@@ -87,18 +102,20 @@ describe("API keys", () => {
       ).status,
     ).toBe(201);
     const revoked = await send(app, "DELETE", `/v1/apps/papa/api-keys/${full.data.id}`, admin);
-    expect((await readJson(revoked)).data.revoked_at).not.toBeNull();
+    expect((await readBody(revoked, revokeApiKey, 200)).data.revoked_at).not.toBeNull();
     await expectError(
       await send(app, "GET", "/v1/users", { headers: bearer(key) }),
       401,
       "unauthorized",
     );
-    const decision = await readJson(
+    const decision = await readBody(
       await send(app, "POST", "/v1/authorize", { body: { token: key, permission: "users:read" } }),
+      authorize,
+      200,
     );
     expect(decision).toMatchObject({ allowed: false, reason: "invalid_token" });
 
-    const shortLived = await readJson(
+    const shortLived = await readBody(
       await send(app, "POST", "/v1/apps/papa/api-keys", {
         body: {
           name: "temp",
@@ -107,6 +124,8 @@ describe("API keys", () => {
         },
         ...admin,
       }),
+      createApiKey,
+      201,
     );
     expect(
       (await send(app, "GET", "/v1/users", { headers: bearer(shortLived.data.key) })).status,
@@ -120,15 +139,22 @@ describe("API keys", () => {
   });
 
   it("records last_used_at in batches, not on every request", async () => {
-    const created = await readJson(
+    const created = await readBody(
       await send(app, "POST", "/v1/apps/papa/api-keys", {
         body: { name: "usage", role: "api-read-only" },
         ...admin,
       }),
+      createApiKey,
+      201,
     );
     const get = async () =>
-      (await readJson(await send(app, "GET", `/v1/apps/papa/api-keys/${created.data.id}`, admin)))
-        .data;
+      (
+        await readBody(
+          await send(app, "GET", `/v1/apps/papa/api-keys/${created.data.id}`, admin),
+          getApiKey,
+          200,
+        )
+      ).data;
     const keyed = withExecutionContext(app);
     const use = async () => {
       await send(keyed, "GET", "/v1/roles", { headers: bearer(created.data.key) });
