@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
+import {
+  createReport,
+  getReport,
+  listReports,
+} from "../src/routes/audit-reports/audit-reports.routes";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError, readBody, readJson } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
 
 let db: DatabasePort;
@@ -40,18 +45,20 @@ describe("audit reports", () => {
       headers: adminHeaders,
     });
     expect(created.status).toBe(201);
-    const report = (await readJson(created)).data;
+    const report = (await readBody(created, createReport, 201)).data;
     expect(report.event_count).toBe(2);
     expect(report.filters).toEqual({ actions: ["auth.login.failed"] });
 
-    const list = await readJson(
+    const list = await readBody(
       await send(app, "GET", "/v1/admin/audit/reports", { headers: adminHeaders }),
+      listReports,
+      200,
     );
     expect(list.data.map((r: { id: string }) => r.id)).toContain(report.id);
     const one = await send(app, "GET", `/v1/admin/audit/reports/${report.id}`, {
       headers: adminHeaders,
     });
-    expect((await readJson(one))._links.csv).toContain(
+    expect((await readBody(one, getReport, 200))._links.csv).toContain(
       `/v1/admin/audit/reports/${report.id}/download`,
     );
 
