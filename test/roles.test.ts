@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
+import { getAuditLog, listAuditLogs } from "../src/routes/audit/audit.routes";
+import { listPermissions } from "../src/routes/roles/roles.routes";
+import { authorize, validateToken } from "../src/routes/tokens/tokens.routes";
+import { assignRole, getMe, removeRole } from "../src/routes/users/users.routes";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError, readBody } from "./support/http";
 import { bearer, createTenant, send, signIn } from "./support/identity";
 
 let db: DatabasePort;
@@ -28,12 +32,14 @@ describe("users and roles", () => {
       body: { role: "writer" },
       headers: bearer(tenant.admin.accessToken),
     });
-    expect((await readJson(assigned)).data.roles).toEqual(["reader", "writer"]);
+    expect((await readBody(assigned, assignRole, 200)).data.roles).toEqual(["reader", "writer"]);
     const { accessToken } = await signIn(app, "juliet", tenant.reader.email);
-    const decision = await readJson(
+    const decision = await readBody(
       await send(app, "POST", "/v1/authorize", {
         body: { token: accessToken, permission: "gps:read" },
       }),
+      authorize,
+      200,
     );
     expect(decision).toMatchObject({
       allowed: true,
@@ -42,42 +48,50 @@ describe("users and roles", () => {
     const removed = await send(app, "DELETE", `/v1/users/${tenant.reader.id}/roles/writer`, {
       headers: bearer(tenant.admin.accessToken),
     });
-    expect((await readJson(removed)).data.roles).toEqual(["reader"]);
-    const audit = await readJson(
+    expect((await readBody(removed, removeRole, 200)).data.roles).toEqual(["reader"]);
+    const audit = await readBody(
       await send(app, "GET", `/v1/audit-logs?target_id=${tenant.reader.id}`, {
         headers: bearer(tenant.admin.accessToken),
       }),
+      listAuditLogs,
+      200,
     );
     expect(audit.data.map((e: { action: string }) => e.action)).toEqual(
       expect.arrayContaining(["role.assigned", "role.removed"]),
     );
-    const one = await send(app, "GET", `/v1/audit-logs/${audit.data[0].id}`, {
+    const one = await send(app, "GET", `/v1/audit-logs/${audit.data[0]!.id}`, {
       headers: bearer(tenant.admin.accessToken),
     });
-    expect((await readJson(one)).data).toMatchObject({
-      id: audit.data[0].id,
+    expect((await readBody(one, getAuditLog, 200)).data).toMatchObject({
+      id: audit.data[0]!.id,
       app_id: tenant.app.id,
     });
   });
 
   it("lists the permission catalogue and answers /v1/users/me and /v1/auth/validate", async () => {
     const tenant = await createTenant(app, "kilo");
-    const catalogue = await readJson(
+    const catalogue = await readBody(
       await send(app, "GET", "/v1/permissions", { headers: bearer(tenant.admin.accessToken) }),
+      listPermissions,
+      200,
     );
     expect(catalogue.data.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(["users:read", "gps:read", "devices:write"]),
     );
-    const me = await readJson(
+    const me = await readBody(
       await send(app, "GET", "/v1/users/me", { headers: bearer(tenant.reader.accessToken) }),
+      getMe,
+      200,
     );
     expect(me.data).toMatchObject({
       id: tenant.reader.id,
       email: tenant.reader.email,
       roles: ["reader"],
     });
-    const valid = await readJson(
+    const valid = await readBody(
       await send(app, "POST", "/v1/auth/validate", { body: { token: tenant.reader.accessToken } }),
+      validateToken,
+      200,
     );
     expect(valid).toEqual({
       valid: true,
@@ -90,7 +104,11 @@ describe("users and roles", () => {
       },
     });
     expect(
-      await readJson(await send(app, "POST", "/v1/auth/validate", { body: { token: "nope" } })),
+      await readBody(
+        await send(app, "POST", "/v1/auth/validate", { body: { token: "nope" } }),
+        validateToken,
+        200,
+      ),
     ).toEqual({ valid: false, reason: "malformed_token" });
     await expectError(await send(app, "GET", "/v1/users/me", admin), 403, "forbidden");
   });

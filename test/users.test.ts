@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
+import { listUsers } from "../src/routes/users/users.routes";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError, readBody } from "./support/http";
 import { createTenant, PASSWORD, send } from "./support/identity";
 
 let db: DatabasePort;
@@ -43,8 +44,10 @@ describe("users and roles", () => {
     );
     // The same email in another app is another user.
     await createTenant(app, "india");
-    const users = await readJson(
+    const users = await readBody(
       await send(app, "GET", "/v1/apps/india/users?email=reader@hotel.test", admin),
+      listUsers,
+      200,
     );
     expect(users.data).toEqual([]);
   });
