@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
+import { openidConfiguration } from "../src/routes/discovery/discovery.routes";
 import { createMemoryDatabase, createTestApp, testEnv } from "./support/app";
-import { readJson } from "./support/http";
+import { readBody } from "./support/http";
 import { createTenant } from "./support/identity";
 
 let db: DatabasePort;
@@ -18,7 +19,11 @@ afterAll(() => db.close());
 
 describe("OpenID Connect discovery", () => {
   it("publishes a discovery document listing exactly what is supported", async () => {
-    const doc = await readJson(await app.request(`${issuer}/.well-known/openid-configuration`));
+    const doc = await readBody(
+      await app.request(`${issuer}/.well-known/openid-configuration`),
+      openidConfiguration,
+      200,
+    );
     expect(doc).toMatchObject({
       issuer,
       authorization_endpoint: `${issuer}/oauth/authorize`,
