@@ -2,8 +2,12 @@ import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
+import { listAuditLogs } from "../src/routes/audit/audit.routes";
+import { createCredential, updateCredential } from "../src/routes/credentials/credentials.routes";
+import { jwks as jwksRoute } from "../src/routes/discovery/discovery.routes";
+import { issueToken } from "../src/routes/tokens/tokens.routes";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError, readBody } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
 
 let db: DatabasePort;
@@ -36,7 +40,7 @@ describe("service credentials (M2M)", () => {
       ...admin,
     });
     expect(created.status).toBe(201);
-    const credential = (await readJson(created)).data;
+    const credential = (await readBody(created, createCredential, 201)).data;
     expect(credential).toMatchObject({
       app_id: tenant.app.id,
       name: "billing-service",
@@ -51,7 +55,7 @@ describe("service credentials (M2M)", () => {
       basic(credential.client_id, credential.client_secret),
     );
     expect(viaBasic.status, await viaBasic.clone().text()).toBe(200);
-    const tokens = await readJson(viaBasic);
+    const tokens = await readBody(viaBasic, issueToken, 200);
     expect(tokens).toEqual({
       access_token: expect.any(String),
       token_type: "Bearer",
@@ -59,7 +63,7 @@ describe("service credentials (M2M)", () => {
       scope: "users:read billing:*",
     });
     const jwks = createLocalJWKSet(
-      await readJson(await send(app, "GET", "/v1/.well-known/jwks.json")),
+      await readBody(await send(app, "GET", "/v1/.well-known/jwks.json"), jwksRoute, 200),
     );
     const { payload } = await jwtVerify(tokens.access_token, jwks, {
       issuer: "http://heimdall.test/v1/apps/papa",
@@ -75,13 +79,15 @@ describe("service credentials (M2M)", () => {
       (await send(app, "GET", "/v1/users", { headers: bearer(tokens.access_token) })).status,
     ).toBe(200);
 
-    const narrowed = await readJson(
+    const narrowed = await readBody(
       await tokenRequest({
         grant_type: "client_credentials",
         client_id: credential.client_id,
         client_secret: credential.client_secret,
         scope: "billing:read",
       }),
+      issueToken,
+      200,
     );
     expect(narrowed.scope).toBe("billing:read");
     await expectError(
@@ -123,11 +129,13 @@ describe("service credentials (M2M)", () => {
 
   it("keeps the old secret valid during the grace period after a rotation, and not after", async () => {
     const credential = (
-      await readJson(
+      await readBody(
         await send(app, "POST", "/v1/apps/papa/credentials", {
           body: { name: "rotating", permissions: ["users:read"] },
           ...admin,
         }),
+        createCredential,
+        201,
       )
     ).data;
     const rotated = await send(app, "PATCH", `/v1/apps/papa/credentials/${credential.id}`, {
@@ -135,32 +143,36 @@ describe("service credentials (M2M)", () => {
       ...admin,
     });
     expect(rotated.status).toBe(200);
-    const fresh = (await readJson(rotated)).data;
+    const fresh = (await readBody(rotated, updateCredential, 200)).data;
     expect(fresh.client_secret).toMatch(/^sk_live_/);
     expect(fresh.client_secret).not.toBe(credential.client_secret);
     const grant = (secret: string) =>
       tokenRequest({ grant_type: "client_credentials" }, basic(credential.client_id, secret));
     expect((await grant(credential.client_secret)).status).toBe(200);
-    expect((await grant(fresh.client_secret)).status).toBe(200);
+    expect((await grant(fresh.client_secret!)).status).toBe(200);
     clock.advance(601_000);
     await expectError(await grant(credential.client_secret), 401, "invalid_client");
-    expect((await grant(fresh.client_secret)).status).toBe(200);
+    expect((await grant(fresh.client_secret!)).status).toBe(200);
   });
 
   it("refuses a revoked credential at once, its live tokens included", async () => {
     const credential = (
-      await readJson(
+      await readBody(
         await send(app, "POST", "/v1/apps/papa/credentials", {
           body: { name: "doomed", permissions: ["users:read"] },
           ...admin,
         }),
+        createCredential,
+        201,
       )
     ).data;
-    const { access_token } = await readJson(
+    const { access_token } = await readBody(
       await tokenRequest(
         { grant_type: "client_credentials" },
         basic(credential.client_id, credential.client_secret),
       ),
+      issueToken,
+      200,
     );
     expect((await send(app, "GET", "/v1/users", { headers: bearer(access_token) })).status).toBe(
       200,
@@ -181,8 +193,10 @@ describe("service credentials (M2M)", () => {
       401,
       "invalid_client",
     );
-    const audit = await readJson(
+    const audit = await readBody(
       await send(app, "GET", `/v1/apps/papa/audit-logs?target_id=${credential.id}`, admin),
+      listAuditLogs,
+      200,
     );
     expect(audit.data.map((e: { action: string }) => e.action).sort()).toEqual([
       "credential.created",
