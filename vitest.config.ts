@@ -16,7 +16,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     env: { LOG_LEVEL: "silent" },
-    // test/export-memory.test.ts measures the heap a GC leaves.
+    // test/account.export-memory.test.ts measures the heap a GC leaves.
     execArgv: ["--expose-gc"],
   },
 });

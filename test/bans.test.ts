@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
+import { listAuditLogs } from "../src/routes/audit/audit.routes";
+import { createBan, getBan, liftBan, listBans } from "../src/routes/bans/bans.routes";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError, readBody } from "./support/http";
 import { bearer, createTenant, PASSWORD, send, type Tenant } from "./support/identity";
 
 let db: DatabasePort;
@@ -24,7 +26,7 @@ describe("bans", () => {
       ...admin,
     });
     expect(created.status).toBe(201);
-    const ban = (await readJson(created)).data;
+    const ban = (await readBody(created, createBan, 201)).data;
     expect(ban).toMatchObject({
       kind: "user",
       user_id: tenant.reader.id,
@@ -51,17 +53,28 @@ describe("bans", () => {
       "invalid_grant",
     );
 
-    const listed = await readJson(await send(app, "GET", "/v1/admin/bans?active=true", admin));
+    const listed = await readBody(
+      await send(app, "GET", "/v1/admin/bans?active=true", admin),
+      listBans,
+      200,
+    );
     expect(listed.data.map((b: { id: string }) => b.id)).toContain(ban.id);
     expect(
-      (await readJson(await send(app, "GET", `/v1/admin/bans/${ban.id}`, admin))).data.id,
+      (await readBody(await send(app, "GET", `/v1/admin/bans/${ban.id}`, admin), getBan, 200)).data
+        .id,
     ).toBe(ban.id);
 
-    const lifted = await readJson(await send(app, "DELETE", `/v1/admin/bans/${ban.id}`, admin));
+    const lifted = await readBody(
+      await send(app, "DELETE", `/v1/admin/bans/${ban.id}`, admin),
+      liftBan,
+      200,
+    );
     expect(lifted.data.lifted_at).not.toBeNull();
     expect((await login()).status).toBe(200);
-    const audit = await readJson(
+    const audit = await readBody(
       await send(app, "GET", `/v1/apps/whiskey/audit-logs?target_id=${tenant.reader.id}`, admin),
+      listAuditLogs,
+      200,
     );
     expect(audit.data.map((e: { action: string }) => e.action)).toContain("ban.created");
   });
@@ -73,7 +86,10 @@ describe("bans", () => {
       body: { ip: "203.0.113.0/24", reason: "botnet" },
       ...admin,
     });
-    expect((await readJson(range)).data).toMatchObject({ kind: "ip", cidr: "203.0.113.0/24" });
+    expect((await readBody(range, createBan, 201)).data).toMatchObject({
+      kind: "ip",
+      cidr: "203.0.113.0/24",
+    });
     await expectError(await app.request("/v1", from("203.0.113.9")), 403, "forbidden");
     await expectError(
       await app.request("/v1/nonexistent", from("203.0.113.200")),
@@ -84,11 +100,13 @@ describe("bans", () => {
     // IPv4-mapped IPv6, as Node reports some sockets.
     await expectError(await app.request("/v1", from("::ffff:203.0.113.5")), 403, "forbidden");
 
-    const single = await readJson(
+    const single = await readBody(
       await send(app, "POST", "/v1/admin/bans", {
         body: { ip: "2001:db8::1", reason: "x" },
         ...admin,
       }),
+      createBan,
+      201,
     );
     expect(single.data.cidr).toBe("2001:db8::1/128");
     await expectError(await app.request("/v1", from("2001:db8::1")), 403, "forbidden");

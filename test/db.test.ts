@@ -11,6 +11,7 @@ import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, migrationsFolder } from "./support/app";
 import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
+import { until } from "./support/wait";
 
 interface Driver {
   name: string;
@@ -167,7 +168,7 @@ describe.runIf(Boolean(services.postgres))("node-postgres adapter", () => {
         [new URL(database.url).pathname.slice(1)],
       );
       await admin.end();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await until(() => lost.length > 0, { message: "an idle connection error" });
       expect(lost.length).toBeGreaterThan(0);
       const result = await db.execute(sql`select 1 as ok`);
       expect((result as unknown as { rows: unknown[] }).rows).toEqual([{ ok: 1 }]);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { createMemoryRealtime } from "../src/adapters/memory/realtime";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
-import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
+import { createMemoryDatabase, createTestApp } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
 
@@ -55,44 +55,6 @@ async function countOf(deviceId: string) {
   );
   return page.pagination.total as number;
 }
-
-describe("devices", () => {
-  it("answers the secret once; it can be rotated, and the old one stops working", async () => {
-    const device = await newDevice("phone", { external_id: "abc", expected_interval_seconds: 60 });
-    expect(device.secret).toMatch(/^dk_/);
-    const got = await readJson(
-      await send(app, "GET", `/v1/devices/${device.id}`, {
-        headers: bearer(tenant.admin.accessToken),
-      }),
-    );
-    expect(got.data).toMatchObject({ name: "phone", external_id: "abc", status: "unknown" });
-    expect(JSON.stringify(got)).not.toContain(device.secret);
-    await expectError(
-      await send(app, "POST", "/v1/devices", {
-        body: { name: "dup", external_id: "abc" },
-        headers: bearer(tenant.admin.accessToken),
-      }),
-      409,
-      "conflict",
-    );
-    const rotated = await readJson(
-      await send(app, "POST", `/v1/apps/yankee/devices/${device.id}/secret`, {
-        headers: adminHeaders,
-      }),
-    );
-    expect(rotated.data.secret).not.toBe(device.secret);
-    const point = { timestamp: "2025-11-22T08:00:00Z", latitude: 1, longitude: 2 };
-    await expectError(
-      await send(app, "POST", "/v1/gps", { body: point, headers: bearer(device.secret) }),
-      401,
-      "unauthorized",
-    );
-    expect(
-      (await send(app, "POST", "/v1/gps", { body: point, headers: bearer(rotated.data.secret) }))
-        .status,
-    ).toBe(201);
-  });
-});
 
 describe("tracker apps, posting as they do", () => {
   it("OsmAnd / Traccar Client (classic): GET with the secret in the URL, speed in knots", async () => {

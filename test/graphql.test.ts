@@ -7,15 +7,18 @@ import { GRAPHQL_LIMITS } from "../src/routes/graphql/graphql.index";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, signIn, type Tenant } from "./support/identity";
+import { createObservedRealtime } from "./support/realtime";
 import { listen } from "./support/server";
+import { until } from "./support/wait";
 
 let db: DatabasePort;
 let app: App;
 let tenant: Tenant;
+const rooms = createObservedRealtime();
 
 beforeAll(async () => {
   db = await createMemoryDatabase();
-  app = createTestApp({ db, clock: systemClock }).app;
+  app = createTestApp({ db, clock: systemClock, ports: { realtime: rooms.realtime } }).app;
   tenant = await createTenant(app, "graph");
 });
 afterAll(() => db.close());
@@ -234,6 +237,7 @@ describe("GraphQL subscriptions over Server-Sent Events", () => {
   it("streams a position posted over REST to a subscriber", async () => {
     const server = await listen(app);
     const abort = new AbortController();
+    const listeningBefore = rooms.listening();
     try {
       const device = (
         await readJson(
@@ -259,8 +263,9 @@ describe("GraphQL subscriptions over Server-Sent Events", () => {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
       const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-      // Give the subscription a moment to join the room, then post.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await until(() => rooms.listening() > listeningBefore, {
+        message: "the subscription joining its room",
+      });
       const posted = await send(app, "POST", "/v1/gps", {
         body: { timestamp: "2025-11-22T12:00:00Z", latitude: 48.1, longitude: 11.5 },
         headers: bearer(device.secret),

@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
+import { listAuditLogs } from "../src/routes/audit/audit.routes";
+import { acceptInvite, createInvite, listInvites } from "../src/routes/invites/invites.routes";
+import { getMe, listUsers } from "../src/routes/users/users.routes";
 import {
   adminHeaders,
   createMemoryDatabase,
@@ -9,7 +12,7 @@ import {
   createTestClock,
   migrationsFolder,
 } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError, readBody } from "./support/http";
 import { bearer, createTenant, send } from "./support/identity";
 import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
@@ -66,7 +69,7 @@ describe.each(backends)("invites on $name", (backend) => {
   const invite = async (body: Record<string, unknown>) => {
     const res = await send(app, "POST", "/v1/apps/sierra/invites", { body, ...admin });
     expect(res.status, await res.clone().text()).toBe(201);
-    return (await readJson(res)).data;
+    return (await readBody(res, createInvite, 201)).data;
   };
   const accept = (token: string, password = "correct horse battery") =>
     send(app, "POST", `/v1/invites/${token}/accept`, { body: { password, display_name: "Bob" } });
@@ -89,28 +92,40 @@ describe.each(backends)("invites on $name", (backend) => {
     expect(created.invite_url).toBe(`http://heimdall.test/v1/invites/${created.token}/accept`);
     expect(Date.parse(created.expires_at) - clock.now().getTime()).toBe(72 * 3_600_000);
 
-    const pending = await readJson(await send(app, "GET", "/v1/apps/sierra/invites", admin));
+    const pending = await readBody(
+      await send(app, "GET", "/v1/apps/sierra/invites", admin),
+      listInvites,
+      200,
+    );
     expect(pending.data.map((i: { id: string }) => i.id)).toContain(created.id);
     expect(JSON.stringify(pending)).not.toContain(created.token);
 
     const accepted = await accept(created.token);
     expect(accepted.status, await accepted.clone().text()).toBe(201);
-    const body = await readJson(accepted);
+    const body = await readBody(accepted, acceptInvite, 201);
     expect(body).toMatchObject({
       token_type: "Bearer",
       refresh_token: expect.stringMatching(/^rt_/),
       user: { email: "bob@contractor.io", display_name: "Bob", roles: ["reader"] },
     });
-    const me = await readJson(
+    const me = await readBody(
       await send(app, "GET", "/v1/users/me", { headers: bearer(body.access_token) }),
+      getMe,
+      200,
     );
     expect(me.data.id).toBe(body.user.id);
 
     await expectError(await accept(created.token), 404, "not_found");
-    const after = await readJson(await send(app, "GET", "/v1/apps/sierra/invites", admin));
+    const after = await readBody(
+      await send(app, "GET", "/v1/apps/sierra/invites", admin),
+      listInvites,
+      200,
+    );
     expect(after.data.map((i: { id: string }) => i.id)).not.toContain(created.id);
-    const audit = await readJson(
+    const audit = await readBody(
       await send(app, "GET", `/v1/apps/sierra/audit-logs?target_id=${created.id}`, admin),
+      listAuditLogs,
+      200,
     );
     expect(audit.data.map((e: { action: string }) => e.action).sort()).toEqual([
       "invite.accepted",
@@ -126,8 +141,10 @@ describe.each(backends)("invites on $name", (backend) => {
     expect(statuses.every((status) => status === 201 || status === 404 || status === 409)).toBe(
       true,
     );
-    const users = await readJson(
+    const users = await readBody(
       await send(app, "GET", "/v1/apps/sierra/users?email=race@contractor.io", admin),
+      listUsers,
+      200,
     );
     expect(users.pagination.total).toBe(1);
   });

@@ -11,6 +11,7 @@ import { liveRoomContract } from "./support/live-contract";
 import { listen } from "./support/server";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
+import { until } from "./support/wait";
 import { createWorkerDatabase, startWorker, type Worker } from "./support/worker";
 
 if (!services.postgres) announceSkip("the live room in workerd", "TEST_DATABASE_URL");
@@ -240,7 +241,7 @@ describe.runIf(Boolean(services.postgres))("in workerd", () => {
     const closedWith = new Promise<number>((resolve) =>
       streaming.on("close", (code) => resolve(code)),
     );
-    await until(() => received.some((m) => m.type === "Authenticated"), 10_000);
+    await until(() => received.some((m) => m.type === "Authenticated"), { timeoutMs: 10_000 });
 
     const ban = await send(api, "POST", "/v1/admin/bans", {
       body: { ip, reason: "scraping positions" },
@@ -286,7 +287,7 @@ describe.runIf(Boolean(services.postgres))("in workerd", () => {
     );
     const settled = () =>
       sockets.every(({ received }) => received.some((m) => m.type !== undefined));
-    await until(settled, 15_000);
+    await until(settled, { timeoutMs: 15_000 });
     const refused = sockets.filter(({ received }) =>
       received.some((m) => m.type === "Error" && m.code === "rate_limited"),
     );
@@ -416,11 +417,3 @@ describe.runIf(Boolean(services.redis))("across Node processes (Redis pub/sub)",
     }
   });
 });
-
-async function until(check: () => boolean, timeoutMs = 3000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

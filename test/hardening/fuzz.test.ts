@@ -25,10 +25,36 @@ import {
   writeWatch,
 } from "../support/fuzz";
 import { readJson } from "../support/http";
-import { bearer, createTenant, PASSWORD, type Requester, send, signIn } from "../support/identity";
+import { bearer, type Requester } from "../support/identity";
 import { createTestDatabase } from "../support/postgres";
 import { announceSkip, services } from "../support/services";
 import { startUpstashRest, type UpstashRestServer } from "../support/upstash-rest";
+import { apiKeysFuzz, seedApiKey } from "./fixtures/api-keys";
+import { appsFuzz, seedApps } from "./fixtures/apps";
+import { auditFuzz, seedAuditLogId } from "./fixtures/audit";
+import { auditReportsFuzz, seedAuditReport } from "./fixtures/audit-reports";
+import { bansFuzz, seedBan } from "./fixtures/bans";
+import { credentialsFuzz, seedCredential } from "./fixtures/credentials";
+import { devicesFuzz, seedDevice } from "./fixtures/devices";
+import { gpsFuzz, seedPosition } from "./fixtures/gps";
+import { invitesFuzz, seedInvite } from "./fixtures/invites";
+import {
+  type CapabilityFuzz,
+  Deep,
+  type Fixture,
+  jsonText,
+  Raw,
+  Ref,
+  type RefName,
+  ref,
+  refNames,
+  type Schema,
+} from "./fixtures/kit";
+import { oauthFuzz, seedOauthClient } from "./fixtures/oauth";
+import { platformsFuzz, seedPlatform } from "./fixtures/platforms";
+import { rolesFuzz } from "./fixtures/roles";
+import { forgedToken, seedServiceToken, seedSpareSession, tokensFuzz } from "./fixtures/tokens";
+import { seedSessionId, usersFuzz } from "./fixtures/users";
 
 /**
  * Bad-input fuzz over every operation of the served `/v1/openapi.json`. Requests are
@@ -50,7 +76,9 @@ import { startUpstashRest, type UpstashRestServer } from "../support/upstash-res
  * Seeded (`FUZZ_SEED`, default below) and reproducible: the generated requests refer to the
  * fixture symbolically (`ref(device_id)`), so a seed always produces the same requests, on
  * every backend. `FUZZ_RUNS` sets the number of requests per backend. A failure prints the
- * request fast-check shrank it to; `regressions` keeps those found so far as fixed cases.
+ * request fast-check shrank it to; the capabilities' `regressions` (./fixtures/) keep those
+ * found so far as fixed cases. What the suite knows of each capability's routes (its fixture,
+ * the values of its fields, its undocumented input) is in ./fixtures/<capability>.ts.
  */
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
@@ -59,70 +87,7 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
 const REFRESH_EVERY = 500;
 
 // ---------------------------------------------------------------------------------------------
-// Values the generator uses, resolved when a request is sent.
-
-/** The fixture's `name` (an id, a token, a secret), looked up when the request is sent. */
-class Ref {
-  constructor(readonly name: RefName) {}
-  [fc.toStringMethod]() {
-    return `ref(${this.name})`;
-  }
-}
-/** JSON text sent as is inside a body: numbers JSON.stringify cannot write (1e999, -0). */
-class Raw {
-  constructor(readonly text: string) {}
-  [fc.toStringMethod]() {
-    return `raw(${this.text})`;
-  }
-}
-/** Nested arrays this deep, as JSON text. */
-class Deep {
-  constructor(readonly depth: number) {}
-  [fc.toStringMethod]() {
-    return `deep(${this.depth})`;
-  }
-}
-
-const ref = (name: RefName) => fc.constant(new Ref(name));
-
-const refNames = [
-  "app_name",
-  "other_app_name",
-  "admin_id",
-  "reader_id",
-  "other_user_id",
-  "admin_email",
-  "reader_email",
-  "access_token",
-  "reader_token",
-  "other_token",
-  "refresh_token",
-  "session_id",
-  "role_name",
-  "api_key",
-  "api_key_id",
-  "device_id",
-  "device_secret",
-  "external_id",
-  "position_id",
-  "platform_id",
-  "platform_name",
-  "oauth_client_id",
-  "oauth_client_public_id",
-  "oauth_client_secret",
-  "credential_id",
-  "credential_client_id",
-  "credential_secret",
-  "service_token",
-  "invite_id",
-  "invite_token",
-  "ban_id",
-  "report_id",
-  "log_id",
-  "forged_token",
-] as const;
-type RefName = (typeof refNames)[number];
-type Fixture = Record<RefName, string>;
+// Values the generator uses, resolved when a request is sent (the Ref, Raw and Deep of ./fixtures/kit).
 
 /** A value of the wrong type (or shape) for whatever the field expects. */
 const wrongType = fc.constantFrom<unknown>(
@@ -168,25 +133,6 @@ const hostileKey = fc.oneof(extraKey, spiced, fc.string({ unit: "binary", maxLen
 // ---------------------------------------------------------------------------------------------
 // Requests generated from the OpenAPI document.
 
-interface Schema {
-  $ref?: string;
-  type?: string | string[];
-  enum?: unknown[];
-  format?: string;
-  pattern?: string;
-  minLength?: number;
-  maxLength?: number;
-  minimum?: number;
-  maximum?: number;
-  items?: Schema;
-  minItems?: number;
-  maxItems?: number;
-  properties?: Record<string, Schema>;
-  required?: string[];
-  additionalProperties?: boolean | Schema;
-  oneOf?: Schema[];
-}
-
 interface Param {
   in: "path" | "query" | "header" | "cookie";
   name: string;
@@ -205,152 +151,38 @@ interface Operation {
   credential: CredentialKind;
 }
 
-// Input the document describes in prose only: the tracker routes take what the apps send, and
-// the token endpoint's body depends on the grant. `undocumented` holds the shapes their
-// descriptions name, so the fuzz reaches the parsers behind them with plausible input.
-const number = { type: "number", minimum: 0, maximum: 100 };
-const latitude = { type: "number", minimum: -90, maximum: 90 };
-const longitude = { type: "number", minimum: -180, maximum: 180 };
-const trackerTime = { type: "string", format: "unix" };
-const osmandQuery: Schema = {
-  type: "object",
-  properties: {
-    key: { type: "string", format: "device-secret" },
-    id: { type: "string", format: "external-id" },
-    lat: latitude,
-    lon: longitude,
-    timestamp: trackerTime,
-    speed: number,
-    bearing: number,
-    altitude: number,
-    accuracy: number,
-    batt: number,
-  },
-  required: ["key", "lat", "lon", "timestamp"],
-};
-const gpsloggerQuery: Schema = {
-  type: "object",
-  properties: {
-    key: { type: "string", format: "device-secret" },
-    device: { type: "string", format: "external-id" },
-    lat: latitude,
-    lon: longitude,
-    time: trackerTime,
-    spd: number,
-    acc: number,
-    alt: number,
-    dir: number,
-    batt: number,
-  },
-  required: ["key", "lat", "lon", "time"],
-};
-/** The token endpoint's body per grant, as its description lists them, beside its schema. */
-const grant = (grant_type: string, fields: Record<string, Schema>): Schema => ({
-  type: "object",
-  properties: { grant_type: { enum: [grant_type] }, ...fields },
-  required: ["grant_type", ...Object.keys(fields)],
-});
-const text = { type: "string" };
-const tokenBody: Schema = {
-  oneOf: [
-    { $ref: "#/components/schemas/TokenRequest" },
-    grant("password", { email: text, password: text }),
-    grant("refresh_token", { refresh_token: text }),
-    grant("client_credentials", { client_id: text, client_secret: text }),
-    grant("authorization_code", { code: text, redirect_uri: text, client_id: text }),
-    grant("mfa_otp", { mfa_token: text, otp: { pattern: "^\\d{6}$" } }),
-  ],
-};
-
-/** Query parameters and bodies by operation, beside (query) or instead of (body) the document's. */
-const undocumented: Record<string, { query?: Schema; body?: Schema }> = {
-  "POST /v1/apps/{app_name}/tokens": { body: tokenBody },
-  "GET /v1/gps/osmand": { query: osmandQuery },
-  "POST /v1/gps/osmand": {
-    query: osmandQuery,
-    body: {
-      type: "object",
-      properties: {
-        device_id: { type: "string", format: "external-id" },
-        location: {
-          type: "object",
-          properties: {
-            timestamp: trackerTime,
-            coords: {
-              type: "object",
-              properties: { latitude, longitude, speed: number, heading: number },
-            },
-            battery: { type: "object", properties: { level: number } },
-            is_moving: { type: "boolean" },
-          },
-        },
-      },
-    },
-  },
-  "POST /v1/gps/owntracks": {
-    body: {
-      type: "object",
-      properties: {
-        _type: { enum: ["location", "transition", "lwt"] },
-        tid: { type: "string", format: "external-id" },
-        lat: latitude,
-        lon: longitude,
-        tst: trackerTime,
-        vel: number,
-        acc: number,
-        batt: number,
-      },
-      required: ["_type"],
-    },
-  },
-  "POST /v1/gps/overland": {
-    query: { type: "object", properties: { access_token: { format: "device-secret" } } },
-    body: {
-      type: "object",
-      properties: {
-        locations: {
-          type: "array",
-          items: {
-            type: "object",
-            properties: {
-              type: { enum: ["Feature"] },
-              geometry: {
-                type: "object",
-                properties: {
-                  type: { enum: ["Point"] },
-                  coordinates: { type: "array", items: latitude, minItems: 2, maxItems: 2 },
-                },
-              },
-              properties: {
-                type: "object",
-                properties: {
-                  timestamp: trackerTime,
-                  device_id: { type: "string", format: "external-id" },
-                  speed: number,
-                  battery_level: number,
-                },
-              },
-            },
-          },
-          minItems: 1,
-        },
-      },
-    },
-  },
-  // Its points are validated one by one (each refusal named by index), so the document says
-  // nothing of them; they are points as `POST /v1/gps` takes them.
-  "POST /v1/gps/batch": {
-    body: {
-      type: "object",
-      properties: {
-        points: { type: "array", items: { $ref: "#/components/schemas/Point" }, minItems: 1 },
-      },
-      required: ["points"],
-    },
-  },
-  "GET /v1/gps/gpslogger": { query: gpsloggerQuery },
-  "POST /v1/gps/gpslogger": { query: gpsloggerQuery },
-};
+/**
+ * What each capability tells the fuzz about its routes (./fixtures/<capability>.ts): the values
+ * of path parameters and fields, and the input its document describes in prose only.
+ */
+const capabilities: CapabilityFuzz[] = [
+  appsFuzz,
+  usersFuzz,
+  rolesFuzz,
+  tokensFuzz,
+  apiKeysFuzz,
+  devicesFuzz,
+  gpsFuzz,
+  platformsFuzz,
+  oauthFuzz,
+  credentialsFuzz,
+  invitesFuzz,
+  bansFuzz,
+  auditReportsFuzz,
+  auditFuzz,
+];
+const undocumented: NonNullable<CapabilityFuzz["undocumented"]> = Object.assign(
+  {},
+  ...capabilities.map((c) => c.undocumented),
+);
+const hints: Record<string, fc.Arbitrary<unknown>> = Object.assign(
+  {},
+  ...capabilities.map((c) => c.hints),
+);
+const pathRefs: Record<string, RefName[]> = Object.assign(
+  {},
+  ...capabilities.map((c) => c.pathRefs),
+);
 
 const httpMethods = ["get", "post", "put", "patch", "delete"];
 
@@ -414,42 +246,6 @@ function operationsOf(doc: {
   }
   return ops;
 }
-
-/** Plausible values for fields by name: the fixture's ids and secrets, so requests get deep. */
-const hints: Record<string, fc.Arbitrary<unknown>> = {
-  email: fc.oneof(ref("admin_email"), ref("reader_email"), fc.constant("new@fuzz.test")),
-  password: fc.constantFrom(PASSWORD, "wrong password"),
-  role: fc.constantFrom("reader", "admin", "api-read-only", "api-full-access"),
-  roles: fc.constant(["reader"]),
-  grant_type: fc.constantFrom(
-    "password",
-    "refresh_token",
-    "client_credentials",
-    "authorization_code",
-    "mfa_otp",
-  ),
-  refresh_token: ref("refresh_token"),
-  token: fc.oneof(ref("access_token"), ref("refresh_token"), ref("api_key"), ref("forged_token")),
-  token_type_hint: fc.constantFrom("refresh_token", "access_token"),
-  mfa_token: ref("access_token"),
-  client_id: fc.oneof(ref("credential_client_id"), ref("oauth_client_public_id")),
-  client_secret: fc.oneof(ref("credential_secret"), ref("oauth_client_secret")),
-  permission: fc.constantFrom("projects:read", "users:read", "*:*"),
-  permissions: fc.constant(["projects:read"]),
-  app: ref("app_name"),
-  user_id: fc.oneof(ref("reader_id"), ref("other_user_id")),
-  device_id: ref("device_id"),
-  actor_id: ref("admin_id"),
-  target_id: ref("reader_id"),
-  ip: fc.constantFrom("203.0.113.9", "2001:db8::/32", "10.0.0.0/8"),
-  redirect_uri: fc.constant("https://app.example/cb"),
-  redirect_uris: fc.constant(["https://app.example/cb"]),
-  scopes: fc.constant(["openid", "email"]),
-  // The test clock stands at 2026-11-23T10:00Z: expiries after it, points before it.
-  expires_at: fc
-    .date({ min: new Date("2026-11-24"), max: new Date("2027-06-01"), noInvalidDate: true })
-    .map((d) => d.toISOString()),
-};
 
 /** Arbitraries for one document's schemas. */
 function generators(components: Record<string, Schema>) {
@@ -635,26 +431,6 @@ interface Plan {
   query: Array<[string | Big, unknown]>;
   body: Body | undefined;
 }
-
-/** Values for path parameters: the fixture's (this app's or another's), or bad ids. */
-const pathRefs: Record<string, RefName[]> = {
-  app_name: ["app_name", "app_name", "other_app_name"],
-  user_id: ["reader_id", "reader_id", "admin_id", "other_user_id"],
-  role_name: ["role_name"],
-  device_id: ["device_id"],
-  position_id: ["position_id"],
-  session_id: ["session_id"],
-  key_id: ["api_key_id"],
-  platform_id: ["platform_id"],
-  name: ["platform_name"],
-  client_id: ["oauth_client_id"],
-  credential_id: ["credential_id"],
-  invite_id: ["invite_id"],
-  invite_token: ["invite_token"],
-  ban_id: ["ban_id"],
-  report_id: ["report_id"],
-  log_id: ["log_id"],
-};
 
 const badId = fc.oneof(
   hostileString,
@@ -957,18 +733,6 @@ function resolve(value: unknown, fixture: Fixture): unknown {
   return value;
 }
 
-/** JSON text of a resolved value, with raw numbers and deep nesting written as they are. */
-function jsonText(value: unknown): string {
-  if (value instanceof Raw) return value.text;
-  if (value instanceof Deep) return "[".repeat(value.depth) + "]".repeat(value.depth);
-  if (Array.isArray(value)) return `[${value.map(jsonText).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const members = Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`);
-    return `{${members.join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
-
 /** A resolved value as one URL or form value. */
 const scalarText = (value: unknown) => (typeof value === "string" ? value : jsonText(value));
 
@@ -1059,151 +823,42 @@ function requestOf(plan: Plan, op: Operation, f: Fixture) {
 // ---------------------------------------------------------------------------------------------
 // The fixture: one app with everything the operations name, made through the API.
 
-async function dataOf(res: Response | Promise<Response>, status = 201) {
-  const r = await res;
-  const text = await r.text();
-  expect(r.status, text).toBe(status);
-  return JSON.parse(text).data;
-}
-
-const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
-
+/** The fixture: one resource of every kind, made through the API in this order. */
 async function seedFixture(app: Requester, name: string): Promise<Fixture> {
-  const t = await createTenant(app, name);
-  const other = await createTenant(app, `${name}-other`);
-  // A session of its own for the fuzz's refresh token and session id: ending it (refresh token
-  // reuse, DELETE …/sessions/{id}) leaves the admin's token working.
-  const spare = await signIn(app, name, t.admin.email);
-  const user = bearer(t.admin.accessToken);
-  const admin = { headers: adminHeaders };
-  const apiKey = await dataOf(
-    send(app, "POST", "/v1/api-keys", {
-      body: { name: "fuzz", role: "api-full-access" },
-      headers: user,
-    }),
-  );
-  const device = await dataOf(
-    send(app, "POST", "/v1/devices", {
-      body: { name: "phone", external_id: "phone" },
-      headers: user,
-    }),
-  );
-  const position = await dataOf(
-    send(app, "POST", "/v1/gps", {
-      body: { timestamp: "2026-11-23T09:59:00Z", latitude: 52.52, longitude: 13.4 },
-      headers: bearer(device.secret),
-    }),
-  );
-  const sessions = await dataOf(
-    send(app, "GET", "/v1/users/me/sessions", { headers: bearer(spare.accessToken) }),
-    200,
-  );
-  const idp = "https://idp.example";
-  const platform = await dataOf(
-    send(app, "POST", `/v1/apps/${name}/platforms`, {
-      ...admin,
-      // All three endpoints stored: a sign-in needs no discovery (no network).
-      body: {
-        name: "corp",
-        display_name: "Corp",
-        issuer: idp,
-        authorization_endpoint: `${idp}/authorize`,
-        token_endpoint: `${idp}/token`,
-        jwks_uri: `${idp}/jwks`,
-        client_id: "heimdall",
-        client_secret: "idp-secret",
-      },
-    }),
-  );
-  const client = await dataOf(
-    send(app, "POST", `/v1/apps/${name}/oauth/clients`, {
-      ...admin,
-      body: {
-        name: "dashboard",
-        type: "confidential",
-        redirect_uris: ["https://app.example/cb"],
-        scopes: ["openid", "email"],
-      },
-    }),
-  );
-  const credential = await dataOf(
-    send(app, "POST", `/v1/apps/${name}/credentials`, {
-      ...admin,
-      body: { name: "billing", permissions: ["projects:read"] },
-    }),
-  );
-  const service = await readJson(
-    await send(app, "POST", `/v1/apps/${name}/tokens`, {
-      body: {
-        grant_type: "client_credentials",
-        client_id: credential.client_id,
-        client_secret: credential.client_secret,
-      },
-    }),
-  );
-  const invite = await dataOf(
-    send(app, "POST", `/v1/apps/${name}/invites`, {
-      ...admin,
-      body: { email: `invitee@${name}.test`, role: "reader" },
-    }),
-  );
-  const ban = await dataOf(
-    send(app, "POST", "/v1/admin/bans", {
-      ...admin,
-      body: { ip: "198.51.100.0/24", reason: "fuzz fixture" },
-    }),
-  );
-  const report = await dataOf(
-    send(app, "POST", "/v1/admin/audit/reports", {
-      ...admin,
-      body: { name: "fuzz", from: "2026-01-01T00:00:00Z", to: "2026-12-31T00:00:00Z" },
-    }),
-  );
-  const audit = await dataOf(send(app, "GET", "/v1/audit-logs?limit=1", { headers: user }), 200);
-  const forged = `${b64url({ alg: "none", typ: "JWT" })}.${b64url({
-    sub: t.admin.id,
-    app: t.app.id,
-    roles: ["admin"],
-    permissions: ["*:*"],
-    iat: 1_795_420_000,
-    exp: 4_102_444_800,
-    jti: "forged",
-  })}.`;
+  const { tenant, refs: apps } = await seedApps(app, name);
+  const spare = await seedSpareSession(app, name, tenant);
+  const user = bearer(tenant.admin.accessToken);
+  const apiKey = await seedApiKey(app, user);
+  const device = await seedDevice(app, user);
+  const position = await seedPosition(app, device.device_secret);
+  const session = await seedSessionId(app, spare);
+  const platform = await seedPlatform(app, name);
+  const client = await seedOauthClient(app, name);
+  const credential = await seedCredential(app, name);
+  const service = await seedServiceToken(app, name, {
+    client_id: credential.credential_client_id,
+    client_secret: credential.credential_secret,
+  });
+  const invite = await seedInvite(app, name);
+  const ban = await seedBan(app);
+  const report = await seedAuditReport(app);
+  const audit = await seedAuditLogId(app, user);
   const fixture: Fixture = {
-    app_name: name,
-    other_app_name: other.app.name,
-    admin_id: t.admin.id,
-    reader_id: t.reader.id,
-    other_user_id: other.reader.id,
-    admin_email: t.admin.email,
-    reader_email: t.reader.email,
-    access_token: t.admin.accessToken,
-    reader_token: t.reader.accessToken,
-    other_token: other.admin.accessToken,
+    ...apps,
     refresh_token: spare.refreshToken,
-    session_id: sessions.find((s: { current: boolean }) => s.current).id,
-    role_name: t.role.name,
-    api_key: apiKey.key,
-    api_key_id: apiKey.id,
-    device_id: device.id,
-    device_secret: device.secret,
-    external_id: "phone",
-    position_id: position.id,
-    platform_id: platform.id,
-    platform_name: platform.name,
-    oauth_client_id: client.id,
-    oauth_client_public_id: client.client_id,
-    oauth_client_secret: client.client_secret,
-    credential_id: credential.id,
-    credential_client_id: credential.client_id,
-    credential_secret: credential.client_secret,
-    service_token: service.access_token,
-    invite_id: invite.id,
-    invite_token: invite.token,
-    ban_id: ban.id,
-    report_id: report.id,
-    log_id: audit[0].id,
-    forged_token: forged,
+    ...session,
+    ...apiKey,
+    ...device,
+    ...position,
+    ...platform,
+    ...client,
+    ...credential,
+    ...service,
+    ...invite,
+    ...ban,
+    ...report,
+    ...audit,
+    forged_token: forgedToken(tenant),
   };
   for (const key of refNames) expect(typeof fixture[key], key).toBe("string");
   return fixture;
@@ -1272,129 +927,8 @@ if (services.postgres) {
 
 // ---------------------------------------------------------------------------------------------
 
-/**
- * What the fuzz found answering 500, minimised by fast-check and by hand: fixed in src, and
- * kept here as fixed cases.
- */
-const regressions: Array<{
-  name: string;
-  request(f: Fixture): { path: string; init: RequestInit };
-  status: number;
-}> = [
-  {
-    // timestampOf: new Date(1.2e32).toISOString() threw a RangeError (src/services/trackers.ts).
-    name: "a tracker's Unix time past the last Date (year 275760) is a 400",
-    request: (f) => ({
-      path: `/v1/gps/gpslogger?key=${f.device_secret}&lat=52.5&lon=13.4&time=123456789012345678901234567890`,
-      init: { method: "POST" },
-    }),
-    status: 400,
-  },
-  {
-    // String() and Number() of a 5,000-deep array overflowed the stack (src/services/trackers.ts).
-    name: "a tracker field holding a deeply nested array is a 400",
-    request: (f) => ({
-      path: "/v1/gps/owntracks",
-      init: {
-        method: "POST",
-        headers: { ...bearer(f.device_secret), "Content-Type": "application/json" },
-        body: `{"_type":"location","tst":${jsonText(new Deep(5_000))},"lat":52.5,"lon":13.4}`,
-      },
-    }),
-    status: 400,
-  },
-  {
-    // parseOverland read `null.device_id` and destructured `5` (src/services/trackers.ts).
-    name: "Overland locations with `properties: null` or `coordinates: 5` are a 400",
-    request: (f) => ({
-      path: "/v1/gps/overland",
-      init: {
-        method: "POST",
-        headers: { ...bearer(f.device_secret), "Content-Type": "application/json" },
-        body: '{"locations":[{"properties":null},{"geometry":{"coordinates":5},"properties":{}}]}',
-      },
-    }),
-    status: 400,
-  },
-  {
-    // bodyOf: c.req.parseBody() threw formData()'s TypeError (src/routes/gps/gps.handlers.ts).
-    name: "a tracker body labelled multipart/form-data that is not one is a 400",
-    request: (f) => ({
-      path: "/v1/gps/overland",
-      init: {
-        method: "POST",
-        headers: { ...bearer(f.device_secret), "Content-Type": "multipart/form-data; boundary=x" },
-        body: '""',
-      },
-    }),
-    status: 400,
-  },
-  {
-    // The same parseBody() in the OAuth sign-in form, a route outside the OpenAPI document
-    // (src/routes/oauth/authorize.index.ts): anonymous, so anyone could make it answer 500.
-    name: "the OAuth sign-in form posted as broken multipart is a 400",
-    request: (f) => ({
-      path: `/v1/apps/${f.app_name}/oauth/authorize`,
-      init: {
-        method: "POST",
-        headers: { "Content-Type": "multipart/form-data; boundary=x" },
-        body: "garbage",
-      },
-    }),
-    status: 400,
-  },
-  {
-    // Postgres refused the lone surrogate in jsonb (the device.created audit event); now the
-    // body is refused up front (src/middleware/reject-nul.ts).
-    name: "a JSON escape of half a surrogate pair is a 400",
-    request: (f) => ({
-      path: "/v1/devices",
-      init: {
-        method: "POST",
-        headers: { ...bearer(f.access_token), "Content-Type": "application/json" },
-        body: '{"name":"\\udfff"}',
-      },
-    }),
-    status: 400,
-  },
-  {
-    name: "an escaped surrogate pair (an emoji, as ASCII-only JSON writers send it) is taken",
-    request: (f) => ({
-      path: "/v1/devices",
-      init: {
-        method: "POST",
-        headers: { ...bearer(f.access_token), "Content-Type": "application/json" },
-        body: '{"name":"\\ud83d\\ude00","metadata":{"\\ud83d\\udcf1":"\\ud83d\\ude00"}}',
-      },
-    }),
-    status: 201,
-  },
-  {
-    // metadataSchema's JSON.stringify overflowed the stack (src/db/schema/zod.ts).
-    name: "metadata nested 100,000 deep is a 400",
-    request: () => ({
-      path: "/v1/apps",
-      init: {
-        method: "POST",
-        headers: { ...adminHeaders, "Content-Type": "application/json" },
-        body: `{"name":"deep","display_name":"Deep","metadata":{"a":${jsonText(new Deep(100_000))}}}`,
-      },
-    }),
-    status: 400,
-  },
-  {
-    name: "metadata nested 30 deep is still taken",
-    request: (f) => ({
-      path: `/v1/apps/${f.app_name}`,
-      init: {
-        method: "PATCH",
-        headers: { ...adminHeaders, "Content-Type": "application/json" },
-        body: `{"metadata":{"a":${jsonText(new Deep(30))}}}`,
-      },
-    }),
-    status: 200,
-  },
-];
+/** The fixed cases of the capabilities, in the order they were found. */
+const regressions = [gpsFuzz, oauthFuzz, devicesFuzz, appsFuzz].flatMap((c) => c.regressions ?? []);
 
 describe.each(backends)("bad-input fuzz on $name", (backend) => {
   let opened: Opened;

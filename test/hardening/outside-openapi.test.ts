@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import fc from "fast-check";
 import {
   buildSchema,
@@ -31,7 +30,31 @@ import {
   writeWatch,
 } from "../support/fuzz";
 import { readJson } from "../support/http";
-import { bearer, createTenant, PASSWORD, type Requester, send } from "../support/identity";
+import { bearer, type Requester } from "../support/identity";
+import { seedApiKey } from "./fixtures/api-keys";
+import { seedApps } from "./fixtures/apps";
+import { seedDevice } from "./fixtures/devices";
+import { seedPosition } from "./fixtures/gps";
+import {
+  gqlPost,
+  graphqlHints,
+  graphqlIdHints,
+  graphqlRegressions,
+  isoDate,
+} from "./fixtures/graphql";
+import { authorizeForm, authorizeQuery, seedOauthPages } from "./fixtures/oauth";
+import {
+  type Fixture,
+  hostileParam,
+  json,
+  Raw,
+  REDIRECT_URI,
+  Ref,
+  ref,
+  refNames,
+  Tampered,
+} from "./fixtures/outside-kit";
+import { forgedOpenidToken } from "./fixtures/tokens";
 
 /**
  * Bad-input fuzz over the routes outside `/v1/openapi.json`, the half fuzz.test.ts cannot reach:
@@ -70,7 +93,6 @@ const GQL_RUNS = Number(process.env.FUZZ_GQL_RUNS ?? 2000);
 const PAGE_RUNS = Number(process.env.FUZZ_PAGE_RUNS ?? 800);
 /** The fixture is made afresh this often, since the fuzz may delete or revoke parts of it. */
 const REFRESH_EVERY = 400;
-const REDIRECT_URI = "https://app.example/cb";
 
 /** Entries of `app.routes` outside the document that are not fuzzed, and why. */
 const excluded: Record<string, string> = {
@@ -78,63 +100,6 @@ const excluded: Record<string, string> = {
 };
 /** Routes with a generator of their own; any other route outside the document gets `anyRoute`. */
 const graphqlRoutes = ["GET /v1/gql", "POST /v1/gql"];
-
-// ---------------------------------------------------------------------------------------------
-// The fixture, referred to symbolically so a seed always generates the same requests.
-
-const refNames = [
-  "app_name",
-  "other_app_name",
-  "admin_id",
-  "reader_id",
-  "other_user_id",
-  "admin_email",
-  "reader_email",
-  "access_token",
-  "reader_token",
-  "other_token",
-  "openid_token",
-  "api_key",
-  "api_key_id",
-  "device_id",
-  "device_secret",
-  "position_id",
-  "role_name",
-  "client_id",
-  "granted_client_id",
-  "other_client_id",
-  "tx",
-  "tx_signed_in",
-  "other_tx",
-  "forged_token",
-] as const;
-type RefName = (typeof refNames)[number];
-type Fixture = Record<RefName, string>;
-
-/** The fixture's `name`, looked up when the request is sent. */
-class Ref {
-  constructor(readonly name: RefName) {}
-  [fc.toStringMethod]() {
-    return `ref(${this.name})`;
-  }
-}
-const ref = (...names: RefName[]) => fc.constantFrom(...names.map((name) => new Ref(name)));
-
-/** A sealed transaction with one character changed: it must not open. */
-class Tampered {
-  constructor(readonly at: number) {}
-  [fc.toStringMethod]() {
-    return `tampered(tx, ${this.at})`;
-  }
-}
-
-/** Text sent as it is: an enum value or a variable in a GraphQL literal, or broken syntax. */
-class Raw {
-  constructor(readonly text: string) {}
-  [fc.toStringMethod]() {
-    return `raw(${this.text.length > 60 ? `${this.text.slice(0, 60)}…` : this.text})`;
-  }
-}
 
 const isPlain = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype;
@@ -253,50 +218,6 @@ const hostileArg = fc.oneof(
   { weight: 2, arbitrary: wrongLiteral },
 );
 
-const isoDate = fc
-  .date({ min: new Date("2026-11-01"), max: new Date("2026-11-23T09:59Z"), noInvalidDate: true })
-  .map((d) => d.toISOString());
-
-/** Valid values by argument or input field name, the fixture's ids among them: requests get deep. */
-const hints: Record<string, fc.Arbitrary<unknown>> = {
-  userId: ref("reader_id", "admin_id", "other_user_id"),
-  deviceId: ref("device_id"),
-  email: fc.oneof(
-    ref("admin_email", "reader_email"),
-    fc.nat(999).map((n) => `new-${n}@fuzz.test`),
-  ),
-  password: fc.constantFrom(PASSWORD, "another long password"),
-  role: fc.oneof(ref("role_name"), fc.constantFrom("admin", "api-read-only", "api-full-access")),
-  roles: fc.constantFrom(["reader"], ["admin"]),
-  permissions: fc.constantFrom(["gps:read"], ["users:read", "devices:write"]),
-  limit: fc.integer({ min: 1, max: 100 }),
-  offset: fc.nat(10),
-  latitude: fc.double({ min: -90, max: 90, noNaN: true }),
-  longitude: fc.double({ min: -180, max: 180, noNaN: true }),
-  timestamp: isoDate,
-  from: isoDate,
-  to: isoDate,
-  expiresAt: fc.constantFrom("2027-01-01T00:00:00Z", "2026-12-01T00:00:00.000+01:00"),
-  bbox: fc.constantFrom("13.0,52.3,13.8,52.7", "-180,-90,180,90"),
-  action: fc.constantFrom("user.created", "auth.login"),
-  expectedIntervalSeconds: fc.constantFrom(60, 300),
-};
-/** `id` and `name` arguments by root field: the fixture's resource of that kind. */
-const idHints: Record<string, fc.Arbitrary<unknown>> = {
-  user: ref("admin_id", "reader_id", "other_user_id"),
-  updateUser: ref("reader_id", "other_user_id", "admin_id"),
-  deactivateUser: ref("reader_id", "other_user_id"),
-  device: ref("device_id"),
-  updateDevice: ref("device_id"),
-  rotateDeviceSecret: ref("device_id"),
-  deleteDevice: ref("device_id"),
-  position: ref("position_id"),
-  revokeApiKey: ref("api_key_id"),
-  role: fc.oneof(ref("role_name"), fc.constant("admin")),
-  updateRole: ref("role_name"),
-  deleteRole: fc.oneof(ref("role_name"), fc.constant("admin")),
-};
-
 /** One argument (or input field, or variable) with its GraphQL type, as a literal or `$name`. */
 interface Arg {
   name: string;
@@ -378,7 +299,7 @@ const noise = fc.oneof(
 /** Arbitraries for one schema's operations. */
 function graphqlGenerators(schema: GraphQLSchema) {
   const scalarValue = (name: string, key: string): fc.Arbitrary<unknown> => {
-    const hint = hints[key];
+    const hint = graphqlHints[key];
     const base = (() => {
       switch (name) {
         case "Int":
@@ -534,7 +455,7 @@ function graphqlGenerators(schema: GraphQLSchema) {
     arg: GraphQLArgument,
     hostile: boolean,
   ) => {
-    const hint = arg.name === "id" || arg.name === "name" ? idHints[field.name] : undefined;
+    const hint = arg.name === "id" || arg.name === "name" ? graphqlIdHints[field.name] : undefined;
     const value = inputValue(arg.type, arg.name, hostile);
     return hint && !hostile
       ? fc.oneof({ weight: 6, arbitrary: hint }, { weight: 1, arbitrary: value })
@@ -871,9 +792,6 @@ function printOperation(op: GqlOperation, f: Fixture) {
   };
 }
 
-/** JSON text with lone surrogates kept as `JSON.stringify` writes them (escaped). */
-const json = (value: unknown) => JSON.stringify(value) ?? "null";
-
 function graphqlRequest(plan: GqlPlan, f: Fixture) {
   const printed = plan.operations.map((op) => printOperation(op, f));
   const first = printed[0]!;
@@ -1064,18 +982,6 @@ interface PagePlan {
   };
 }
 
-const hostileParam = fc.oneof(
-  { weight: 4, arbitrary: hostileString },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom<unknown>(
-      new Raw("%ff"),
-      new Raw("%00"),
-      new Raw("a&b=c"),
-      new Raw("%e2%80%ae"),
-    ),
-  },
-);
 const appName = fc.oneof(
   { weight: 6, arbitrary: ref("app_name") },
   { weight: 1, arbitrary: ref("other_app_name") },
@@ -1090,101 +996,6 @@ const appName = fc.oneof(
   },
   { weight: 1, arbitrary: hostileParam },
 );
-const challenge = createHash("sha256").update("verifier-".repeat(6)).digest("base64url");
-
-/** `/authorize`'s parameters: valid, the client's own, or hostile, one or many at a time. */
-const authorizeQuery = fc
-  .record(
-    {
-      client_id: fc.oneof(
-        { weight: 6, arbitrary: ref("client_id") },
-        { weight: 1, arbitrary: ref("granted_client_id", "other_client_id") },
-        { weight: 1, arbitrary: hostileParam },
-      ),
-      redirect_uri: fc.oneof(
-        { weight: 6, arbitrary: fc.constant(REDIRECT_URI) },
-        {
-          weight: 1,
-          arbitrary: fc.constantFrom(
-            "https://evil.example/cb",
-            `${REDIRECT_URI}/../evil`,
-            `${REDIRECT_URI}?x=1`,
-            "javascript:alert(1)",
-            "//evil.example",
-          ),
-        },
-        { weight: 1, arbitrary: hostileParam },
-      ),
-      response_type: fc.oneof(
-        { weight: 6, arbitrary: fc.constant("code") },
-        { weight: 1, arbitrary: fc.constantFrom("token", "code id_token") },
-        { weight: 1, arbitrary: hostileParam },
-      ),
-      code_challenge: fc.oneof(
-        { weight: 6, arbitrary: fc.constant(challenge) },
-        { weight: 1, arbitrary: hostileParam },
-      ),
-      code_challenge_method: fc.oneof(
-        { weight: 6, arbitrary: fc.constant("S256") },
-        { weight: 1, arbitrary: fc.constantFrom("plain", "s256") },
-        { weight: 1, arbitrary: hostileParam },
-      ),
-      scope: fc.oneof(
-        { weight: 6, arbitrary: fc.constantFrom("openid", "openid email", "openid email profile") },
-        { weight: 1, arbitrary: fc.constantFrom("admin", "", "openid openid", "*:*") },
-        { weight: 1, arbitrary: hostileParam },
-      ),
-      state: fc.oneof(
-        fc.constantFrom("xyz", "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>'),
-        hostileParam,
-      ),
-      nonce: hostileParam,
-    },
-    { requiredKeys: [] },
-  )
-  .chain((query) =>
-    fc
-      .tuple(
-        fc.constant(Object.entries(query)),
-        fc.option(
-          fc.tuple(
-            fc.oneof(fc.constantFrom("client_id", "__proto__", "scope"), spiced),
-            hostileParam,
-          ),
-          { freq: 3, nil: undefined },
-        ),
-      )
-      .map(
-        ([entries, extra]) => (extra ? [...entries, extra] : entries) as Array<[unknown, unknown]>,
-      ),
-  );
-
-/** The sign-in and consent forms' fields. */
-const authorizeForm = fc.record(
-  {
-    tx: fc.oneof(
-      { weight: 6, arbitrary: ref("tx", "tx_signed_in") },
-      { weight: 1, arbitrary: ref("other_tx") },
-      { weight: 1, arbitrary: fc.nat().map((at) => new Tampered(at)) },
-      { weight: 1, arbitrary: hostileParam },
-    ),
-    email: fc.oneof(
-      { weight: 4, arbitrary: ref("admin_email", "reader_email") },
-      { weight: 1, arbitrary: hostileParam },
-    ),
-    password: fc.oneof(
-      { weight: 4, arbitrary: fc.constantFrom(PASSWORD, "wrong password") },
-      { weight: 1, arbitrary: hostileParam },
-    ),
-    otp: fc.oneof(fc.constantFrom("123456", " 12 34 56 "), hostileParam),
-    decision: fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom("allow", "deny") },
-      { weight: 1, arbitrary: hostileParam },
-    ),
-  },
-  { requiredKeys: [] },
-);
-
 const bodyKinds = (value: fc.Arbitrary<unknown>, formWeight: number) =>
   fc.oneof(
     { weight: formWeight, arbitrary: value.map((v) => ({ type: "form" as const, value: v })) },
@@ -1402,120 +1213,35 @@ function expectPageAnswer(
 // ---------------------------------------------------------------------------------------------
 // The fixture, made through the API.
 
-async function dataOf(res: Response | Promise<Response>, status = 201) {
-  const r = await res;
-  const text = await r.text();
-  expect(r.status, text).toBe(status);
-  return JSON.parse(text).data;
-}
-
-const hiddenTx = (page: string) => /name="tx" value="([^"]+)"/.exec(page)?.[1] ?? "";
-const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
-
+/** The fixture: one resource of every kind the routes outside the document reach. */
 async function seedFixture(app: Requester, name: string): Promise<Fixture> {
-  const t = await createTenant(app, name);
-  const other = await createTenant(app, `${name}-other`);
-  const user = bearer(t.admin.accessToken);
-  const apiKey = await dataOf(
-    send(app, "POST", "/v1/api-keys", {
-      body: { name: "fuzz", role: "api-full-access" },
-      headers: user,
-    }),
-  );
+  const { tenant, other } = await seedApps(app, name);
+  const user = bearer(tenant.admin.accessToken);
+  const apiKey = await seedApiKey(app, user);
   const device = await deviceOf(app, user);
-  const client = async (appName: string, clientName: string) =>
-    dataOf(
-      send(app, "POST", `/v1/apps/${appName}/oauth/clients`, {
-        headers: adminHeaders,
-        body: {
-          name: clientName,
-          type: "confidential",
-          redirect_uris: [REDIRECT_URI],
-          scopes: ["openid", "email", "profile"],
-        },
-      }),
-    );
-  const fresh = await client(name, "Fresh <b>client</b>");
-  const granted = await client(name, "Granted");
-  const foreign = await client(other.app.name, "Foreign");
-  const authorize = async (appName: string, clientId: string, verifier = "verifier-".repeat(6)) => {
-    const query = new URLSearchParams({
-      client_id: clientId,
-      redirect_uri: REDIRECT_URI,
-      response_type: "code",
-      scope: "openid email",
-      state: "s",
-      code_challenge: createHash("sha256").update(verifier).digest("base64url"),
-      code_challenge_method: "S256",
-    });
-    const res = await app.request(`/v1/apps/${appName}/oauth/authorize?${query}`);
-    const page = await res.text();
-    expect(res.status, page).toBe(200);
-    return hiddenTx(page);
-  };
-  const signInForm = async (tx: string) => {
-    const res = await app.request(`/v1/apps/${name}/oauth/authorize`, {
-      method: "POST",
-      body: new URLSearchParams({ tx, email: t.admin.email, password: PASSWORD }),
-    });
-    const page = await res.text();
-    expect(res.status, page).toBe(200);
-    return hiddenTx(page);
-  };
-  // A token with the openid scope, for userinfo: the whole flow once with the granted client.
-  const verifier = "fixture-verifier-".repeat(4);
-  const consent = await signInForm(await authorize(name, granted.client_id, verifier));
-  const allowed = await app.request(`/v1/apps/${name}/oauth/authorize`, {
-    method: "POST",
-    body: new URLSearchParams({ tx: consent, decision: "allow" }),
-  });
-  expect(allowed.status).toBe(302);
-  const code = new URL(allowed.headers.get("location") ?? "").searchParams.get("code") ?? "";
-  const tokens = await readJson(
-    await app.request(`/v1/apps/${name}/tokens`, {
-      method: "POST",
-      headers: { Authorization: `Basic ${btoa(`${granted.client_id}:${granted.client_secret}`)}` },
-      body: new URLSearchParams({
-        grant_type: "authorization_code",
-        code,
-        redirect_uri: REDIRECT_URI,
-        code_verifier: verifier,
-      }),
-    }),
-  );
-  const tx = await authorize(name, fresh.client_id);
-  const forged = `${b64url({ alg: "none", typ: "JWT" })}.${b64url({
-    sub: t.admin.id,
-    app: t.app.id,
-    roles: ["admin"],
-    permissions: ["*:*"],
-    scope: "openid",
-    iat: 1_795_420_000,
-    exp: 4_102_444_800,
-  })}.`;
+  const oauth = await seedOauthPages(app, name, tenant, other);
   const fixture: Fixture = {
     app_name: name,
     other_app_name: other.app.name,
-    admin_id: t.admin.id,
-    reader_id: t.reader.id,
+    admin_id: tenant.admin.id,
+    reader_id: tenant.reader.id,
     other_user_id: other.reader.id,
-    admin_email: t.admin.email,
-    reader_email: t.reader.email,
-    access_token: t.admin.accessToken,
-    reader_token: t.reader.accessToken,
+    admin_email: tenant.admin.email,
+    reader_email: tenant.reader.email,
+    access_token: tenant.admin.accessToken,
+    reader_token: tenant.reader.accessToken,
     other_token: other.admin.accessToken,
-    openid_token: tokens.access_token,
-    api_key: apiKey.key,
-    api_key_id: apiKey.id,
+    openid_token: oauth.openid_token,
+    ...apiKey,
     ...device,
-    role_name: t.role.name,
-    client_id: fresh.client_id,
-    granted_client_id: granted.client_id,
-    other_client_id: foreign.client_id,
-    tx,
-    tx_signed_in: await signInForm(await authorize(name, fresh.client_id)),
-    other_tx: await authorize(other.app.name, foreign.client_id),
-    forged_token: forged,
+    role_name: tenant.role.name,
+    client_id: oauth.client_id,
+    granted_client_id: oauth.granted_client_id,
+    other_client_id: oauth.other_client_id,
+    tx: oauth.tx,
+    tx_signed_in: oauth.tx_signed_in,
+    other_tx: oauth.other_tx,
+    forged_token: forgedOpenidToken(tenant),
   };
   for (const key of refNames) expect(fixture[key], key).toMatch(/\S/);
   return fixture;
@@ -1539,13 +1265,7 @@ async function repairFixture(app: Requester, f: Fixture) {
   if (!(await works(bearer(f.other_token), "{ me { userId } }"))) return false;
   try {
     if (!(await works({ "X-API-Key": f.api_key }, "{ me { apiKeyId } }"))) {
-      const key = await dataOf(
-        send(app, "POST", "/v1/api-keys", {
-          body: { name: "fuzz", role: "api-full-access" },
-          headers: user,
-        }),
-      );
-      Object.assign(f, { api_key: key.key, api_key_id: key.id });
+      Object.assign(f, await seedApiKey(app, user));
     }
     if (!(await works(user, `{ device(id: "${f.device_id}") { id } }`))) {
       Object.assign(f, await deviceOf(app, user));
@@ -1558,166 +1278,9 @@ async function repairFixture(app: Requester, f: Fixture) {
 
 /** A device with one position. */
 async function deviceOf(app: Requester, headers: Record<string, string>) {
-  const device = await dataOf(
-    send(app, "POST", "/v1/devices", { body: { name: "phone", external_id: "phone" }, headers }),
-  );
-  const position = await dataOf(
-    send(app, "POST", "/v1/gps", {
-      body: { timestamp: "2026-11-23T09:59:00Z", latitude: 52.52, longitude: 13.4 },
-      headers: bearer(device.secret),
-    }),
-  );
-  return { device_id: device.id, device_secret: device.secret, position_id: position.id };
+  const { device_id, device_secret } = await seedDevice(app, headers);
+  return { device_id, device_secret, ...(await seedPosition(app, device_secret)) };
 }
-
-// ---------------------------------------------------------------------------------------------
-
-const gqlPost = (
-  f: Fixture,
-  body: unknown,
-  headers: Record<string, string> = {},
-): { path: string; init: RequestInit } => ({
-  path: "/v1/gql",
-  init: {
-    method: "POST",
-    headers: { ...bearer(f.access_token), "Content-Type": "application/json", ...headers },
-    body: typeof body === "string" ? body : json(body),
-  },
-});
-const deepChain = Array.from({ length: 11 }).reduce<string>(
-  (inner) => `device { currentPosition { ${inner} } }`,
-  "id",
-);
-
-/** What the fuzz found, fixed in src (src/routes/graphql/) and kept as fixed cases. */
-const regressions: Array<{
-  name: string;
-  request(f: Fixture): { path: string; init: RequestInit };
-  status: number;
-  code: string;
-}> = [
-  {
-    // Yoga's JSON.parse of the query string threw: a 500, logged as an error.
-    name: "GET with `variables` that are not JSON is a 400",
-    request: (f) => ({
-      path: `/v1/gql?query=${encodeURIComponent("{ me { userId } }")}&variables=%7B`,
-      init: { method: "GET", headers: bearer(f.access_token) },
-    }),
-    status: 400,
-    code: "BAD_REQUEST",
-  },
-  {
-    name: "a form with `variables` that are not JSON is a 400",
-    request: (f) =>
-      gqlPost(f, `query=${encodeURIComponent("{ me { userId } }")}&variables=%7B`, {
-        "Content-Type": "application/x-www-form-urlencoded",
-      }),
-    status: 400,
-    code: "BAD_REQUEST",
-  },
-  {
-    // Yoga answered 415 with no body at all.
-    name: "a POST in a content type GraphQL does not read is a 415 in JSON",
-    request: (f) => gqlPost(f, { query: "{ me { userId } }" }, { "Content-Type": "text/plain" }),
-    status: 415,
-    code: "UNSUPPORTED_MEDIA_TYPE",
-  },
-  {
-    // The DateTime scalar threw a TypeError: masked as INTERNAL_SERVER_ERROR.
-    name: "a DateTime variable that is no date-time is a 400",
-    request: (f) =>
-      gqlPost(f, {
-        query: "query($f: DateTime) { positions(from: $f) { data { id } } }",
-        variables: { f: "x" },
-      }),
-    status: 400,
-    code: "BAD_REQUEST",
-  },
-  {
-    // The same TypeError in a literal was logged as "graphql resolver failed".
-    name: "a DateTime literal that is no date-time is a validation error, not logged",
-    request: (f) => gqlPost(f, { query: '{ positions(from: "x") { data { id } } }' }),
-    status: 200,
-    code: "GRAPHQL_VALIDATION_FAILED",
-  },
-  {
-    // Date.parse took it, Postgres did not: a failed query, INTERNAL_SERVER_ERROR.
-    name: "a DateTime past year 9999 (`+275760-…`) is refused as REST refuses it",
-    request: (f) =>
-      gqlPost(f, { query: '{ auditLogs(from: "+275760-09-13T00:00:00.000Z") { data { id } } }' }),
-    status: 200,
-    code: "GRAPHQL_VALIDATION_FAILED",
-  },
-  {
-    // graphql-js's variable errors carried no code.
-    name: "a variable of the wrong type has a code",
-    request: (f) =>
-      gqlPost(f, {
-        query: "query($l: Int) { users(limit: $l) { data { id } } }",
-        variables: { l: "x" },
-      }),
-    status: 400,
-    code: "BAD_REQUEST",
-  },
-  {
-    // graphql-armor's limits carried no code.
-    name: "a query past the depth limit has a code",
-    request: (f) => gqlPost(f, { query: `{ currentPositions { ${deepChain} } }` }),
-    status: 200,
-    code: "BAD_REQUEST",
-  },
-  {
-    // Yoga ran the mutation, then answered 406: the created device's secret was lost.
-    name: "a mutation whose answer the client does not accept is refused before it runs",
-    request: (f) =>
-      gqlPost(
-        f,
-        { query: 'mutation { createDevice(input: {name: "lost"}) { secret } }' },
-        { Accept: "application/xml" },
-      ),
-    status: 406,
-    code: "",
-  },
-  {
-    // Yoga started it and answered 406; its revocation check ran on every LIVE_SWEEP_SECONDS.
-    name: "a subscription asked for as JSON is a 406 before it starts",
-    request: (f) =>
-      gqlPost(f, { query: "subscription { positions { id } }" }, { Accept: "application/json" }),
-    status: 406,
-    code: "BAD_REQUEST",
-  },
-  {
-    // rejectNul reads JSON and form bodies only: the NUL reached Postgres (a failed query).
-    name: "a NUL escaped in GraphQL in an application/graphql body is a 400",
-    request: (f) =>
-      gqlPost(f, '{ role(name: "a\\u0000b") { id } }', { "Content-Type": "application/graphql" }),
-    status: 400,
-    code: "BAD_REQUEST",
-  },
-  {
-    name: "a NUL escaped in GraphQL in a GET query is a 400",
-    request: (f) => ({
-      path: `/v1/gql?query=${encodeURIComponent('{ role(name: "a\\u{0}b") { id } }')}`,
-      init: { method: "GET", headers: bearer(f.access_token) },
-    }),
-    status: 400,
-    code: "BAD_REQUEST",
-  },
-  {
-    name: "a raw NUL in a block string in a multipart body is a 400",
-    request: (f) => {
-      const form = new FormData();
-      form.set("operations", json({ query: '{ device(id: """a\u0000b""") { id } }' }));
-      form.set("map", "{}");
-      return {
-        path: "/v1/gql",
-        init: { method: "POST", headers: bearer(f.access_token), body: form },
-      };
-    },
-    status: 400,
-    code: "BAD_REQUEST",
-  },
-];
 
 /** `METHOD path` of every route `app.routes` lists that the document has no operation for. */
 function outsideRoutes(
@@ -1821,7 +1384,7 @@ describe.each(databaseBackends("the fuzz of routes outside the OpenAPI document"
       });
     });
 
-    it.each(regressions)("regression: $name", async ({ request, status, code }) => {
+    it.each(graphqlRegressions)("regression: $name", async ({ request, status, code }) => {
       const watch = await writeWatch(db);
       const before = await watch.snapshot();
       const { path, init } = request(fixture);

@@ -8,7 +8,7 @@ import { createMemoryRevocationStore } from "../../src/adapters/memory/revocatio
 import { nodeArgon2 } from "../../src/adapters/node/argon2";
 import { createNodeOutboundNetwork } from "../../src/adapters/node/outbound-network";
 import { createPgliteDatabase } from "../../src/adapters/pglite/database";
-import { createApp } from "../../src/app";
+import { type App, createApp } from "../../src/app";
 import { parseConfig } from "../../src/config";
 import type { Clock, DatabasePort, Ports } from "../../src/ports";
 import { noErrorReporter } from "../../src/ports/error-reporter";
@@ -104,4 +104,23 @@ export function createTestApp(options: {
   };
   const services: Services = { ...createServices(ports), ...options.services };
   return { app: createApp(ports, { services }), ports, services, logs };
+}
+
+/**
+ * Requests to `app` with an ExecutionContext, as on Workers: the work it leaves for after the
+ * answer (`waitUntil`) is kept, and `afterResponses()` resolves once all of it has finished.
+ */
+export function withExecutionContext(app: App) {
+  const pending: Promise<unknown>[] = [];
+  const executionCtx = {
+    waitUntil: (work: Promise<unknown>) => void pending.push(work),
+    passThroughOnException() {},
+    props: {},
+  };
+  return {
+    request: (path: string, init?: RequestInit) => app.request(path, init, undefined, executionCtx),
+    async afterResponses() {
+      while (pending.length > 0) await Promise.all(pending.splice(0));
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { expect } from "vitest";
+import type { z } from "zod";
 import { type ErrorBody, ErrorSchema } from "../../src/http/openapi";
 
 /**
@@ -18,6 +19,43 @@ export async function expectError(
   expect(body.error.message.length).toBeGreaterThan(0);
   expect(body.error.request_id).toBe(res.headers.get("x-request-id"));
   return body;
+}
+
+/** The JSON body schema a route (`createRoute`) declares for a status. */
+type DeclaredBody<Route, Status extends number> = Route extends {
+  responses: { [S in Status]: { content: { "application/json": { schema: infer Schema } } } };
+}
+  ? Schema extends z.ZodType
+    ? Schema
+    : never
+  : never;
+
+/**
+ * A response's body, checked against the schema its route declares for `status` and typed by
+ * it; another status, or a body the schema refuses, fails. The body is returned as it came,
+ * members the schema does not name included.
+ *
+ * @example
+ * const ban = (await readBody(res, createBan, 201)).data;
+ */
+export async function readBody<
+  Route extends { method: string; path: string; responses: object },
+  Status extends number,
+>(res: HttpResponse, route: Route, status: Status): Promise<z.input<DeclaredBody<Route, Status>>> {
+  const text = await res.text();
+  const label = `${route.method.toUpperCase()} ${route.path} ${status}`;
+  if (res.status !== status) throw new Error(`${label}: answered ${res.status}: ${text}`);
+  const declared = (
+    route.responses as Record<number, { content?: Record<string, { schema?: z.ZodType }> }>
+  )[status];
+  const schema = declared?.content?.["application/json"]?.schema;
+  if (!schema) throw new Error(`${label}: the route declares no JSON body`);
+  const body: unknown = JSON.parse(text);
+  const parsed = schema.safeParse(body);
+  if (!parsed.success)
+    throw new Error(`${label}: the body is not the declared one: ${parsed.error.message}`);
+  // The body as sent, not as parsed: parsing drops the members the schema does not name.
+  return body as z.input<DeclaredBody<Route, Status>>;
 }
 
 /** A response body as loosely typed JSON, for assertions that check its shape themselves. */

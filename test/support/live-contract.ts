@@ -53,8 +53,14 @@ async function nextOf(received: Received[], type: string, timeoutMs = 3000) {
   }
 }
 
-/** Long enough for a position that was going to arrive to have arrived. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+/**
+ * A Ping answered: what the room had sent this socket before (a position it broadcast) has
+ * arrived, as a socket's messages arrive in order.
+ */
+async function roundTrip(socket: Awaited<ReturnType<typeof connect>>) {
+  socket.send({ type: "Ping" });
+  await socket.next("Pong");
+}
 
 /**
  * What every host of the live room must do, spoken over real sockets as a browser or a service
@@ -128,16 +134,23 @@ export function liveRoomContract(host: string, target: () => LiveTarget) {
         channel: "gps",
         data: { id: stored.id, device_id: device.id, latitude: 52.52, longitude: 13.4 },
       });
-      await settle();
+      // The position has been broadcast (the subscriber has it): any copy to the others came first.
+      await roundTrip(anonymous);
+      await roundTrip(stranger);
       expect(anonymous.positions()).toEqual([]);
       expect(stranger.positions()).toEqual([]);
 
+      const witness = await connect(await withTicket(a.admin.accessToken));
+      await witness.next("Authenticated");
+      witness.send({ type: "Subscribe", channel: "gps" });
+      await witness.next("Subscribed");
       subscriber.send({ type: "Unsubscribe", channel: "gps" });
       await subscriber.next("Unsubscribed");
       await postPosition();
-      await settle();
+      await witness.next("Position");
+      await roundTrip(subscriber);
       expect(subscriber.positions()).toEqual([]);
-      for (const s of [subscriber, anonymous, stranger]) s.socket.close();
+      for (const s of [subscriber, anonymous, stranger, witness]) s.socket.close();
     });
 
     it("answers Ping, authenticates an Auth message, checks device channels, and answers bad messages with an Error", async () => {

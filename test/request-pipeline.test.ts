@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../src/lib/errors";
 import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, createTestApp } from "./support/app";
-import { expectError, readJson } from "./support/http";
+import { expectError } from "./support/http";
 
 let db: DatabasePort;
 beforeAll(async () => {
@@ -42,96 +42,6 @@ function appWithProbeRoutes(env: Record<string, string> = {}) {
   });
   return instance;
 }
-
-describe("health", () => {
-  it.each(["/health", "/v1/health"])("GET %s answers ok with its checks", async (path) => {
-    const { app } = createTestApp({ db });
-    const res = await app.request(path);
-    expect(res.status).toBe(200);
-    expect(res.headers.get("cache-control")).toBe("no-store");
-    expect(await res.json()).toEqual({
-      status: "ok",
-      timestamp: "2026-11-23T10:00:00.000Z",
-      checks: { db: "ok", cache: "ok" },
-    });
-  });
-
-  it("answers 503 naming the failed check when the database is down", async () => {
-    const brokenDb = await createMemoryDatabase();
-    await brokenDb.close();
-    const { app, logs } = createTestApp({ db: brokenDb });
-    const res = await app.request("/health");
-    expect(res.status).toBe(503);
-    const body = await readJson(res);
-    expect(body).toMatchObject({ status: "error", checks: { db: "error", cache: "ok" } });
-    expect(logs.some((e) => e.message === "health check failed" && e.check === "db")).toBe(true);
-  });
-
-  it("answers 503 when the cache does not answer", async () => {
-    const { app } = createTestApp({
-      db,
-      ports: {
-        revocations: {
-          revoke: async () => {},
-          spend: async () => true,
-          revokeIssuedBefore: async () => {},
-          isRevoked: async () => false,
-          ping: () => Promise.reject(new Error("connection refused")),
-        },
-      },
-    });
-    const res = await app.request("/v1/health");
-    expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({
-      status: "error",
-      checks: { db: "ok", cache: "error" },
-    });
-  });
-});
-
-describe("GET /v1", () => {
-  it("gives name, version and absolute links from PUBLIC_URL", async () => {
-    const { app } = createTestApp({ db, env: { PUBLIC_URL: "https://id.example.com" } });
-    const res = await app.request("/v1");
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({
-      data: {
-        name: "heimdall",
-        version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-        api_version: "v1",
-      },
-      _links: {
-        self: "https://id.example.com/v1",
-        health: "https://id.example.com/v1/health",
-        openapi: "https://id.example.com/v1/openapi.json",
-        docs: "https://id.example.com/v1/docs",
-      },
-    });
-  });
-});
-
-describe("OpenAPI and docs", () => {
-  it("serves an OpenAPI 3.1 document generated from the routes", async () => {
-    const { app } = createTestApp({ db });
-    const res = await app.request("http://localhost/v1/openapi.json");
-    expect(res.status).toBe(200);
-    const doc = await readJson(res);
-    expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(["/health", "/v1/health", "/v1"]),
-    );
-    expect(doc.components.schemas.Health.properties.checks).toBeDefined();
-    expect(doc.paths["/v1/health"].get.responses).toHaveProperty("503");
-  });
-
-  it("serves interactive docs pointing at the document", async () => {
-    const { app } = createTestApp({ db });
-    const res = await app.request("/v1/docs");
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-type")).toMatch(/text\/html/);
-    expect(await res.text()).toContain("/v1/openapi.json");
-  });
-});
 
 describe("request id", () => {
   it("echoes a caller's X-Request-Id", async () => {
