@@ -9,6 +9,7 @@ import {
 } from "../../http/openapi";
 import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
+import { rateLimit } from "../../middleware/rate-limit";
 import { TokenResponseSchema } from "../tokens/tokens.routes";
 
 const tags = ["Invites"];
@@ -68,6 +69,7 @@ export const revokeInvite = createRoute({
 export const acceptInvite = createRoute({
   method: "post",
   path: "/invites/{invite_token}/accept",
+  middleware: [rateLimit("invite-accept")],
   tags,
   summary: "Accept an invite: creates the user and signs them in",
   request: {

@@ -9,6 +9,7 @@ import {
 } from "../../http/openapi";
 import { listSchema, PaginationQuery } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
+import { rateLimit } from "../../middleware/rate-limit";
 import { TokenResponseSchema } from "../tokens/tokens.routes";
 
 const tags = ["Authentication platforms"];
@@ -94,6 +95,7 @@ const LoginParams = z.object({
 export const startLogin = createRoute({
   method: "get",
   path: "/apps/{app_name}/platforms/{name}/login",
+  middleware: [rateLimit("sign-in")],
   tags,
   summary: "Sign in with a platform: redirects to the identity provider",
   description:
@@ -131,6 +133,7 @@ export const startLink = createRoute({
 export const callback = createRoute({
   method: "get",
   path: "/apps/{app_name}/platforms/{name}/callback",
+  middleware: [rateLimit("sign-in")],
   tags,
   summary: "Where the identity provider sends the user back: answers Heimdall's tokens",
   description:
