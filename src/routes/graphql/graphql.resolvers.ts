@@ -47,7 +47,7 @@ export function createContext(hono: Context<AppEnv>): Omit<GraphQLContext, "hono
   const appOf = () => {
     const subject = hono.get("subject");
     if (!subject || subject.kind === "admin") throw new Error("no app caller");
-    app ??= findAppById(hono.var.db(), subject.appId);
+    app ??= findAppById(hono.var.services.db, subject.appId);
     return app;
   };
   return { app: appOf, loaders: createLoaders(hono, appOf) };
@@ -378,13 +378,12 @@ export const resolvers = {
         const deviceId = args.deviceId as string | undefined;
         if (deviceId) await devices.findDevice(service, app.id, deviceId);
         const channel = deviceId ? `gps:${deviceId}` : "gps";
-        const { ports } = ctx.hono.var;
         const watch = watchRevocation(ctx.hono.req.raw.signal, {
-          query: revocationOf(subject as AppSubject, ports.clock.now()),
-          isRevoked: (query) => checkRevoked(ports.revocations, query),
-          everyMs: ports.config.LIVE_SWEEP_SECONDS * 1000,
+          query: revocationOf(subject as AppSubject, service.clock.now()),
+          isRevoked: (query) => checkRevoked(service.revocations, query),
+          everyMs: service.config.LIVE_SWEEP_SECONDS * 1000,
         });
-        const events = ports.realtime.subscribe(app.id, channel, watch.signal);
+        const events = service.realtime.subscribe(app.id, channel, watch.signal);
         return onlyPositions(events, watch);
       },
       resolve: (position: unknown) => position,
