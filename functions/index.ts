@@ -13,12 +13,11 @@ export const scheduledJobs: ScheduledJob[] = [
     name: "device-liveness",
     run: (ports) =>
       withDatabase(ports.db, async (db) => {
-        const offline = await sweepOfflineDevices({
-          db: db(),
-          clock: ports.clock,
-          realtime: ports.realtime,
-        });
-        if (offline > 0) ports.logger.info("devices went offline", { count: offline });
+        const offline = await sweepOfflineDevices({ db: db(), clock: ports.clock });
+        for (const { appId, events } of offline) await ports.realtime.publish(appId, events);
+        if (offline.length > 0) {
+          ports.logger.info("devices went offline", { count: offline.length });
+        }
       }),
   },
   {

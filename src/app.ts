@@ -9,7 +9,7 @@ import { createRouter } from "./http/router";
 import { ApiError } from "./lib/errors";
 import { corsPolicy } from "./middleware/cors";
 import { ipBans } from "./middleware/ip-bans";
-import { rateLimit } from "./middleware/rate-limit";
+import { rateLimiting } from "./middleware/rate-limit";
 import { rejectBadPath } from "./middleware/reject-bad-path";
 import { rejectNul } from "./middleware/reject-nul";
 import { requestContext } from "./middleware/request-context";
@@ -70,7 +70,7 @@ export function createApp(
   app.use(ipBans(ports, services));
   app.use(secureHeaders());
   app.use(corsPolicy(ports));
-  app.use(rateLimit(ports));
+  app.use(rateLimiting(ports));
   app.use(
     bodyLimit({
       maxSize: config.MAX_BODY_BYTES,

@@ -23,7 +23,7 @@ export interface AppVariables extends RequestIdVariables {
   device?: DeviceIdentity;
   /**
    * Charges `count` more requests to the caller's rate limit (429 once it is spent); set by
-   * `rateLimit()` when limiting is on.
+   * `rateLimiting()` when limiting is on.
    */
   chargeRateLimit?: (count: number) => Promise<void>;
   /** Set when the answer is a 5xx caused outside Heimdall (`ApiError`'s `external`): logged as a warning. */

@@ -1,11 +1,8 @@
-import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { cors } from "hono/cors";
-import { apps } from "../db/schema";
 import type { AppEnv } from "../http/app-env";
 import type { Ports } from "../ports";
-
-const APP_ORIGINS_TTL_MS = 60_000;
+import { createAppOrigins } from "../services/cors-origins";
 
 /**
  * CORS for browsers: `CORS_ORIGINS` (or `*`), plus every active app's `cors_origins` setting.
@@ -15,29 +12,15 @@ const APP_ORIGINS_TTL_MS = 60_000;
  */
 export function corsPolicy(ports: Ports) {
   const configured = ports.config.CORS_ORIGINS;
-  let appOrigins: { loadedAt: number; origins: Set<string> } | undefined;
-
-  async function fromApps(c: Context<AppEnv>) {
-    const now = ports.clock.now().getTime();
-    if (!appOrigins || now - appOrigins.loadedAt > APP_ORIGINS_TTL_MS) {
-      const rows = await c.var
-        .db()
-        .select({ settings: apps.settings })
-        .from(apps)
-        .where(eq(apps.status, "active"));
-      appOrigins = {
-        loadedAt: now,
-        origins: new Set(rows.flatMap((row) => row.settings.cors_origins ?? [])),
-      };
-    }
-    return appOrigins.origins;
-  }
+  const appOrigins = createAppOrigins({ clock: ports.clock });
 
   return cors({
     origin: configured.includes("*")
       ? "*"
       : async (origin, c: Context<AppEnv>) =>
-          configured.includes(origin) || (await fromApps(c)).has(origin) ? origin : null,
+          configured.includes(origin) || (await appOrigins.has(c.var.services, origin))
+            ? origin
+            : null,
     allowHeaders: ["Authorization", "Content-Type", "X-API-Key", "X-Request-Id"],
     exposeHeaders: [
       "X-Request-Id",

@@ -1,27 +1,59 @@
-import { eq, sql } from "drizzle-orm";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
-import { apps } from "../db/schema";
-import type { AppSettings } from "../db/schema/settings";
+import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../http/app-env";
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
-import { createTtlCache } from "../lib/ttl-cache";
 import type { Ports, RateLimitResult } from "../ports";
 import { failOpen } from "../services/fail-open-limiter";
+import { createRateBudgets } from "../services/rate-budgets";
 import { authenticate, credentialOf } from "./auth";
 import { deviceSecretOf } from "./ingest-auth";
 
 const WINDOW_MS = 60_000;
-const APP_LIMITS_TTL_MS = 60_000;
-const exempt = new Set(["/health", "/v1/health", "/v1/docs", "/v1/openapi.json"]);
-/** Where a person signs in to an app: its token endpoints, OAuth page and platform sign-in. */
-const signIn = [
-  /^\/v1\/apps\/([^/]+)\/tokens(?:\/refresh|\/revoke)?$/,
-  /^\/v1\/apps\/([^/]+)\/oauth\/authorize$/,
-  /^\/v1\/apps\/([^/]+)\/platforms\/[^/]+\/(?:login|callback)$/,
-];
-const inviteAccept = /^\/v1\/invites\/[^/]+\/accept$/;
+
+/**
+ * The rate-limit classes a route may declare; a route that declares none is in the default
+ * class (per authenticated caller, or per IP).
+ * - `sign-in`: where a person signs in to the app of the route's `:app_name` (token endpoints,
+ *   OAuth page, platform login and callback), per client IP and app, the app's token budget;
+ * - `invite-accept`: accepting an invite, per client IP, the token budget;
+ * - `authorize`: token checks for other services, per client IP;
+ * - `unlimited`: health and the API's documentation.
+ */
+export type RateLimitClass = "sign-in" | "invite-accept" | "authorize" | "unlimited";
+
+const declaredClass = Symbol("rate-limit class");
+type Declaration = MiddlewareHandler<AppEnv> & { [declaredClass]?: RateLimitClass };
+
+/**
+ * Declares the rate-limit class of a route, in its `middleware` list as `guard()` is: the global
+ * {@link rateLimiting} middleware reads it from the matched route and charges before anything
+ * of the route runs; the declaration itself does nothing.
+ *
+ * @example
+ * createRoute({ method: "post", path: "/apps/{app_name}/tokens", middleware: [rateLimit("sign-in")], … });
+ */
+export function rateLimit(kind: RateLimitClass): MiddlewareHandler<AppEnv> {
+  const declaration: Declaration = (_c, next) => next();
+  declaration[declaredClass] = kind;
+  return declaration;
+}
+
+/** The class the matched route declares, and the path it was declared on. */
+function declarationOf(c: Context<AppEnv>) {
+  for (const route of matchedRoutes(c)) {
+    const kind = (route.handler as Declaration)[declaredClass];
+    if (kind) return { kind, path: route.path };
+  }
+  return undefined;
+}
+
+/** The value of the `:name` segment of a route path in the request's path, as sent. */
+function segmentOf(template: string, path: string, name: string) {
+  const index = template.split("/").indexOf(`:${name}`);
+  return index < 0 ? undefined : path.split("/")[index];
+}
 
 interface Bucket {
   key: string;
@@ -32,56 +64,34 @@ interface Bucket {
  * Rate limits by class (docs/abuse.md): the admin key 100/min, sign-in (token endpoints, OAuth
  * page, platform login and callback, invite acceptance) 300/min per client IP and app,
  * `/v1/authorize` 1000/min per IP, everything else 100/min per authenticated caller (token, API
- * key, device secret), or per IP. A credential counts only once it has authenticated: a request
+ * key, device secret), or per IP. A route's class other than the default is declared on the
+ * route with {@link rateLimit}. A credential counts only once it has authenticated: a request
  * whose credential is missing or rejected is charged to its IP, so junk credentials buy no
  * budget of their own. An app may set its own token and default budgets in its settings. Every
  * limited response carries `X-RateLimit-Limit/Remaining/Reset`; a refusal is 429 with
  * `Retry-After`. A request that carries several operations (a GraphQL batch) charges the rest
  * through `c.var.chargeRateLimit`.
  */
-export function rateLimit(ports: Ports) {
+export function rateLimiting(ports: Ports) {
   const { config } = ports;
   const limiter = failOpen(ports.limiter, ports.logger);
-  const appSettings = createTtlCache<Partial<AppSettings>>({
-    ttlMs: APP_LIMITS_TTL_MS,
-    maxEntries: 10_000,
-    now: () => ports.clock.now().getTime(),
-  });
-
-  /** An app's own limits, by name or id, read at most once a minute per isolate. */
-  function settingsOf(c: Context<AppEnv>, by: "name" | "id", value: string) {
-    return appSettings.get(`${by}:${value}`, async () => {
-      const [row] = await c.var
-        .db()
-        .select({ settings: apps.settings })
-        .from(apps)
-        .where(by === "name" ? sql`lower(${apps.name}) = lower(${value})` : eq(apps.id, value));
-      return row?.settings ?? {};
-    });
-  }
-
-  async function defaultBudgetOf(c: Context<AppEnv>, appId: string) {
-    return (
-      (await settingsOf(c, "id", appId)).default_rate_limit_per_minute ??
-      config.RATE_LIMIT_DEFAULT_PER_MINUTE
-    );
-  }
+  const budgets = createRateBudgets({ clock: ports.clock });
 
   async function bucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
-    const path = c.req.path;
-    if (exempt.has(path) || c.req.method === "OPTIONS") return undefined;
+    if (c.req.method === "OPTIONS") return undefined;
+    const declared = declarationOf(c);
+    if (declared?.kind === "unlimited") return undefined;
     const ip = ports.clientIp(c.req.raw, c.env) ?? "unknown";
-    const signInApp = signIn.map((pattern) => pattern.exec(path)?.[1]).find(Boolean);
-    if (signInApp !== undefined) {
-      const app = decodeURIComponent(signInApp).toLowerCase();
-      const limit =
-        (await settingsOf(c, "name", app)).token_rate_limit_per_minute ??
-        config.RATE_LIMIT_TOKEN_PER_MINUTE;
+    if (declared?.kind === "sign-in") {
+      const app = decodeURIComponent(
+        segmentOf(declared.path, c.req.path, "app_name") ?? "",
+      ).toLowerCase();
+      const limit = await budgets.signIn(c.var.services, app);
       return { key: `token:${app}:${ip}`, limit };
     }
-    if (inviteAccept.test(path))
+    if (declared?.kind === "invite-accept")
       return { key: `token:invites:${ip}`, limit: config.RATE_LIMIT_TOKEN_PER_MINUTE };
-    if (path === "/v1/authorize" || path === "/v1/auth/validate") {
+    if (declared?.kind === "authorize") {
       return { key: `authorize:${ip}`, limit: config.RATE_LIMIT_AUTHORIZE_PER_MINUTE };
     }
     return (
@@ -95,7 +105,10 @@ export function rateLimit(ports: Ports) {
     if (deviceSecret) {
       const device = await c.var.services.devices.verify(c.var.db, deviceSecret);
       if (!device) return undefined;
-      return { key: `device:${device.id}`, limit: await defaultBudgetOf(c, device.appId) };
+      return {
+        key: `device:${device.id}`,
+        limit: await budgets.credential(c.var.services, device.appId),
+      };
     }
     if (!c.req.header("authorization") && !c.req.header("x-api-key")) return undefined;
     // The route's own authentication reuses this subject and answers a rejected credential.
@@ -107,7 +120,7 @@ export function rateLimit(ports: Ports) {
     const credential = credentialOf(c) ?? "";
     return {
       key: `cred:${(await sha256Hex(credential)).slice(0, 32)}`,
-      limit: await defaultBudgetOf(c, subject.appId),
+      limit: await budgets.credential(c.var.services, subject.appId),
     };
   }
 

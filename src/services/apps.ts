@@ -1,10 +1,11 @@
-import { eq, sql } from "drizzle-orm";
+import { desc, eq, sql } from "drizzle-orm";
 import { apps, roles } from "../db/schema";
 import type { AppSettings } from "../db/schema/settings";
 import { ApiError, type ErrorCode } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database, RevocationStore } from "../ports";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import type { Database } from "../ports";
+import { audited, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS, resolveSettings } from "./settings";
 
 export type AppRecord = typeof apps.$inferSelect;
@@ -24,6 +25,26 @@ export async function findAppById(db: Database, id: string): Promise<AppRecord> 
   const [app] = await db.select().from(apps).where(eq(apps.id, id)).limit(1);
   if (!app) throw new ApiError("not_found", "No such app");
   return app;
+}
+
+/** The apps, newest first, optionally of one status. */
+export async function listApps(
+  ctx: ServiceContext,
+  filter: { status?: AppRecord["status"] | undefined },
+  page: { limit: number; offset: number },
+): Promise<{ data: AppRecord[]; total: number }> {
+  const where = filter.status ? eq(apps.status, filter.status) : undefined;
+  const [data, total] = await Promise.all([
+    ctx.db
+      .select()
+      .from(apps)
+      .where(where)
+      .orderBy(desc(apps.created_at))
+      .limit(page.limit)
+      .offset(page.offset),
+    ctx.db.$count(apps, where),
+  ]);
+  return { data, total };
 }
 
 export function settingsOf(app: AppRecord) {
@@ -120,11 +141,7 @@ export function updateApp(
 }
 
 /** Archives an app; its live tokens stop authorizing at once through the revocation store. */
-export async function archiveApp(
-  ctx: ServiceContext,
-  revocations: RevocationStore,
-  app: AppRecord,
-) {
+export async function archiveApp(ctx: ServiceContext, app: AppRecord) {
   let archivedAt = ctx.clock.now();
   const archived = await audited(
     ctx,
@@ -139,7 +156,11 @@ export async function archiveApp(
     },
     { appId: app.id, action: "app.archived", target: appTarget(app) },
   );
-  await revocations.revokeIssuedBefore(`app:${app.id}`, archivedAt, revocationHorizon(archivedAt));
+  await ctx.revocations.revokeIssuedBefore(
+    `app:${app.id}`,
+    archivedAt,
+    revocationHorizon(archivedAt),
+  );
   return archived;
 }
 

@@ -4,10 +4,10 @@ import { devices } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import { audited, type ServiceContext } from "./audit";
-import { DEVICE_SECRET_PREFIX, type DeviceVerifier } from "./device-verifier";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
+import { DEVICE_SECRET_PREFIX } from "./device-verifier";
 
 export type DeviceRecord = typeof devices.$inferSelect;
 export type DeviceView = Omit<DeviceRecord, "secret_hash">;
@@ -17,8 +17,12 @@ export function deviceView(row: DeviceRecord): DeviceView {
   return fields;
 }
 
-export async function findDevice(db: Database, appId: string, id: string): Promise<DeviceRecord> {
-  const [row] = await db
+export async function findDevice(
+  ctx: ServiceContext,
+  appId: string,
+  id: string,
+): Promise<DeviceRecord> {
+  const [row] = await ctx.db
     .select()
     .from(devices)
     .where(and(eq(devices.app_id, appId), eq(devices.id, id)));
@@ -27,21 +31,21 @@ export async function findDevice(db: Database, appId: string, id: string): Promi
 }
 
 /** The app's devices among `ids`; 4xx naming the unknown ones is the caller's business. */
-export async function devicesByIds(db: Database, appId: string, ids: string[]) {
+export async function devicesByIds(ctx: ServiceContext, appId: string, ids: string[]) {
   if (ids.length === 0) return [];
-  return db
+  return ctx.db
     .select()
     .from(devices)
     .where(and(eq(devices.app_id, appId), inArray(devices.id, ids)));
 }
 
 export async function listDevices(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   page: { limit: number; offset: number },
 ) {
   const where = eq(devices.app_id, appId);
-  const { rows, total } = await pageOf(db, devices, { where, order: [asc(devices.id)], page });
+  const { rows, total } = await pageOf(ctx.db, devices, { where, order: [asc(devices.id)], page });
   return { data: rows.map(deviceView), total };
 }
 
@@ -105,7 +109,7 @@ export async function updateDevice(
     metadata?: Record<string, unknown> | undefined;
   },
 ) {
-  await findDevice(ctx.db, app.id, id);
+  await findDevice(ctx, app.id, id);
   if (changes.external_id) {
     const [taken] = await ctx.db
       .select({ id: devices.id })
@@ -135,13 +139,8 @@ export async function updateDevice(
 }
 
 /** A new secret, answered once; the old one stops working at once. */
-export async function rotateDeviceSecret(
-  ctx: ServiceContext,
-  verifier: DeviceVerifier,
-  app: AppRecord,
-  id: string,
-) {
-  await findDevice(ctx.db, app.id, id);
+export async function rotateDeviceSecret(ctx: ServiceContext, app: AppRecord, id: string) {
+  await findDevice(ctx, app.id, id);
   const secret = randomSecret(DEVICE_SECRET_PREFIX);
   const secretHash = await sha256Hex(secret);
   const row = await audited(
@@ -157,22 +156,17 @@ export async function rotateDeviceSecret(
     },
     { appId: app.id, action: "device.secret_rotated", target: { type: "device", id } },
   );
-  verifier.forget(id);
+  ctx.devices.forget(id);
   return { ...deviceView(row), secret };
 }
 
-export async function deleteDevice(
-  ctx: ServiceContext,
-  verifier: DeviceVerifier,
-  app: AppRecord,
-  id: string,
-) {
-  const device = await findDevice(ctx.db, app.id, id);
+export async function deleteDevice(ctx: ServiceContext, app: AppRecord, id: string) {
+  const device = await findDevice(ctx, app.id, id);
   await audited(ctx, (tx) => tx.delete(devices).where(eq(devices.id, id)), {
     appId: app.id,
     action: "device.deleted",
     target: { type: "device", id },
     metadata: { name: device.name },
   });
-  verifier.forget(id);
+  ctx.devices.forget(id);
 }

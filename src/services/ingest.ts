@@ -3,7 +3,8 @@ import { devices, type Point, PointSchema, positions } from "../db/schema";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { LiveEvent } from "../ports";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import { audited, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import type { DeviceIdentity } from "./device-verifier";
 import { devicesByIds } from "./devices";
 
@@ -221,9 +222,7 @@ export async function ingestPoints(
   let accepted = valid;
   if (!device) {
     const known = new Set(
-      (await devicesByIds(ctx.db, appId, [...new Set(valid.map((v) => v.deviceId))])).map(
-        (d) => d.id,
-      ),
+      (await devicesByIds(ctx, appId, [...new Set(valid.map((v) => v.deviceId))])).map((d) => d.id),
     );
     accepted = valid.filter((v) => {
       if (known.has(v.deviceId)) return true;
@@ -238,4 +237,15 @@ export async function ingestPoints(
   if (device) await adoptExternalId(ctx, device, externalId);
   rejected.sort((a, b) => a.index - b.index);
   return { ...result, rejected };
+}
+
+/** Nothing valid at all is a 400 naming every bad point. */
+export function assertSomeAccepted(result: Pick<IngestResult, "rejected">, total: number) {
+  if (total > 0 && result.rejected.length === total) {
+    throw new ApiError("validation_error", "No valid point in the request", {
+      details: result.rejected.flatMap(({ index, reasons }) =>
+        reasons.map(({ field, reason }) => ({ field: `points[${index}].${field}`, reason })),
+      ),
+    });
+  }
 }

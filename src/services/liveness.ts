@@ -1,19 +1,16 @@
 import { and, eq, inArray, lt, sql } from "drizzle-orm";
 import { apps, devices, positions } from "../db/schema";
-import type { Clock, Database, Realtime } from "../ports";
+import type { Clock, Database, LiveEvent } from "../ports";
 import { recordAudit } from "./audit";
 import { deviceEvents } from "./ingest";
 import { resolveSettings } from "./settings";
 
 /**
  * Marks `offline` every online device that has missed its expected reporting interval; each
- * change is stored, audited and published to the app's rooms.
+ * change is stored and audited. Answers, per device gone offline, the live events its app's
+ * rooms are to be told, for the caller to publish.
  */
-export async function sweepOfflineDevices(deps: {
-  db: Database;
-  clock: Clock;
-  realtime: Realtime;
-}) {
+export async function sweepOfflineDevices(deps: { db: Database; clock: Clock }) {
   const now = deps.clock.now();
   const overdue = await deps.db
     .update(devices)
@@ -28,6 +25,7 @@ export async function sweepOfflineDevices(deps: {
       ),
     )
     .returning({ id: devices.id, appId: devices.app_id, lastSeenAt: devices.last_seen_at });
+  const announcements: Array<{ appId: string; events: LiveEvent[] }> = [];
   for (const device of overdue) {
     await recordAudit(
       deps.db,
@@ -40,16 +38,16 @@ export async function sweepOfflineDevices(deps: {
       },
       now,
     );
-    await deps.realtime.publish(
-      device.appId,
-      deviceEvents("DeviceStatus", device.id, {
+    announcements.push({
+      appId: device.appId,
+      events: deviceEvents("DeviceStatus", device.id, {
         device_id: device.id,
         status: "offline",
         at: now.toISOString(),
       }),
-    );
+    });
   }
-  return overdue.length;
+  return announcements;
 }
 
 /**

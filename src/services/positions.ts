@@ -1,7 +1,8 @@
 import { and, desc, eq, gte, inArray, lte, type SQL, sql } from "drizzle-orm";
 import { auditLogs, devices, positions, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
-import type { Database } from "../ports";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { type PositionRecord, serializePosition } from "./ingest";
 
 export type Position = ReturnType<typeof serializePosition>;
@@ -25,13 +26,13 @@ export interface PositionFilter {
  * index probe per device on `(device_id, timestamp desc)`, not a scan.
  */
 export async function currentPositions(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   deviceIds?: readonly string[],
 ): Promise<Position[]> {
   if (deviceIds?.length === 0) return [];
   const only = deviceIds ? sql`and d.id in ${deviceIds}` : sql``;
-  const result = await db.execute<Record<string, unknown>>(sql`
+  const result = await ctx.db.execute<Record<string, unknown>>(sql`
     select p.* from ${devices} d
     cross join lateral (
       select * from ${positions} where ${positions.device_id} = d.id
@@ -67,7 +68,7 @@ function fromRaw(row: Record<string, unknown>): Position {
 
 /** An app's positions, newest first, filtered by device, time range and bounding box. */
 export async function listPositions(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   filter: PositionFilter,
   page: { limit: number; offset: number },
@@ -92,24 +93,24 @@ export async function listPositions(
   }
   const where = and(...conditions);
   const [rows, total] = await Promise.all([
-    db
+    ctx.db
       .select()
       .from(positions)
       .where(where)
       .orderBy(desc(positions.timestamp))
       .limit(page.limit)
       .offset(page.offset),
-    db.$count(positions, where),
+    ctx.db.$count(positions, where),
   ]);
   return { data: rows.map(serializePosition), total };
 }
 
 export async function findPosition(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   id: string,
 ): Promise<PositionRecord> {
-  const [row] = await db
+  const [row] = await ctx.db
     .select()
     .from(positions)
     .where(and(eq(positions.app_id, appId), eq(positions.id, id)));
@@ -117,8 +118,70 @@ export async function findPosition(
   return row;
 }
 
+/** What is stored for a device at a time: the answer to a point sent again. */
+export async function storedPositionAt(
+  ctx: ServiceContext,
+  deviceId: string,
+  timestamp: string,
+): Promise<PositionRecord> {
+  const [row] = await ctx.db
+    .select()
+    .from(positions)
+    .where(and(eq(positions.device_id, deviceId), eq(positions.timestamp, new Date(timestamp))));
+  if (!row) throw new Error("a duplicate position that is not stored");
+  return row;
+}
+
+/** Deletes a position of the app (audited); 404 if the app has none of that id. */
+export async function deletePosition(ctx: ServiceContext, appId: string, id: string) {
+  const row = await findPosition(ctx, appId, id);
+  await audited(ctx, (tx) => tx.delete(positions).where(eq(positions.id, row.id)), {
+    appId: row.app_id,
+    action: "position.deleted",
+    target: { type: "position", id: row.id },
+    metadata: { device_id: row.device_id, timestamp: row.timestamp.toISOString() },
+  });
+}
+
+/** More rows than this in one range are refused: narrow the range instead. */
+const MAX_TRACK_ROWS = 2_000_000;
+
+/** A device's points between two times, oldest first; 422 past {@link MAX_TRACK_ROWS}. */
+export async function trackPoints(
+  ctx: ServiceContext,
+  deviceId: string,
+  range: { from: string; to: string },
+) {
+  const rows = await ctx.db
+    .select({
+      timestamp: positions.timestamp,
+      latitude: positions.latitude,
+      longitude: positions.longitude,
+      altitude: positions.altitude,
+    })
+    .from(positions)
+    .where(
+      and(
+        eq(positions.device_id, deviceId),
+        gte(positions.timestamp, new Date(range.from)),
+        lte(positions.timestamp, new Date(range.to)),
+      ),
+    )
+    .orderBy(chronological)
+    .limit(MAX_TRACK_ROWS + 1);
+  if (rows.length > MAX_TRACK_ROWS) {
+    throw new ApiError(
+      "unprocessable",
+      `More than ${MAX_TRACK_ROWS} points in the range; narrow it`,
+    );
+  }
+  return rows;
+}
+
 /** An app's figures: devices (online), users, positions, points per day this week, tokens in 24 h. */
-export async function appStats(db: Database, appId: string, now: Date) {
+export async function appStats(ctx: ServiceContext, appId: string) {
+  const { db } = ctx;
+  const now = ctx.clock.now();
   const weekAgo = new Date(now.getTime() - 7 * 86_400_000);
   const dayAgo = new Date(now.getTime() - 86_400_000);
   const [deviceCount, active, userCount, positionCount, perDay, tokens] = await Promise.all([

@@ -1,11 +1,8 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { desc, eq } from "drizzle-orm";
 import type { Context } from "hono";
-import { apps } from "../../db/schema";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import * as service from "../../services/apps";
@@ -29,19 +26,18 @@ function appResource(c: Context<AppEnv>, app: service.AppRecord) {
 }
 
 export const createApp: RouteHandler<typeof routes.createApp, AppEnv> = async (c) => {
-  const app = await service.createApp(serviceContext(c), c.req.valid("json"));
+  const app = await service.createApp(c.var.services, c.req.valid("json"));
   c.header("Location", absoluteUrl(c, `/v1/apps/${app.name}`));
   return c.json(appResource(c, app), 201);
 };
 
 export const listApps: RouteHandler<typeof routes.listApps, AppEnv> = async (c) => {
   const { limit, offset, status } = c.req.valid("query");
-  const db = c.var.db();
-  const where = status ? eq(apps.status, status) : undefined;
-  const [rows, total] = await Promise.all([
-    db.select().from(apps).where(where).orderBy(desc(apps.created_at)).limit(limit).offset(offset),
-    db.$count(apps, where),
-  ]);
+  const { data: rows, total } = await service.listApps(
+    c.var.services,
+    { status },
+    { limit, offset },
+  );
   const data = rows.map(({ settings: _settings, ...fields }) => serialize(fields));
   return c.json(paginated(c, data, total, { limit, offset }), 200);
 };
@@ -50,12 +46,12 @@ export const getApp: RouteHandler<typeof routes.getApp, AppEnv> = (c) =>
   c.json(appResource(c, appInScope(c)), 200);
 
 export const updateApp: RouteHandler<typeof routes.updateApp, AppEnv> = async (c) => {
-  const app = await service.updateApp(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const app = await service.updateApp(c.var.services, appInScope(c), c.req.valid("json"));
   return c.json(appResource(c, app), 200);
 };
 
 export const archiveApp: RouteHandler<typeof routes.archiveApp, AppEnv> = async (c) => {
-  const app = await service.archiveApp(serviceContext(c), c.var.ports.revocations, appInScope(c));
+  const app = await service.archiveApp(c.var.services, appInScope(c));
   return c.json(appResource(c, app), 200);
 };
 
@@ -68,7 +64,7 @@ export const getSettings: RouteHandler<typeof routes.getSettings, AppEnv> = (c) 
 
 export const updateSettings: RouteHandler<typeof routes.updateSettings, AppEnv> = async (c) => {
   const app = appInScope(c);
-  const ctx = serviceContext(c);
+  const ctx = c.var.services;
   const { settings, algorithmChanged } = await service.updateSettings(
     ctx,
     app,
@@ -81,7 +77,7 @@ export const updateSettings: RouteHandler<typeof routes.updateSettings, AppEnv> 
 
 export const rotateKeys: RouteHandler<typeof routes.rotateKeys, AppEnv> = async (c) => {
   const app = appInScope(c);
-  const ctx = serviceContext(c);
+  const ctx = c.var.services;
   const alg = service.settingsOf(app).signing_algorithm;
   const key = await c.var.services.keys.rotate(ctx.db, app.id, alg);
   await service.recordKeyRotation(ctx, app, key.kid);

@@ -3,7 +3,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import * as service from "../../services/devices";
@@ -21,7 +20,7 @@ function resource<T extends { id: string }>(c: Context<AppEnv>, device: T) {
 }
 
 export const createDevice: RouteHandler<typeof routes.createDevice, AppEnv> = async (c) => {
-  const device = await service.createDevice(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const device = await service.createDevice(c.var.services, appInScope(c), c.req.valid("json"));
   const body = resource(c, device);
   c.header("Location", body._links.self);
   c.header("Cache-Control", "no-store");
@@ -30,13 +29,13 @@ export const createDevice: RouteHandler<typeof routes.createDevice, AppEnv> = as
 
 export const listDevices: RouteHandler<typeof routes.listDevices, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listDevices(c.var.db(), appInScope(c).id, page);
+  const { data, total } = await service.listDevices(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 
 export const getDevice: RouteHandler<typeof routes.getDevice, AppEnv> = async (c) => {
   const device = await service.findDevice(
-    c.var.db(),
+    c.var.services,
     appInScope(c).id,
     c.req.valid("param").device_id,
   );
@@ -45,7 +44,7 @@ export const getDevice: RouteHandler<typeof routes.getDevice, AppEnv> = async (c
 
 export const updateDevice: RouteHandler<typeof routes.updateDevice, AppEnv> = async (c) => {
   const device = await service.updateDevice(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("param").device_id,
     c.req.valid("json"),
@@ -55,8 +54,7 @@ export const updateDevice: RouteHandler<typeof routes.updateDevice, AppEnv> = as
 
 export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = async (c) => {
   const device = await service.rotateDeviceSecret(
-    serviceContext(c),
-    c.var.services.devices,
+    c.var.services,
     appInScope(c),
     c.req.valid("param").device_id,
   );
@@ -65,11 +63,6 @@ export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = as
 };
 
 export const deleteDevice: RouteHandler<typeof routes.deleteDevice, AppEnv> = async (c) => {
-  await service.deleteDevice(
-    serviceContext(c),
-    c.var.services.devices,
-    appInScope(c),
-    c.req.valid("param").device_id,
-  );
+  await service.deleteDevice(c.var.services, appInScope(c), c.req.valid("param").device_id);
   return c.body(null, 204);
 };

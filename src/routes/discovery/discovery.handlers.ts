@@ -1,11 +1,10 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
 import type { Context } from "hono";
-import { apps } from "../../db/schema";
 import type { AppEnv } from "../../http/app-env";
 import { issuerBase } from "../../http/links";
 import { issuerFor } from "../../services/access-tokens";
 import { findAppByName, settingsOf } from "../../services/apps";
+import * as discovery from "../../services/discovery";
 import { OIDC_SCOPES } from "../../services/oauth-clients";
 import type * as routes from "./discovery.routes";
 
@@ -15,23 +14,13 @@ function cacheable(c: Context<AppEnv>) {
 }
 
 export const jwks: RouteHandler<typeof routes.jwks, AppEnv> = async (c) => {
-  const db = c.var.db();
-  const active = await db.select({ id: apps.id }).from(apps).where(eq(apps.status, "active"));
-  const keys =
-    active.length > 0
-      ? await c.var.services.keys.jwks(
-          db,
-          active.map((a) => a.id),
-        )
-      : [];
+  const keys = await discovery.platformJwks(c.var.services);
   cacheable(c);
   return c.json({ keys }, 200);
 };
 
 export const appJwks: RouteHandler<typeof routes.appJwks, AppEnv> = async (c) => {
-  const db = c.var.db();
-  const app = await findAppByName(db, c.req.valid("param").app_name);
-  const keys = app.status === "active" ? await c.var.services.keys.jwks(db, [app.id]) : [];
+  const keys = await discovery.appJwks(c.var.services, c.req.valid("param").app_name);
   cacheable(c);
   return c.json({ keys }, 200);
 };
@@ -39,7 +28,7 @@ export const appJwks: RouteHandler<typeof routes.appJwks, AppEnv> = async (c) =>
 export const openidConfiguration: RouteHandler<typeof routes.openidConfiguration, AppEnv> = async (
   c,
 ) => {
-  const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
+  const app = await findAppByName(c.var.services.db, c.req.valid("param").app_name);
   const issuer = issuerFor(issuerBase(c), app.name);
   cacheable(c);
   return c.json(

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import type { AppEnv } from "../../http/app-env";
+import { rateLimit } from "../../middleware/rate-limit";
 import { API_VERSION } from "../../version";
 
 type Document = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
@@ -64,7 +65,7 @@ export function registerDocs(app: OpenAPIHono<AppEnv>) {
     app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
   }
   let cached: Document | undefined;
-  app.get("/v1/openapi.json", (c) => {
+  app.get("/v1/openapi.json", rateLimit("unlimited"), (c) => {
     cached ??= declareMountParameters(
       app.getOpenAPI31Document({
         openapi: "3.1.0",
@@ -83,6 +84,7 @@ export function registerDocs(app: OpenAPIHono<AppEnv>) {
   });
   app.get(
     "/v1/docs",
+    rateLimit("unlimited"),
     Scalar({
       url: "/v1/openapi.json",
       pageTitle: "Heimdall API",

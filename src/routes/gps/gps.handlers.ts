@@ -1,24 +1,32 @@
 import type { RouteHandler } from "@hono/zod-openapi";
-import { and, eq, gte, lte } from "drizzle-orm";
 import type { Context } from "hono";
-import { positions } from "../../db/schema";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl } from "../../http/links";
+import { publishAfterResponse } from "../../http/live-publish";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
 import { appInScope } from "../../middleware/auth";
-import { audited } from "../../services/audit";
 import { findDevice } from "../../services/devices";
-import { serializePosition } from "../../services/ingest";
+import { assertSomeAccepted, ingestPoints, serializePosition } from "../../services/ingest";
 import * as positionsService from "../../services/positions";
 import * as trackers from "../../services/trackers";
 import { thinTrack, trackToGeoJson, trackToGpx } from "../../services/tracks";
-import { assertSomeAccepted, ingest } from "./gps.ingest";
 import type * as routes from "./gps.routes";
 import { REJECTED_HEADER } from "./gps.routes";
 
 const positionLink = (c: Context<AppEnv>, id: string) => absoluteUrl(c, `/v1/gps/${id}`);
+
+/**
+ * Stores raw points for the request's device (its secret) or, with a user token or API key, for
+ * the devices the points name; announces what was stored once the answer is sent.
+ */
+async function ingest(c: Context<AppEnv>, raws: unknown[], externalId?: string) {
+  const device = c.get("device");
+  const appId = device?.appId ?? appInScope(c).id;
+  const result = await ingestPoints(c.var.services, { appId, device }, raws, externalId);
+  publishAfterResponse(c, appId, result.events);
+  return result;
+}
 
 export const postPosition: RouteHandler<typeof routes.postPosition, AppEnv> = async (c) => {
   const body = c.req.valid("json");
@@ -33,14 +41,11 @@ export const postPosition: RouteHandler<typeof routes.postPosition, AppEnv> = as
   }
   // A retry: answer with what is stored for that device and time.
   const deviceId = c.get("device")?.id ?? body.device_id ?? "";
-  const [existing] = await c.var
-    .db()
-    .select()
-    .from(positions)
-    .where(
-      and(eq(positions.device_id, deviceId), eq(positions.timestamp, new Date(body.timestamp))),
-    );
-  if (!existing) throw new Error("a duplicate position that is not stored");
+  const existing = await positionsService.storedPositionAt(
+    c.var.services,
+    deviceId,
+    body.timestamp,
+  );
   return c.json(
     { data: serializePosition(existing), _links: { self: positionLink(c, existing.id) } },
     200,
@@ -139,14 +144,14 @@ export const gpsloggerGet = gpslogger;
 export const gpsloggerPost: RouteHandler<typeof routes.gpsloggerPost, AppEnv> = gpslogger;
 
 export const currentPositions: RouteHandler<typeof routes.currentPositions, AppEnv> = async (c) => {
-  const data = await positionsService.currentPositions(c.var.db(), appInScope(c).id);
+  const data = await positionsService.currentPositions(c.var.services, appInScope(c).id);
   return c.json({ data, _links: { self: absoluteUrl(c, "/v1/gps/current") } }, 200);
 };
 
 export const history: RouteHandler<typeof routes.history, AppEnv> = async (c) => {
   const { limit, offset, device_id, from, to, bbox } = c.req.valid("query");
   const { data, total } = await positionsService.listPositions(
-    c.var.db(),
+    c.var.services,
     appInScope(c).id,
     { deviceId: device_id, from, to, bbox },
     { limit, offset },
@@ -156,7 +161,7 @@ export const history: RouteHandler<typeof routes.history, AppEnv> = async (c) =>
 
 export const getPosition: RouteHandler<typeof routes.getPosition, AppEnv> = async (c) => {
   const row = await positionsService.findPosition(
-    c.var.db(),
+    c.var.services,
     appInScope(c).id,
     c.req.valid("param").position_id,
   );
@@ -164,50 +169,19 @@ export const getPosition: RouteHandler<typeof routes.getPosition, AppEnv> = asyn
 };
 
 export const deletePosition: RouteHandler<typeof routes.deletePosition, AppEnv> = async (c) => {
-  const row = await positionsService.findPosition(
-    c.var.db(),
+  await positionsService.deletePosition(
+    c.var.services,
     appInScope(c).id,
     c.req.valid("param").position_id,
   );
-  await audited(serviceContext(c), (tx) => tx.delete(positions).where(eq(positions.id, row.id)), {
-    appId: row.app_id,
-    action: "position.deleted",
-    target: { type: "position", id: row.id },
-    metadata: { device_id: row.device_id, timestamp: row.timestamp.toISOString() },
-  });
   return c.body(null, 204);
 };
-
-/** More rows than this in one range are refused: narrow the range instead. */
-const MAX_TRACK_ROWS = 2_000_000;
 
 export const track: RouteHandler<typeof routes.track, AppEnv> = async (c) => {
   const { device_id } = c.req.valid("param");
   const query = c.req.valid("query");
-  const device = await findDevice(c.var.db(), appInScope(c).id, device_id);
-  const where = and(
-    eq(positions.device_id, device.id),
-    gte(positions.timestamp, new Date(query.from)),
-    lte(positions.timestamp, new Date(query.to)),
-  );
-  const rows = await c.var
-    .db()
-    .select({
-      timestamp: positions.timestamp,
-      latitude: positions.latitude,
-      longitude: positions.longitude,
-      altitude: positions.altitude,
-    })
-    .from(positions)
-    .where(where)
-    .orderBy(positionsService.chronological)
-    .limit(MAX_TRACK_ROWS + 1);
-  if (rows.length > MAX_TRACK_ROWS) {
-    throw new ApiError(
-      "unprocessable",
-      `More than ${MAX_TRACK_ROWS} points in the range; narrow it`,
-    );
-  }
+  const device = await findDevice(c.var.services, appInScope(c).id, device_id);
+  const rows = await positionsService.trackPoints(c.var.services, device.id, query);
   const thinned = thinTrack(rows, { toleranceMetres: query.simplify, maxPoints: query.max_points });
   if (query.format === "gpx") {
     return c.body(trackToGpx(device, thinned), 200, { "Content-Type": "application/gpx+xml" });
@@ -218,10 +192,6 @@ export const track: RouteHandler<typeof routes.track, AppEnv> = async (c) => {
 };
 
 export const stats: RouteHandler<typeof routes.stats, AppEnv> = async (c) => {
-  const data = await positionsService.appStats(
-    c.var.db(),
-    appInScope(c).id,
-    c.var.ports.clock.now(),
-  );
+  const data = await positionsService.appStats(c.var.services, appInScope(c).id);
   return c.json({ data }, 200);
 };

@@ -13,8 +13,8 @@ import {
   UpdateUserSchema,
 } from "../../db/schema";
 import type { AppEnv } from "../../http/app-env";
+import { publishAfterResponse } from "../../http/live-publish";
 import { PaginationQuery } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { ApiError } from "../../lib/errors";
 import type { TokenRevocationQuery } from "../../ports";
 import { checkRevoked } from "../../services/access-tokens";
@@ -22,6 +22,7 @@ import * as apiKeys from "../../services/api-keys";
 import { type AppRecord, findAppById } from "../../services/apps";
 import { listAudit } from "../../services/audit";
 import * as devices from "../../services/devices";
+import { assertSomeAccepted, ingestPoints } from "../../services/ingest";
 import * as positions from "../../services/positions";
 import * as roles from "../../services/roles";
 import {
@@ -31,7 +32,6 @@ import {
   type Subject,
 } from "../../services/subject";
 import * as users from "../../services/users";
-import { assertSomeAccepted, ingest } from "../gps/gps.ingest";
 import { HistoryQuery } from "../gps/gps.routes";
 
 /** What every resolver gets: the Hono context of the request (authenticated) and its loaders. */
@@ -47,7 +47,7 @@ export function createContext(hono: Context<AppEnv>): Omit<GraphQLContext, "hono
   const appOf = () => {
     const subject = hono.get("subject");
     if (!subject || subject.kind === "admin") throw new Error("no app caller");
-    app ??= findAppById(hono.var.db(), subject.appId);
+    app ??= findAppById(hono.var.services.db, subject.appId);
     return app;
   };
   return { app: appOf, loaders: createLoaders(hono, appOf) };
@@ -56,12 +56,12 @@ export function createContext(hono: Context<AppEnv>): Omit<GraphQLContext, "hono
 function createLoaders(hono: Context<AppEnv>, app: () => Promise<AppRecord>) {
   return {
     currentPosition: new DataLoader(async (ids: readonly string[]) => {
-      const latest = await positions.currentPositions(hono.var.db(), (await app()).id, ids);
+      const latest = await positions.currentPositions(hono.var.services, (await app()).id, ids);
       const byDevice = new Map(latest.map((p) => [p.device_id, p]));
       return ids.map((id) => byDevice.get(id) ?? null);
     }),
     device: new DataLoader(async (ids: readonly string[]) => {
-      const rows = await devices.devicesByIds(hono.var.db(), (await app()).id, [...ids]);
+      const rows = await devices.devicesByIds(hono.var.services, (await app()).id, [...ids]);
       const byId = new Map(rows.map((d) => [d.id, devices.deviceView(d)]));
       return ids.map((id) => byId.get(id) ?? new ApiError("not_found", "No such device"));
     }),
@@ -73,9 +73,8 @@ async function scoped(ctx: GraphQLContext, permission?: string) {
   const subject = ctx.hono.get("subject") as Subject;
   assertAppCaller(subject, permission);
   const app = await ctx.app();
-  // REST's request helpers (ingest) find the app where guard() leaves it.
-  ctx.hono.set("app", app);
-  return { app, subject, db: ctx.hono.var.db(), service: serviceContext(ctx.hono) };
+  const service = ctx.hono.var.services;
+  return { app, subject, db: service.db, service };
 }
 
 /** `tokensIssued24h` → `tokens_issued_24h`: GraphQL's names onto the rows' columns. */
@@ -199,24 +198,24 @@ const query: Record<string, Resolver> = {
     return pageOf(data, total, p);
   },
   devices: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "devices:read");
+    const { service, app } = await scoped(ctx, "devices:read");
     const p = page(args);
-    const { data, total } = await devices.listDevices(db, app.id, p);
+    const { data, total } = await devices.listDevices(service, app.id, p);
     return pageOf(data, total, p);
   },
   device: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "devices:read");
-    return devices.deviceView(await devices.findDevice(db, app.id, String(args.id)));
+    const { service, app } = await scoped(ctx, "devices:read");
+    return devices.deviceView(await devices.findDevice(service, app.id, String(args.id)));
   },
   currentPositions: async (_parent, _args, ctx) => {
-    const { db, app } = await scoped(ctx, "gps:read");
-    return positions.currentPositions(db, app.id);
+    const { service, app } = await scoped(ctx, "gps:read");
+    return positions.currentPositions(service, app.id);
   },
   positions: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "gps:read");
+    const { service, app } = await scoped(ctx, "gps:read");
     const { device_id, from, to, bbox, ...p } = parseInput(HistoryQuery, args, "args");
     const { data, total } = await positions.listPositions(
-      db,
+      service,
       app.id,
       { deviceId: device_id, from, to, bbox },
       p,
@@ -224,8 +223,8 @@ const query: Record<string, Resolver> = {
     return pageOf(data, total, p);
   },
   position: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "gps:read");
-    return positions.findPosition(db, app.id, String(args.id));
+    const { service, app } = await scoped(ctx, "gps:read");
+    return positions.findPosition(service, app.id, String(args.id));
   },
   auditLogs: async (_parent, args, ctx) => {
     const { db, app } = await scoped(ctx, "audit:read");
@@ -245,8 +244,8 @@ const query: Record<string, Resolver> = {
     return pageOf(rows, total, p);
   },
   stats: async (_parent, _args, ctx) => {
-    const { db, app } = await scoped(ctx, "stats:read");
-    return positions.appStats(db, app.id, ctx.hono.var.ports.clock.now());
+    const { service, app } = await scoped(ctx, "stats:read");
+    return positions.appStats(service, app.id);
   },
 };
 
@@ -321,21 +320,16 @@ const mutation: Record<string, Resolver> = {
   },
   rotateDeviceSecret: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "devices:write");
-    const { secret, ...device } = await devices.rotateDeviceSecret(
-      service,
-      ctx.hono.var.services.devices,
-      app,
-      String(args.id),
-    );
+    const { secret, ...device } = await devices.rotateDeviceSecret(service, app, String(args.id));
     return { device, secret };
   },
   deleteDevice: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "devices:delete");
-    await devices.deleteDevice(service, ctx.hono.var.services.devices, app, String(args.id));
+    await devices.deleteDevice(service, app, String(args.id));
     return true;
   },
   postPositions: async (_parent, args, ctx) => {
-    await scoped(ctx, "gps:write");
+    const { app, service } = await scoped(ctx, "gps:write");
     const points = (args.points as Array<Record<string, unknown>>).map((point) =>
       Object.fromEntries(
         Object.entries(point)
@@ -348,8 +342,9 @@ const mutation: Record<string, Resolver> = {
         details: [{ field: "points", reason: "at most 1000 items" }],
       });
     }
-    const result = await ingest(ctx.hono, points);
+    const result = await ingestPoints(service, { appId: app.id }, points);
     assertSomeAccepted(result, points.length);
+    publishAfterResponse(ctx.hono, app.id, result.events);
     return {
       stored: result.stored.length,
       duplicates: result.duplicates,
@@ -379,17 +374,16 @@ export const resolvers = {
   Subscription: {
     positions: {
       subscribe: async (_parent: never, args: Args, ctx: GraphQLContext) => {
-        const { db, app, subject } = await scoped(ctx, "gps:read");
+        const { service, app, subject } = await scoped(ctx, "gps:read");
         const deviceId = args.deviceId as string | undefined;
-        if (deviceId) await devices.findDevice(db, app.id, deviceId);
+        if (deviceId) await devices.findDevice(service, app.id, deviceId);
         const channel = deviceId ? `gps:${deviceId}` : "gps";
-        const { ports } = ctx.hono.var;
         const watch = watchRevocation(ctx.hono.req.raw.signal, {
-          query: revocationOf(subject as AppSubject, ports.clock.now()),
-          isRevoked: (query) => checkRevoked(ports.revocations, query),
-          everyMs: ports.config.LIVE_SWEEP_SECONDS * 1000,
+          query: revocationOf(subject as AppSubject, service.clock.now()),
+          isRevoked: (query) => checkRevoked(service.revocations, query),
+          everyMs: service.config.LIVE_SWEEP_SECONDS * 1000,
         });
-        const events = ports.realtime.subscribe(app.id, channel, watch.signal);
+        const events = service.realtime.subscribe(app.id, channel, watch.signal);
         return onlyPositions(events, watch);
       },
       resolve: (position: unknown) => position,

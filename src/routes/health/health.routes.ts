@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonContent } from "../../http/openapi";
+import { rateLimit } from "../../middleware/rate-limit";
 
 const checkStatus = z.enum(["ok", "error"]);
 
@@ -17,6 +18,7 @@ export const HealthSchema = z
 export const health = createRoute({
   method: "get",
   path: "/health",
+  middleware: [rateLimit("unlimited")],
   tags: ["Health"],
   summary: "Liveness and dependency checks",
   responses: {

@@ -10,6 +10,7 @@ import {
 import { listSchema, PaginationQuery } from "../../http/pagination";
 import { TokenResponseSchema } from "../../http/token-response";
 import { guard } from "../../middleware/auth";
+import { rateLimit } from "../../middleware/rate-limit";
 
 const tags = ["Invites"];
 const adminOnly = [guard({ scope: "app", permission: "invites:write" })];
@@ -68,6 +69,7 @@ export const revokeInvite = createRoute({
 export const acceptInvite = createRoute({
   method: "post",
   path: "/invites/{invite_token}/accept",
+  middleware: [rateLimit("invite-accept")],
   tags,
   summary: "Accept an invite: creates the user and signs them in",
   request: {

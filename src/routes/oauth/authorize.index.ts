@@ -6,6 +6,7 @@ import { issuerBase } from "../../http/links";
 import { createRouter } from "../../http/router";
 import { ApiError } from "../../lib/errors";
 import { authenticate } from "../../middleware/auth";
+import { rateLimit } from "../../middleware/rate-limit";
 import { issuerFor } from "../../services/access-tokens";
 import { type AppRecord, findAppByName } from "../../services/apps";
 import { checkSecondFactor } from "../../services/mfa";
@@ -40,7 +41,7 @@ async function appAndIssuer(c: Context<AppEnv>) {
   return { app, issuer: issuerFor(issuerBase(c), app.name) };
 }
 
-authorizeRouter.get("/apps/:app_name/oauth/authorize", async (c) => {
+authorizeRouter.get("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), async (c) => {
   const { app, issuer } = await appAndIssuer(c);
   return answer(c, async () => {
     const { client, transaction } = await startAuthorization(
@@ -53,7 +54,7 @@ authorizeRouter.get("/apps/:app_name/oauth/authorize", async (c) => {
   });
 });
 
-authorizeRouter.post("/apps/:app_name/oauth/authorize", async (c) => {
+authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), async (c) => {
   const { app, issuer } = await appAndIssuer(c);
   // A multipart body that does not parse makes the platform's formData() throw a TypeError.
   const form = await c.req.parseBody().catch(() => {

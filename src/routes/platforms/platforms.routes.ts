@@ -10,6 +10,7 @@ import {
 import { listSchema, PaginationQuery } from "../../http/pagination";
 import { TokenResponseSchema } from "../../http/token-response";
 import { guard } from "../../middleware/auth";
+import { rateLimit } from "../../middleware/rate-limit";
 
 const tags = ["Authentication platforms"];
 const PlatformParams = z.object({ platform_id: z.string().min(1).max(64) });
@@ -94,6 +95,7 @@ const LoginParams = z.object({
 export const startLogin = createRoute({
   method: "get",
   path: "/apps/{app_name}/platforms/{name}/login",
+  middleware: [rateLimit("sign-in")],
   tags,
   summary: "Sign in with a platform: redirects to the identity provider",
   description:
@@ -131,6 +133,7 @@ export const startLink = createRoute({
 export const callback = createRoute({
   method: "get",
   path: "/apps/{app_name}/platforms/{name}/callback",
+  middleware: [rateLimit("sign-in")],
   tags,
   summary: "Where the identity provider sends the user back: answers Heimdall's tokens",
   description:

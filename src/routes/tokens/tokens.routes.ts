@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { errorResponses, jsonContent } from "../../http/openapi";
 import { TokenResponseSchema } from "../../http/token-response";
+import { rateLimit } from "../../middleware/rate-limit";
 
 const AppParams = z.object({ app_name: z.string().min(1).max(63) });
 
@@ -58,6 +59,7 @@ const tags = ["Tokens"];
 export const issueToken = createRoute({
   method: "post",
   path: "/apps/{app_name}/tokens",
+  middleware: [rateLimit("sign-in")],
   tags,
   summary:
     "Issue tokens (grant_type=password, mfa_otp, authorization_code, refresh_token or client_credentials)",
@@ -73,6 +75,7 @@ export const issueToken = createRoute({
 export const refreshToken = createRoute({
   method: "post",
   path: "/apps/{app_name}/tokens/refresh",
+  middleware: [rateLimit("sign-in")],
   tags,
   summary: "Rotate a refresh token",
   description:
@@ -92,6 +95,7 @@ export const refreshToken = createRoute({
 export const revokeToken = createRoute({
   method: "post",
   path: "/apps/{app_name}/tokens/revoke",
+  middleware: [rateLimit("sign-in")],
   tags,
   summary: "Revoke a refresh or access token (RFC 7009)",
   description: "Answers 200 whether or not the token was valid, as RFC 7009 asks.",
@@ -123,6 +127,7 @@ export const AuthorizeResponseSchema = z
 export const authorize = createRoute({
   method: "post",
   path: "/authorize",
+  middleware: [rateLimit("authorize")],
   tags,
   summary: "Verify a token and check one permission",
   description:
@@ -154,6 +159,7 @@ export const authorize = createRoute({
 export const validateToken = createRoute({
   method: "post",
   path: "/auth/validate",
+  middleware: [rateLimit("authorize")],
   tags,
   summary: "Validate a token and describe its user",
   request: {
