@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { PointSchema, PositionSchema } from "../../db/schema";
+import { HistoryQuery } from "../../http/history-query";
 import {
   bearerSecurity,
   errorResponses,
@@ -8,7 +9,7 @@ import {
   resourceSchema,
   trackerSecurity,
 } from "../../http/openapi";
-import { listSchema, PaginationQuery } from "../../http/pagination";
+import { listSchema } from "../../http/pagination";
 import { guard } from "../../middleware/auth";
 import { ingestAuth } from "../../middleware/ingest-auth";
 import { MAX_POINTS } from "../../services/ingest";
@@ -177,17 +178,6 @@ export const currentPositions = createRoute({
 });
 
 /** Which positions to list (REST's query string, GraphQL's `positions` arguments). */
-export const HistoryQuery = PaginationQuery.extend({
-  device_id: z.string().max(64).optional(),
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
-  bbox: z
-    .string()
-    .regex(/^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$/, "minLon,minLat,maxLon,maxLat")
-    .optional()
-    .openapi({ example: "13.0,52.3,13.8,52.7" }),
-});
-
 export const history = createRoute({
   method: "get",
   path: "/gps",

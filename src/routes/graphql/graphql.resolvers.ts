@@ -13,6 +13,7 @@ import {
   UpdateUserSchema,
 } from "../../db/schema";
 import type { AppEnv } from "../../http/app-env";
+import { HistoryQuery } from "../../http/history-query";
 import { publishAfterResponse } from "../../http/live-publish";
 import { PaginationQuery } from "../../http/pagination";
 import { ApiError } from "../../lib/errors";
@@ -32,7 +33,6 @@ import {
   type Subject,
 } from "../../services/subject";
 import * as users from "../../services/users";
-import { HistoryQuery } from "../gps/gps.routes";
 
 /** What every resolver gets: the Hono context of the request (authenticated) and its loaders. */
 export interface GraphQLContext {
