@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import type { GeoLocation } from "../ports";
-import type { AuditSource } from "../services/audit";
-import type { ServiceContext, Services } from "../services/context";
+import type { AuditSource, ServiceContext, Services } from "../services/context";
 import type { Grantor } from "../services/permissions";
 import type { TokenDeps } from "../services/sessions";
 import { subjectId } from "../services/subject";

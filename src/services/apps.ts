@@ -4,7 +4,8 @@ import type { AppSettings } from "../db/schema/settings";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database, RevocationStore } from "../ports";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import { audited, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS, resolveSettings } from "./settings";
 
 export type AppRecord = typeof apps.$inferSelect;

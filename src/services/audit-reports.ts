@@ -4,13 +4,8 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import {
-  type AuditActorType,
-  type AuditFilter,
-  auditWhere,
-  recordAudit,
-  type ServiceContext,
-} from "./audit";
+import { type AuditFilter, auditWhere, recordAudit } from "./audit";
+import type { AuditActorType, ServiceContext } from "./context";
 
 export type AuditReport = typeof auditReports.$inferSelect;
 

@@ -4,9 +4,10 @@ import { pageOf } from "../db/page";
 import { bans, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database, RevocationStore } from "../ports";
-import { audited, type ServiceContext } from "./audit";
-import { activeAt, type IpBanList } from "./ip-ban-list";
+import type { Database } from "../ports";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
+import { activeAt } from "./ip-ban-list";
 import { revokeUserTokens } from "./users";
 
 export type BanRecord = typeof bans.$inferSelect;
@@ -38,7 +39,6 @@ export async function isUserBanned(db: Database, userId: string, now: Date) {
 
 export async function createBan(
   ctx: ServiceContext,
-  deps: { revocations: RevocationStore; ipBans: IpBanList },
   input: {
     user_id?: string | undefined;
     ip?: string | undefined;
@@ -87,9 +87,9 @@ export async function createBan(
     }),
   );
   if (user) {
-    await revokeUserTokens(ctx.db, deps.revocations, user.id, ctx.clock.now(), "banned");
+    await revokeUserTokens(ctx, user.id, ctx.clock.now(), "banned");
   } else {
-    deps.ipBans.invalidate();
+    ctx.ipBans.invalidate();
   }
   return ban;
 }
@@ -116,7 +116,7 @@ export async function findBan(db: Database, id: string) {
 }
 
 /** Lifts a ban; tokens revoked by it stay revoked, new sign-ins work again. */
-export async function liftBan(ctx: ServiceContext, ipBans: IpBanList, id: string) {
+export async function liftBan(ctx: ServiceContext, id: string) {
   const ban = await findBan(ctx.db, id);
   if (ban.lifted_at) return ban;
   const lifted = await audited(
@@ -131,6 +131,6 @@ export async function liftBan(ctx: ServiceContext, ipBans: IpBanList, id: string
     },
     { appId: ban.app_id, action: "ban.lifted", target: { type: "ban", id } },
   );
-  ipBans.invalidate();
+  ctx.ipBans.invalidate();
   return lifted;
 }

@@ -6,7 +6,8 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import { audited, type ServiceContext } from "./audit";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { DEVICE_SECRET_PREFIX, type DeviceVerifier } from "./device-verifier";
 
 export type DeviceRecord = typeof devices.$inferSelect;

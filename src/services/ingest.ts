@@ -3,7 +3,8 @@ import { devices, type Point, PointSchema, positions } from "../db/schema";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { LiveEvent } from "../ports";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import { audited, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import type { DeviceIdentity } from "./device-verifier";
 import { devicesByIds } from "./devices";
 

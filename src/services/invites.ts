@@ -5,9 +5,10 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import { type AppRecord, findAppById } from "./apps";
-import { audited, type ServiceContext } from "./audit";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant } from "./permissions";
-import { openSession, type TokenDeps, tokensFor } from "./sessions";
+import { openSession, tokensFor } from "./sessions";
 import { checkPassword, findUserByEmail } from "./users";
 
 export const INVITE_TOKEN_PREFIX = "inv_tok_";
@@ -130,16 +131,15 @@ const unusable = () =>
  */
 export async function acceptInvite(
   ctx: ServiceContext,
-  deps: TokenDeps,
   token: string,
   input: { password: string; display_name?: string | undefined },
   issuer: (app: AppRecord) => string,
 ) {
   // Guessing invite tokens counts as failed attempts of the caller's IP.
   const attemptKeys = ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : [];
-  await deps.bruteForce.assertNotLocked(attemptKeys);
+  await ctx.bruteForce.assertNotLocked(attemptKeys);
   const refuse = async () => {
-    await deps.bruteForce.recordFailure(attemptKeys);
+    await ctx.bruteForce.recordFailure(attemptKeys);
     return unusable();
   };
   if (!token.startsWith(INVITE_TOKEN_PREFIX)) throw await refuse();
@@ -157,7 +157,7 @@ export async function acceptInvite(
   if (await findUserByEmail(ctx.db, app.id, pending.email)) {
     throw new ApiError("conflict", "A user with the invite's email exists in this app already");
   }
-  const passwordHash = await deps.passwords.hash(input.password);
+  const passwordHash = await ctx.passwords.hash(input.password);
 
   const { user, session } = await audited(
     ctx,
@@ -207,5 +207,5 @@ export async function acceptInvite(
       metadata: { user_id: result.user.id },
     }),
   );
-  return { app, user, tokens: await tokensFor(ctx, deps, app, user, session, issuer(app)) };
+  return { app, user, tokens: await tokensFor(ctx, app, user, session, issuer(app)) };
 }

@@ -6,8 +6,9 @@ import { type Cipher, sha256Hex, timingSafeEqual } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { AppRecord } from "./apps";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import { audited, recordAudit } from "./audit";
 import type { BruteForceGuard } from "./brute-force";
+import type { ServiceContext } from "./context";
 import type { UserRecord } from "./users";
 
 /** RFC 6238 as every authenticator app reads it: SHA-1, 6 digits, 30 s; ±1 step of clock skew. */

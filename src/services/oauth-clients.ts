@@ -5,9 +5,10 @@ import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database, RevocationStore } from "../ports";
+import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import { audited, type ServiceContext } from "./audit";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant, type Grantor } from "./permissions";
 import { endSession } from "./sessions";
 
@@ -180,12 +181,7 @@ export async function rotateClientSecret(ctx: ServiceContext, app: AppRecord, cl
  * Deletes a client and ends every session it holds: their refresh and access tokens stop working
  * now, not when they expire (its grants and codes go with it).
  */
-export async function deleteClient(
-  ctx: ServiceContext,
-  revocations: RevocationStore,
-  app: AppRecord,
-  clientId: string,
-) {
+export async function deleteClient(ctx: ServiceContext, app: AppRecord, clientId: string) {
   await findClient(ctx.db, app.id, clientId);
   const now = ctx.clock.now();
   const open = await ctx.db
@@ -193,7 +189,7 @@ export async function deleteClient(
     .from(sessions)
     .where(and(eq(sessions.client_id, clientId), isNull(sessions.revoked_at)));
   for (const session of open) {
-    await endSession(ctx.db, revocations, session.id, "client_deleted", now);
+    await endSession(ctx.db, ctx.revocations, session.id, "client_deleted", now);
   }
   await audited(ctx, (tx) => tx.delete(oauthClients).where(eq(oauthClients.id, clientId)), {
     appId: app.id,

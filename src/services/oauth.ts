@@ -7,7 +7,8 @@ import { newId } from "../lib/ids";
 import { isSafeRedirectUri } from "../lib/redirect-uris";
 import type { RevocationStore } from "../ports";
 import { type AppRecord, settingsOf } from "./apps";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import { audited, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import { authenticateClient, type OAuthClientRecord } from "./oauth-clients";
 import {
   endSession,
@@ -360,7 +361,7 @@ export async function exchangeCode(
       metadata: { grant_type: "authorization_code", client_id: client.id },
     }),
   );
-  const tokens = await tokensFor(ctx, deps, app, user, session, input.issuer);
+  const tokens = await tokensFor(ctx, app, user, session, input.issuer);
   if (!claimed.scopes.includes("openid")) return tokens;
   const idToken = await signIdToken(ctx, deps, app, user, {
     issuer: input.issuer,

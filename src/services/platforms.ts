@@ -31,8 +31,9 @@ import { createTtlCache } from "../lib/ttl-cache";
 import type { Clock, Database, Logger } from "../ports";
 import { mfaTokenProfile, signAccessToken } from "./access-tokens";
 import { type AppRecord, settingsOf } from "./apps";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import { audited, recordAudit } from "./audit";
 import { isUserBanned } from "./bans";
+import type { ServiceContext } from "./context";
 import type { KeyRing } from "./keys";
 import { OutboundError, type OutboundPolicy } from "./outbound";
 import { openSession, type TokenResponse, tokensFor } from "./sessions";
@@ -770,8 +771,8 @@ export async function completePlatformLogin(
       metadata: { platform: platform.name, platform_id: platform.id },
     }),
   );
-  if (!session) throw await secondFactorRequired(ctx, deps, app, user, input.issuer);
-  return tokensFor(ctx, deps, app, user, session, input.issuer);
+  if (!session) throw await secondFactorRequired(ctx, app, user, input.issuer);
+  return tokensFor(ctx, app, user, session, input.issuer);
 }
 
 /**
@@ -780,23 +781,19 @@ export async function completePlatformLogin(
  */
 async function secondFactorRequired(
   ctx: ServiceContext,
-  deps: Pick<PlatformLoginDeps, "keys">,
   app: AppRecord,
   user: UserRecord,
   issuer: string,
 ) {
-  const { token } = await signAccessToken(
-    { keys: deps.keys, clock: ctx.clock, db: ctx.db },
-    {
-      issuer,
-      app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
-      subject: user.id,
-      roles: [],
-      permissions: [],
-      ttlSeconds: MFA_TOKEN_TTL_SECONDS,
-      profile: mfaTokenProfile,
-    },
-  );
+  const { token } = await signAccessToken(ctx, {
+    issuer,
+    app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
+    subject: user.id,
+    roles: [],
+    permissions: [],
+    ttlSeconds: MFA_TOKEN_TTL_SECONDS,
+    profile: mfaTokenProfile,
+  });
   return new ApiError(
     "mfa_required",
     "A second factor is required: send grant_type=mfa_otp with the mfa_token and otp (or recovery_code)",

@@ -14,9 +14,10 @@ import {
   verifyAccessToken,
 } from "./access-tokens";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
-import { audited, recordAudit, type ServiceContext } from "./audit";
+import { audited, recordAudit } from "./audit";
 import { isUserBanned } from "./bans";
 import type { BruteForceGuard } from "./brute-force";
+import type { ServiceContext } from "./context";
 import type { KeyRing } from "./keys";
 import { checkSecondFactor, type SecondFactor } from "./mfa";
 import { hasPermission } from "./permissions";
@@ -64,7 +65,6 @@ export interface SessionGrant {
  */
 async function accessTokenFor(
   ctx: ServiceContext,
-  deps: Pick<TokenDeps, "keys">,
   app: AppRecord,
   user: UserRecord,
   session: { sessionId: string; grant?: SessionGrant | undefined },
@@ -73,23 +73,20 @@ async function accessTokenFor(
   const settings = settingsOf(app);
   const grants = await grantsOf(ctx.db, user.id);
   const { grant } = session;
-  const { token } = await signAccessToken(
-    { keys: deps.keys, clock: ctx.clock, db: ctx.db },
-    {
-      issuer,
-      app: { id: app.id, name: app.name, alg: settings.signing_algorithm },
-      subject: user.id,
-      roles: grant ? [] : grants.roles,
-      permissions: grant
-        ? grant.scopes.filter(
-            (scope) => PERMISSION_PATTERN.test(scope) && hasPermission(grants.permissions, scope),
-          )
-        : grants.permissions,
-      ttlSeconds: settings.access_token_ttl,
-      sessionId: session.sessionId,
-      ...(grant ? { clientId: grant.clientId, scope: grant.scopes.join(" ") } : {}),
-    },
-  );
+  const { token } = await signAccessToken(ctx, {
+    issuer,
+    app: { id: app.id, name: app.name, alg: settings.signing_algorithm },
+    subject: user.id,
+    roles: grant ? [] : grants.roles,
+    permissions: grant
+      ? grant.scopes.filter(
+          (scope) => PERMISSION_PATTERN.test(scope) && hasPermission(grants.permissions, scope),
+        )
+      : grants.permissions,
+    ttlSeconds: settings.access_token_ttl,
+    sessionId: session.sessionId,
+    ...(grant ? { clientId: grant.clientId, scope: grant.scopes.join(" ") } : {}),
+  });
   return { token, expiresIn: settings.access_token_ttl };
 }
 
@@ -105,18 +102,15 @@ export async function passwordGrant(
   const now = ctx.clock.now();
   if (user.totp_enabled_at) {
     // The password was right; the second factor decides. The challenge names the user and app.
-    const { token } = await signAccessToken(
-      { keys: deps.keys, clock: ctx.clock, db: ctx.db },
-      {
-        issuer: input.issuer,
-        app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
-        subject: user.id,
-        roles: [],
-        permissions: [],
-        ttlSeconds: MFA_TOKEN_TTL_SECONDS,
-        profile: mfaTokenProfile,
-      },
-    );
+    const { token } = await signAccessToken(ctx, {
+      issuer: input.issuer,
+      app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
+      subject: user.id,
+      roles: [],
+      permissions: [],
+      ttlSeconds: MFA_TOKEN_TTL_SECONDS,
+      profile: mfaTokenProfile,
+    });
     await recordAudit(
       ctx.db,
       ctx.audit,
@@ -134,7 +128,7 @@ export async function passwordGrant(
       { mfaToken: token },
     );
   }
-  return signIn(ctx, deps, app, user, { issuer: input.issuer, grantType: "password" });
+  return signIn(ctx, app, user, { issuer: input.issuer, grantType: "password" });
 }
 
 /**
@@ -218,7 +212,6 @@ export async function maySignIn(db: Database, user: Pick<UserRecord, "id" | "sta
 /** The sign-in itself, once every factor has passed: a session, audited, and its tokens. */
 async function signIn(
   ctx: ServiceContext,
-  deps: TokenDeps,
   app: AppRecord,
   user: UserRecord,
   input: { issuer: string; grantType: string },
@@ -237,7 +230,7 @@ async function signIn(
       metadata: { grant_type: input.grantType },
     }),
   );
-  return tokensFor(ctx, deps, app, user, opened, input.issuer);
+  return tokensFor(ctx, app, user, opened, input.issuer);
 }
 
 /**
@@ -254,12 +247,7 @@ export async function mfaGrant(
   assertIssuing(app);
   let claims: AccessClaims;
   try {
-    claims = await verifyAccessToken(
-      { keys: deps.keys, clock: ctx.clock, revocations: deps.revocations, db: () => ctx.db },
-      input.mfaToken,
-      input.issuerBase,
-      mfaTokenProfile,
-    );
+    claims = await verifyAccessToken(ctx, input.mfaToken, input.issuerBase, mfaTokenProfile);
   } catch (error) {
     if (error instanceof TokenRejected) {
       throw new ApiError("invalid_grant", "The mfa_token is invalid, expired or used");
@@ -281,7 +269,7 @@ export async function mfaGrant(
   if (!(await deps.revocations.spend(claims.jti, new Date(claims.exp * 1000)))) {
     throw new ApiError("invalid_grant", "The mfa_token is invalid, expired or used");
   }
-  return signIn(ctx, deps, app, user, {
+  return signIn(ctx, app, user, {
     issuer: input.issuer,
     grantType: input.factor.recovery_code ? "mfa_recovery_code" : "mfa_otp",
   });
@@ -328,13 +316,12 @@ export async function openSession(
 /** The token response for a session just opened. */
 export async function tokensFor(
   ctx: ServiceContext,
-  deps: Pick<TokenDeps, "keys">,
   app: AppRecord,
   user: UserRecord,
   session: { sessionId: string; refreshToken: string; grant?: SessionGrant | undefined },
   issuer: string,
 ): Promise<TokenResponse> {
-  const access = await accessTokenFor(ctx, deps, app, user, session, issuer);
+  const access = await accessTokenFor(ctx, app, user, session, issuer);
   return {
     access_token: access.token,
     token_type: "Bearer",
@@ -455,7 +442,6 @@ export async function refreshGrant(
   }
   return tokensFor(
     ctx,
-    deps,
     app,
     user,
     { sessionId: session.id, refreshToken: successor, grant: grantOf(session) },
@@ -479,7 +465,6 @@ async function reuse(
     const successor = await deps.sealer.decrypt(token.successor_encrypted);
     return tokensFor(
       ctx,
-      deps,
       app,
       user,
       { sessionId: session.id, refreshToken: successor, grant: grantOf(session) },

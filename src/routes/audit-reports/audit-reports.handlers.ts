@@ -4,7 +4,6 @@ import { stream } from "hono/streaming";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { withDatabase } from "../../ports/database";
 import { findAppByName } from "../../services/apps";
@@ -22,7 +21,7 @@ function resource(c: Context<AppEnv>, report: reports.AuditReport) {
 
 export const createReport: RouteHandler<typeof routes.createReport, AppEnv> = async (c) => {
   const { from, to, app, ...input } = c.req.valid("json");
-  const report = await reports.createReport(serviceContext(c), {
+  const report = await reports.createReport(c.var.services, {
     ...input,
     from: new Date(from),
     to: new Date(to),

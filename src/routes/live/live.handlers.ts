@@ -14,7 +14,7 @@ export const createTicket: RouteHandler<typeof routes.createTicket, AppEnv> = as
     throw new ApiError("forbidden", "Tickets are for an app's callers");
   const app = appInScope(c);
   const { ticket, expiresAt } = await issueSocketTicket(
-    { keys: c.var.services.keys, clock: c.var.ports.clock, db: c.var.db() },
+    c.var.services,
     app,
     {
       subjectId: subjectId(subject) ?? "",

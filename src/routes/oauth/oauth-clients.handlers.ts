@@ -60,11 +60,6 @@ export const rotateSecret: RouteHandler<typeof routes.rotateSecret, AppEnv> = as
 };
 
 export const deleteClient: RouteHandler<typeof routes.deleteClient, AppEnv> = async (c) => {
-  await service.deleteClient(
-    serviceContext(c),
-    c.var.ports.revocations,
-    appInScope(c),
-    c.req.valid("param").client_id,
-  );
+  await service.deleteClient(serviceContext(c), appInScope(c), c.req.valid("param").client_id);
   return c.body(null, 204);
 };
