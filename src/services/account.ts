@@ -57,7 +57,7 @@ export async function exportUser(
 
   await write(`"audit_events":[`);
   let first = true;
-  for await (const rows of auditEvents(db, { appId: app.id, involving: userId })) {
+  for await (const rows of auditEvents(ctx, { appId: app.id, involving: userId })) {
     await write(`${first ? "" : ","}\n${rows.map((row) => json(serialize(row))).join(",\n")}`);
     first = false;
   }

@@ -43,8 +43,12 @@ export async function listApiKeys(
   return { data: rows.map(view), total };
 }
 
-export async function findApiKey(db: Database, appId: string, id: string): Promise<ApiKeyView> {
-  const [row] = await db
+export async function findApiKey(
+  ctx: ServiceContext,
+  appId: string,
+  id: string,
+): Promise<ApiKeyView> {
+  const [row] = await ctx.db
     .select(keyColumns)
     .from(apiKeys)
     .innerJoin(roles, eq(roles.id, apiKeys.role_id))
@@ -108,7 +112,7 @@ export async function createApiKey(
 }
 
 export async function revokeApiKey(ctx: ServiceContext, app: AppRecord, id: string) {
-  const key = await findApiKey(ctx.db, app.id, id);
+  const key = await findApiKey(ctx, app.id, id);
   if (key.revoked_at) return key;
   const revoked = await audited(
     ctx,

@@ -110,7 +110,7 @@ export async function listAudit(
  * Every event of a filter, oldest first, a page at a time (keyset on time and id, so memory
  * stays bounded however many there are).
  */
-export async function* auditEvents(db: Database, filter: AuditFilter, pageSize = 1000) {
+export async function* auditEvents(ctx: ServiceContext, filter: AuditFilter, pageSize = 1000) {
   let after: { timestamp: Date; id: string } | undefined;
   for (;;) {
     const keyset = after
@@ -119,7 +119,7 @@ export async function* auditEvents(db: Database, filter: AuditFilter, pageSize =
           and(eq(auditLogs.timestamp, after.timestamp), gt(auditLogs.id, after.id)),
         )
       : undefined;
-    const rows = await db
+    const rows = await ctx.db
       .select()
       .from(auditLogs)
       .where(and(auditWhere(filter), keyset))
@@ -132,8 +132,8 @@ export async function* auditEvents(db: Database, filter: AuditFilter, pageSize =
   }
 }
 
-export async function findAudit(db: Database, appId: string, id: string) {
-  const [row] = await db
+export async function findAudit(ctx: ServiceContext, appId: string, id: string) {
+  const [row] = await ctx.db
     .select()
     .from(auditLogs)
     .where(and(eq(auditLogs.app_id, appId), eq(auditLogs.id, id)));

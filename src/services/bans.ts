@@ -95,29 +95,32 @@ export async function createBan(
 }
 
 export async function listBans(
-  db: Database,
-  now: Date,
+  ctx: ServiceContext,
   filter: { active?: boolean | undefined; kind?: "user" | "ip" | undefined },
   page: { limit: number; offset: number },
 ) {
   const conditions = [
-    ...(filter.active ? [activeAt(now)] : []),
+    ...(filter.active ? [activeAt(ctx.clock.now())] : []),
     ...(filter.kind ? [eq(bans.kind, filter.kind)] : []),
   ];
   const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const { rows, total } = await pageOf(db, bans, { where, order: [desc(bans.created_at)], page });
+  const { rows, total } = await pageOf(ctx.db, bans, {
+    where,
+    order: [desc(bans.created_at)],
+    page,
+  });
   return { data: rows, total };
 }
 
-export async function findBan(db: Database, id: string) {
-  const [row] = await db.select().from(bans).where(eq(bans.id, id));
+export async function findBan(ctx: ServiceContext, id: string) {
+  const [row] = await ctx.db.select().from(bans).where(eq(bans.id, id));
   if (!row) throw new ApiError("not_found", "No such ban");
   return row;
 }
 
 /** Lifts a ban; tokens revoked by it stay revoked, new sign-ins work again. */
 export async function liftBan(ctx: ServiceContext, id: string) {
-  const ban = await findBan(ctx.db, id);
+  const ban = await findBan(ctx, id);
   if (ban.lifted_at) return ban;
   const lifted = await audited(
     ctx,

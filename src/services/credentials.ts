@@ -24,12 +24,12 @@ function view(row: CredentialRecord): CredentialView {
 const credentialTarget = (id: string) => ({ type: "service_credential", id });
 
 export async function listCredentials(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   page: { limit: number; offset: number },
 ) {
   const where = eq(serviceCredentials.app_id, appId);
-  const { rows, total } = await pageOf(db, serviceCredentials, {
+  const { rows, total } = await pageOf(ctx.db, serviceCredentials, {
     where,
     order: [asc(serviceCredentials.id)],
     page,

@@ -3,7 +3,6 @@ import { invites, roles, userRoles, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import { type AppRecord, findAppById } from "./apps";
 import { audited } from "./audit";
 import type { ServiceContext } from "./context";
@@ -78,11 +77,12 @@ export async function createInvite(
 
 /** Invites that can still be accepted. */
 export async function listPendingInvites(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
-  now: Date,
   page: { limit: number; offset: number },
 ) {
+  const { db } = ctx;
+  const now = ctx.clock.now();
   const where = and(
     eq(invites.app_id, appId),
     isNull(invites.revoked_at),

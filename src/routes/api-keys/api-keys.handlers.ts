@@ -26,7 +26,7 @@ export const listApiKeys: RouteHandler<typeof routes.listApiKeys, AppEnv> = asyn
 
 export const getApiKey: RouteHandler<typeof routes.getApiKey, AppEnv> = async (c) => {
   const { key_id } = c.req.valid("param");
-  const key = await service.findApiKey(c.var.db(), appInScope(c).id, key_id);
+  const key = await service.findApiKey(c.var.services, appInScope(c).id, key_id);
   return c.json({ data: serialize(key), _links: { self: selfLink(c, key.id) } }, 200);
 };
 

@@ -20,8 +20,7 @@ export const createBan: RouteHandler<typeof routes.createBan, AppEnv> = async (c
 export const listBans: RouteHandler<typeof routes.listBans, AppEnv> = async (c) => {
   const { limit, offset, active, kind } = c.req.valid("query");
   const { data, total } = await service.listBans(
-    c.var.db(),
-    c.var.ports.clock.now(),
+    c.var.services,
     { active, kind },
     { limit, offset },
   );
@@ -29,7 +28,7 @@ export const listBans: RouteHandler<typeof routes.listBans, AppEnv> = async (c) 
 };
 
 export const getBan: RouteHandler<typeof routes.getBan, AppEnv> = async (c) =>
-  c.json(resource(c, await service.findBan(c.var.db(), c.req.valid("param").ban_id)), 200);
+  c.json(resource(c, await service.findBan(c.var.services, c.req.valid("param").ban_id)), 200);
 
 export const liftBan: RouteHandler<typeof routes.liftBan, AppEnv> = async (c) => {
   const ban = await service.liftBan(c.var.services, c.req.valid("param").ban_id);

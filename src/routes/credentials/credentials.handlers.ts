@@ -27,7 +27,7 @@ export const createCredential: RouteHandler<typeof routes.createCredential, AppE
 
 export const listCredentials: RouteHandler<typeof routes.listCredentials, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listCredentials(c.var.db(), appInScope(c).id, page);
+  const { data, total } = await service.listCredentials(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 

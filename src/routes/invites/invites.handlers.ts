@@ -24,12 +24,7 @@ export const createInvite: RouteHandler<typeof routes.createInvite, AppEnv> = as
 
 export const listInvites: RouteHandler<typeof routes.listInvites, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listPendingInvites(
-    c.var.db(),
-    appInScope(c).id,
-    c.var.ports.clock.now(),
-    page,
-  );
+  const { data, total } = await service.listPendingInvites(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 
