@@ -1,45 +1,47 @@
-import type { Ports } from "../src/ports";
+import type { DatabasePort } from "../src/ports";
 import { withDatabase } from "../src/ports/database";
+import { type ServiceContext, type Services, systemContext } from "../src/services/context";
 import { applyRetention, sweepOfflineDevices } from "../src/services/liveness";
 
 /** A job run on a schedule: by the Worker's cron trigger, and by a timer in the Node entry. */
 export interface ScheduledJob {
   name: string;
-  run(ports: Ports): Promise<void>;
+  run(ctx: ServiceContext): Promise<void>;
 }
 
 export const scheduledJobs: ScheduledJob[] = [
   {
     name: "device-liveness",
-    run: (ports) =>
-      withDatabase(ports.db, async (db) => {
-        const offline = await sweepOfflineDevices({ db: db(), clock: ports.clock });
-        for (const { appId, events } of offline) await ports.realtime.publish(appId, events);
-        if (offline.length > 0) {
-          ports.logger.info("devices went offline", { count: offline.length });
-        }
-      }),
+    run: async (ctx) => {
+      const offline = await sweepOfflineDevices(ctx);
+      for (const { appId, events } of offline) await ctx.realtime.publish(appId, events);
+      if (offline.length > 0) ctx.logger.info("devices went offline", { count: offline.length });
+    },
   },
   {
     name: "gps-retention",
-    run: (ports) =>
-      withDatabase(ports.db, async (db) => {
-        const deleted = await applyRetention({ db: db(), clock: ports.clock });
-        if (deleted > 0) ports.logger.info("positions past retention deleted", { count: deleted });
-      }),
+    run: async (ctx) => {
+      const deleted = await applyRetention(ctx);
+      if (deleted > 0) ctx.logger.info("positions past retention deleted", { count: deleted });
+    },
   },
 ];
 
-/** Runs every job; one failing job is logged and does not stop the others. */
+/**
+ * Runs every job, each in a system context whose database session is opened on first use and
+ * released after the job; one failing job is logged and does not stop the others.
+ */
 export async function runScheduledJobs(
-  ports: Ports,
+  services: Services,
+  database: DatabasePort,
   jobs: readonly ScheduledJob[] = scheduledJobs,
 ) {
+  const { logger } = services;
   const results = await Promise.allSettled(
     jobs.map(async (job) => {
       const started = performance.now();
-      await job.run(ports);
-      ports.logger.info("scheduled job done", {
+      await withDatabase(database, (db) => job.run(systemContext(services, db)));
+      logger.info("scheduled job done", {
         job: job.name,
         duration_ms: Math.round(performance.now() - started),
       });
@@ -47,7 +49,7 @@ export async function runScheduledJobs(
   );
   results.forEach((result, index) => {
     if (result.status === "rejected") {
-      ports.logger.error("scheduled job failed", { job: jobs[index]?.name, error: result.reason });
+      logger.error("scheduled job failed", { job: jobs[index]?.name, error: result.reason });
     }
   });
   return results.filter((result) => result.status === "rejected").length;

@@ -117,7 +117,7 @@ async function main() {
   if (fanout) hub.fanOutWith(fanout.publish);
 
   const schedule = setInterval(
-    () => void runScheduledJobs(ports),
+    () => void runScheduledJobs(services, ports.db),
     config.SCHEDULE_INTERVAL_SECONDS * 1000,
   );
   schedule.unref();

@@ -64,7 +64,9 @@ const worker = {
     }
   },
   scheduled(_controller, env, ctx) {
-    ctx.waitUntil(isolateFor(env).then(({ ports }) => runScheduledJobs(ports)));
+    ctx.waitUntil(
+      isolateFor(env).then(({ ports, services }) => runScheduledJobs(services, ports.db)),
+    );
   },
 } satisfies ExportedHandler<WorkerEnv>;
 

@@ -11,7 +11,7 @@ describe("scheduled jobs", () => {
   afterAll(() => db.close());
 
   it("runs every job, and one failing job neither stops the others nor goes unlogged", async () => {
-    const { ports, logs } = createTestApp({ db });
+    const { ports, services, logs } = createTestApp({ db });
     const ran: string[] = [];
     const jobs: ScheduledJob[] = [
       { name: "first", run: async () => void ran.push("first") },
@@ -23,7 +23,7 @@ describe("scheduled jobs", () => {
       },
       { name: "last", run: async () => void ran.push("last") },
     ];
-    expect(await runScheduledJobs(ports, jobs)).toBe(1);
+    expect(await runScheduledJobs(services, ports.db, jobs)).toBe(1);
     expect(ran.sort()).toEqual(["first", "last"]);
     expect(logs.find((e) => e.message === "scheduled job failed")).toMatchObject({
       level: "error",

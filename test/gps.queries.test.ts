@@ -3,6 +3,7 @@ import { runScheduledJobs } from "../functions";
 import type { createMemoryRealtime } from "../src/adapters/memory/realtime";
 import type { App } from "../src/app";
 import type { DatabasePort, Ports } from "../src/ports";
+import type { Services } from "../src/services/context";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
@@ -10,12 +11,13 @@ import { bearer, createTenant, send, type Tenant } from "./support/identity";
 let db: DatabasePort;
 let app: App;
 let ports: Ports;
+let services: Services;
 let tenant: Tenant;
 const clock = createTestClock(new Date("2025-11-23T00:00:00Z"));
 
 beforeAll(async () => {
   db = await createMemoryDatabase();
-  ({ app, ports } = createTestApp({ db, clock }));
+  ({ app, ports, services } = createTestApp({ db, clock }));
   tenant = await createTenant(app, "zulu");
 });
 afterAll(() => db.close());
@@ -197,13 +199,13 @@ describe("scheduled functions", () => {
       { appId: tenant.app.id, channel: `gps:${device.id}` },
       (event) => events.push(event),
     );
-    await runScheduledJobs(ports);
+    await runScheduledJobs(services, ports.db);
     const status = async () =>
       (await readJson(await send(app, "GET", `/v1/devices/${device.id}`, { headers: as() }))).data
         .status;
     expect(await status()).toBe("online");
     clock.advance(121_000);
-    expect(await runScheduledJobs(ports)).toBe(0);
+    expect(await runScheduledJobs(services, ports.db)).toBe(0);
     stop();
     expect(await status()).toBe("offline");
     expect(events).toEqual([
@@ -234,13 +236,13 @@ describe("scheduled functions", () => {
     const count = async () =>
       (await readJson(await send(app, "GET", `/v1/gps?device_id=${device.id}`, { headers: as() })))
         .pagination.total;
-    await runScheduledJobs(ports);
+    await runScheduledJobs(services, ports.db);
     expect(await count()).toBe(2);
     await send(app, "PATCH", "/v1/apps/zulu/settings", {
       body: { gps_retention_days: 30 },
       headers: adminHeaders,
     });
-    await runScheduledJobs(ports);
+    await runScheduledJobs(services, ports.db);
     expect(await count()).toBe(1);
   });
 });

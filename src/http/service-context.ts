@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import type { GeoLocation } from "../ports";
-import type { AuditSource } from "../services/audit";
-import type { ServiceContext, Services } from "../services/context";
+import type { AuditSource, ServiceContext, Services } from "../services/context";
 import type { Grantor } from "../services/permissions";
 import { subjectId } from "../services/subject";
 import type { AppEnv } from "./app-env";
@@ -40,22 +39,9 @@ export function requestServices(c: Context<AppEnv>, services: Services): Service
   ) as ServiceContext;
 }
 
-/** What a service needs from a request: its database handle, the clock, the audit source. */
-export function serviceContext(c: Context<AppEnv>): ServiceContext {
-  return c.get("services");
-}
-
 /** The platform admin grants anything; anyone else what they hold (anonymous: nothing). */
 function grantorOf(c: Context<AppEnv>): Grantor {
   const subject = c.get("subject");
   if (subject?.kind === "admin") return { kind: "platform" };
   return { kind: "app", permissions: subject?.permissions ?? [] };
-}
-
-/** What the token services need, brute-force protection included. */
-export function tokenDeps(
-  c: Context<AppEnv>,
-): Pick<Services, "keys" | "passwords" | "revocations" | "sealer" | "bruteForce"> {
-  const { keys, passwords, revocations, sealer, bruteForce } = c.get("services");
-  return { keys, passwords, revocations, sealer, bruteForce };
 }

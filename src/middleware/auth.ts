@@ -46,7 +46,7 @@ export async function subjectOfToken(
     return { kind: "api_key", ...grant };
   }
   if (!looksLikeJwt(token)) return undefined;
-  const claims = await verifyAccessToken({ ...services, db: c.var.db }, token, issuerBase(c));
+  const claims = await verifyAccessToken(services, token, issuerBase(c));
   const grants = {
     appId: claims.app,
     roles: claims.roles,

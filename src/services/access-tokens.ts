@@ -2,8 +2,8 @@ import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } fr
 import { ulid } from "ulidx";
 import { type SigningAlgorithm, signingAlgorithms } from "../db/schema/settings";
 import { ApiError } from "../lib/errors";
-import type { Clock, Database, RevocationStore, TokenRevocationQuery } from "../ports";
-import type { KeyRing } from "./keys";
+import type { ServiceContext } from "./context";
+import { checkRevoked } from "./revocation-status";
 
 /** The claims of a Heimdall access token (RFC 9068 profile, `typ: at+jwt`). */
 export interface AccessClaims {
@@ -65,7 +65,7 @@ export function issuerFor(baseUrl: string, appName: string): string {
 }
 
 export async function signAccessToken(
-  deps: { keys: KeyRing; clock: Clock; db: Database },
+  ctx: ServiceContext,
   input: {
     issuer: string;
     app: { id: string; name: string; alg: SigningAlgorithm };
@@ -80,8 +80,8 @@ export async function signAccessToken(
   },
 ): Promise<{ token: string; claims: AccessClaims }> {
   const profile = input.profile ?? accessTokenProfile;
-  const key = await deps.keys.signingKey(deps.db, input.app.id, input.app.alg);
-  const iat = Math.floor(deps.clock.now().getTime() / 1000);
+  const key = await ctx.keys.signingKey(ctx.db, input.app.id, input.app.alg);
+  const iat = Math.floor(ctx.clock.now().getTime() / 1000);
   const claims: AccessClaims = {
     iss: input.issuer,
     sub: input.subject,
@@ -138,7 +138,7 @@ const CLOCK_TOLERANCE_SECONDS = 5;
  * once the key is cached.
  */
 export async function verifyAccessToken(
-  deps: { keys: KeyRing; clock: Clock; revocations: RevocationStore; db: () => Database },
+  ctx: ServiceContext,
   token: string,
   issuerBase: string,
   profile: TokenProfile = accessTokenProfile,
@@ -150,7 +150,8 @@ export async function verifyAccessToken(
     throw new TokenRejected("malformed_token");
   }
   if (!kid) throw new TokenRejected("unknown_key");
-  const key = await deps.keys.verificationKey(deps.db, kid);
+  // The database is opened only when the key is not cached yet.
+  const key = await ctx.keys.verificationKey(() => ctx.db, kid);
   if (!key) throw new TokenRejected("unknown_key");
 
   let payload: JWTPayload;
@@ -160,7 +161,7 @@ export async function verifyAccessToken(
       typ: profile.type,
       issuer: issuerFor(issuerBase, key.appName),
       audience: profile.audience(key.appName),
-      currentDate: deps.clock.now(),
+      currentDate: ctx.clock.now(),
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ["sub", "jti", "iat", "exp"],
     }));
@@ -176,28 +177,13 @@ export async function verifyAccessToken(
   ) {
     throw new TokenRejected("invalid_claims");
   }
-  const revoked = await checkRevoked(deps.revocations, {
+  const revoked = await checkRevoked(ctx.revocations, {
     tokenId: claims.jti,
     issuedAt: new Date(claims.iat * 1000),
     subjects: subjectsOf(claims),
   });
   if (revoked) throw new TokenRejected("token_revoked");
   return claims;
-}
-
-/**
- * Revocation checks fail closed: when the store cannot answer, no token is accepted (503), since
- * accepting would let revoked tokens through.
- */
-export async function checkRevoked(revocations: RevocationStore, query: TokenRevocationQuery) {
-  try {
-    return await revocations.isRevoked(query);
-  } catch (error) {
-    throw new ApiError("service_unavailable", "Token revocation status is unavailable; try again", {
-      headers: { "Retry-After": "5" },
-      cause: error,
-    });
-  }
 }
 
 /** The revocation subjects a token belongs to. */

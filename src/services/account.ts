@@ -3,10 +3,9 @@ import { ulid } from "ulidx";
 import { apiKeys, auditLogs, devices, positions, sessions, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { serialize } from "../lib/serialize";
-import type { Database, RevocationStore } from "../ports";
-import type { PasswordHasher } from "../ports/passwords";
 import type { AppRecord } from "./apps";
-import { auditEvents, recordAudit, type ServiceContext } from "./audit";
+import { auditEvents, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import { deviceView } from "./devices";
 import { serializePosition } from "./ingest";
 import { chronological } from "./positions";
@@ -22,12 +21,13 @@ const EXPORT_PAGE = 2000;
  * so a slow reader slows the export instead of filling memory.
  */
 export async function exportUser(
-  db: Database,
+  ctx: ServiceContext,
   app: AppRecord,
   userId: string,
   now: Date,
   write: (text: string) => Promise<void>,
 ) {
+  const { db } = ctx;
   const user = await findUser(db, app.id, userId);
   const json = JSON.stringify;
   await write(`{"exported_at":${json(now.toISOString())},`);
@@ -57,7 +57,7 @@ export async function exportUser(
 
   await write(`"audit_events":[`);
   let first = true;
-  for await (const rows of auditEvents(db, { appId: app.id, involving: userId })) {
+  for await (const rows of auditEvents(ctx, { appId: app.id, involving: userId })) {
     await write(`${first ? "" : ","}\n${rows.map((row) => json(serialize(row))).join(",\n")}`);
     first = false;
   }
@@ -108,7 +108,6 @@ export async function exportUser(
  */
 export async function eraseUser(
   ctx: ServiceContext,
-  deps: { passwords: PasswordHasher; revocations: RevocationStore },
   app: AppRecord,
   userId: string,
   password: string,
@@ -118,10 +117,7 @@ export async function eraseUser(
     .from(users)
     .where(and(eq(users.app_id, app.id), eq(users.id, userId)));
   if (!user) throw new ApiError("not_found", "No such user in this app");
-  const check = await deps.passwords.verify(
-    user.password_hash ?? deps.passwords.dummyHash,
-    password,
-  );
+  const check = await ctx.passwords.verify(user.password_hash ?? ctx.passwords.dummyHash, password);
   if (!user.password_hash || !check.valid) {
     throw new ApiError("forbidden", "The password is not right");
   }
@@ -169,7 +165,7 @@ export async function eraseUser(
     await tx.delete(users).where(eq(users.id, userId));
     return { positions: points.length, devices: removedDevices.length };
   });
-  await revokeUserTokens(ctx.db, deps.revocations, userId, now, "erased");
+  await revokeUserTokens(ctx, userId, now, "erased");
   await recordAudit(
     ctx.db,
     { ...ctx.audit, actorId: pseudonym, ipAddress: null, userAgent: null, location: undefined },

@@ -3,7 +3,7 @@ import { apiKeys, roles } from "../db/schema";
 import { sha256Hex } from "../lib/crypto";
 import { createTtlCache } from "../lib/ttl-cache";
 import type { Clock, Database, RevocationStore } from "../ports";
-import { checkRevoked } from "./access-tokens";
+import { checkRevoked } from "./revocation-status";
 
 export const API_KEY_PREFIX = "pk_";
 const CACHE_TTL_MS = 30_000;

@@ -3,10 +3,11 @@ import { apiKeys, roles } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database, RevocationStore } from "../ports";
-import { API_KEY_PREFIX, type ApiKeyVerifier } from "./api-key-verifier";
+import type { Database } from "../ports";
+import { API_KEY_PREFIX } from "./api-key-verifier";
 import type { AppRecord } from "./apps";
-import { audited, type ServiceContext } from "./audit";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant } from "./permissions";
 
 /** A revoked key is refused through the revocation store until every isolate's cache expired. */
@@ -42,8 +43,12 @@ export async function listApiKeys(
   return { data: rows.map(view), total };
 }
 
-export async function findApiKey(db: Database, appId: string, id: string): Promise<ApiKeyView> {
-  const [row] = await db
+export async function findApiKey(
+  ctx: ServiceContext,
+  appId: string,
+  id: string,
+): Promise<ApiKeyView> {
+  const [row] = await ctx.db
     .select(keyColumns)
     .from(apiKeys)
     .innerJoin(roles, eq(roles.id, apiKeys.role_id))
@@ -106,13 +111,8 @@ export async function createApiKey(
   return { ...view({ key: row, role: role.name }), key: secret };
 }
 
-export async function revokeApiKey(
-  ctx: ServiceContext,
-  deps: { revocations: RevocationStore; apiKeys: ApiKeyVerifier },
-  app: AppRecord,
-  id: string,
-) {
-  const key = await findApiKey(ctx.db, app.id, id);
+export async function revokeApiKey(ctx: ServiceContext, app: AppRecord, id: string) {
+  const key = await findApiKey(ctx, app.id, id);
   if (key.revoked_at) return key;
   const revoked = await audited(
     ctx,
@@ -123,7 +123,7 @@ export async function revokeApiKey(
     { appId: app.id, action: "api_key.revoked", target: { type: "api_key", id } },
   );
   const now = ctx.clock.now();
-  deps.apiKeys.forget(id);
-  await deps.revocations.revoke(id, new Date(now.getTime() + REVOCATION_MARKER_MS));
+  ctx.apiKeys.forget(id);
+  await ctx.revocations.revoke(id, new Date(now.getTime() + REVOCATION_MARKER_MS));
   return revoked;
 }

@@ -2,15 +2,9 @@ import { desc, eq } from "drizzle-orm";
 import { auditLogs, auditReports } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import {
-  type AuditActorType,
-  type AuditFilter,
-  auditWhere,
-  recordAudit,
-  type ServiceContext,
-} from "./audit";
+import { type AuditFilter, auditWhere, recordAudit } from "./audit";
+import type { AuditActorType, ServiceContext } from "./context";
 
 export type AuditReport = typeof auditReports.$inferSelect;
 
@@ -84,7 +78,8 @@ export async function createReport(ctx: ServiceContext, input: ReportInput) {
   return report;
 }
 
-export async function listReports(db: Database, page: { limit: number; offset: number }) {
+export async function listReports(ctx: ServiceContext, page: { limit: number; offset: number }) {
+  const { db } = ctx;
   const [rows, total] = await Promise.all([
     db
       .select()
@@ -97,8 +92,8 @@ export async function listReports(db: Database, page: { limit: number; offset: n
   return { rows, total };
 }
 
-export async function findReport(db: Database, id: string): Promise<AuditReport> {
-  const [report] = await db.select().from(auditReports).where(eq(auditReports.id, id));
+export async function findReport(ctx: ServiceContext, id: string): Promise<AuditReport> {
+  const [report] = await ctx.db.select().from(auditReports).where(eq(auditReports.id, id));
   if (!report) throw new ApiError("not_found", "No such audit report");
   return report;
 }

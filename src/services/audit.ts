@@ -2,20 +2,8 @@ import { and, asc, desc, eq, gt, gte, inArray, lte, or, type SQL } from "drizzle
 import { pageOf } from "../db/page";
 import { auditLogs } from "../db/schema";
 import { newId } from "../lib/ids";
-import type { Database, GeoLocation } from "../ports";
-import type { Grantor } from "./permissions";
-
-export type AuditActorType = (typeof auditLogs.$inferInsert)["actor_type"];
-
-/** Who did something and from where; built once per request. */
-export interface AuditSource {
-  actorType: AuditActorType;
-  actorId: string | null;
-  ipAddress: string | null;
-  userAgent: string | null;
-  /** Where the request came from (GeoIP), looked up on first use. */
-  location?: () => GeoLocation | null;
-}
+import type { Database } from "../ports";
+import type { AuditActorType, AuditSource, ServiceContext } from "./context";
 
 export interface AuditEvent {
   appId: string | null;
@@ -24,17 +12,6 @@ export interface AuditEvent {
   metadata?: Record<string, unknown>;
   /** Overrides the source's actor, e.g. the user a password grant authenticated. */
   actor?: { type: AuditActorType; id: string | null };
-}
-
-/**
- * What a service needs from a request: its database handle, the clock, the audit source, and
- * whose permissions it may hand out.
- */
-export interface ServiceContext {
-  db: Database;
-  clock: { now(): Date };
-  audit: AuditSource;
-  grantor: Grantor;
 }
 
 /**
@@ -133,7 +110,7 @@ export async function listAudit(
  * Every event of a filter, oldest first, a page at a time (keyset on time and id, so memory
  * stays bounded however many there are).
  */
-export async function* auditEvents(db: Database, filter: AuditFilter, pageSize = 1000) {
+export async function* auditEvents(ctx: ServiceContext, filter: AuditFilter, pageSize = 1000) {
   let after: { timestamp: Date; id: string } | undefined;
   for (;;) {
     const keyset = after
@@ -142,7 +119,7 @@ export async function* auditEvents(db: Database, filter: AuditFilter, pageSize =
           and(eq(auditLogs.timestamp, after.timestamp), gt(auditLogs.id, after.id)),
         )
       : undefined;
-    const rows = await db
+    const rows = await ctx.db
       .select()
       .from(auditLogs)
       .where(and(auditWhere(filter), keyset))
@@ -155,8 +132,8 @@ export async function* auditEvents(db: Database, filter: AuditFilter, pageSize =
   }
 }
 
-export async function findAudit(db: Database, appId: string, id: string) {
-  const [row] = await db
+export async function findAudit(ctx: ServiceContext, appId: string, id: string) {
+  const [row] = await ctx.db
     .select()
     .from(auditLogs)
     .where(and(eq(auditLogs.app_id, appId), eq(auditLogs.id, id)));

@@ -4,9 +4,10 @@ import { pageOf } from "../db/page";
 import { bans, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database, RevocationStore } from "../ports";
-import { audited, type ServiceContext } from "./audit";
-import { activeAt, type IpBanList } from "./ip-ban-list";
+import type { Database } from "../ports";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
+import { activeAt } from "./ip-ban-list";
 import { revokeUserTokens } from "./users";
 
 export type BanRecord = typeof bans.$inferSelect;
@@ -38,7 +39,6 @@ export async function isUserBanned(db: Database, userId: string, now: Date) {
 
 export async function createBan(
   ctx: ServiceContext,
-  deps: { revocations: RevocationStore; ipBans: IpBanList },
   input: {
     user_id?: string | undefined;
     ip?: string | undefined;
@@ -87,37 +87,40 @@ export async function createBan(
     }),
   );
   if (user) {
-    await revokeUserTokens(ctx.db, deps.revocations, user.id, ctx.clock.now(), "banned");
+    await revokeUserTokens(ctx, user.id, ctx.clock.now(), "banned");
   } else {
-    deps.ipBans.invalidate();
+    ctx.ipBans.invalidate();
   }
   return ban;
 }
 
 export async function listBans(
-  db: Database,
-  now: Date,
+  ctx: ServiceContext,
   filter: { active?: boolean | undefined; kind?: "user" | "ip" | undefined },
   page: { limit: number; offset: number },
 ) {
   const conditions = [
-    ...(filter.active ? [activeAt(now)] : []),
+    ...(filter.active ? [activeAt(ctx.clock.now())] : []),
     ...(filter.kind ? [eq(bans.kind, filter.kind)] : []),
   ];
   const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const { rows, total } = await pageOf(db, bans, { where, order: [desc(bans.created_at)], page });
+  const { rows, total } = await pageOf(ctx.db, bans, {
+    where,
+    order: [desc(bans.created_at)],
+    page,
+  });
   return { data: rows, total };
 }
 
-export async function findBan(db: Database, id: string) {
-  const [row] = await db.select().from(bans).where(eq(bans.id, id));
+export async function findBan(ctx: ServiceContext, id: string) {
+  const [row] = await ctx.db.select().from(bans).where(eq(bans.id, id));
   if (!row) throw new ApiError("not_found", "No such ban");
   return row;
 }
 
 /** Lifts a ban; tokens revoked by it stay revoked, new sign-ins work again. */
-export async function liftBan(ctx: ServiceContext, ipBans: IpBanList, id: string) {
-  const ban = await findBan(ctx.db, id);
+export async function liftBan(ctx: ServiceContext, id: string) {
+  const ban = await findBan(ctx, id);
   if (ban.lifted_at) return ban;
   const lifted = await audited(
     ctx,
@@ -131,6 +134,6 @@ export async function liftBan(ctx: ServiceContext, ipBans: IpBanList, id: string
     },
     { appId: ban.app_id, action: "ban.lifted", target: { type: "ban", id } },
   );
-  ipBans.invalidate();
+  ctx.ipBans.invalidate();
   return lifted;
 }

@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { ApiError } from "../lib/errors";
 import type { Clock, Limiter, RevocationStore } from "../ports";
-import { checkRevoked } from "./access-tokens";
+import { checkRevoked } from "./revocation-status";
 
 /**
  * Brute-force protection: failed attempts are counted per account and per IP in a

@@ -1,10 +1,12 @@
 import type { Config } from "../config";
+import type { auditLogs } from "../db/schema";
 import { type Cipher, createCipher } from "../lib/crypto";
 import type {
   Clock,
   Database,
   ErrorReporter,
   GeoIp,
+  GeoLocation,
   Limiter,
   Logger,
   Ports,
@@ -13,7 +15,6 @@ import type {
 } from "../ports";
 import type { PasswordHasher } from "../ports/passwords";
 import { type ApiKeyVerifier, createApiKeyVerifier } from "./api-key-verifier";
-import type { AuditSource } from "./audit";
 import { type BruteForceGuard, createBruteForceGuard } from "./brute-force";
 import { createDeviceVerifier, type DeviceVerifier } from "./device-verifier";
 import { failOpen } from "./fail-open-limiter";
@@ -21,6 +22,18 @@ import { createIpBanList, type IpBanList } from "./ip-ban-list";
 import { createKeyRing, type KeyRing } from "./keys";
 import { createOutboundPolicy, type OutboundPolicy } from "./outbound";
 import type { Grantor } from "./permissions";
+
+export type AuditActorType = (typeof auditLogs.$inferInsert)["actor_type"];
+
+/** Who did something and from where; built once per request. */
+export interface AuditSource {
+  actorType: AuditActorType;
+  actorId: string | null;
+  ipAddress: string | null;
+  userAgent: string | null;
+  /** Where the request came from (GeoIP), looked up on first use. */
+  location?: () => GeoLocation | null;
+}
 
 /**
  * What services work with, built once per process (Node) or isolate (Workers) from the ports:
@@ -109,7 +122,14 @@ const systemSource: AuditSource = {
   userAgent: null,
 };
 
-/** A context for work no request asked for: acted by the system, granting nothing. */
-export function systemContext(services: Services, db: Database): ServiceContext {
-  return { ...services, db, audit: systemSource, grantor: { kind: "app", permissions: [] } };
+/**
+ * A context for work no request asked for: acted by the system, granting nothing. `db` is read
+ * through `database` on first use (not enumerable, like a request's).
+ */
+export function systemContext(services: Services, database: () => Database): ServiceContext {
+  const grantor: Grantor = { kind: "app", permissions: [] };
+  return Object.defineProperty({ ...services, audit: systemSource, grantor }, "db", {
+    get: database,
+    enumerable: false,
+  }) as ServiceContext;
 }

@@ -4,11 +4,11 @@ import { serviceCredentials } from "../db/schema";
 import { matchesRotatedSecret, randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database, RevocationStore } from "../ports";
+import type { Database } from "../ports";
 import { signAccessToken } from "./access-tokens";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
-import { audited, recordAudit, type ServiceContext } from "./audit";
-import type { KeyRing } from "./keys";
+import { audited, recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant, hasPermission } from "./permissions";
 
 export type CredentialRecord = typeof serviceCredentials.$inferSelect;
@@ -24,12 +24,12 @@ function view(row: CredentialRecord): CredentialView {
 const credentialTarget = (id: string) => ({ type: "service_credential", id });
 
 export async function listCredentials(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   page: { limit: number; offset: number },
 ) {
   const where = eq(serviceCredentials.app_id, appId);
-  const { rows, total } = await pageOf(db, serviceCredentials, {
+  const { rows, total } = await pageOf(ctx.db, serviceCredentials, {
     where,
     order: [asc(serviceCredentials.id)],
     page,
@@ -134,12 +134,7 @@ export async function updateCredential(
 }
 
 /** Revokes a credential: no more tokens, and the live ones stop working at once. */
-export async function revokeCredential(
-  ctx: ServiceContext,
-  revocations: RevocationStore,
-  app: AppRecord,
-  id: string,
-) {
+export async function revokeCredential(ctx: ServiceContext, app: AppRecord, id: string) {
   const current = await findCredential(ctx.db, app.id, id);
   if (current.revoked_at) return view(current);
   let revokedAt = ctx.clock.now();
@@ -156,7 +151,7 @@ export async function revokeCredential(
     },
     { appId: app.id, action: "credential.revoked", target: credentialTarget(id) },
   );
-  await revocations.revokeIssuedBefore(`sub:${id}`, revokedAt, revocationHorizon(revokedAt));
+  await ctx.revocations.revokeIssuedBefore(`sub:${id}`, revokedAt, revocationHorizon(revokedAt));
   return view(row);
 }
 
@@ -167,7 +162,6 @@ export async function revokeCredential(
  */
 export async function clientCredentialsGrant(
   ctx: ServiceContext,
-  keys: KeyRing,
   app: AppRecord,
   input: { clientId: string; clientSecret: string; scope?: string | undefined; issuer: string },
 ) {
@@ -205,18 +199,15 @@ export async function clientCredentialsGrant(
   }
   const permissions = requested && requested.length > 0 ? requested : credential.permissions;
   const settings = settingsOf(app);
-  const { token } = await signAccessToken(
-    { keys, clock: ctx.clock, db: ctx.db },
-    {
-      issuer: input.issuer,
-      app: { id: app.id, name: app.name, alg: settings.signing_algorithm },
-      subject: credential.id,
-      roles: [],
-      permissions,
-      ttlSeconds: settings.access_token_ttl,
-      clientId: credential.client_id,
-    },
-  );
+  const { token } = await signAccessToken(ctx, {
+    issuer: input.issuer,
+    app: { id: app.id, name: app.name, alg: settings.signing_algorithm },
+    subject: credential.id,
+    roles: [],
+    permissions,
+    ttlSeconds: settings.access_token_ttl,
+    clientId: credential.client_id,
+  });
   await ctx.db
     .update(serviceCredentials)
     .set({ last_used_at: now })

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { Database, RevocationStore } from "../ports";
+import type { ServiceContext } from "./context";
 
 export type CheckStatus = "ok" | "error";
 
@@ -10,7 +10,7 @@ export interface HealthReport {
 
 /** Runs the dependency checks side by side; a check that takes longer than `timeoutMs` fails. */
 export async function checkHealth(
-  deps: { db: () => Database; cache: RevocationStore },
+  ctx: ServiceContext,
   options: { timeoutMs: number; onFailure?: (check: string, error: unknown) => void },
 ): Promise<HealthReport> {
   const run = async (name: string, probe: () => Promise<unknown>): Promise<CheckStatus> => {
@@ -33,8 +33,8 @@ export async function checkHealth(
   };
 
   const [db, cache] = await Promise.all([
-    run("db", () => deps.db().execute(sql`select 1`)),
-    run("cache", () => deps.cache.ping()),
+    run("db", () => ctx.db.execute(sql`select 1`)),
+    run("cache", () => ctx.revocations.ping()),
   ]);
   return { status: db === "ok" && cache === "ok" ? "ok" : "error", checks: { db, cache } };
 }

@@ -3,10 +3,9 @@ import { invites, roles, userRoles, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import { type AppRecord, findAppById } from "./apps";
-import { audited, type ServiceContext } from "./audit";
-import type { ServiceContext as RequestContext, Services } from "./context";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant } from "./permissions";
 import { openSession, tokensFor } from "./session-tokens";
 import { checkPassword, findUserByEmail } from "./users";
@@ -78,11 +77,12 @@ export async function createInvite(
 
 /** Invites that can still be accepted. */
 export async function listPendingInvites(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
-  now: Date,
   page: { limit: number; offset: number },
 ) {
+  const { db } = ctx;
+  const now = ctx.clock.now();
   const where = and(
     eq(invites.app_id, appId),
     isNull(invites.revoked_at),
@@ -130,17 +130,16 @@ const unusable = () =>
  * create one user; a failure later in the transaction gives the use back.
  */
 export async function acceptInvite(
-  ctx: RequestContext,
-  deps: Pick<Services, "passwords" | "bruteForce">,
+  ctx: ServiceContext,
   token: string,
   input: { password: string; display_name?: string | undefined },
   issuer: (app: AppRecord) => string,
 ) {
   // Guessing invite tokens counts as failed attempts of the caller's IP.
   const attemptKeys = ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : [];
-  await deps.bruteForce.assertNotLocked(attemptKeys);
+  await ctx.bruteForce.assertNotLocked(attemptKeys);
   const refuse = async () => {
-    await deps.bruteForce.recordFailure(attemptKeys);
+    await ctx.bruteForce.recordFailure(attemptKeys);
     return unusable();
   };
   if (!token.startsWith(INVITE_TOKEN_PREFIX)) throw await refuse();
@@ -158,7 +157,7 @@ export async function acceptInvite(
   if (await findUserByEmail(ctx.db, app.id, pending.email)) {
     throw new ApiError("conflict", "A user with the invite's email exists in this app already");
   }
-  const passwordHash = await deps.passwords.hash(input.password);
+  const passwordHash = await ctx.passwords.hash(input.password);
 
   const { user, session } = await audited(
     ctx,

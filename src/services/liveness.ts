@@ -1,7 +1,8 @@
 import { and, eq, inArray, lt, sql } from "drizzle-orm";
 import { apps, devices, positions } from "../db/schema";
-import type { Clock, Database, LiveEvent } from "../ports";
+import type { LiveEvent } from "../ports";
 import { recordAudit } from "./audit";
+import type { ServiceContext } from "./context";
 import { deviceEvents } from "./ingest";
 import { resolveSettings } from "./settings";
 
@@ -10,9 +11,9 @@ import { resolveSettings } from "./settings";
  * change is stored and audited. Answers, per device gone offline, the live events its app's
  * rooms are to be told, for the caller to publish.
  */
-export async function sweepOfflineDevices(deps: { db: Database; clock: Clock }) {
-  const now = deps.clock.now();
-  const overdue = await deps.db
+export async function sweepOfflineDevices(ctx: ServiceContext) {
+  const now = ctx.clock.now();
+  const overdue = await ctx.db
     .update(devices)
     .set({ status: "offline" })
     .where(
@@ -28,8 +29,8 @@ export async function sweepOfflineDevices(deps: { db: Database; clock: Clock }) 
   const announcements: Array<{ appId: string; events: LiveEvent[] }> = [];
   for (const device of overdue) {
     await recordAudit(
-      deps.db,
-      { actorType: "system", actorId: null, ipAddress: null, userAgent: null },
+      ctx.db,
+      ctx.audit,
       {
         appId: device.appId,
         action: "device.offline",
@@ -56,13 +57,13 @@ export async function sweepOfflineDevices(deps: { db: Database; clock: Clock }) 
  * stays short; the next run continues.
  */
 export async function applyRetention(
-  deps: { db: Database; clock: Clock },
+  ctx: ServiceContext,
   options: { batchSize?: number; maxBatches?: number } = {},
 ) {
   const batchSize = options.batchSize ?? 10_000;
   const maxBatches = options.maxBatches ?? 20;
-  const now = deps.clock.now();
-  const withRetention = await deps.db
+  const now = ctx.clock.now();
+  const withRetention = await ctx.db
     .select({ id: apps.id, settings: apps.settings })
     .from(apps)
     .where(sql`${apps.settings} ? 'gps_retention_days'`);
@@ -72,12 +73,12 @@ export async function applyRetention(
     if (!days) continue;
     const cutoff = new Date(now.getTime() - days * 86_400_000);
     for (let batch = 0; batch < maxBatches; batch++) {
-      const old = deps.db
+      const old = ctx.db
         .select({ id: positions.id })
         .from(positions)
         .where(and(eq(positions.app_id, app.id), lt(positions.timestamp, cutoff)))
         .limit(batchSize);
-      const removed = await deps.db
+      const removed = await ctx.db
         .delete(positions)
         .where(inArray(positions.id, old))
         .returning({ id: positions.id });

@@ -7,8 +7,8 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import { audited, type ServiceContext } from "./audit";
-import type { ServiceContext as RequestContext } from "./context";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant, type Grantor } from "./permissions";
 import { endSession } from "./session-lifecycle";
 
@@ -181,7 +181,7 @@ export async function rotateClientSecret(ctx: ServiceContext, app: AppRecord, cl
  * Deletes a client and ends every session it holds: their refresh and access tokens stop working
  * now, not when they expire (its grants and codes go with it).
  */
-export async function deleteClient(ctx: RequestContext, app: AppRecord, clientId: string) {
+export async function deleteClient(ctx: ServiceContext, app: AppRecord, clientId: string) {
   await findClient(ctx.db, app.id, clientId);
   const now = ctx.clock.now();
   const open = await ctx.db

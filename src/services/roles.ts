@@ -5,7 +5,8 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import { audited, type ServiceContext } from "./audit";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant } from "./permissions";
 
 export type RoleRecord = typeof roles.$inferSelect;

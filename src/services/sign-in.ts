@@ -177,12 +177,7 @@ export async function mfaGrant(
   assertAppActive(app, "invalid_grant");
   let claims: AccessClaims;
   try {
-    claims = await verifyAccessToken(
-      { keys: ctx.keys, clock: ctx.clock, revocations: ctx.revocations, db: () => ctx.db },
-      input.mfaToken,
-      input.issuerBase,
-      mfaTokenProfile,
-    );
+    claims = await verifyAccessToken(ctx, input.mfaToken, input.issuerBase, mfaTokenProfile);
   } catch (error) {
     if (error instanceof TokenRejected) throw invalidMfaToken();
     throw error;

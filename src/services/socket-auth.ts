@@ -2,26 +2,19 @@ import { and, eq } from "drizzle-orm";
 import { decodeProtectedHeader } from "jose";
 import type { RoomHost } from "../../party/room";
 import { devices } from "../db/schema";
-import type {
-  Clock,
-  Database,
-  DatabasePort,
-  RevocationStore,
-  TokenRevocationQuery,
-} from "../ports";
+import type { DatabasePort, RevocationStore, TokenRevocationQuery } from "../ports";
 import { withDatabase } from "../ports/database";
 import {
-  checkRevoked,
   signAccessToken,
   socketTicketProfile,
   subjectsOf,
   TokenRejected,
   verifyAccessToken,
 } from "./access-tokens";
-import { API_KEY_PREFIX, type ApiKeyVerifier } from "./api-key-verifier";
+import { API_KEY_PREFIX } from "./api-key-verifier";
 import { type AppRecord, settingsOf } from "./apps";
-import type { Services } from "./context";
-import type { KeyRing } from "./keys";
+import { type ServiceContext, type Services, systemContext } from "./context";
+import { checkRevoked } from "./revocation-status";
 
 export const SOCKET_TICKET_TTL_SECONDS = 60;
 
@@ -33,17 +26,9 @@ export interface Principal {
   revocation: TokenRevocationQuery;
 }
 
-export interface SocketAuthDeps {
-  keys: KeyRing;
-  clock: Clock;
-  revocations: RevocationStore;
-  apiKeys: ApiKeyVerifier;
-  db: () => Database;
-}
-
 /** A single-use ticket carrying the caller's grants, valid for 60 s. */
 export async function issueSocketTicket(
-  deps: Pick<SocketAuthDeps, "keys" | "clock"> & { db: Database },
+  ctx: ServiceContext,
   app: AppRecord,
   grant: {
     subjectId: string;
@@ -53,7 +38,7 @@ export async function issueSocketTicket(
   },
   issuer: string,
 ) {
-  const { token, claims } = await signAccessToken(deps, {
+  const { token, claims } = await signAccessToken(ctx, {
     issuer,
     app: { id: app.id, name: app.name, alg: settingsOf(app).signing_algorithm },
     subject: grant.subjectId,
@@ -71,12 +56,12 @@ export async function issueSocketTicket(
  * Undefined when it is not valid.
  */
 export async function principalOf(
-  deps: SocketAuthDeps,
+  ctx: ServiceContext,
   credential: string,
   issuerBase: string,
 ): Promise<Principal | undefined> {
   if (credential.startsWith(API_KEY_PREFIX)) {
-    const grant = await deps.apiKeys.verify(deps.db, credential);
+    const grant = await ctx.apiKeys.verify(() => ctx.db, credential);
     if (!grant) return undefined;
     return {
       appId: grant.appId,
@@ -98,13 +83,13 @@ export async function principalOf(
   const ticket = type === socketTicketProfile.type;
   try {
     const claims = await verifyAccessToken(
-      deps,
+      ctx,
       credential,
       issuerBase,
       ticket ? socketTicketProfile : undefined,
     );
     // Spent in one atomic step: of concurrent sockets opened with one ticket, one gets in.
-    if (ticket && !(await deps.revocations.spend(claims.jti, new Date(claims.exp * 1000)))) {
+    if (ticket && !(await ctx.revocations.spend(claims.jti, new Date(claims.exp * 1000)))) {
       return undefined;
     }
     const issuedAt = new Date(claims.iat * 1000);
@@ -136,14 +121,11 @@ export function isPrincipalRevoked(revocations: RevocationStore, principal: Prin
  * `gps:<device_id>` is checked against the caller's app, revocations are looked up in the
  * shared store.
  */
-export function liveRoomHost(
-  services: Pick<Services, "config" | "keys" | "clock" | "revocations" | "apiKeys" | "logger">,
-  database: DatabasePort,
-): RoomHost<Principal> {
+export function liveRoomHost(services: Services, database: DatabasePort): RoomHost<Principal> {
   return {
     authenticate: (credential, origin) =>
       withDatabase(database, (db) =>
-        principalOf({ ...services, db }, credential, services.config.PUBLIC_URL ?? origin),
+        principalOf(systemContext(services, db), credential, services.config.PUBLIC_URL ?? origin),
       ),
     deviceBelongsTo: (deviceId, appId) =>
       withDatabase(database, async (db) => {

@@ -3,10 +3,10 @@ import { pageOf } from "../db/page";
 import { roles, sessions, userRoles, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database, RevocationStore } from "../ports";
-import type { PasswordHasher } from "../ports/passwords";
+import type { Database } from "../ports";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
-import { audited, type ServiceContext } from "./audit";
+import { audited } from "./audit";
+import type { ServiceContext } from "./context";
 import { assertMayGrant } from "./permissions";
 import { passwordProblems } from "./settings";
 
@@ -125,7 +125,6 @@ async function assertEmailFree(db: Database, appId: string, email: string, excep
 
 export async function createUser(
   ctx: ServiceContext,
-  passwords: PasswordHasher,
   app: AppRecord,
   input: {
     email: string;
@@ -145,7 +144,7 @@ export async function createUser(
     "json.roles",
   );
   await assertEmailFree(ctx.db, app.id, input.email);
-  const passwordHash = await passwords.hash(input.password);
+  const passwordHash = await ctx.passwords.hash(input.password);
   const user = await audited(
     ctx,
     async (tx, now) => {
@@ -182,22 +181,20 @@ export async function createUser(
 
 /** Ends every session of a user and revokes the access tokens issued so far. */
 export async function revokeUserTokens(
-  db: Database,
-  revocations: RevocationStore,
+  ctx: ServiceContext,
   userId: string,
   now: Date,
   reason: string,
 ) {
-  await db
+  await ctx.db
     .update(sessions)
     .set({ revoked_at: now, revoked_reason: reason })
     .where(and(eq(sessions.user_id, userId), isNull(sessions.revoked_at)));
-  await revocations.revokeIssuedBefore(`sub:${userId}`, now, revocationHorizon(now));
+  await ctx.revocations.revokeIssuedBefore(`sub:${userId}`, now, revocationHorizon(now));
 }
 
 export async function updateUser(
   ctx: ServiceContext,
-  deps: { passwords: PasswordHasher; revocations: RevocationStore },
   app: AppRecord,
   userId: string,
   changes: {
@@ -215,7 +212,7 @@ export async function updateUser(
   if (changes.password !== undefined) checkPassword(app, changes.password);
   if (changes.email !== undefined) await assertEmailFree(ctx.db, app.id, changes.email, userId);
   const { password, ...fields } = changes;
-  const passwordHash = password !== undefined ? await deps.passwords.hash(password) : undefined;
+  const passwordHash = password !== undefined ? await ctx.passwords.hash(password) : undefined;
   const deactivating = changes.status === "deactivated" && current.status !== "deactivated";
   let changedAt = ctx.clock.now();
   const updated = await audited(
@@ -243,8 +240,7 @@ export async function updateUser(
   );
   if (deactivating || passwordHash) {
     await revokeUserTokens(
-      ctx.db,
-      deps.revocations,
+      ctx,
       userId,
       changedAt,
       deactivating ? "user_deactivated" : "password_changed",

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app";
 import type { DatabasePort } from "../../src/ports";
 import { findAppByName } from "../../src/services/apps";
-import type { ServiceContext } from "../../src/services/audit";
+import type { ServiceContext, Services } from "../../src/services/context";
 import { createCredential, updateCredential } from "../../src/services/credentials";
 import { createInvite } from "../../src/services/invites";
 import { adminHeaders, createTestApp } from "../support/app";
@@ -102,6 +102,7 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
   let dispose: () => Promise<void>;
   let db: DatabasePort;
   let app: App;
+  let services: Services;
   let tenant: Tenant;
   let granted: Operation[];
   let schema: GraphQLSchema;
@@ -117,7 +118,7 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
 
   beforeAll(async () => {
     ({ db, dispose } = await backend.open());
-    app = createTestApp({ db }).app;
+    ({ app, services } = createTestApp({ db }));
     tenant = await createTenant(app, "grants");
     const scoped = "/v1/apps/grants";
     await created(`${scoped}/roles`, {
@@ -345,6 +346,7 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
     try {
       const appRecord = await findAppByName(session.db, "grants");
       const ctx = (permissions: string[]): ServiceContext => ({
+        ...services,
         db: session.db,
         clock: { now: () => new Date() },
         audit: {

@@ -2,12 +2,12 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
 import type { AppEnv } from "../../http/app-env";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope, selfOf } from "../../middleware/auth";
 import { withDatabase } from "../../ports/database";
 import { eraseUser, exportUser } from "../../services/account";
 import { listAudit } from "../../services/audit";
+import { systemContext } from "../../services/context";
 import * as oauth from "../../services/oauth";
 import type * as routes from "./account.routes";
 
@@ -39,7 +39,9 @@ export const exportData: RouteHandler<typeof routes.exportData, AppEnv> = async 
     c,
     (out) =>
       withDatabase(c.var.ports.db, (db) =>
-        exportUser(db(), app, userId, now, (text) => out.write(text).then(() => undefined)),
+        exportUser(systemContext(c.var.services, db), app, userId, now, (text) =>
+          out.write(text).then(() => undefined),
+        ),
       ),
     async (error) => c.var.logger.error("data export failed", { error }),
   );
@@ -49,8 +51,7 @@ export const exportData: RouteHandler<typeof routes.exportData, AppEnv> = async 
 
 export const erase: RouteHandler<typeof routes.erase, AppEnv> = async (c) => {
   const erased = await eraseUser(
-    serviceContext(c),
-    c.var.ports,
+    c.var.services,
     appInScope(c),
     selfOf(c).userId,
     c.req.valid("json").password,
@@ -59,13 +60,13 @@ export const erase: RouteHandler<typeof routes.erase, AppEnv> = async (c) => {
 };
 
 export const listGrants: RouteHandler<typeof routes.listGrants, AppEnv> = async (c) => {
-  const grants = await oauth.listGrants(serviceContext(c), selfOf(c).userId);
+  const grants = await oauth.listGrants(c.var.services, selfOf(c).userId);
   return c.json({ data: grants.map(serialize) }, 200);
 };
 
 export const revokeGrant: RouteHandler<typeof routes.revokeGrant, AppEnv> = async (c) => {
   await oauth.revokeGrant(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     selfOf(c).userId,
     c.req.valid("param").grant_id,

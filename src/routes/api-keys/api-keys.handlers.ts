@@ -3,7 +3,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import * as service from "../../services/api-keys";
@@ -13,7 +12,7 @@ const selfLink = (c: Context<AppEnv>, id: string) =>
   absoluteUrl(c, `${scopePath(c)}/api-keys/${id}`);
 
 export const createApiKey: RouteHandler<typeof routes.createApiKey, AppEnv> = async (c) => {
-  const key = await service.createApiKey(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const key = await service.createApiKey(c.var.services, appInScope(c), c.req.valid("json"));
   c.header("Location", selfLink(c, key.id));
   c.header("Cache-Control", "no-store");
   return c.json({ data: serialize(key), _links: { self: selfLink(c, key.id) } }, 201);
@@ -27,12 +26,12 @@ export const listApiKeys: RouteHandler<typeof routes.listApiKeys, AppEnv> = asyn
 
 export const getApiKey: RouteHandler<typeof routes.getApiKey, AppEnv> = async (c) => {
   const { key_id } = c.req.valid("param");
-  const key = await service.findApiKey(c.var.db(), appInScope(c).id, key_id);
+  const key = await service.findApiKey(c.var.services, appInScope(c).id, key_id);
   return c.json({ data: serialize(key), _links: { self: selfLink(c, key.id) } }, 200);
 };
 
 export const revokeApiKey: RouteHandler<typeof routes.revokeApiKey, AppEnv> = async (c) => {
   const { key_id } = c.req.valid("param");
-  const key = await service.revokeApiKey(serviceContext(c), c.var.services, appInScope(c), key_id);
+  const key = await service.revokeApiKey(c.var.services, appInScope(c), key_id);
   return c.json({ data: serialize(key), _links: { self: selfLink(c, key.id) } }, 200);
 };

@@ -21,7 +21,7 @@ export const listAuditLogs: RouteHandler<typeof routes.listAuditLogs, AppEnv> = 
 
 export const getAuditLog: RouteHandler<typeof routes.getAuditLog, AppEnv> = async (c) => {
   const { log_id } = c.req.valid("param");
-  const row = await findAudit(c.var.db(), appInScope(c).id, log_id);
+  const row = await findAudit(c.var.services, appInScope(c).id, log_id);
   if (!row) throw new ApiError("not_found", "No such audit event in this app");
   return c.json(
     {

@@ -3,7 +3,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import * as service from "../../services/bans";
 import type * as routes from "./bans.routes";
@@ -14,15 +13,14 @@ const resource = (c: Context<AppEnv>, ban: service.BanRecord) => ({
 });
 
 export const createBan: RouteHandler<typeof routes.createBan, AppEnv> = async (c) => {
-  const ban = await service.createBan(serviceContext(c), c.var.services, c.req.valid("json"));
+  const ban = await service.createBan(c.var.services, c.req.valid("json"));
   return c.json(resource(c, ban), 201);
 };
 
 export const listBans: RouteHandler<typeof routes.listBans, AppEnv> = async (c) => {
   const { limit, offset, active, kind } = c.req.valid("query");
   const { data, total } = await service.listBans(
-    c.var.db(),
-    c.var.ports.clock.now(),
+    c.var.services,
     { active, kind },
     { limit, offset },
   );
@@ -30,13 +28,9 @@ export const listBans: RouteHandler<typeof routes.listBans, AppEnv> = async (c) 
 };
 
 export const getBan: RouteHandler<typeof routes.getBan, AppEnv> = async (c) =>
-  c.json(resource(c, await service.findBan(c.var.db(), c.req.valid("param").ban_id)), 200);
+  c.json(resource(c, await service.findBan(c.var.services, c.req.valid("param").ban_id)), 200);
 
 export const liftBan: RouteHandler<typeof routes.liftBan, AppEnv> = async (c) => {
-  const ban = await service.liftBan(
-    serviceContext(c),
-    c.var.services.ipBans,
-    c.req.valid("param").ban_id,
-  );
+  const ban = await service.liftBan(c.var.services, c.req.valid("param").ban_id);
   return c.json(resource(c, ban), 200);
 };

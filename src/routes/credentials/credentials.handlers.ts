@@ -3,7 +3,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import * as service from "../../services/credentials";
@@ -18,7 +17,7 @@ function resource<T extends { id: string }>(c: Context<AppEnv>, credential: T) {
 
 export const createCredential: RouteHandler<typeof routes.createCredential, AppEnv> = async (c) => {
   const credential = await service.createCredential(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("json"),
   );
@@ -28,13 +27,13 @@ export const createCredential: RouteHandler<typeof routes.createCredential, AppE
 
 export const listCredentials: RouteHandler<typeof routes.listCredentials, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listCredentials(c.var.db(), appInScope(c).id, page);
+  const { data, total } = await service.listCredentials(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 
 export const updateCredential: RouteHandler<typeof routes.updateCredential, AppEnv> = async (c) => {
   const credential = await service.updateCredential(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("param").credential_id,
     c.req.valid("json"),
@@ -45,8 +44,7 @@ export const updateCredential: RouteHandler<typeof routes.updateCredential, AppE
 
 export const revokeCredential: RouteHandler<typeof routes.revokeCredential, AppEnv> = async (c) => {
   const credential = await service.revokeCredential(
-    serviceContext(c),
-    c.var.ports.revocations,
+    c.var.services,
     appInScope(c),
     c.req.valid("param").credential_id,
   );

@@ -18,13 +18,13 @@ import { publishAfterResponse } from "../../http/live-publish";
 import { PaginationQuery } from "../../http/pagination";
 import { ApiError } from "../../lib/errors";
 import type { TokenRevocationQuery } from "../../ports";
-import { checkRevoked } from "../../services/access-tokens";
 import * as apiKeys from "../../services/api-keys";
 import { type AppRecord, findAppById } from "../../services/apps";
 import { listAudit } from "../../services/audit";
 import * as devices from "../../services/devices";
 import { assertSomeAccepted, ingestPoints } from "../../services/ingest";
 import * as positions from "../../services/positions";
+import { checkRevoked } from "../../services/revocation-status";
 import * as roles from "../../services/roles";
 import {
   type AppSubject,
@@ -255,16 +255,16 @@ const mutation: Record<string, Resolver> = {
   createUser: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "users:write");
     const body = parseInput(CreateUserSchema, input(args));
-    return users.createUser(service, ctx.hono.var.ports.passwords, app, body);
+    return users.createUser(service, app, body);
   },
   updateUser: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "users:write");
     const changes = parseInput(UpdateUserSchema, input(args));
-    return users.updateUser(service, ctx.hono.var.services, app, String(args.id), changes);
+    return users.updateUser(service, app, String(args.id), changes);
   },
   deactivateUser: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "users:delete");
-    return users.updateUser(service, ctx.hono.var.services, app, String(args.id), {
+    return users.updateUser(service, app, String(args.id), {
       status: "deactivated",
     });
   },
@@ -302,7 +302,7 @@ const mutation: Record<string, Resolver> = {
   },
   revokeApiKey: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "api-keys:delete");
-    return apiKeys.revokeApiKey(service, ctx.hono.var.services, app, String(args.id));
+    return apiKeys.revokeApiKey(service, app, String(args.id));
   },
   createDevice: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "devices:write");

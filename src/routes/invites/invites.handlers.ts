@@ -2,7 +2,6 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, issuerBase, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext, tokenDeps } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import { issuerFor } from "../../services/access-tokens";
@@ -11,7 +10,7 @@ import { findUser } from "../../services/users";
 import type * as routes from "./invites.routes";
 
 export const createInvite: RouteHandler<typeof routes.createInvite, AppEnv> = async (c) => {
-  const invite = await service.createInvite(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const invite = await service.createInvite(c.var.services, appInScope(c), c.req.valid("json"));
   const inviteUrl = absoluteUrl(c, `/v1/invites/${invite.token}/accept`);
   c.header("Cache-Control", "no-store");
   return c.json(
@@ -25,18 +24,13 @@ export const createInvite: RouteHandler<typeof routes.createInvite, AppEnv> = as
 
 export const listInvites: RouteHandler<typeof routes.listInvites, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listPendingInvites(
-    c.var.db(),
-    appInScope(c).id,
-    c.var.ports.clock.now(),
-    page,
-  );
+  const { data, total } = await service.listPendingInvites(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 
 export const revokeInvite: RouteHandler<typeof routes.revokeInvite, AppEnv> = async (c) => {
   const { invite_id } = c.req.valid("param");
-  const invite = await service.revokeInvite(serviceContext(c), appInScope(c), invite_id);
+  const invite = await service.revokeInvite(c.var.services, appInScope(c), invite_id);
   return c.json(
     {
       data: serialize(invite),
@@ -48,8 +42,7 @@ export const revokeInvite: RouteHandler<typeof routes.revokeInvite, AppEnv> = as
 
 export const acceptInvite: RouteHandler<typeof routes.acceptInvite, AppEnv> = async (c) => {
   const { app, user, tokens } = await service.acceptInvite(
-    serviceContext(c),
-    tokenDeps(c),
+    c.var.services,
     c.req.valid("param").invite_token,
     c.req.valid("json"),
     (app) => issuerFor(issuerBase(c), app.name),

@@ -3,7 +3,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope } from "../../middleware/auth";
 import { permissionCatalogue } from "../../services/permissions";
@@ -18,7 +17,7 @@ function roleResource(c: Context<AppEnv>, role: service.RoleRecord) {
 }
 
 export const createRole: RouteHandler<typeof routes.createRole, AppEnv> = async (c) => {
-  const role = await service.createRole(serviceContext(c), appInScope(c), c.req.valid("json"));
+  const role = await service.createRole(c.var.services, appInScope(c), c.req.valid("json"));
   const resource = roleResource(c, role);
   c.header("Location", resource._links.self);
   return c.json(resource, 201);
@@ -38,7 +37,7 @@ export const getRole: RouteHandler<typeof routes.getRole, AppEnv> = async (c) =>
 export const updateRole: RouteHandler<typeof routes.updateRole, AppEnv> = async (c) => {
   const { role_name } = c.req.valid("param");
   const role = await service.updateRole(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     role_name,
     c.req.valid("json"),
@@ -47,7 +46,7 @@ export const updateRole: RouteHandler<typeof routes.updateRole, AppEnv> = async 
 };
 
 export const deleteRole: RouteHandler<typeof routes.deleteRole, AppEnv> = async (c) => {
-  await service.deleteRole(serviceContext(c), appInScope(c), c.req.valid("param").role_name);
+  await service.deleteRole(c.var.services, appInScope(c), c.req.valid("param").role_name);
   return c.body(null, 204);
 };
 

@@ -138,7 +138,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     }
     case "client_credentials": {
       const client = clientAuthentication(c, input);
-      const tokens = await clientCredentialsGrant(c.var.services, c.var.services.keys, app, {
+      const tokens = await clientCredentialsGrant(c.var.services, app, {
         ...client,
         scope: input.scope,
         issuer,
@@ -178,13 +178,8 @@ export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = asyn
 };
 
 async function verifyQuietly(c: Context<AppEnv>, token: string): Promise<AccessClaims | undefined> {
-  const { keys, clock, revocations } = c.var.services;
   try {
-    return await verifyAccessToken(
-      { keys, clock, revocations, db: c.var.db },
-      token,
-      issuerBase(c),
-    );
+    return await verifyAccessToken(c.var.services, token, issuerBase(c));
   } catch (error) {
     if (error instanceof TokenRejected) return undefined;
     throw error;
@@ -226,13 +221,8 @@ const denied = (reason: string) => ({
 
 export const validateToken: RouteHandler<typeof routes.validateToken, AppEnv> = async (c) => {
   const { token } = c.req.valid("json");
-  const { keys, clock, revocations } = c.var.services;
   try {
-    const claims = await verifyAccessToken(
-      { keys, clock, revocations, db: c.var.db },
-      token,
-      issuerBase(c),
-    );
+    const claims = await verifyAccessToken(c.var.services, token, issuerBase(c));
     // A client's token describes no user here: an OAuth client reads its user through userinfo,
     // with what its scopes release.
     if (claims.client_id) return c.json({ valid: true }, 200);

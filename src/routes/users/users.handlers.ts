@@ -3,7 +3,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { absoluteUrl, scopePath } from "../../http/links";
 import { paginated } from "../../http/pagination";
-import { serviceContext } from "../../http/service-context";
 import { serialize } from "../../lib/serialize";
 import { appInScope, selfOf } from "../../middleware/auth";
 import * as sessions from "../../services/session-lifecycle";
@@ -25,12 +24,7 @@ export const getMe: RouteHandler<typeof routes.getMe, AppEnv> = async (c) => {
 };
 
 export const createUser: RouteHandler<typeof routes.createUser, AppEnv> = async (c) => {
-  const user = await service.createUser(
-    serviceContext(c),
-    c.var.ports.passwords,
-    appInScope(c),
-    c.req.valid("json"),
-  );
+  const user = await service.createUser(c.var.services, appInScope(c), c.req.valid("json"));
   const resource = userResource(c, user);
   c.header("Location", resource._links.self);
   return c.json(resource, 201);
@@ -52,15 +46,9 @@ export const getUser: RouteHandler<typeof routes.getUser, AppEnv> = async (c) =>
   return c.json(userResource(c, user), 200);
 };
 
-const updateDeps = (c: Context<AppEnv>) => ({
-  passwords: c.var.ports.passwords,
-  revocations: c.var.ports.revocations,
-});
-
 export const updateUser: RouteHandler<typeof routes.updateUser, AppEnv> = async (c) => {
   const user = await service.updateUser(
-    serviceContext(c),
-    updateDeps(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("param").user_id,
     c.req.valid("json"),
@@ -70,8 +58,7 @@ export const updateUser: RouteHandler<typeof routes.updateUser, AppEnv> = async 
 
 export const deactivateUser: RouteHandler<typeof routes.deactivateUser, AppEnv> = async (c) => {
   const user = await service.updateUser(
-    serviceContext(c),
-    updateDeps(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("param").user_id,
     { status: "deactivated" },
@@ -81,7 +68,7 @@ export const deactivateUser: RouteHandler<typeof routes.deactivateUser, AppEnv> 
 
 export const assignRole: RouteHandler<typeof routes.assignRole, AppEnv> = async (c) => {
   const user = await service.assignRole(
-    serviceContext(c),
+    c.var.services,
     appInScope(c),
     c.req.valid("param").user_id,
     c.req.valid("json").role,
@@ -91,13 +78,13 @@ export const assignRole: RouteHandler<typeof routes.assignRole, AppEnv> = async 
 
 export const removeRole: RouteHandler<typeof routes.removeRole, AppEnv> = async (c) => {
   const { user_id, role_name } = c.req.valid("param");
-  const user = await service.removeRole(serviceContext(c), appInScope(c), user_id, role_name);
+  const user = await service.removeRole(c.var.services, appInScope(c), user_id, role_name);
   return c.json(userResource(c, user), 200);
 };
 
 export const listSessions: RouteHandler<typeof routes.listSessions, AppEnv> = async (c) => {
   const subject = selfOf(c);
-  const rows = await sessions.listSessions(serviceContext(c), subject.userId);
+  const rows = await sessions.listSessions(c.var.services, subject.userId);
   const data = rows.map(({ revoked_at, revoked_reason, app_id, user_id, ...session }) => ({
     ...serialize(session),
     current: session.id === subject.claims.sid,
@@ -107,7 +94,7 @@ export const listSessions: RouteHandler<typeof routes.listSessions, AppEnv> = as
 
 export const endSession: RouteHandler<typeof routes.endSession, AppEnv> = async (c) => {
   const subject = selfOf(c);
-  await sessions.endUserSessions(serviceContext(c), appInScope(c), subject.userId, {
+  await sessions.endUserSessions(c.var.services, appInScope(c), subject.userId, {
     id: c.req.valid("param").session_id,
   });
   return c.body(null, 204);
@@ -115,7 +102,7 @@ export const endSession: RouteHandler<typeof routes.endSession, AppEnv> = async 
 
 export const endOtherSessions: RouteHandler<typeof routes.endOtherSessions, AppEnv> = async (c) => {
   const subject = selfOf(c);
-  const ended = await sessions.endUserSessions(serviceContext(c), appInScope(c), subject.userId, {
+  const ended = await sessions.endUserSessions(c.var.services, appInScope(c), subject.userId, {
     allBut: subject.claims.sid,
   });
   return c.json({ data: { ended } }, 200);
