@@ -116,20 +116,18 @@ export function guard(options: GuardOptions) {
   return createMiddleware<AppEnv>(async function guardMiddleware(c, next) {
     const subject = await authenticate(c);
     const appName = c.req.param("app_name");
-    const db = c.var.db();
-
     if (options.scope === "platform" || appName !== undefined) {
       if (subject.kind !== "admin") {
         throw new ApiError("forbidden", "This route needs the platform admin key");
       }
-      if (appName !== undefined) c.set("app", await findAppByName(db, appName));
+      if (appName !== undefined) c.set("app", await findAppByName(c.var.services, appName));
       return next();
     }
     assertAppCaller(subject, options.scope === "app" ? options.permission : undefined);
     if (options.scope === "self" && subject.kind !== "user") {
       throw new ApiError("forbidden", "Only a user signed in with a password has this");
     }
-    c.set("app", await findAppById(db, subject.appId));
+    c.set("app", await findAppById(c.var.services, subject.appId));
     return next();
   });
 }

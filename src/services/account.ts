@@ -28,7 +28,7 @@ export async function exportUser(
   write: (text: string) => Promise<void>,
 ) {
   const { db } = ctx;
-  const user = await findUser(db, app.id, userId);
+  const user = await findUser(ctx, app.id, userId);
   const json = JSON.stringify;
   await write(`{"exported_at":${json(now.toISOString())},`);
   await write(`"app":${json({ id: app.id, name: app.name, display_name: app.display_name })},`);

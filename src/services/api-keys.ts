@@ -3,7 +3,6 @@ import { apiKeys, roles } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import { API_KEY_PREFIX } from "./api-key-verifier";
 import type { AppRecord } from "./apps";
 import { audited } from "./audit";
@@ -24,13 +23,13 @@ function view(row: { key: ApiKeyRecord; role: string }): ApiKeyView {
 }
 
 export async function listApiKeys(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   page: { limit: number; offset: number },
 ) {
   const where = eq(apiKeys.app_id, appId);
   const [rows, total] = await Promise.all([
-    db
+    ctx.db
       .select(keyColumns)
       .from(apiKeys)
       .innerJoin(roles, eq(roles.id, apiKeys.role_id))
@@ -38,7 +37,7 @@ export async function listApiKeys(
       .orderBy(asc(apiKeys.id))
       .limit(page.limit)
       .offset(page.offset),
-    db.$count(apiKeys, where),
+    ctx.db.$count(apiKeys, where),
   ]);
   return { data: rows.map(view), total };
 }

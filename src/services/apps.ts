@@ -3,7 +3,6 @@ import { apps, roles } from "../db/schema";
 import type { AppSettings } from "../db/schema/settings";
 import { ApiError, type ErrorCode } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import { audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS, resolveSettings } from "./settings";
@@ -11,8 +10,8 @@ import { MAX_ACCESS_TOKEN_TTL_SECONDS, resolveSettings } from "./settings";
 export type AppRecord = typeof apps.$inferSelect;
 
 /** The app of a name (case-insensitive), or 404. */
-export async function findAppByName(db: Database, name: string): Promise<AppRecord> {
-  const [app] = await db
+export async function findAppByName(ctx: ServiceContext, name: string): Promise<AppRecord> {
+  const [app] = await ctx.db
     .select()
     .from(apps)
     .where(sql`lower(${apps.name}) = lower(${name})`)
@@ -21,8 +20,8 @@ export async function findAppByName(db: Database, name: string): Promise<AppReco
   return app;
 }
 
-export async function findAppById(db: Database, id: string): Promise<AppRecord> {
-  const [app] = await db.select().from(apps).where(eq(apps.id, id)).limit(1);
+export async function findAppById(ctx: ServiceContext, id: string): Promise<AppRecord> {
+  const [app] = await ctx.db.select().from(apps).where(eq(apps.id, id)).limit(1);
   if (!app) throw new ApiError("not_found", "No such app");
   return app;
 }

@@ -92,13 +92,13 @@ export function auditWhere(filter: AuditFilter): SQL | undefined {
 }
 
 export async function listAudit(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   filter: Omit<AuditFilter, "appId">,
   page: { limit: number; offset: number },
 ) {
   const where = auditWhere({ ...filter, appId });
-  const { rows, total } = await pageOf(db, auditLogs, {
+  const { rows, total } = await pageOf(ctx.db, auditLogs, {
     where,
     order: [desc(auditLogs.timestamp), desc(auditLogs.id)],
     page,

@@ -15,6 +15,6 @@ export async function platformJwks(ctx: ServiceContext) {
 
 /** The public signing keys of the app of a name; none once it is archived. 404 if unknown. */
 export async function appJwks(ctx: ServiceContext, appName: string) {
-  const app = await findAppByName(ctx.db, appName);
+  const app = await findAppByName(ctx, appName);
   return app.status === "active" ? ctx.keys.jwks(ctx.db, [app.id]) : [];
 }

@@ -151,7 +151,7 @@ export async function acceptInvite(
     invite.expires_at > ctx.clock.now() &&
     invite.uses < invite.max_uses;
   if (!pending || !usable(pending)) throw await refuse();
-  const app = await findAppById(ctx.db, pending.app_id);
+  const app = await findAppById(ctx, pending.app_id);
   if (app.status !== "active") throw unusable();
   checkPassword(app, input.password);
   if (await findUserByEmail(ctx.db, app.id, pending.email)) {

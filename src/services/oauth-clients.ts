@@ -46,12 +46,12 @@ function assertScopes(grantor: Grantor, scopes: string[]) {
 }
 
 export async function listClients(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   page: { limit: number; offset: number },
 ) {
   const where = eq(oauthClients.app_id, appId);
-  const { rows, total } = await pageOf(db, oauthClients, {
+  const { rows, total } = await pageOf(ctx.db, oauthClients, {
     where,
     order: [asc(oauthClients.id)],
     page,
@@ -59,8 +59,8 @@ export async function listClients(
   return { data: rows.map(clientView), total };
 }
 
-export async function findClient(db: Database, appId: string, clientId: string) {
-  const [row] = await db
+export async function findClient(ctx: ServiceContext, appId: string, clientId: string) {
+  const [row] = await ctx.db
     .select()
     .from(oauthClients)
     .where(and(eq(oauthClients.app_id, appId), eq(oauthClients.id, clientId)));
@@ -121,7 +121,7 @@ export async function updateClient(
     scopes?: string[] | undefined;
   },
 ) {
-  await findClient(ctx.db, app.id, clientId);
+  await findClient(ctx, app.id, clientId);
   if (changes.scopes) assertScopes(ctx.grantor, changes.scopes);
   const row = await audited(
     ctx,
@@ -146,7 +146,7 @@ export async function updateClient(
 
 /** A new secret; the old one keeps working for an hour, so deployments can roll over. */
 export async function rotateClientSecret(ctx: ServiceContext, app: AppRecord, clientId: string) {
-  const current = await findClient(ctx.db, app.id, clientId);
+  const current = await findClient(ctx, app.id, clientId);
   if (current.type !== "confidential") {
     throw new ApiError("conflict", "A public client has no secret");
   }
@@ -182,7 +182,7 @@ export async function rotateClientSecret(ctx: ServiceContext, app: AppRecord, cl
  * now, not when they expire (its grants and codes go with it).
  */
 export async function deleteClient(ctx: ServiceContext, app: AppRecord, clientId: string) {
-  await findClient(ctx.db, app.id, clientId);
+  await findClient(ctx, app.id, clientId);
   const now = ctx.clock.now();
   const open = await ctx.db
     .select({ id: sessions.id })

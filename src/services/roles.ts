@@ -3,7 +3,6 @@ import { pageOf } from "../db/page";
 import { roles } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
 import { audited } from "./audit";
 import type { ServiceContext } from "./context";
@@ -11,8 +10,12 @@ import { assertMayGrant } from "./permissions";
 
 export type RoleRecord = typeof roles.$inferSelect;
 
-export async function findRole(db: Database, appId: string, name: string): Promise<RoleRecord> {
-  const [role] = await db
+export async function findRole(
+  ctx: ServiceContext,
+  appId: string,
+  name: string,
+): Promise<RoleRecord> {
+  const [role] = await ctx.db
     .select()
     .from(roles)
     .where(and(eq(roles.app_id, appId), eq(roles.name, name)));
@@ -21,12 +24,12 @@ export async function findRole(db: Database, appId: string, name: string): Promi
 }
 
 export async function listRoles(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   page: { limit: number; offset: number },
 ) {
   const where = eq(roles.app_id, appId);
-  const { rows, total } = await pageOf(db, roles, { where, order: [asc(roles.name)], page });
+  const { rows, total } = await pageOf(ctx.db, roles, { where, order: [asc(roles.name)], page });
   return { data: rows, total };
 }
 
@@ -70,7 +73,7 @@ export async function updateRole(
   name: string,
   changes: { display_name?: string | undefined; permissions?: string[] | undefined },
 ) {
-  const current = await findRole(ctx.db, app.id, name);
+  const current = await findRole(ctx, app.id, name);
   if (changes.permissions) assertMayGrant(ctx.grantor, changes.permissions, "json.permissions");
   return audited(
     ctx,
@@ -96,7 +99,7 @@ export async function updateRole(
 }
 
 export async function deleteRole(ctx: ServiceContext, app: AppRecord, name: string) {
-  const role = await findRole(ctx.db, app.id, name);
+  const role = await findRole(ctx, app.id, name);
   await audited(ctx, (tx) => tx.delete(roles).where(eq(roles.id, role.id)), {
     appId: app.id,
     action: "role.deleted",

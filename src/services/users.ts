@@ -56,13 +56,17 @@ export async function grantsOf(db: Database, userId: string) {
   };
 }
 
-export async function findUser(db: Database, appId: string, userId: string): Promise<UserView> {
-  const [user] = await db
+export async function findUser(
+  ctx: ServiceContext,
+  appId: string,
+  userId: string,
+): Promise<UserView> {
+  const [user] = await ctx.db
     .select()
     .from(users)
     .where(and(eq(users.app_id, appId), eq(users.id, userId)));
   if (!user) throw new ApiError("not_found", "No such user in this app");
-  return view(user, (await roleNamesOf(db, [user.id])).get(user.id) ?? []);
+  return view(user, (await roleNamesOf(ctx.db, [user.id])).get(user.id) ?? []);
 }
 
 export async function findUserByEmail(db: Database, appId: string, email: string) {
@@ -74,7 +78,7 @@ export async function findUserByEmail(db: Database, appId: string, email: string
 }
 
 export async function listUsers(
-  db: Database,
+  ctx: ServiceContext,
   appId: string,
   page: { limit: number; offset: number },
   filter: { status?: UserRecord["status"] | undefined; email?: string | undefined },
@@ -83,9 +87,9 @@ export async function listUsers(
   if (filter.status) conditions.push(eq(users.status, filter.status));
   if (filter.email) conditions.push(sql`lower(${users.email}) = lower(${filter.email})`);
   const where = and(...conditions);
-  const { rows, total } = await pageOf(db, users, { where, order: [asc(users.id)], page });
+  const { rows, total } = await pageOf(ctx.db, users, { where, order: [asc(users.id)], page });
   const names = await roleNamesOf(
-    db,
+    ctx.db,
     rows.map((row) => row.id),
   );
   return { data: rows.map((row) => view(row, names.get(row.id) ?? [])), total };
@@ -205,7 +209,7 @@ export async function updateUser(
     metadata?: Record<string, unknown> | undefined;
   },
 ): Promise<UserView> {
-  const current = await findUser(ctx.db, app.id, userId);
+  const current = await findUser(ctx, app.id, userId);
   // Whoever sets a user's password or email can sign in as them: only a caller holding all the
   // user holds may change the account.
   assertMayGrant(ctx.grantor, (await grantsOf(ctx.db, userId)).permissions, "path.user_id");
@@ -259,7 +263,7 @@ export async function assignRole(
   userId: string,
   roleName: string,
 ) {
-  const user = await findUser(ctx.db, app.id, userId);
+  const user = await findUser(ctx, app.id, userId);
   const [role] = await rolesByName(ctx.db, app.id, [roleName]);
   if (!role) throw new Error("unreachable: rolesByName checks existence");
   assertMayGrant(ctx.grantor, role.permissions, "json.role");
@@ -281,7 +285,7 @@ export async function removeRole(
   userId: string,
   roleName: string,
 ) {
-  const user = await findUser(ctx.db, app.id, userId);
+  const user = await findUser(ctx, app.id, userId);
   if (!user.roles.includes(roleName)) {
     throw new ApiError("not_found", `The user does not hold role ${roleName}`);
   }

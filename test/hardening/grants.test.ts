@@ -344,7 +344,6 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
   it("applies the rule in the services the platform admin's routes alone reach (credentials, invites)", async () => {
     const session = db.session();
     try {
-      const appRecord = await findAppByName(session.db, "grants");
       const ctx = (permissions: string[]): ServiceContext => ({
         ...services,
         db: session.db,
@@ -357,6 +356,7 @@ describe.each(backends)("handing out permissions on $name", (backend) => {
         },
         grantor: { kind: "app", permissions },
       });
+      const appRecord = await findAppByName(ctx([]), "grants");
       const holder = ["credentials:write", "invites:write", HELD];
       const refusals = [
         () => createCredential(ctx(holder), appRecord, { name: "svc", permissions: [NOT_HELD] }),

@@ -14,7 +14,7 @@ import type * as routes from "./account.routes";
 export const activity: RouteHandler<typeof routes.activity, AppEnv> = async (c) => {
   const { limit, offset, action, from, to } = c.req.valid("query");
   const { rows, total } = await listAudit(
-    c.var.db(),
+    c.var.services,
     appInScope(c).id,
     {
       involving: selfOf(c).userId,

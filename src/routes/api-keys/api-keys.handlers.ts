@@ -20,7 +20,7 @@ export const createApiKey: RouteHandler<typeof routes.createApiKey, AppEnv> = as
 
 export const listApiKeys: RouteHandler<typeof routes.listApiKeys, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listApiKeys(c.var.db(), appInScope(c).id, page);
+  const { data, total } = await service.listApiKeys(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 

@@ -26,7 +26,7 @@ export const createReport: RouteHandler<typeof routes.createReport, AppEnv> = as
     ...input,
     from: new Date(from),
     to: new Date(to),
-    app: app ? await findAppByName(c.var.db(), app) : undefined,
+    app: app ? await findAppByName(c.var.services, app) : undefined,
   });
   const body = resource(c, report);
   c.header("Location", body._links.self);

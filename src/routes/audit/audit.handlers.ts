@@ -11,7 +11,7 @@ import type * as routes from "./audit.routes";
 export const listAuditLogs: RouteHandler<typeof routes.listAuditLogs, AppEnv> = async (c) => {
   const { limit, offset, from, to, ...filter } = c.req.valid("query");
   const { rows, total } = await listAudit(
-    c.var.db(),
+    c.var.services,
     appInScope(c).id,
     { ...filter, ...(from ? { from: new Date(from) } : {}), ...(to ? { to: new Date(to) } : {}) },
     { limit, offset },

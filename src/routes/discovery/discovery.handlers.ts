@@ -28,7 +28,7 @@ export const appJwks: RouteHandler<typeof routes.appJwks, AppEnv> = async (c) =>
 export const openidConfiguration: RouteHandler<typeof routes.openidConfiguration, AppEnv> = async (
   c,
 ) => {
-  const app = await findAppByName(c.var.services.db, c.req.valid("param").app_name);
+  const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   const issuer = issuerFor(issuerBase(c), app.name);
   cacheable(c);
   return c.json(

@@ -47,7 +47,7 @@ export function createContext(hono: Context<AppEnv>): Omit<GraphQLContext, "hono
   const appOf = () => {
     const subject = hono.get("subject");
     if (!subject || subject.kind === "admin") throw new Error("no app caller");
-    app ??= findAppById(hono.var.services.db, subject.appId);
+    app ??= findAppById(hono.var.services, subject.appId);
     return app;
   };
   return { app: appOf, loaders: createLoaders(hono, appOf) };
@@ -74,7 +74,7 @@ async function scoped(ctx: GraphQLContext, permission?: string) {
   assertAppCaller(subject, permission);
   const app = await ctx.app();
   const service = ctx.hono.var.services;
-  return { app, subject, db: service.db, service };
+  return { app, subject, service };
 }
 
 /** `tokensIssued24h` → `tokens_issued_24h`: GraphQL's names onto the rows' columns. */
@@ -169,32 +169,32 @@ const query: Record<string, Resolver> = {
   },
   app: async (_parent, _args, ctx) => (await scoped(ctx)).app,
   users: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "users:read");
+    const { service, app } = await scoped(ctx, "users:read");
     const p = page(args);
-    const { data, total } = await users.listUsers(db, app.id, p, {
+    const { data, total } = await users.listUsers(service, app.id, p, {
       status: args.status as "active" | "deactivated" | undefined,
       email: args.email as string | undefined,
     });
     return pageOf(data, total, p);
   },
   user: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "users:read");
-    return users.findUser(db, app.id, String(args.id));
+    const { service, app } = await scoped(ctx, "users:read");
+    return users.findUser(service, app.id, String(args.id));
   },
   roles: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "roles:read");
+    const { service, app } = await scoped(ctx, "roles:read");
     const p = page(args);
-    const { data, total } = await roles.listRoles(db, app.id, p);
+    const { data, total } = await roles.listRoles(service, app.id, p);
     return pageOf(data, total, p);
   },
   role: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "roles:read");
-    return roles.findRole(db, app.id, String(args.name));
+    const { service, app } = await scoped(ctx, "roles:read");
+    return roles.findRole(service, app.id, String(args.name));
   },
   apiKeys: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "api-keys:read");
+    const { service, app } = await scoped(ctx, "api-keys:read");
     const p = page(args);
-    const { data, total } = await apiKeys.listApiKeys(db, app.id, p);
+    const { data, total } = await apiKeys.listApiKeys(service, app.id, p);
     return pageOf(data, total, p);
   },
   devices: async (_parent, args, ctx) => {
@@ -227,10 +227,10 @@ const query: Record<string, Resolver> = {
     return positions.findPosition(service, app.id, String(args.id));
   },
   auditLogs: async (_parent, args, ctx) => {
-    const { db, app } = await scoped(ctx, "audit:read");
+    const { service, app } = await scoped(ctx, "audit:read");
     const p = page(args);
     const { rows, total } = await listAudit(
-      db,
+      service,
       app.id,
       {
         action: args.action as string | undefined,

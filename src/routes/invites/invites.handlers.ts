@@ -47,7 +47,7 @@ export const acceptInvite: RouteHandler<typeof routes.acceptInvite, AppEnv> = as
     c.req.valid("json"),
     (app) => issuerFor(issuerBase(c), app.name),
   );
-  const created = await findUser(c.var.db(), app.id, user.id);
+  const created = await findUser(c.var.services, app.id, user.id);
   c.header("Cache-Control", "no-store");
   return c.json({ ...tokens, user: serialize(created) }, 201);
 };

@@ -37,7 +37,7 @@ import { findUser } from "../../services/users";
 export const authorizeRouter = createRouter();
 
 async function appAndIssuer(c: Context<AppEnv>) {
-  const app = await findAppByName(c.var.db(), c.req.param("app_name") ?? "");
+  const app = await findAppByName(c.var.services, c.req.param("app_name") ?? "");
   return { app, issuer: issuerFor(issuerBase(c), app.name) };
 }
 
@@ -64,7 +64,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), as
   const ctx = c.var.services;
   return answer(c, async () => {
     const transaction = await openTransaction(ctx, field("tx"));
-    const client = await findClient(ctx.db, app.id, transaction.client_id);
+    const client = await findClient(ctx, app.id, transaction.client_id);
     assertRedirectable(client, transaction.redirect_uri);
     const decision = field("decision");
     if (decision) {
@@ -123,7 +123,7 @@ const userinfo = async (c: Context<AppEnv>) => {
       headers: { "WWW-Authenticate": `Bearer realm="heimdall", error="insufficient_scope"` },
     });
   }
-  const user = await findUser(c.var.db(), app.id, subject.userId);
+  const user = await findUser(c.var.services, app.id, subject.userId);
   c.header("Cache-Control", "no-store");
   return c.json({ sub: user.id, ...userClaims(user, scopes) }, 200);
 };

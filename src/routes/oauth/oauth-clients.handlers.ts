@@ -25,13 +25,13 @@ export const createClient: RouteHandler<typeof routes.createClient, AppEnv> = as
 
 export const listClients: RouteHandler<typeof routes.listClients, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listClients(c.var.db(), appInScope(c).id, page);
+  const { data, total } = await service.listClients(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 
 export const getClient: RouteHandler<typeof routes.getClient, AppEnv> = async (c) => {
   const row = await service.findClient(
-    c.var.db(),
+    c.var.services,
     appInScope(c).id,
     c.req.valid("param").client_id,
   );

@@ -83,7 +83,7 @@ export const deletePlatform: RouteHandler<typeof routes.deletePlatform, AppEnv> 
 
 export const startLogin: RouteHandler<typeof routes.startLogin, AppEnv> = async (c) => {
   const { app_name, name } = c.req.valid("param");
-  const app = await findAppByName(c.var.db(), app_name);
+  const app = await findAppByName(c.var.services, app_name);
   const appIssuer = issuerFor(issuerBase(c), app.name);
   const url = await startPlatformLogin(c.var.services, app, {
     platformName: name,
@@ -107,7 +107,7 @@ export const startLink: RouteHandler<typeof routes.startLink, AppEnv> = async (c
 
 export const callback: RouteHandler<typeof routes.callback, AppEnv> = async (c) => {
   const { app_name, name } = c.req.valid("param");
-  const app = await findAppByName(c.var.db(), app_name);
+  const app = await findAppByName(c.var.services, app_name);
   const issuer = issuerFor(issuerBase(c), app.name);
   const tokens = await completePlatformLogin(c.var.services, app, {
     platformName: name,

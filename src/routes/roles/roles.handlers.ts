@@ -25,12 +25,16 @@ export const createRole: RouteHandler<typeof routes.createRole, AppEnv> = async 
 
 export const listRoles: RouteHandler<typeof routes.listRoles, AppEnv> = async (c) => {
   const page = c.req.valid("query");
-  const { data, total } = await service.listRoles(c.var.db(), appInScope(c).id, page);
+  const { data, total } = await service.listRoles(c.var.services, appInScope(c).id, page);
   return c.json(paginated(c, data.map(serialize), total, page), 200);
 };
 
 export const getRole: RouteHandler<typeof routes.getRole, AppEnv> = async (c) => {
-  const role = await service.findRole(c.var.db(), appInScope(c).id, c.req.valid("param").role_name);
+  const role = await service.findRole(
+    c.var.services,
+    appInScope(c).id,
+    c.req.valid("param").role_name,
+  );
   return c.json(roleResource(c, role), 200);
 };
 

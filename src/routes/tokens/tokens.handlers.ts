@@ -88,7 +88,7 @@ function required(value: string | undefined, field: string): string {
 
 export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async (c) => {
   const input = body<typeof routes.TokenRequestSchema._output>(c, "grant_type");
-  const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
+  const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   const issuer = issuerFor(issuerBase(c), app.name);
   noStore(c);
   switch (input.grant_type) {
@@ -155,7 +155,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
 
 export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = async (c) => {
   const input = body<{ refresh_token: string }>(c, "refresh_token");
-  const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
+  const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   noStore(c);
   const tokens = await refreshGrant(c.var.services, app, {
     refreshToken: input.refresh_token,
@@ -166,7 +166,7 @@ export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = as
 
 export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = async (c) => {
   const { token } = body<{ token: string }>(c, "token");
-  const app = await findAppByName(c.var.db(), c.req.valid("param").app_name);
+  const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   noStore(c);
   if (token.startsWith("rt_")) {
     await revokeRefreshToken(c.var.services, app, token);
@@ -226,7 +226,7 @@ export const validateToken: RouteHandler<typeof routes.validateToken, AppEnv> = 
     // A client's token describes no user here: an OAuth client reads its user through userinfo,
     // with what its scopes release.
     if (claims.client_id) return c.json({ valid: true }, 200);
-    const user = await findUser(c.var.db(), claims.app, claims.sub);
+    const user = await findUser(c.var.services, claims.app, claims.sub);
     return c.json(
       {
         valid: true,

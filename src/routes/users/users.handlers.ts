@@ -19,7 +19,7 @@ function userResource(c: Context<AppEnv>, user: service.UserView) {
 
 export const getMe: RouteHandler<typeof routes.getMe, AppEnv> = async (c) => {
   const subject = selfOf(c);
-  const user = await service.findUser(c.var.db(), subject.appId, subject.userId);
+  const user = await service.findUser(c.var.services, subject.appId, subject.userId);
   return c.json({ data: serialize(user), _links: { self: absoluteUrl(c, "/v1/users/me") } }, 200);
 };
 
@@ -33,7 +33,7 @@ export const createUser: RouteHandler<typeof routes.createUser, AppEnv> = async 
 export const listUsers: RouteHandler<typeof routes.listUsers, AppEnv> = async (c) => {
   const { limit, offset, status, email } = c.req.valid("query");
   const { data, total } = await service.listUsers(
-    c.var.db(),
+    c.var.services,
     appInScope(c).id,
     { limit, offset },
     { status, email },
@@ -42,7 +42,11 @@ export const listUsers: RouteHandler<typeof routes.listUsers, AppEnv> = async (c
 };
 
 export const getUser: RouteHandler<typeof routes.getUser, AppEnv> = async (c) => {
-  const user = await service.findUser(c.var.db(), appInScope(c).id, c.req.valid("param").user_id);
+  const user = await service.findUser(
+    c.var.services,
+    appInScope(c).id,
+    c.req.valid("param").user_id,
+  );
   return c.json(userResource(c, user), 200);
 };
 
