@@ -501,8 +501,8 @@ describe("outbound requests in the source", () => {
     for (const { path, text } of source.filter(({ text }) =>
       text.includes('from "openid-client"'),
     )) {
-      expect(text, path).toContain("[customFetch]: providerFetch(deps.outbound)");
-      expect(text, path).toContain("config[customFetch] = providerFetch(deps.outbound)");
+      expect(text, path).toContain("[customFetch]: providerFetch(ctx.outbound)");
+      expect(text, path).toContain("config[customFetch] = providerFetch(ctx.outbound)");
     }
   });
 });
