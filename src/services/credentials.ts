@@ -6,7 +6,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import { signAccessToken } from "./access-tokens";
-import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
+import { type AppRecord, assertAppActive, revocationHorizon, settingsOf } from "./apps";
 import { audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { assertMayGrant, hasPermission } from "./permissions";
@@ -165,7 +165,7 @@ export async function clientCredentialsGrant(
   app: AppRecord,
   input: { clientId: string; clientSecret: string; scope?: string | undefined; issuer: string },
 ) {
-  if (app.status !== "active") throw new ApiError("invalid_grant", "The app is archived");
+  assertAppActive(app, "invalid_grant");
   const now = ctx.clock.now();
   const [credential] = await ctx.db
     .select()
