@@ -10,6 +10,7 @@ import { serve } from "@hono/node-server";
 import pg from "pg";
 import { createPasswordHasher } from "../src/adapters/argon2-hasher";
 import { createConsoleLogger } from "../src/adapters/console-logger";
+import { createLogEmailSender } from "../src/adapters/email/log";
 import { createMemoryLimiter } from "../src/adapters/memory/limiter";
 import { createMemoryRealtime } from "../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
@@ -17,6 +18,7 @@ import { nodeArgon2 } from "../src/adapters/node/argon2";
 import { createNodeOutboundNetwork } from "../src/adapters/node/outbound-network";
 import { createPgliteDatabase } from "../src/adapters/pglite/database";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
+import { createPwnedPasswords } from "../src/adapters/pwned-passwords";
 import { systemClock } from "../src/adapters/system-clock";
 import type { App } from "../src/app";
 import { parseConfig } from "../src/config";
@@ -102,6 +104,8 @@ export async function benchPorts(
     clientIp: () => undefined,
     geoip: noGeoIp,
     outboundNetwork: createNodeOutboundNetwork(),
+    email: createLogEmailSender(logger),
+    breachedPasswords: createPwnedPasswords({ baseUrl: config.BREACHED_PASSWORDS_API_URL, logger }),
     errors: noErrorReporter,
     ...options.ports,
   };

@@ -117,6 +117,20 @@ export const configSchema = z
       .string()
       .min(1)
       .default("data/geoip-privacy-exclusions.json"),
+    // Mail to an app's users (verification, reset, sign-in codes). With none of these set,
+    // messages are printed to the log; SMTP_URL is Node's, EMAIL_PROVIDER works on both.
+    SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+    EMAIL_PROVIDER: z.enum(["resend", "postmark"]).optional(),
+    EMAIL_API_KEY: z.string().min(1).optional(),
+    // The provider's API base (a local server in tests); each provider's own by default.
+    EMAIL_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+    EMAIL_FROM: z.email().default("heimdall@localhost"),
+    // Keeps sent messages readable at GET /v1/dev/mailbox and in the console; never in production.
+    DEV_MAILBOX: flag.optional(),
+    // The breached-password range API (k-anonymity), asked only by apps that turn the check on.
+    BREACHED_PASSWORDS_API_URL: z
+      .url({ protocol: /^https?$/ })
+      .default("https://api.pwnedpasswords.com/range/"),
     // Sentry: 5xx and unhandled errors only.
     SENTRY_DSN: z.url({ protocol: /^https?$/ }).optional(),
     SENTRY_ENVIRONMENT: z.string().min(1).optional(),
@@ -137,6 +151,27 @@ export const configSchema = z
         }
       }
     }
+    if (config.APP_ENV === "production" && config.DEV_MAILBOX) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["DEV_MAILBOX"],
+        message: "shows every user's mail to whoever asks; not allowed when APP_ENV=production",
+      });
+    }
+    if (config.EMAIL_PROVIDER && !config.EMAIL_API_KEY) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["EMAIL_API_KEY"],
+        message: `required with EMAIL_PROVIDER=${config.EMAIL_PROVIDER}`,
+      });
+    }
+    if (config.SMTP_URL && config.EMAIL_PROVIDER) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["EMAIL_PROVIDER"],
+        message: "set SMTP_URL or EMAIL_PROVIDER, not both",
+      });
+    }
     if (Boolean(config.UPSTASH_REDIS_REST_URL) !== Boolean(config.UPSTASH_REDIS_REST_TOKEN)) {
       ctx.addIssue({
         code: "custom",
@@ -149,6 +184,10 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The development mailbox is on for `npm start` (development) unless turned off, else off. */
+export const devMailboxEnabled = (config: Config) =>
+  config.DEV_MAILBOX ?? config.APP_ENV === "development";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";

@@ -7,11 +7,13 @@ import { runScheduledJobs } from "../functions";
 import { createPasswordHasher } from "./adapters/argon2-hasher";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
+import { createLogEmailSender } from "./adapters/email/log";
 import { nodeArgon2 } from "./adapters/node/argon2";
 import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
 import { createNodeOutboundNetwork } from "./adapters/node/outbound-network";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
+import { createPwnedPasswords } from "./adapters/pwned-passwords";
 import { createSentryNodeReporter } from "./adapters/sentry/node";
 import { systemClock } from "./adapters/system-clock";
 import { createApp } from "./app";
@@ -82,6 +84,8 @@ async function main() {
       ),
     geoip,
     outboundNetwork: createNodeOutboundNetwork(),
+    email: createLogEmailSender(logger),
+    breachedPasswords: createPwnedPasswords({ baseUrl: config.BREACHED_PASSWORDS_API_URL, logger }),
     errors: sentry ?? noErrorReporter,
     clock,
     logger,

@@ -1,6 +1,8 @@
 import type { Config } from "../config";
+import type { BreachedPasswords } from "./breached-passwords";
 import type { Clock } from "./clock";
 import type { DatabasePort } from "./database";
+import type { EmailSender } from "./email";
 import type { ErrorReporter } from "./error-reporter";
 import type { GeoIp } from "./geoip";
 import type { Limiter } from "./limiter";
@@ -10,8 +12,10 @@ import type { PasswordHasher } from "./passwords";
 import type { Realtime } from "./realtime";
 import type { RevocationStore } from "./revocations";
 
+export type { BreachedPasswords } from "./breached-passwords";
 export type { Clock } from "./clock";
 export type { Database, DatabasePort, DatabaseSession } from "./database";
+export type { EmailMessage, EmailSender } from "./email";
 export type { ErrorContext, ErrorReporter } from "./error-reporter";
 export type { GeoIp, GeoLocation } from "./geoip";
 export type { Limiter, RateLimitResult, RateLimitRule } from "./limiter";
@@ -42,6 +46,10 @@ export interface Ports {
   geoip: GeoIp;
   /** Connections to addresses a tenant chose, as the runtime makes them (DNS, sockets). */
   outboundNetwork: OutboundNetwork;
+  /** Hands mail from the outbox to SMTP, a provider's API, or the log. */
+  email: EmailSender;
+  /** The breached-password check apps may turn on (k-anonymity range API). */
+  breachedPasswords: BreachedPasswords;
   /** Server errors (5xx, unhandled) beyond the log: Sentry when configured. */
   errors: ErrorReporter;
   clock: Clock;

@@ -2,8 +2,10 @@ import type { Config } from "../config";
 import type { auditLogs } from "../db/schema";
 import { type Cipher, createCipher } from "../lib/crypto";
 import type {
+  BreachedPasswords,
   Clock,
   Database,
+  EmailSender,
   ErrorReporter,
   GeoIp,
   GeoLocation,
@@ -51,6 +53,8 @@ export interface Services {
   geoip: GeoIp;
   errors: ErrorReporter;
   passwords: PasswordHasher;
+  email: EmailSender;
+  breachedPasswords: BreachedPasswords;
   /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
   keys: KeyRing;
   /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
@@ -92,6 +96,8 @@ export function createServices(ports: Ports): Services {
     geoip: ports.geoip,
     errors: ports.errors,
     passwords: ports.passwords,
+    email: ports.email,
+    breachedPasswords: ports.breachedPasswords,
     keys: createKeyRing({
       cipher: createCipher(secrets.keyEncryptionSecret, "signing-keys"),
       clock,

@@ -4,6 +4,9 @@ import { AppSettingsSchema } from "../db/schema/settings";
 /** The longest an access token can live under any app's settings: revocation markers outlive it. */
 export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 
+/** Longer passwords are refused before hashing: Argon2 would hash any length, slowly. */
+export const MAX_PASSWORD_BYTES = 1024;
+
 export function resolveSettings(stored: Partial<AppSettings> | null | undefined): AppSettings {
   return AppSettingsSchema.parse(stored ?? {});
 }
@@ -17,7 +20,9 @@ export function passwordProblems(
   if ([...password].length < policy.min_length) {
     problems.push(`must be at least ${policy.min_length} characters`);
   }
-  if (password.length > 1024) problems.push("must be at most 1024 characters");
+  if (new TextEncoder().encode(password).length > MAX_PASSWORD_BYTES) {
+    problems.push(`must be at most ${MAX_PASSWORD_BYTES} bytes`);
+  }
   if (policy.require_uppercase && !/\p{Lu}/u.test(password))
     problems.push("must contain an uppercase letter");
   if (policy.require_lowercase && !/\p{Ll}/u.test(password))

@@ -14,9 +14,9 @@ export type UserRecord = typeof users.$inferSelect;
 export type UserView = Omit<
   UserRecord,
   "password_hash" | "totp_secret_encrypted" | "totp_enabled_at" | "totp_last_step"
-> & { roles: string[]; mfa_enabled: boolean };
+> & { roles: string[]; mfa_enabled: boolean; email_verified: boolean };
 
-/** A user as the API shows it: no secrets, whether 2FA is on. */
+/** A user as the API shows it: no secrets, whether 2FA is on and the email verified. */
 function view(user: UserRecord, roleNames: string[]): UserView {
   const {
     password_hash: _hash,
@@ -25,7 +25,12 @@ function view(user: UserRecord, roleNames: string[]): UserView {
     totp_last_step: _step,
     ...fields
   } = user;
-  return { ...fields, roles: roleNames, mfa_enabled: totp_enabled_at !== null };
+  return {
+    ...fields,
+    roles: roleNames,
+    mfa_enabled: totp_enabled_at !== null,
+    email_verified: fields.email_verified_at !== null,
+  };
 }
 
 /** Role names per user, one query for the whole page (no N+1). */
@@ -207,6 +212,7 @@ export async function updateUser(
     password?: string | undefined;
     status?: UserRecord["status"] | undefined;
     metadata?: Record<string, unknown> | undefined;
+    email_verified?: boolean | undefined;
   },
 ): Promise<UserView> {
   const current = await findUser(ctx, app.id, userId);
@@ -215,7 +221,9 @@ export async function updateUser(
   assertMayGrant(ctx.grantor, (await grantsOf(ctx.db, userId)).permissions, "path.user_id");
   if (changes.password !== undefined) checkPassword(app, changes.password);
   if (changes.email !== undefined) await assertEmailFree(ctx.db, app.id, changes.email, userId);
-  const { password, ...fields } = changes;
+  const { password, email_verified, ...fields } = changes;
+  const emailChanged =
+    changes.email !== undefined && changes.email.toLowerCase() !== current.email.toLowerCase();
   const passwordHash = password !== undefined ? await ctx.passwords.hash(password) : undefined;
   const deactivating = changes.status === "deactivated" && current.status !== "deactivated";
   let changedAt = ctx.clock.now();
@@ -228,6 +236,10 @@ export async function updateUser(
         .set({
           ...fields,
           ...(passwordHash ? { password_hash: passwordHash } : {}),
+          // A new address is unproven until someone says otherwise.
+          ...(email_verified !== undefined || emailChanged
+            ? { email_verified_at: email_verified ? (current.email_verified_at ?? now) : null }
+            : {}),
           updated_at: now,
         })
         .where(and(eq(users.app_id, app.id), eq(users.id, userId)))

@@ -2,12 +2,14 @@ import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createPasswordHasher } from "../../src/adapters/argon2-hasher";
 import { createConsoleLogger } from "../../src/adapters/console-logger";
+import { createLogEmailSender } from "../../src/adapters/email/log";
 import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
 import { createMemoryRealtime } from "../../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../../src/adapters/memory/revocations";
 import { nodeArgon2 } from "../../src/adapters/node/argon2";
 import { createNodeOutboundNetwork } from "../../src/adapters/node/outbound-network";
 import { createPgliteDatabase } from "../../src/adapters/pglite/database";
+import { createPwnedPasswords } from "../../src/adapters/pwned-passwords";
 import { type App, createApp } from "../../src/app";
 import { parseConfig } from "../../src/config";
 import type { Clock, DatabasePort, Ports } from "../../src/ports";
@@ -98,6 +100,8 @@ export function createTestApp(options: {
     clientIp: (request) => request.headers.get("x-test-client-ip") ?? undefined,
     geoip: noGeoIp,
     outboundNetwork: createNodeOutboundNetwork(),
+    email: createLogEmailSender(logger),
+    breachedPasswords: createPwnedPasswords({ baseUrl: config.BREACHED_PASSWORDS_API_URL, logger }),
     errors: noErrorReporter,
     logger,
     ...options.ports,

@@ -57,6 +57,8 @@ export const users = pgTable(
     status: text("status", { enum: userStatus }).notNull().default("active"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
     last_login_at: timestamp("last_login_at", { withTimezone: true, mode: "date" }),
+    /** When the user proved they receive mail at `email` (a link, a code, or an admin said so). */
+    email_verified_at: timestamp("email_verified_at", { withTimezone: true, mode: "date" }),
     /** The TOTP secret (RFC 6238), encrypted with KEY_ENCRYPTION_SECRET; set at enrollment. */
     totp_secret_encrypted: text("totp_secret_encrypted"),
     /** When the user confirmed the secret with a code: 2FA is on from then. */
@@ -260,6 +262,7 @@ export const UserSchema = createSelectSchema(users, {
   created_at: isoTimestamp,
   updated_at: isoTimestamp,
   last_login_at: isoTimestamp.nullable(),
+  email_verified_at: isoTimestamp.nullable(),
 })
   .omit({
     password_hash: true,
@@ -270,6 +273,9 @@ export const UserSchema = createSelectSchema(users, {
   .extend({
     roles: z.array(z.string()).openapi({ example: ["admin"] }),
     mfa_enabled: z.boolean().openapi({ description: "Whether the user signs in with a TOTP code" }),
+    email_verified: z
+      .boolean()
+      .openapi({ description: "Whether the user proved they receive mail at `email`" }),
   })
   .openapi("User");
 
@@ -298,6 +304,10 @@ export const UpdateUserSchema = z
     password: passwordSchema,
     status: z.enum(userStatus),
     metadata: metadataSchema,
+    email_verified: z.boolean().openapi({
+      description:
+        "Mark the email verified (or not). Changing `email` clears it unless this says true.",
+    }),
   })
   .partial()
   .strict()

@@ -1,3 +1,4 @@
+export * from "./account";
 export * from "./apps";
 export * from "./bans";
 export * from "./credentials";

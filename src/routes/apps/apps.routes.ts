@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AppSchema, CreateAppSchema, UpdateAppSchema } from "../../db/schema";
-import { AppSettingsSchema } from "../../db/schema/settings";
+import { AppSettingsChangeSchema, AppSettingsSchema } from "../../db/schema/settings";
 import {
   bearerSecurity,
   errorResponses,
@@ -107,7 +107,7 @@ export const updateSettings = createRoute({
     "Top-level fields given replace the current ones; a new `signing_algorithm` rotates the app's signing key.",
   security: bearerSecurity,
   middleware: settingsGuard("settings:write"),
-  request: { body: jsonBody(AppSettingsSchema.partial().strict()) },
+  request: { body: jsonBody(AppSettingsChangeSchema) },
   responses: {
     200: jsonContent(SettingsResponse, "Settings"),
     ...errorResponses(400, 401, 403, 404, 415),
