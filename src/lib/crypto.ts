@@ -19,6 +19,11 @@ export const SECRET_PREFIXES = [
   // The id of a consent form, sealed inside it; spent once in the revocation store.
   "atx_",
   "ocs_",
+  // Mailed to a user: email verification, password reset, sign-in link, email change.
+  "emv_",
+  "pwr_",
+  "otl_",
+  "emc_",
 ] as const;
 
 export type SecretPrefix = (typeof SECRET_PREFIXES)[number];

@@ -12,6 +12,8 @@ export const errorStatus = {
   /** The password was right; a second factor must follow (`grant_type=mfa_otp`). */
   mfa_required: 401,
   forbidden: 403,
+  /** The password was right; the app asks for a verified email before it issues tokens. */
+  email_not_verified: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
@@ -67,7 +69,7 @@ export class ApiError extends Error {
 const codeByStatus = new Map<number, ErrorCode>(
   Object.entries(errorStatus)
     .filter(([code]) => errorStatus[code as ErrorCode] !== 400 || code === "bad_request")
-    .filter(([code]) => code !== "invalid_client" && code !== "mfa_required")
+    .filter(([code]) => !["invalid_client", "mfa_required", "email_not_verified"].includes(code))
     .map(([code, status]) => [status, code as ErrorCode]),
 );
 

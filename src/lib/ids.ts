@@ -18,7 +18,9 @@ export type IdPrefix =
   | "rpt"
   | "ocl"
   | "grt"
-  | "plt";
+  | "plt"
+  | "msg"
+  | "atk";
 
 /** @example newId("app") // "app_01JD3KXFG6QK7N8Y2M4V5W6X7Z" */
 export function newId(prefix: IdPrefix): string {

@@ -153,7 +153,7 @@ export async function acceptInvite(
   if (!pending || !usable(pending)) throw await refuse();
   const app = await findAppById(ctx, pending.app_id);
   if (app.status !== "active") throw unusable();
-  checkPassword(app, input.password);
+  await checkPassword(ctx, app, input.password);
   if (await findUserByEmail(ctx.db, app.id, pending.email)) {
     throw new ApiError("conflict", "A user with the invite's email exists in this app already");
   }

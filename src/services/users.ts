@@ -101,11 +101,26 @@ export async function listUsers(
 }
 
 /** 400 with the reasons when a password does not meet the app's policy. */
-export function checkPassword(app: AppRecord, password: string) {
-  const problems = passwordProblems(password, settingsOf(app).password_policy);
+/**
+ * Refuses a password the app's policy does not allow (length, character classes, and, where the
+ * app asks, presence in breached-password corpora), naming `field` in the details.
+ */
+export async function checkPassword(
+  ctx: Pick<ServiceContext, "breachedPasswords">,
+  app: AppRecord,
+  password: string,
+  field = "json.password",
+) {
+  const policy = settingsOf(app).password_policy;
+  const problems = passwordProblems(password, policy);
+  if (problems.length === 0 && policy.check_breached) {
+    if (await ctx.breachedPasswords.isBreached(password)) {
+      problems.push("appears in a known data breach; choose another");
+    }
+  }
   if (problems.length > 0) {
     throw new ApiError("validation_error", "The password does not meet the app's policy", {
-      details: problems.map((reason) => ({ field: "json.password", reason })),
+      details: problems.map((reason) => ({ field, reason })),
     });
   }
 }
@@ -144,7 +159,7 @@ export async function createUser(
     metadata?: Record<string, unknown> | undefined;
   },
 ): Promise<UserView> {
-  checkPassword(app, input.password);
+  await checkPassword(ctx, app, input.password);
   const roleNames = [...new Set([...(input.role ? [input.role] : []), ...(input.roles ?? [])])];
   const assigned = await rolesByName(ctx.db, app.id, roleNames);
   assertMayGrant(
@@ -219,7 +234,7 @@ export async function updateUser(
   // Whoever sets a user's password or email can sign in as them: only a caller holding all the
   // user holds may change the account.
   assertMayGrant(ctx.grantor, (await grantsOf(ctx.db, userId)).permissions, "path.user_id");
-  if (changes.password !== undefined) checkPassword(app, changes.password);
+  if (changes.password !== undefined) await checkPassword(ctx, app, changes.password);
   if (changes.email !== undefined) await assertEmailFree(ctx.db, app.id, changes.email, userId);
   const { password, email_verified, ...fields } = changes;
   const emailChanged =

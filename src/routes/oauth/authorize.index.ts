@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppEnv } from "../../http/app-env";
+import { hostedPage } from "../../http/html-page";
 import { issuerBase } from "../../http/links";
 import { createRouter } from "../../http/router";
 import { ApiError } from "../../lib/errors";
@@ -156,33 +157,7 @@ function page(
   status: 200 | 400 | 401 | 429,
   body: HtmlEscapedString | Promise<HtmlEscapedString>,
 ) {
-  c.header("Cache-Control", "no-store");
-  // No scripts, no frames: the page cannot be clickjacked or run anything injected.
-  c.header(
-    "Content-Security-Policy",
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-  );
-  return c.html(
-    html`<!doctype html>
-      <html lang="en">
-        <head>
-          <meta charset="utf-8" />
-          <meta name="viewport" content="width=device-width, initial-scale=1" />
-          <title>Sign in</title>
-          <style>
-            body { font: 16px/1.5 system-ui, sans-serif; max-width: 26rem; margin: 3rem auto; padding: 0 1rem; }
-            label { display: block; margin-top: 1rem; }
-            input { display: block; width: 100%; padding: .5rem; font: inherit; box-sizing: border-box; }
-            button { margin-top: 1.5rem; padding: .6rem 1.2rem; font: inherit; }
-            [role=alert] { color: #a00; }
-          </style>
-        </head>
-        <body>
-          <main>${body}</main>
-        </body>
-      </html>`,
-    status,
-  );
+  return hostedPage(c, status, "Sign in", body);
 }
 
 function signInForm(app: AppRecord, clientName: string, tx: string, error?: string, email = "") {
