@@ -105,6 +105,44 @@ describe("settings and keys", () => {
     );
   });
 
+  it("writes only the settings a PATCH names: the others, and the signing key, stay", async () => {
+    await createTenant(app, "hotel-settings");
+    const base = "/v1/apps/hotel-settings";
+    const first = await send(app, "PATCH", `${base}/settings`, {
+      ...admin,
+      body: { signing_algorithm: "ES256", access_token_ttl: 900 },
+    });
+    expect(first.status, await first.clone().text()).toBe(200);
+    const keysBefore = await readJson(await send(app, "GET", `${base}/.well-known/jwks.json`));
+
+    const second = await send(app, "PATCH", `${base}/settings`, {
+      ...admin,
+      body: { signup: "open", account_return_url: "https://app.example/welcome" },
+    });
+    expect(second.status, await second.clone().text()).toBe(200);
+    expect((await readJson(second)).data).toMatchObject({
+      signing_algorithm: "ES256",
+      access_token_ttl: 900,
+      signup: "open",
+      account_return_url: "https://app.example/welcome",
+    });
+    const stored = await readJson(await send(app, "GET", `${base}/settings`, admin));
+    expect(stored.data).toMatchObject({ signing_algorithm: "ES256", access_token_ttl: 900 });
+    // No second rotation: the JWKS holds the same keys as after the algorithm change.
+    const keysAfter = await readJson(await send(app, "GET", `${base}/.well-known/jwks.json`));
+    expect(keysAfter.keys.map((key: { kid: string }) => key.kid)).toEqual(
+      keysBefore.keys.map((key: { kid: string }) => key.kid),
+    );
+    await expectError(
+      await send(app, "PATCH", `${base}/settings`, {
+        ...admin,
+        body: { account_return_url: "javascript:alert(1)" },
+      }),
+      400,
+      "validation_error",
+    );
+  });
+
   it("rotates keys while earlier tokens keep verifying against the JWKS", async () => {
     const tenant = await createTenant(app, "golf");
     const before = decodeProtectedHeader(tenant.reader.accessToken).kid;
