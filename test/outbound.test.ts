@@ -310,18 +310,21 @@ describe("tenant-chosen URLs over the API", () => {
     "patch /oauth/clients/{client_id}": { redirect: ["redirect_uris"] },
     // Compared with the code's stored redirect URI, never fetched, stored or redirected to.
     "post /tokens": { compared: ["redirect_uri"] },
-    // Matched against a request's Origin header to answer CORS, never fetched.
-    "patch /settings": { compared: ["cors_origins"] },
+    // Matched against a request's Origin header to answer CORS, never fetched; the hosted
+    // account pages link the user back to the return URL (a redirect target, never fetched).
+    "patch /settings": { compared: ["cors_origins"], redirect: ["account_return_url"] },
   };
 
   it("checks every URL field of every request body at save (walked from /v1/openapi.json)", async () => {
     const doc = await readJson(await app.request("/v1/openapi.json"));
     const deref = (schema: Schema): Schema =>
       schema.$ref ? deref(doc.components.schemas[schema.$ref.split("/").pop() ?? ""]) : schema;
+    const listFields = new Set<string>();
     const urlFields = (schema: Schema): string[] =>
       Object.entries(deref(schema).properties ?? {}).flatMap(([name, raw]) => {
         const field = deref(raw);
         const item = field.items ? deref(field.items) : undefined;
+        if (item) listFields.add(name);
         return URL_NAME.test(name) || field.format === "uri" || item?.format === "uri"
           ? [name]
           : [];
@@ -405,7 +408,7 @@ describe("tenant-chosen URLs over the API", () => {
           ...(rule?.redirect ?? []).flatMap((field) =>
             ["javascript:alert(1)", "http://a.example/cb", "data:text/html,x"].map((url) => ({
               field,
-              value: [url] as unknown,
+              value: (listFields.has(field) ? [url] : url) as unknown,
             })),
           ),
         ];
