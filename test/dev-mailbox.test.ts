@@ -106,7 +106,11 @@ describe("the development mailbox", () => {
   });
 
   it("is absent (404) unless turned on, and on by default in development only", async () => {
-    for (const env of [{}, { APP_ENV: "development", DEV_MAILBOX: "false" }]) {
+    const absent: Array<Record<string, string>> = [
+      {},
+      { APP_ENV: "development", DEV_MAILBOX: "false" },
+    ];
+    for (const env of absent) {
       const { app } = createTestApp({ db, clock, env });
       await expectError(await app.request("/v1/dev/mailbox"), 404, "not_found");
     }
