@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { type ParsedMail, simpleParser } from "mailparser";
+import pg from "pg";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSmtpEmailSender } from "../src/adapters/node/smtp";
@@ -7,6 +8,10 @@ import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
 import { deliver, insertOutbox, readOutbox } from "./support/email";
 import { createTenant } from "./support/identity";
+import { startNodeServer } from "./support/node-server";
+import { createTestDatabase } from "./support/postgres";
+import { announceSkip, services } from "./support/services";
+import { until } from "./support/wait";
 
 const USER = "mailer@acme.test";
 const PASSWORD = "p@ss:w/rd";
@@ -179,6 +184,60 @@ describe("SMTP delivery to a server that is not there", () => {
       expect((await readOutbox(db, row.id)).last_error).toMatch(/^smtp: .*ECONNREFUSED/);
     } finally {
       await db.close();
+    }
+  });
+});
+
+if (!services.postgres) announceSkip("npm start delivering over SMTP", "TEST_DATABASE_URL");
+
+describe.runIf(Boolean(services.postgres))("npm start with SMTP_URL", () => {
+  it("delivers a queued row through the SMTP server from its scheduled job", async () => {
+    const smtp = await startSmtpServer("PLAIN");
+    const database = await createTestDatabase(services.postgres ?? "");
+    const adminKey = "hk_admin_node_smtp_0123456789abcdef";
+    const server = await startNodeServer({
+      DATABASE_URL: database.url,
+      ADMIN_API_KEY: adminKey,
+      KEY_ENCRYPTION_SECRET: "node-smtp-key-encryption-secret-0123456789",
+      SMTP_URL: `smtp://${encodeURIComponent(USER)}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${smtp.port}`,
+      EMAIL_FROM: "no-reply@node.test",
+      SCHEDULE_INTERVAL_SECONDS: "1",
+    });
+    const pool = new pg.Pool({ connectionString: database.url });
+    try {
+      const created = await fetch(`${server.url}/v1/apps`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "node", display_name: "Node" }),
+      });
+      expect(created.status).toBe(201);
+      const { rows } = await pool.query("select id from apps where name = 'node'");
+      await pool.query(
+        `insert into email_outbox (id, app_id, kind, to_address, from_name, subject, text_body, html_body)
+         values ('eml_node_1', $1, 'password_reset', 'ada@node.test', 'Node', 'Reset', 'text part', '<p>html part</p>')`,
+        [rows[0].id],
+      );
+      await until(() => smtp.received.length > 0, {
+        timeoutMs: 15_000,
+        message: "a message at the SMTP server",
+      });
+      const [message] = smtp.received;
+      expect(message?.envelopeTo).toEqual(["ada@node.test"]);
+      expect(message?.mail.from?.value).toEqual([{ address: "no-reply@node.test", name: "Node" }]);
+      expect(message?.mail.subject).toBe("Reset");
+      await until(
+        async () =>
+          (await pool.query("select status from email_outbox where id = 'eml_node_1'")).rows[0]
+            ?.status === "sent",
+        { timeoutMs: 5_000, message: "the row marked sent" },
+      );
+      expect(server.output()).toContain('"message":"email sent"');
+      expect(server.output()).not.toContain("html part");
+    } finally {
+      await pool.end();
+      await server.stop();
+      await smtp.close();
+      await database.drop();
     }
   });
 });
