@@ -1,4 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rootCertificates, setDefaultCACertificates } from "node:tls";
 import { type ParsedMail, simpleParser } from "mailparser";
 import pg from "pg";
 import { SMTPServer } from "smtp-server";
@@ -21,16 +26,25 @@ const PASSWORD = "p@ss:w/rd";
  * `reject@` recipients with 550 and `busy@` ones with 451, and keeps every message it accepted,
  * parsed.
  */
-async function startSmtpServer(authMethod: "PLAIN" | "LOGIN") {
-  const received: Array<{ envelopeTo: string[]; authUser: string | undefined; mail: ParsedMail }> =
-    [];
+async function startSmtpServer(
+  authMethod: "PLAIN" | "LOGIN",
+  tls?: { key: string; cert: string; implicit: boolean },
+) {
+  const received: Array<{
+    envelopeTo: string[];
+    authUser: string | undefined;
+    secure: boolean;
+    mail: ParsedMail;
+  }> = [];
   const logins: string[] = [];
   const server = new SMTPServer({
     authMethods: [authMethod],
     authOptional: false,
-    // No STARTTLS here: over plain TCP on loopback, the client must still authenticate.
-    disabledCommands: ["STARTTLS"],
-    allowInsecureAuth: true,
+    ...(tls
+      ? // With a certificate, authentication only after TLS: implicit, or STARTTLS.
+        { key: tls.key, cert: tls.cert, secure: tls.implicit, allowInsecureAuth: false }
+      : // Without one, no STARTTLS: over plain TCP on loopback the client must still authenticate.
+        { disabledCommands: ["STARTTLS"], allowInsecureAuth: true }),
     logger: false,
     onAuth(auth, _session, callback) {
       logins.push(auth.method);
@@ -55,6 +69,7 @@ async function startSmtpServer(authMethod: "PLAIN" | "LOGIN") {
           received.push({
             envelopeTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
             authUser: session.user as string | undefined,
+            secure: session.secure,
             mail,
           });
           callback();
@@ -116,6 +131,7 @@ describe.each(["PLAIN", "LOGIN"] as const)("SMTP delivery with AUTH %s", (authMe
     expect(smtp.logins).toContain(authMethod);
     const message = smtp.received.at(-1);
     expect(message?.authUser).toBe(USER);
+    expect(message?.secure).toBe(false);
     expect(message?.envelopeTo).toEqual(["ada@example.test"]);
     expect(message?.mail.from?.value).toEqual([
       { address: "no-reply@acme.test", name: "Acme, Rockets" },
@@ -184,6 +200,77 @@ describe("SMTP delivery to a server that is not there", () => {
       expect((await readOutbox(db, row.id)).last_error).toMatch(/^smtp: .*ECONNREFUSED/);
     } finally {
       await db.close();
+    }
+  });
+});
+
+/**
+ * A certificate for 127.0.0.1 that this process's TLS trusts from now on, as a real server's
+ * would be: the sender is given no TLS options of its own.
+ */
+function trustedLoopbackCertificate() {
+  const dir = mkdtempSync(join(tmpdir(), "heimdall-smtp-tls-"));
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+    ],
+    { stdio: "ignore" },
+  );
+  const key = readFileSync(join(dir, "key.pem"), "utf8");
+  const cert = readFileSync(join(dir, "cert.pem"), "utf8");
+  rmSync(dir, { recursive: true, force: true });
+  setDefaultCACertificates([...rootCertificates, cert]);
+  return { key, cert };
+}
+
+describe("SMTP delivery over TLS", () => {
+  let db: DatabasePort;
+  let appId: string;
+  let certificate: { key: string; cert: string };
+  const clock = createTestClock();
+
+  beforeAll(async () => {
+    certificate = trustedLoopbackCertificate();
+    db = await createMemoryDatabase();
+    appId = (await createTenant(createTestApp({ db, clock }).app, "tls")).app.id;
+  });
+  afterAll(() => db.close());
+
+  it.each([
+    ["smtps:// (TLS from the first byte)", "smtps", true],
+    ["smtp:// upgraded with STARTTLS", "smtp", false],
+  ] as const)("delivers over %s, and only then authenticates", async (_label, scheme, implicit) => {
+    const smtp = await startSmtpServer("PLAIN", { ...certificate, implicit });
+    try {
+      const url = `${scheme}://${encodeURIComponent(USER)}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${smtp.port}`;
+      const { services: tlsServices } = createTestApp({
+        db,
+        clock,
+        ports: { email: createSmtpEmailSender(url) },
+      });
+      const row = await insertOutbox(db, { app_id: appId, next_attempt_at: clock.now() });
+      expect(await deliver(tlsServices, db, { ids: [row.id] })).toMatchObject({ sent: 1 });
+      expect(smtp.received).toHaveLength(1);
+      expect(smtp.received[0]).toMatchObject({ secure: true, authUser: USER });
+    } finally {
+      await smtp.close();
     }
   });
 });
