@@ -1,6 +1,7 @@
 import type { DatabasePort } from "../src/ports";
 import { withDatabase } from "../src/ports/database";
 import { type ServiceContext, type Services, systemContext } from "../src/services/context";
+import { deliverDueEmail } from "../src/services/email-delivery";
 import { applyRetention, sweepOfflineDevices } from "../src/services/liveness";
 
 /** A job run on a schedule: by the Worker's cron trigger, and by a timer in the Node entry. */
@@ -23,6 +24,16 @@ export const scheduledJobs: ScheduledJob[] = [
     run: async (ctx) => {
       const deleted = await applyRetention(ctx);
       if (deleted > 0) ctx.logger.info("positions past retention deleted", { count: deleted });
+    },
+  },
+  {
+    // Mail the request that queued it could not hand over (a failure, a lost isolate), and retries.
+    name: "email-delivery",
+    run: async (ctx) => {
+      const report = await deliverDueEmail(ctx);
+      if (report.sent + report.failed + report.retried > 0) {
+        ctx.logger.info("outbox delivered", { ...report });
+      }
     },
   },
 ];

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import { devMailboxEnabled } from "./config";
 import { allowedMethodsOf } from "./http/allowed-methods";
 import type { AppEnv } from "./http/app-env";
 import { handleError, notFoundHandler } from "./http/error-handler";
@@ -23,6 +24,7 @@ import { auditReportsRouter } from "./routes/audit-reports/audit-reports.index";
 import { bansRouter } from "./routes/bans/bans.index";
 import { consoleRouter } from "./routes/console/console.index";
 import { credentialsRouter } from "./routes/credentials/credentials.index";
+import { devMailboxRouter } from "./routes/dev-mailbox/dev-mailbox.index";
 import { devicesRouter } from "./routes/devices/devices.index";
 import { discoveryRouter } from "./routes/discovery/discovery.index";
 import { registerDocs } from "./routes/docs/docs.index";
@@ -122,6 +124,8 @@ export function createApp(
   app.route("/v1/apps/:app_name", invitesRouter);
   app.route("/v1", inviteAcceptRouter);
   app.route("/v1", consoleRouter);
+  // Shows every user's mail to whoever asks: a development tool, absent unless turned on.
+  if (devMailboxEnabled(config)) app.route("/v1", devMailboxRouter);
   registerDocs(app);
   // `use`, not `get("*")`: a route would make every path answer GET in the 405 `Allow` lists.
   if (options.consoleAssets) app.use(options.consoleAssets);

@@ -7,10 +7,11 @@ import { runScheduledJobs } from "../functions";
 import { createPasswordHasher } from "./adapters/argon2-hasher";
 import { createCacheAdapters } from "./adapters/cache";
 import { createConsoleLogger } from "./adapters/console-logger";
-import { createLogEmailSender } from "./adapters/email/log";
+import { emailSenderFor } from "./adapters/email/select";
 import { nodeArgon2 } from "./adapters/node/argon2";
 import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
 import { createNodeOutboundNetwork } from "./adapters/node/outbound-network";
+import { createSmtpEmailSender } from "./adapters/node/smtp";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
 import { createPwnedPasswords } from "./adapters/pwned-passwords";
@@ -84,7 +85,7 @@ async function main() {
       ),
     geoip,
     outboundNetwork: createNodeOutboundNetwork(),
-    email: createLogEmailSender(logger),
+    email: emailSenderFor(config, logger, { smtp: createSmtpEmailSender }),
     breachedPasswords: createPwnedPasswords({ baseUrl: config.BREACHED_PASSWORDS_API_URL, logger }),
     errors: sentry ?? noErrorReporter,
     clock,

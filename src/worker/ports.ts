@@ -4,7 +4,7 @@ import { workersArgon2 } from "../adapters/cloudflare/argon2";
 import { cloudflareGeoIp } from "../adapters/cloudflare/geoip";
 import { workersOutboundNetwork } from "../adapters/cloudflare/outbound-network";
 import { createConsoleLogger } from "../adapters/console-logger";
-import { createLogEmailSender } from "../adapters/email/log";
+import { emailSenderFor } from "../adapters/email/select";
 import { createNeonDatabase } from "../adapters/neon/database";
 import { createPwnedPasswords } from "../adapters/pwned-passwords";
 import { sentryWorkerReporter } from "../adapters/sentry/cloudflare";
@@ -56,7 +56,7 @@ export async function createWorkerPorts(env: WorkerEnv): Promise<Ports> {
     clientIp: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
     geoip: cloudflareGeoIp,
     outboundNetwork: workersOutboundNetwork,
-    email: createLogEmailSender(logger),
+    email: emailSenderFor(config, logger),
     breachedPasswords: createPwnedPasswords({ baseUrl: config.BREACHED_PASSWORDS_API_URL, logger }),
     // Sends through the client `withSentryWhenConfigured` (src/worker.ts) puts on the request.
     errors: config.SENTRY_DSN ? sentryWorkerReporter : noErrorReporter,

@@ -13,9 +13,14 @@ export type Worker = Awaited<ReturnType<typeof unstable_startWorker>>;
 
 /**
  * Starts `wrangler.toml`'s Worker inside workerd with `settings` as its vars; its outbound
- * traffic (Postgres through the Neon proxy, Upstash) is real. `port` 0 picks a free one.
+ * traffic (Postgres through the Neon proxy, Upstash) is real. `port` 0 picks a free one;
+ * `testScheduled` serves `GET /__scheduled`, which runs the cron handler.
  */
-export async function startWorker(settings: Record<string, string>, port = 0): Promise<Worker> {
+export async function startWorker(
+  settings: Record<string, string>,
+  port = 0,
+  { testScheduled = false } = {},
+): Promise<Worker> {
   const worker = await unstable_startWorker({
     config: "wrangler.toml",
     bindings: Object.fromEntries(
@@ -23,7 +28,7 @@ export async function startWorker(settings: Record<string, string>, port = 0): P
         ([name, value]) => [name, { type: "plain_text" as const, value }],
       ),
     ),
-    dev: { server: { hostname: "127.0.0.1", port }, inspector: false, watch: false },
+    dev: { server: { hostname: "127.0.0.1", port }, inspector: false, watch: false, testScheduled },
   });
   await worker.ready;
   return worker;
