@@ -176,12 +176,13 @@ describe.each(["PLAIN", "LOGIN"] as const)("SMTP delivery with AUTH %s", (authMe
     expect(stored.last_error).toMatch(/451/);
   });
 
-  it("fails on a wrong password (535) without storing it", async () => {
+  it("keeps the mail for later on a wrong password (535), without storing it", async () => {
     const url = `smtp://${encodeURIComponent(USER)}:wrong-secret@127.0.0.1:${smtp.port}`;
     const wrong = createTestApp({ db, clock, ports: { email: createSmtpEmailSender(url) } });
     const row = await due();
-    expect(await deliver(wrong.services, db, { ids: [row.id] })).toMatchObject({ failed: 1 });
+    expect(await deliver(wrong.services, db, { ids: [row.id] })).toMatchObject({ retried: 1 });
     const stored = await readOutbox(db, row.id);
+    expect(stored).toMatchObject({ status: "pending", attempts: 1 });
     expect(stored.last_error).toMatch(/535/);
     expect(stored.last_error).not.toContain("wrong-secret");
   });

@@ -43,10 +43,14 @@ export function createSmtpEmailSender(url: string): EmailSender {
   };
 }
 
-/** A 5xx reply is permanent (RFC 5321 §4.2.1); a 4xx reply or a lost connection may pass later. */
+/**
+ * A 5xx reply about the message is permanent (RFC 5321 §4.2.1); a 4xx reply or a lost connection
+ * may pass later. A refused login (nodemailer's `EAUTH`, 535) is the operator's configuration,
+ * not the message's fault: retried, so mail waits for the fixed password instead of being lost.
+ */
 function smtpFailure(error: unknown) {
-  const responseCode = (error as { responseCode?: unknown }).responseCode;
-  const permanent = typeof responseCode === "number" && responseCode >= 500;
+  const { responseCode, code } = error as { responseCode?: unknown; code?: unknown };
+  const permanent = typeof responseCode === "number" && responseCode >= 500 && code !== "EAUTH";
   const message = error instanceof Error ? error.message : String(error);
   return new EmailDeliveryError(`smtp: ${message}`, !permanent);
 }
