@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, or, sql } from "drizzle-orm";
 import { ulid } from "ulidx";
-import { apiKeys, auditLogs, devices, positions, sessions, users } from "../db/schema";
+import { apiKeys, auditLogs, devices, emailOutbox, positions, sessions, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { serialize } from "../lib/serialize";
 import type { AppRecord } from "./apps";
@@ -160,8 +160,17 @@ export async function eraseUser(
           sql`lower(${auditLogs.metadata}->>'email') = lower(${user.email})`,
         ),
       );
+    // Mail to the address (kept bodies hold it, and links for the account).
+    await tx
+      .delete(emailOutbox)
+      .where(
+        and(
+          eq(emailOutbox.app_id, app.id),
+          sql`lower(${emailOutbox.to_address}) = lower(${user.email})`,
+        ),
+      );
     await tx.update(apiKeys).set({ created_by: null }).where(eq(apiKeys.created_by, userId));
-    // Sessions, refresh tokens, roles and recovery codes go with the row (cascade).
+    // Sessions, refresh tokens, roles, recovery codes and mailed tokens go with the row (cascade).
     await tx.delete(users).where(eq(users.id, userId));
     return { positions: points.length, devices: removedDevices.length };
   });
