@@ -28,6 +28,7 @@ import {
 import { findClient } from "../../services/oauth-clients";
 import { userClaims } from "../../services/oauth-code-exchange";
 import { authenticateWithPassword } from "../../services/sign-in";
+import { emailVerificationRefusal } from "../../services/sign-in-rules";
 import { findUser } from "../../services/users";
 
 /**
@@ -76,7 +77,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), as
       }
       return c.redirect(await approve(ctx, app, transaction, issuer), 302);
     }
-    const again = (status: 401 | 429, message: string) =>
+    const again = (status: 401 | 403 | 429, message: string) =>
       page(c, status, signInForm(app, client.name, field("tx"), message, field("email")));
     let user: Awaited<ReturnType<typeof authenticateWithPassword>>;
     try {
@@ -84,6 +85,9 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), as
         email: field("email").slice(0, 254),
         password: field("password").slice(0, 1024),
       });
+      if (emailVerificationRefusal(app, user)) {
+        return again(403, "Confirm your email first: follow the link in the mail we sent you.");
+      }
       if (user.totp_enabled_at) {
         const factor = { otp: field("otp").replace(/\s/g, "") };
         if (!(await checkSecondFactor(ctx, app, user, factor, "oauth_authorize"))) {
@@ -154,7 +158,7 @@ async function answer(c: Context<AppEnv>, step: () => Promise<Response>) {
 
 function page(
   c: Context<AppEnv>,
-  status: 200 | 400 | 401 | 429,
+  status: 200 | 400 | 401 | 403 | 429,
   body: HtmlEscapedString | Promise<HtmlEscapedString>,
 ) {
   return hostedPage(c, status, "Sign in", body);
