@@ -37,6 +37,7 @@ import { authorizeRouter } from "./routes/oauth/authorize.index";
 import { oauthClientsRouter } from "./routes/oauth/oauth-clients.index";
 import { platformLoginRouter, platformsRouter } from "./routes/platforms/platforms.index";
 import { rolesRouter } from "./routes/roles/roles.index";
+import { signupRouter } from "./routes/signup/signup.index";
 import { tokensRouter } from "./routes/tokens/tokens.index";
 import { meRouter, usersRouter } from "./routes/users/users.index";
 import { createServices, type Services } from "./services/context";
@@ -121,6 +122,7 @@ export function createApp(
   app.route("/v1/apps/:app_name", credentialsRouter);
   app.route("/v1/apps/:app_name", invitesRouter);
   app.route("/v1", inviteAcceptRouter);
+  app.route("/v1", signupRouter);
   app.route("/v1", consoleRouter);
   registerDocs(app);
   // `use`, not `get("*")`: a route would make every path answer GET in the 405 `Allow` lists.
