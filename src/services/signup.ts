@@ -25,10 +25,13 @@ export interface SignUpInput {
 /** Thrown inside a transaction to roll back work done only so both answers take as long. */
 class Rehearsal extends Error {}
 
-/** Runs `work` in a transaction and rolls it back: the same statements, nothing kept. */
-export async function rehearse(ctx: ServiceContext, work: (tx: Database) => Promise<unknown>) {
+/**
+ * Runs `work` in a transaction (a savepoint when `db` is one already) and rolls it back: the
+ * same statements as the real thing, nothing kept.
+ */
+async function rehearse(db: Database, work: (tx: Database) => Promise<unknown>) {
   try {
-    await ctx.db.transaction(async (tx) => {
+    await db.transaction(async (tx) => {
       await work(tx);
       throw new Rehearsal();
     });
@@ -36,6 +39,27 @@ export async function rehearse(ctx: ServiceContext, work: (tx: Database) => Prom
     if (!(error instanceof Rehearsal)) throw error;
   }
 }
+
+/** Mail work that really happens when the address may get mail, and is only rehearsed if not. */
+async function mailOrRehearse(
+  tx: Database,
+  allowed: boolean,
+  work: (tx: Database) => Promise<string>,
+) {
+  if (allowed) return [await work(tx)];
+  await rehearse(tx, work);
+  return [];
+}
+
+/** A user that exists only inside a rehearsal. */
+const standIn = (app: AppRecord, tx: Database, now: Date) =>
+  insertUser(
+    tx,
+    app,
+    { email: `${newId("usr")}@invalid`, password: "", passwordHash: "", roleId: null },
+    now,
+    false,
+  );
 
 /** The role a self-registered user gets: the invite's, else the app's `signup_default_role`. */
 async function signupRoleId(ctx: ServiceContext, app: AppRecord) {
@@ -270,28 +294,29 @@ async function accountExists(
   return audited(
     ctx,
     async (tx, now) => {
-      if (!mailAllowed) return [];
-      const { token, minutes } = await issueAccountToken(
-        tx,
-        app,
-        { userId: owner.id, purpose: "password_reset", email: owner.email },
-        now,
-      );
-      const id = await queueEmail(
-        tx,
-        app,
-        {
-          kind: "account_exists",
-          to: owner.email,
-          variables: {
-            email: owner.email,
-            link: accountPageUrl(base, app, "reset-password", token),
-            minutes,
+      await rehearse(tx, (inner) => standIn(app, inner, now));
+      return mailOrRehearse(tx, mailAllowed, async (mailTx) => {
+        const { token, minutes } = await issueAccountToken(
+          mailTx,
+          app,
+          { userId: owner.id, purpose: "password_reset", email: owner.email },
+          now,
+        );
+        return queueEmail(
+          mailTx,
+          app,
+          {
+            kind: "account_exists",
+            to: owner.email,
+            variables: {
+              email: owner.email,
+              link: accountPageUrl(base, app, "reset-password", token),
+              minutes,
+            },
           },
-        },
-        now,
-      );
-      return [id];
+          now,
+        );
+      });
     },
     {
       appId: app.id,
@@ -323,16 +348,10 @@ export async function resendVerification(
       ),
     ];
   }
-  // Unknown address: the same statements against a user that exists only in this transaction.
+  // Unknown or verified address: the same statements, for a user that exists only in them.
   const now = ctx.clock.now();
-  await rehearse(ctx, async (tx) => {
-    const stand = await insertUser(
-      tx,
-      app,
-      { email: `${newId("usr")}@invalid`, password: "", passwordHash: "", roleId: null },
-      now,
-      false,
-    );
+  await rehearse(ctx.db, async (tx) => {
+    const stand = await standIn(app, tx, now);
     if (stand) await queueVerification(tx, ctx, app, stand, base, now);
   });
   return [];
