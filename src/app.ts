@@ -16,6 +16,7 @@ import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
 import { accountRouter } from "./routes/account/account.index";
+import { signupPagesRouter } from "./routes/account-pages/signup-pages";
 import { apiKeysRouter } from "./routes/api-keys/api-keys.index";
 import { appSettingsRouter, appsRouter } from "./routes/apps/apps.index";
 import { auditRouter } from "./routes/audit/audit.index";
@@ -123,6 +124,7 @@ export function createApp(
   app.route("/v1/apps/:app_name", invitesRouter);
   app.route("/v1", inviteAcceptRouter);
   app.route("/v1", signupRouter);
+  app.route("/v1", signupPagesRouter);
   app.route("/v1", consoleRouter);
   registerDocs(app);
   // `use`, not `get("*")`: a route would make every path answer GET in the 405 `Allow` lists.
