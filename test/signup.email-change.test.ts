@@ -113,6 +113,29 @@ describe.each(databaseBackends("email change"))("email change on $name", (backen
     );
   });
 
+  it("GraphQL changeEmail calls the same service", async () => {
+    const token = await newUser("graph@mover.test");
+    const mutate = async (password: string) => {
+      const res = await send(app, "POST", "/v1/gql", {
+        body: {
+          query: "mutation($e: String!, $p: String!) { changeEmail(email: $e, password: $p) }",
+          variables: { e: "graph.new@mover.test", p: password },
+        },
+        headers: bearer(token),
+      });
+      return res.json();
+    };
+    const refused = await mutate("wrong");
+    expect(refused.data).toBeNull();
+    expect(JSON.stringify(refused.errors)).toContain("The password is not right");
+    expect(await messagesTo(db, "graph.new@mover.test")).toEqual([]);
+    expect(await mutate(PASSWORD)).toEqual({ data: { changeEmail: "verification_sent" } });
+    expect(
+      tokenIn(await latestMessageTo(db, "graph.new@mover.test", "email_change"), "emc_"),
+    ).toMatch(/^emc_/);
+    await latestMessageTo(db, "graph@mover.test", "email_changed");
+  });
+
   it("lets an admin set email_verified true and back to false", async () => {
     const path = `/v1/apps/mover/users/${tenant.admin.id}`;
     const patch = async (value: boolean) =>
