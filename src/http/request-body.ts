@@ -18,3 +18,19 @@ export function bodyOf<T>(c: Context<AppEnv>, field: string): T {
   }
   return value;
 }
+
+/**
+ * The string fields of a hosted page's form (URL-encoded or multipart), as a getter answering ""
+ * for a missing one. A multipart body that does not parse, or carries a NUL (which Postgres
+ * cannot store, and which the NUL check does not see in multipart), is a 400.
+ */
+export async function formFields(c: Context<AppEnv>): Promise<(name: string) => string> {
+  // A multipart body that does not parse makes the platform's formData() throw a TypeError.
+  const form = await c.req.parseBody().catch(() => {
+    throw new ApiError("bad_request", "Malformed form body");
+  });
+  if (Object.values(form).some((value) => typeof value === "string" && value.includes("\0"))) {
+    throw new ApiError("bad_request", "NUL characters are not accepted in request bodies");
+  }
+  return (name) => (typeof form[name] === "string" ? (form[name] as string) : "");
+}

@@ -5,6 +5,7 @@ import { SignUpSchema, VerifyEmailSchema } from "../../db/schema/signup";
 import type { AppEnv } from "../../http/app-env";
 import { hostedPage } from "../../http/html-page";
 import { issuerBase } from "../../http/links";
+import { formFields } from "../../http/request-body";
 import { createRouter } from "../../http/router";
 import { ApiError } from "../../lib/errors";
 import { rateLimit } from "../../middleware/rate-limit";
@@ -36,13 +37,6 @@ function continueUrl(c: Context<AppEnv>, app: AppRecord) {
   const authorize = `/v1/apps/${encodeURIComponent(app.name)}/oauth/authorize?`;
   if (wanted.startsWith(authorize) && !/[\s\\]/.test(wanted)) return wanted;
   return accountReturnUrl(issuerBase(c), app);
-}
-
-async function formOf(c: Context<AppEnv>) {
-  const form = await c.req.parseBody().catch(() => {
-    throw new ApiError("bad_request", "Malformed form body");
-  });
-  return (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
 }
 
 function done(c: Context<AppEnv>, app: AppRecord, title: string, message: string) {
@@ -123,7 +117,7 @@ signupPagesRouter.get("/apps/:app_name/pages/signup", rateLimit("sign-in"), asyn
 
 signupPagesRouter.post("/apps/:app_name/pages/signup", rateLimit("sign-in"), async (c) => {
   const app = await appOf(c);
-  const field = await formOf(c);
+  const field = await formFields(c);
   const values = {
     email: field("email").slice(0, 254),
     display_name: field("display_name").slice(0, 200),
@@ -189,7 +183,7 @@ signupPagesRouter.get("/apps/:app_name/pages/verify-email", rateLimit("sign-in")
 
 signupPagesRouter.post("/apps/:app_name/pages/verify-email", rateLimit("sign-in"), async (c) => {
   const app = await appOf(c);
-  const field = await formOf(c);
+  const field = await formFields(c);
   const parsed = VerifyEmailSchema.safeParse({ token: field("token") });
   if (!parsed.success) return invalidLinkPage(c, 400, "The link is invalid or has expired");
   try {

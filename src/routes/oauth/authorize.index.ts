@@ -4,6 +4,7 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppEnv } from "../../http/app-env";
 import { hostedPage } from "../../http/html-page";
 import { issuerBase } from "../../http/links";
+import { formFields } from "../../http/request-body";
 import { createRouter } from "../../http/router";
 import { ApiError } from "../../lib/errors";
 import { authenticate } from "../../middleware/auth";
@@ -58,11 +59,7 @@ authorizeRouter.get("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), asy
 
 authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), async (c) => {
   const { app, issuer } = await appAndIssuer(c);
-  // A multipart body that does not parse makes the platform's formData() throw a TypeError.
-  const form = await c.req.parseBody().catch(() => {
-    throw new ApiError("bad_request", "Malformed form body");
-  });
-  const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
+  const field = await formFields(c);
   const ctx = c.var.services;
   return answer(c, async () => {
     const transaction = await openTransaction(ctx, field("tx"));
