@@ -21,14 +21,10 @@ export const VerificationRequestSchema = z
 
 export const VerifyEmailSchema = z
   .object({
-    token: z
-      .string()
-      .min(1)
-      .max(200)
-      .openapi({
-        example: "emv_…",
-        description: "The mailed link's token (`emv_…`, or `emc_…` for an email change)",
-      }),
+    token: z.string().min(1).max(200).openapi({
+      example: "emv_…",
+      description: "The mailed link's token (`emv_…`, or `emc_…` for an email change)",
+    }),
   })
   .strict()
   .openapi("VerifyEmail");
