@@ -10,6 +10,7 @@ import { bearer, createTenant, PASSWORD, send } from "./support/identity";
 import { latestMessageTo, messagesTo, tokenIn } from "./support/mailbox";
 import { delegatedToken } from "./support/oauth";
 import { auditActionsAbout, configure, postForm, storedUser } from "./support/signup";
+import { totpCode } from "./support/totp";
 
 const admin = { headers: adminHeaders };
 const STRONG = "a long enough passphrase";
@@ -20,6 +21,7 @@ describe.each(databaseBackends("sign-up"))("sign-up on $name", (backend) => {
   let dispose: () => Promise<void>;
   const clock = createTestClock();
   let appIds: Record<string, string> = {};
+  let otherAdminRefresh = "";
 
   beforeAll(async () => {
     const opened = await backend.open();
@@ -31,7 +33,9 @@ describe.each(databaseBackends("sign-up"))("sign-up on $name", (backend) => {
     }));
     appIds = {};
     for (const name of ["closed", "opened", "invited", "verified", "other"]) {
-      appIds[name] = (await createTenant(app, name)).app.id;
+      const tenant = await createTenant(app, name);
+      appIds[name] = tenant.app.id;
+      if (name === "other") otherAdminRefresh = tenant.admin.refreshToken;
     }
     await configure(app, "opened", {
       signup: "open",
@@ -371,6 +375,51 @@ describe.each(databaseBackends("sign-up"))("sign-up on $name", (backend) => {
     });
     expect(refused.status).toBe(403);
     expect(await refused.text()).toContain("Confirm your email first");
+  });
+
+  it("with 2FA on, the refusal comes before the challenge, and the mfa grant refuses too", async () => {
+    // Signed in before the app required verification; the clock has moved past its access token.
+    const refreshed = await send(app, "POST", "/v1/apps/other/tokens/refresh", {
+      body: { refresh_token: otherAdminRefresh },
+    });
+    const headers = bearer((await readJson(refreshed)).access_token);
+    const started = await readJson(await send(app, "POST", "/v1/users/me/2fa", { headers }));
+    const secret = started.data.secret as string;
+    const confirmed = await send(app, "POST", "/v1/users/me/2fa/verify", {
+      body: { code: totpCode(secret, clock.now()) },
+      headers,
+    });
+    expect(confirmed.status).toBe(200);
+    await expectError(
+      await passwordGrant("other", "admin@other.test", PASSWORD),
+      403,
+      "email_not_verified",
+    );
+    const adminUser = await storedUser(db, appIds.other!, "admin@other.test");
+    const setVerified = (value: boolean) =>
+      send(app, "PATCH", `/v1/apps/other/users/${adminUser!.id}`, {
+        body: { email_verified: value },
+        ...admin,
+      });
+    expect((await setVerified(true)).status).toBe(200);
+    const challenge = await expectError(
+      await passwordGrant("other", "admin@other.test", PASSWORD),
+      401,
+      "mfa_required",
+    );
+    expect((await setVerified(false)).status).toBe(200);
+    clock.advance(30_000);
+    await expectError(
+      await send(app, "POST", "/v1/apps/other/tokens", {
+        body: {
+          grant_type: "mfa_otp",
+          mfa_token: challenge.error.mfa_token,
+          otp: totpCode(secret, clock.now()),
+        },
+      }),
+      403,
+      "email_not_verified",
+    );
   });
 
   it("tenant users created by admins are unaffected where verification is not required", async () => {
