@@ -61,7 +61,7 @@ const standIn = (app: AppRecord, tx: Database, now: Date) =>
     false,
   );
 
-/** The role a self-registered user gets: the invite's, else the app's `signup_default_role`. */
+/** The role a self-registered user without an invite gets: the app's `signup_default_role`. */
 async function signupRoleId(ctx: ServiceContext, app: AppRecord) {
   const name = settingsOf(app).signup_default_role;
   if (!name) return null;
@@ -262,9 +262,9 @@ export async function signUp(
       if (invite) await claimInvite(tx, invite.id, now);
       const user = await insertUser(tx, app, { ...input, passwordHash, roleId }, now, !verify);
       if (!user) throw new ApiError("conflict", signupMessages.emailTaken);
-      const mail = mailAllowed
-        ? [await queueVerification(tx, ctx, app, user, links.base, now)]
-        : [];
+      const mail = await mailOrRehearse(tx, mailAllowed, (mailTx) =>
+        queueVerification(mailTx, ctx, app, user, links.base, now),
+      );
       const session = verify ? undefined : await openSession(tx, ctx, app, user.id, now);
       return { user, mail, session };
     },

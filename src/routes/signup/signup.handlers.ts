@@ -48,13 +48,7 @@ export const verifyEmail: RouteHandler<typeof routes.verifyEmail, AppEnv> = asyn
   const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   const { token } = bodyOf<z.output<typeof VerifyEmailSchema>>(c, "token");
   const user = await verify(c.var.services, app, token);
-  return c.json(
-    {
-      data: serialize(user),
-      _links: { self: absoluteUrl(c, `/v1/apps/${app.name}/users/${user.id}`) },
-    },
-    200,
-  );
+  return c.json({ data: serialize(user), _links: { self: absoluteUrl(c, "/v1/users/me") } }, 200);
 };
 
 export const changeEmail: RouteHandler<typeof routes.changeEmail, AppEnv> = async (c) => {
