@@ -17,6 +17,7 @@ import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
 import type { Ports } from "./ports";
 import { accountRouter } from "./routes/account/account.index";
+import { signupPagesRouter } from "./routes/account-pages/signup-pages";
 import { apiKeysRouter } from "./routes/api-keys/api-keys.index";
 import { appSettingsRouter, appsRouter } from "./routes/apps/apps.index";
 import { auditRouter } from "./routes/audit/audit.index";
@@ -39,6 +40,7 @@ import { authorizeRouter } from "./routes/oauth/authorize.index";
 import { oauthClientsRouter } from "./routes/oauth/oauth-clients.index";
 import { platformLoginRouter, platformsRouter } from "./routes/platforms/platforms.index";
 import { rolesRouter } from "./routes/roles/roles.index";
+import { signupRouter } from "./routes/signup/signup.index";
 import { tokensRouter } from "./routes/tokens/tokens.index";
 import { meRouter, usersRouter } from "./routes/users/users.index";
 import { createServices, type Services } from "./services/context";
@@ -123,6 +125,8 @@ export function createApp(
   app.route("/v1/apps/:app_name", credentialsRouter);
   app.route("/v1/apps/:app_name", invitesRouter);
   app.route("/v1", inviteAcceptRouter);
+  app.route("/v1", signupRouter);
+  app.route("/v1", signupPagesRouter);
   app.route("/v1", consoleRouter);
   // Shows every user's mail to whoever asks: a development tool, absent unless turned on.
   if (devMailboxEnabled(config)) app.route("/v1", devMailboxRouter);

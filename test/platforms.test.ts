@@ -540,6 +540,8 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
         display_name: "Alice Liddell",
         roles: [],
         status: "active",
+        // The provider vouched for the address (email_verified).
+        email_verified: true,
       });
       alice = { id: user.id, accessToken: tokens.access_token };
       const [row] = await rows().select().from(users).where(eq(users.id, user.id));
@@ -693,7 +695,11 @@ describe("authentication platforms (OpenID Connect sign-in)", () => {
       expect((await readJson(trusted)).data.trusted).toBe(true);
       const res = await signInWith("bob");
       expect(res.status, await res.clone().text()).toBe(200);
-      expect((await me((await readJson(res)).access_token)).id).toBe(bob.id);
+      // Linked by the provider-verified address, which now counts as verified here too.
+      expect(await me((await readJson(res)).access_token)).toMatchObject({
+        id: bob.id,
+        email_verified: true,
+      });
       const links = await rows()
         .select()
         .from(userIdentities)

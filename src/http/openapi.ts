@@ -16,6 +16,21 @@ export function jsonBody<T extends ZodType>(schema: T, description?: string) {
   };
 }
 
+/**
+ * Both encodings OAuth clients use (RFC 6749 §4.3.2 says form; many send JSON). Not marked
+ * required: zod-openapi would then run both validators on every request; the handler checks
+ * that a body came.
+ */
+export function jsonOrForm<T extends ZodType>(schema: T) {
+  return {
+    required: false,
+    content: {
+      "application/json": { schema },
+      "application/x-www-form-urlencoded": { schema },
+    },
+  };
+}
+
 /** `{data, _links}`: the envelope of one resource. */
 export function resourceSchema<T extends ZodType>(item: T, name: string) {
   return z.object({ data: item, _links: z.record(z.string(), z.url()) }).openapi(name);

@@ -148,11 +148,13 @@ async function signIdToken(
 
 /** The claims the `email` and `profile` scopes release. */
 export function userClaims(
-  user: Pick<UserRecord, "email" | "display_name" | "updated_at">,
+  user: Pick<UserRecord, "email" | "email_verified_at" | "display_name" | "updated_at">,
   scopes: readonly string[],
 ) {
   return {
-    ...(scopes.includes("email") ? { email: user.email } : {}),
+    ...(scopes.includes("email")
+      ? { email: user.email, email_verified: user.email_verified_at !== null }
+      : {}),
     ...(scopes.includes("profile")
       ? {
           ...(user.display_name ? { name: user.display_name } : {}),

@@ -28,7 +28,7 @@ import { configurationOf, providerFailure } from "./platform-providers";
 import { findPlatformByName, type PlatformRecord } from "./platforms";
 import { platformMessages } from "./platforms.messages";
 import { openSession, type TokenResponse, tokensFor } from "./session-tokens";
-import { mfaChallenge } from "./sign-in-rules";
+import { emailVerificationRefusal, mfaChallenge } from "./sign-in-rules";
 import type { UserRecord } from "./users";
 
 /** How long a sign-in at a platform may take, from the redirect to the callback. */
@@ -114,7 +114,12 @@ export async function completePlatformLogin(
   const { login, state } = await spendLoginState(ctx, platform, input.params);
   const profile = await providerProfile(ctx, platform, login, state, input);
   const resolution = await resolveUser(ctx, app, platform, profile, login.link_user_id);
-  if (resolution.kind !== "new") await assertUserMaySignIn(ctx, app, platform, resolution.user);
+  if (resolution.kind !== "new") {
+    await assertUserMaySignIn(ctx, app, platform, resolution.user);
+    const unverified =
+      !provesEmail(profile, resolution.user) && emailVerificationRefusal(app, resolution.user);
+    if (unverified) throw unverified;
+  }
   const { user, session } = await signInResolvedUser(ctx, app, platform, profile, resolution);
   if (!session) throw await mfaChallenge(ctx, app, user, input.issuer);
   return tokensFor(ctx, app, user, session, input.issuer);
@@ -186,6 +191,11 @@ async function providerProfile(
   }
 }
 
+/** Whether the provider vouches for the user's own address (its `email_verified`, same email). */
+function provesEmail(profile: ProviderProfile, user: Pick<UserRecord, "email">) {
+  return profile.emailVerified && profile.email?.toLowerCase() === user.email.toLowerCase();
+}
+
 /**
  * In one audited transaction: the user created or linked as resolved, and a session opened;
  * no session when the user has 2FA on (the second factor completes the sign-in).
@@ -200,12 +210,16 @@ function signInResolvedUser(
   return audited(
     ctx,
     async (tx, at) => {
-      const user: UserRecord =
+      let user: UserRecord =
         resolution.kind === "new"
           ? await createPlatformUser(tx, ctx, app, platform, profile, at)
           : resolution.user;
       if (resolution.kind !== "linked") {
         await linkIdentity(tx, ctx, app, platform, profile, user, resolution.kind, at);
+      }
+      if (!user.email_verified_at && provesEmail(profile, user)) {
+        await tx.update(users).set({ email_verified_at: at }).where(eq(users.id, user.id));
+        user = { ...user, email_verified_at: at };
       }
       if (user.totp_enabled_at) return { user, session: undefined };
       await tx.update(users).set({ last_login_at: at }).where(eq(users.id, user.id));

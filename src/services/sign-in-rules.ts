@@ -25,6 +25,19 @@ export async function signInRefusal(
 }
 
 /**
+ * The refusal of a user whose app requires a verified email and who has not verified theirs:
+ * given only once the password (or other credential) was right, so it reveals nothing to a
+ * guesser. Undefined when they may sign in.
+ */
+export function emailVerificationRefusal(
+  app: AppRecord,
+  user: Pick<UserRecord, "email_verified_at">,
+): ApiError | undefined {
+  if (!settingsOf(app).require_email_verification || user.email_verified_at) return undefined;
+  return new ApiError("email_not_verified", signInMessages.emailNotVerified);
+}
+
+/**
  * The `mfa_required` refusal of a sign-in whose user turned on 2FA: it carries a short-lived
  * `mfa_token` naming the user and app, completed with `grant_type=mfa_otp`.
  */

@@ -7,5 +7,7 @@ export const signInMessages = {
   mfaRequired:
     "A second factor is required: send grant_type=mfa_otp with the mfa_token and otp (or recovery_code)",
   userMayNotSignIn: "The user cannot sign in",
+  emailNotVerified:
+    "Confirm your email first: follow the link in the verification mail (or ask for a new one)",
   noSuchSession: "No such session of yours",
 } as const;

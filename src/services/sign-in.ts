@@ -24,7 +24,7 @@ import {
   tokensFor,
 } from "./session-tokens";
 import { signInMessages } from "./sign-in.messages";
-import { mfaChallenge, signInRefusal } from "./sign-in-rules";
+import { emailVerificationRefusal, mfaChallenge, signInRefusal } from "./sign-in-rules";
 import { findUserByEmail, type UserRecord } from "./users";
 
 const invalidCredentials = () => new ApiError("invalid_grant", signInMessages.invalidCredentials);
@@ -39,6 +39,8 @@ export async function passwordGrant(
 ): Promise<TokenResponse> {
   assertAppActive(app, "invalid_grant");
   const user = await authenticateWithPassword(ctx, app, input);
+  const unverified = emailVerificationRefusal(app, user);
+  if (unverified) throw unverified;
   if (user.totp_enabled_at) {
     // The password was right; the second factor decides. The challenge names the user and app.
     const now = ctx.clock.now();
@@ -188,6 +190,8 @@ export async function mfaGrant(
   if (!user || (await signInRefusal(ctx.db, user, now))) {
     throw new ApiError("invalid_grant", signInMessages.userMayNotSignIn);
   }
+  const unverified = emailVerificationRefusal(app, user);
+  if (unverified) throw unverified;
   if (!(await checkSecondFactor(ctx, app, user, input.factor, "token_endpoint"))) {
     throw new ApiError("invalid_grant", signInMessages.invalidSecondFactor);
   }

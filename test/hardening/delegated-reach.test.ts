@@ -52,6 +52,9 @@ const publicOperations: Record<string, string> = {
   "get /v1/apps/{app_name}/platforms/{name}/login": "starts a browser sign-in elsewhere",
   "get /v1/apps/{app_name}/platforms/{name}/callback": "ends a browser sign-in elsewhere",
   "post /v1/invites/{invite_token}/accept": "the invite token is the credential",
+  "post /v1/apps/{app_name}/signup": "self-service sign-up, for anyone the app's policy lets in",
+  "post /v1/apps/{app_name}/email/verification": "asks for a mail; answers the same for anyone",
+  "post /v1/apps/{app_name}/email/verify": "the mailed token in the body is the credential",
   "post /v1/authorize": "introspection: answers about the token in the body (checked below)",
   "post /v1/auth/validate": "introspection: answers about the token in the body (checked below)",
 };
@@ -65,6 +68,11 @@ const outsideRoutes: Record<string, "refused" | "userinfo" | string> = {
   "POST /v1/apps/:app_name/oauth/userinfo": "userinfo",
   "GET /v1/apps/:app_name/oauth/authorize": "the sign-in page a browser opens; reads no token",
   "POST /v1/apps/:app_name/oauth/authorize": "the sign-in form a browser posts; reads no token",
+  "GET /v1/apps/:app_name/pages/signup": "the sign-up page a browser opens; reads no token",
+  "POST /v1/apps/:app_name/pages/signup": "the sign-up form a browser posts; reads no token",
+  "GET /v1/apps/:app_name/pages/verify-email":
+    "shows a button for the mailed token; reads no header",
+  "POST /v1/apps/:app_name/pages/verify-email": "the mailed token in the form is the credential",
   "GET /v1/schema": "the SDL, public",
   "GET /v1/docs": "the API reference page, public",
   "GET /v1/openapi.json": "the document, public",
@@ -253,6 +261,7 @@ describe.each(backends)("OAuth clients' tokens on $name", (backend) => {
         expect(JSON.parse(text)).toEqual({
           sub: tenant.admin.id,
           email: tenant.admin.email,
+          email_verified: false,
           updated_at: expect.any(Number),
         });
       } else if (res.status === 200) {

@@ -52,7 +52,8 @@ interface Operation {
  * Operations without a `security` requirement that take a name or an id, public by design:
  * the token endpoints (the caller proves itself in the body; checked below with A's
  * credentials), an app's public discovery documents, the start of a sign-in with an external
- * provider, and accepting an invite (its token is the credential).
+ * provider, accepting an invite (its token is the credential), and self-service sign-up with
+ * its email verification (anyone may ask; a mailed token is the credential).
  */
 const publicByDesign = new Set([
   "post /v1/apps/{app_name}/tokens",
@@ -63,6 +64,9 @@ const publicByDesign = new Set([
   "get /v1/apps/{app_name}/platforms/{name}/login",
   "get /v1/apps/{app_name}/platforms/{name}/callback",
   "post /v1/invites/{invite_token}/accept",
+  "post /v1/apps/{app_name}/signup",
+  "post /v1/apps/{app_name}/email/verification",
+  "post /v1/apps/{app_name}/email/verify",
   // Takes an app name in its body: checked below with A's token asking about B.
   "post /v1/authorize",
 ]);

@@ -58,7 +58,7 @@ import { forgedOpenidToken } from "./fixtures/tokens";
 
 /**
  * Bad-input fuzz over the routes outside `/v1/openapi.json`, the half fuzz.test.ts cannot reach:
- * GraphQL (`/v1/gql`, `/v1/schema`, `/v1/graphiql`), the OAuth sign-in pages and userinfo, and
+ * GraphQL (`/v1/gql`, `/v1/schema`, `/v1/graphiql`), the OAuth sign-in and account pages, userinfo, and
  * the documents. The set is computed, `app.routes` minus the document's operations, so a new
  * route outside the document is fuzzed the day it is added: by a generator of its own, or by
  * `anyRoute` (hostile path parameters, query, bodies, methods and credentials), unless
@@ -1155,9 +1155,13 @@ function pageRequest(plan: PagePlan, f: Fixture) {
   return { url, init: { method: plan.method, headers, ...(hasBody ? { body } : {}) }, inputs };
 }
 
+/** The pages Heimdall renders itself: the OAuth sign-in and the hosted account pages. */
+const hostedPage = (route: string) =>
+  route.includes("/oauth/authorize") || route.includes("/pages/");
+
 /**
  * A page's answer: < 500, nothing logged as an error; errors in JSON in the error shape, or, on
- * the sign-in page, HTML that shows no input unescaped; redirects to the registered URI only.
+ * a hosted page, HTML that shows no input unescaped; redirects to the registered URI only.
  * Whether it refused (so it must have written nothing).
  */
 function expectPageAnswer(
@@ -1181,15 +1185,13 @@ function expectPageAnswer(
     return res.status >= 400;
   }
   if (type.startsWith("text/html")) {
-    expect(res.status < 400 || route.includes("/oauth/authorize"), `an HTML error: ${what}`).toBe(
-      true,
-    );
+    expect(res.status < 400 || hostedPage(route), `an HTML error: ${what}`).toBe(true);
     expect(res.status, what).toBeLessThan(500);
     expect(
       logs.filter((e) => e.level === "error").map((e) => e.message),
       `logged an error: ${what}`,
     ).toEqual([]);
-    if (route.includes("/oauth/authorize")) expect(text, what).not.toMatch(/<script/i);
+    if (hostedPage(route)) expect(text, what).not.toMatch(/<script/i);
     for (const input of inputs) {
       if (input.length >= 4 && /[<>"]/.test(input)) {
         expect(text.includes(input), `reflected unescaped: ${input.slice(0, 80)} in ${what}`).toBe(

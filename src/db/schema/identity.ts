@@ -222,7 +222,7 @@ export const auditReports = pgTable(
   (table) => [index("audit_reports_created_idx").on(table.created_at)],
 );
 
-const emailSchema = z
+export const emailSchema = z
   .email()
   .max(254)
   .transform((email) => email.trim())

@@ -50,7 +50,7 @@ const domainName = z
   .string()
   .min(3)
   .max(253)
-  .regex(/^(?!-)[a-z0-9-]+(\.[a-z0-9-]+)+$/, "a lowercase domain name like example.com");
+  .regex(/^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$/, "a lowercase domain name like example.com");
 
 const returnUrl = z
   .url()

@@ -61,6 +61,7 @@ export const openidConfiguration: RouteHandler<typeof routes.openidConfiguration
         "auth_time",
         "nonce",
         "email",
+        "email_verified",
         "name",
         "updated_at",
       ],

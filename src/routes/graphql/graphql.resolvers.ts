@@ -12,8 +12,10 @@ import {
   UpdateRoleSchema,
   UpdateUserSchema,
 } from "../../db/schema";
+import { EmailChangeSchema } from "../../db/schema/signup";
 import type { AppEnv } from "../../http/app-env";
 import { HistoryQuery } from "../../http/history-query";
+import { issuerBase } from "../../http/links";
 import { publishAfterResponse } from "../../http/live-publish";
 import { PaginationQuery } from "../../http/pagination";
 import { ApiError } from "../../lib/errors";
@@ -22,6 +24,7 @@ import * as apiKeys from "../../services/api-keys";
 import { type AppRecord, findAppById } from "../../services/apps";
 import { listAudit } from "../../services/audit";
 import * as devices from "../../services/devices";
+import { requestEmailChange } from "../../services/email-address";
 import { assertSomeAccepted, ingestPoints } from "../../services/ingest";
 import * as positions from "../../services/positions";
 import { checkRevoked } from "../../services/revocation-status";
@@ -327,6 +330,15 @@ const mutation: Record<string, Resolver> = {
     const { app, service } = await scoped(ctx, "devices:delete");
     await devices.deleteDevice(service, app, String(args.id));
     return true;
+  },
+  changeEmail: async (_parent, args, ctx) => {
+    const { app, subject, service } = await scoped(ctx);
+    if (subject.kind !== "user") {
+      throw new ApiError("forbidden", "Only a user signed in with a password has this");
+    }
+    const body = parseInput(EmailChangeSchema, { email: args.email, password: args.password });
+    await requestEmailChange(service, app, subject.userId, body, issuerBase(ctx.hono));
+    return "verification_sent";
   },
   postPositions: async (_parent, args, ctx) => {
     const { app, service } = await scoped(ctx, "gps:write");

@@ -86,6 +86,8 @@ export const typeDefs = /* GraphQL */ `
     deleteDevice(id: ID!): Boolean!
     "Stores up to 1,000 points; bad ones are named in rejected. Needs gps:write."
     postPositions(points: [PointInput!]!): IngestResult!
+    "The signed-in user's new email, confirmed by its current password: a link goes to the new address, a notice to the old. Answers verification_sent."
+    changeEmail(email: String!, password: String!): String!
   }
 
   type Subscription {

@@ -4,6 +4,7 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppEnv } from "../../http/app-env";
 import { hostedPage } from "../../http/html-page";
 import { issuerBase } from "../../http/links";
+import { formFields } from "../../http/request-body";
 import { createRouter } from "../../http/router";
 import { ApiError } from "../../lib/errors";
 import { authenticate } from "../../middleware/auth";
@@ -28,6 +29,7 @@ import {
 import { findClient } from "../../services/oauth-clients";
 import { userClaims } from "../../services/oauth-code-exchange";
 import { authenticateWithPassword } from "../../services/sign-in";
+import { emailVerificationRefusal } from "../../services/sign-in-rules";
 import { findUser } from "../../services/users";
 
 /**
@@ -57,11 +59,7 @@ authorizeRouter.get("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), asy
 
 authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), async (c) => {
   const { app, issuer } = await appAndIssuer(c);
-  // A multipart body that does not parse makes the platform's formData() throw a TypeError.
-  const form = await c.req.parseBody().catch(() => {
-    throw new ApiError("bad_request", "Malformed form body");
-  });
-  const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
+  const field = await formFields(c);
   const ctx = c.var.services;
   return answer(c, async () => {
     const transaction = await openTransaction(ctx, field("tx"));
@@ -76,7 +74,7 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), as
       }
       return c.redirect(await approve(ctx, app, transaction, issuer), 302);
     }
-    const again = (status: 401 | 429, message: string) =>
+    const again = (status: 401 | 403 | 429, message: string) =>
       page(c, status, signInForm(app, client.name, field("tx"), message, field("email")));
     let user: Awaited<ReturnType<typeof authenticateWithPassword>>;
     try {
@@ -84,6 +82,9 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), as
         email: field("email").slice(0, 254),
         password: field("password").slice(0, 1024),
       });
+      if (emailVerificationRefusal(app, user)) {
+        return again(403, "Confirm your email first: follow the link in the mail we sent you.");
+      }
       if (user.totp_enabled_at) {
         const factor = { otp: field("otp").replace(/\s/g, "") };
         if (!(await checkSecondFactor(ctx, app, user, factor, "oauth_authorize"))) {
@@ -154,7 +155,7 @@ async function answer(c: Context<AppEnv>, step: () => Promise<Response>) {
 
 function page(
   c: Context<AppEnv>,
-  status: 200 | 400 | 401 | 429,
+  status: 200 | 400 | 401 | 403 | 429,
   body: HtmlEscapedString | Promise<HtmlEscapedString>,
 ) {
   return hostedPage(c, status, "Sign in", body);

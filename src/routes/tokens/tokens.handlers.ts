@@ -2,6 +2,7 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { issuerBase } from "../../http/links";
+import { bodyOf } from "../../http/request-body";
 import { ApiError } from "../../lib/errors";
 import { subjectOfToken } from "../../middleware/auth";
 import {
@@ -24,20 +25,6 @@ import type * as routes from "./tokens.routes";
 function noStore(c: Context<AppEnv>) {
   c.header("Cache-Control", "no-store");
   c.header("Pragma", "no-cache");
-}
-
-/** JSON or form body, whichever the client sent (the route declares both); 400 when none came. */
-function body<T>(c: Context<AppEnv>, field: string): T {
-  const req = c.req as unknown as { valid(target: "json" | "form"): T };
-  const value = (c.req.header("content-type") ?? "").includes("json")
-    ? req.valid("json")
-    : req.valid("form");
-  if (!value || typeof value !== "object" || !(field in value)) {
-    throw new ApiError("invalid_request", `The body must carry ${field}`, {
-      details: [{ field, reason: "required" }],
-    });
-  }
-  return value;
 }
 
 /** Client id and secret from HTTP Basic (form-url-encoded parts) or the body (RFC 6749 §2.3.1). */
@@ -87,7 +74,7 @@ function required(value: string | undefined, field: string): string {
 }
 
 export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async (c) => {
-  const input = body<typeof routes.TokenRequestSchema._output>(c, "grant_type");
+  const input = bodyOf<typeof routes.TokenRequestSchema._output>(c, "grant_type");
   const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   const issuer = issuerFor(issuerBase(c), app.name);
   noStore(c);
@@ -154,7 +141,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
 };
 
 export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = async (c) => {
-  const input = body<{ refresh_token: string }>(c, "refresh_token");
+  const input = bodyOf<{ refresh_token: string }>(c, "refresh_token");
   const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   noStore(c);
   const tokens = await refreshGrant(c.var.services, app, {
@@ -165,7 +152,7 @@ export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = as
 };
 
 export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = async (c) => {
-  const { token } = body<{ token: string }>(c, "token");
+  const { token } = bodyOf<{ token: string }>(c, "token");
   const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   noStore(c);
   if (token.startsWith("rt_")) {

@@ -1,24 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { errorResponses, jsonContent } from "../../http/openapi";
+import { errorResponses, jsonContent, jsonOrForm } from "../../http/openapi";
 import { TokenResponseSchema } from "../../http/token-response";
 import { rateLimit } from "../../middleware/rate-limit";
 
 const AppParams = z.object({ app_name: z.string().min(1).max(63) });
-
-/**
- * Both encodings OAuth clients use (RFC 6749 §4.3.2 says form; many send JSON). Not marked
- * required: zod-openapi would then run both validators on every request; the handler checks
- * that a body came.
- */
-function jsonOrForm<T extends z.ZodType>(schema: T) {
-  return {
-    required: false,
-    content: {
-      "application/json": { schema },
-      "application/x-www-form-urlencoded": { schema },
-    },
-  };
-}
 
 export const TokenRequestSchema = z
   .object({
