@@ -86,6 +86,8 @@ export const typeDefs = /* GraphQL */ `
     deleteDevice(id: ID!): Boolean!
     "Stores up to 1,000 points; bad ones are named in rejected. Needs gps:write."
     postPositions(points: [PointInput!]!): IngestResult!
+    "The signed-in user's password; their other sessions end. A wrong currentPassword counts towards the lockout."
+    changePassword(currentPassword: String!, newPassword: String!): Boolean!
   }
 
   type Subscription {
