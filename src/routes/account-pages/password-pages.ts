@@ -41,7 +41,11 @@ async function formFields(c: Context<AppEnv>) {
   const form = await c.req.parseBody().catch(() => {
     throw new ApiError("bad_request", "Malformed form body");
   });
-  return (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
+  // A multipart body escapes rejectNul(); Postgres cannot take NUL in text, so such a field is empty.
+  return (name: string) => {
+    const value = form[name];
+    return typeof value === "string" && !value.includes("\0") ? value : "";
+  };
 }
 
 function page(

@@ -61,7 +61,11 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), as
   const form = await c.req.parseBody().catch(() => {
     throw new ApiError("bad_request", "Malformed form body");
   });
-  const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : "");
+  // A multipart body escapes rejectNul(); Postgres cannot take NUL in text, so such a field is empty.
+  const field = (name: string) => {
+    const value = form[name];
+    return typeof value === "string" && !value.includes("\0") ? value : "";
+  };
   const ctx = c.var.services;
   return answer(c, async () => {
     const transaction = await openTransaction(ctx, field("tx"));
