@@ -319,6 +319,34 @@ describe.each(databaseBackends("password reset and change"))("passwords on $name
     );
   });
 
+  it("changes the password through GraphQL with the same rule", async () => {
+    const user = await newUser(2);
+    const [caller, other] = user.tokens as [{ accessToken: string }, { accessToken: string }];
+    const mutate = async (currentPassword: string, newPassword: string) => {
+      const res = await send(app, "POST", "/v1/gql", {
+        body: {
+          query:
+            "mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
+          variables: { c: currentPassword, n: newPassword },
+        },
+        headers: bearer(caller.accessToken),
+      });
+      expect(res.status).toBe(200);
+      return readJson(res);
+    };
+    const wrong = await mutate("not it at all", NEW_PASSWORD);
+    expect(wrong.errors[0]).toMatchObject({
+      message: "The password is not right",
+      extensions: { code: "INVALID_REQUEST" },
+    });
+    const weak = await mutate(PASSWORD, "short");
+    expect(weak.errors[0].extensions.code).toBe("VALIDATION_ERROR");
+    expect(await mutate(PASSWORD, NEW_PASSWORD)).toEqual({ data: { changePassword: true } });
+    expect((await me(caller.accessToken)).status).toBe(200);
+    await expectError(await me(other.accessToken), 401, "unauthorized");
+    expect(await auditActions(user.id)).toContain("password.changed");
+  });
+
   it("refuses the change to a token that is not a user's", async () => {
     await expectError(
       await send(app, "POST", "/v1/users/me/password", {
