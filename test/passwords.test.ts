@@ -16,6 +16,7 @@ import { latestMessageTo, messagesTo, tokenIn } from "./support/mailbox";
 import { totpCode } from "./support/totp";
 
 const admin = { headers: adminHeaders };
+type Tokens = { accessToken: string; refreshToken: string };
 const NEW_PASSWORD = "a brand new passphrase";
 const LISTED = "hunter2hunter2";
 
@@ -261,10 +262,7 @@ describe.each(databaseBackends("password reset and change"))("passwords on $name
 
   it("changes the password: the current one checked with a lockout, other sessions ended", async () => {
     const user = await newUser(2);
-    const [caller, other] = user.tokens as [
-      { accessToken: string; refreshToken: string },
-      { accessToken: string; refreshToken: string },
-    ];
+    const [caller, other] = user.tokens as [Tokens, Tokens];
     const ip = { "x-test-client-ip": "198.51.100.20" };
     for (let i = 0; i < 6; i++) {
       const wrong = await expectError(
@@ -321,7 +319,7 @@ describe.each(databaseBackends("password reset and change"))("passwords on $name
 
   it("changes the password through GraphQL with the same rule", async () => {
     const user = await newUser(2);
-    const [caller, other] = user.tokens as [{ accessToken: string }, { accessToken: string }];
+    const [caller, other] = user.tokens as [Tokens, Tokens];
     const mutate = async (currentPassword: string, newPassword: string) => {
       const res = await send(app, "POST", "/v1/gql", {
         body: {
