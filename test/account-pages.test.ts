@@ -105,7 +105,7 @@ describe.each(databaseBackends("hosted sign-up pages"))("sign-up pages on $name"
       `/v1/apps/pages/pages/signup?continue=${encodeURIComponent(back)}`,
       { email: "back@acme.co", password: STRONG },
     );
-    expect(await ok.text()).toContain(`href="${back.replace("&", "&amp;")}"`);
+    expect(await ok.text()).toContain(`href="http://heimdall.test${back.replace("&", "&amp;")}"`);
     const evil = await postForm(
       app,
       `/v1/apps/pages/pages/signup?continue=${encodeURIComponent("https://evil.example/")}`,

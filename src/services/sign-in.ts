@@ -41,8 +41,21 @@ export async function passwordGrant(
   const user = await authenticateWithPassword(ctx, app, input);
   const unverified = emailVerificationRefusal(app, user);
   if (unverified) throw unverified;
+  return signInOrChallenge(ctx, app, user, { issuer: input.issuer, grantType: "password" });
+}
+
+/**
+ * After a first factor passed (a password, a mailed code): the tokens, or, when the user turned
+ * on 2FA, the `mfa_required` challenge the second factor completes.
+ */
+export async function signInOrChallenge(
+  ctx: ServiceContext,
+  app: AppRecord,
+  user: UserRecord,
+  input: { issuer: string; grantType: string },
+): Promise<TokenResponse> {
   if (user.totp_enabled_at) {
-    // The password was right; the second factor decides. The challenge names the user and app.
+    // The first factor was right; the second decides. The challenge names the user and app.
     const now = ctx.clock.now();
     const challenge = await mfaChallenge(ctx, app, user, input.issuer);
     await recordAudit(
@@ -53,12 +66,13 @@ export async function passwordGrant(
         action: "auth.login.mfa_required",
         actor: { type: "user", id: user.id },
         target: { type: "user", id: user.id },
+        metadata: { grant_type: input.grantType },
       },
       now,
     );
     throw challenge;
   }
-  return signIn(ctx, app, user, { issuer: input.issuer, grantType: "password" });
+  return signIn(ctx, app, user, input);
 }
 
 /**

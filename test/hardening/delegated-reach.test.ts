@@ -55,6 +55,9 @@ const publicOperations: Record<string, string> = {
   "post /v1/apps/{app_name}/signup": "self-service sign-up, for anyone the app's policy lets in",
   "post /v1/apps/{app_name}/email/verification": "asks for a mail; answers the same for anyone",
   "post /v1/apps/{app_name}/email/verify": "the mailed token in the body is the credential",
+  "post /v1/apps/{app_name}/password/forgot": "mails a reset link to the address in the body",
+  "post /v1/apps/{app_name}/password/reset": "the mailed reset token in the body is the credential",
+  "post /v1/apps/{app_name}/otp/start": "mails a sign-in code to the address in the body",
   "post /v1/authorize": "introspection: answers about the token in the body (checked below)",
   "post /v1/auth/validate": "introspection: answers about the token in the body (checked below)",
 };
@@ -73,6 +76,10 @@ const outsideRoutes: Record<string, "refused" | "userinfo" | string> = {
   "GET /v1/apps/:app_name/pages/verify-email":
     "shows a button for the mailed token; reads no header",
   "POST /v1/apps/:app_name/pages/verify-email": "the mailed token in the form is the credential",
+  "GET /v1/apps/:app_name/pages/forgot-password": "a form a browser opens; reads no token",
+  "POST /v1/apps/:app_name/pages/forgot-password": "the form a browser posts; reads no token",
+  "GET /v1/apps/:app_name/pages/reset-password": "a form a browser opens; reads no token",
+  "POST /v1/apps/:app_name/pages/reset-password": "the mailed token in the form is the credential",
   "GET /v1/schema": "the SDL, public",
   "GET /v1/docs": "the API reference page, public",
   "GET /v1/openapi.json": "the document, public",

@@ -67,6 +67,10 @@ const publicByDesign = new Set([
   "post /v1/apps/{app_name}/signup",
   "post /v1/apps/{app_name}/email/verification",
   "post /v1/apps/{app_name}/email/verify",
+  // Anyone may ask for a reset link or a sign-in code; the mailed secret is the credential.
+  "post /v1/apps/{app_name}/password/forgot",
+  "post /v1/apps/{app_name}/password/reset",
+  "post /v1/apps/{app_name}/otp/start",
   // Takes an app name in its body: checked below with A's token asking about B.
   "post /v1/authorize",
 ]);

@@ -1184,6 +1184,7 @@ function expectPageAnswer(
     ).toEqual([]);
     return res.status >= 400;
   }
+  // The hosted pages (the OAuth sign-in, the account pages) show their refusals as pages.
   if (type.startsWith("text/html")) {
     expect(res.status < 400 || hostedPage(route), `an HTML error: ${what}`).toBe(true);
     expect(res.status, what).toBeLessThan(500);

@@ -150,7 +150,7 @@ export function expectAnswer(res: Response, text: string, logs: LogEvent[], requ
 
 /**
  * Audit events that record a refusal itself (a failed sign-in, a lockout, a failed client
- * authentication or second factor, a reused authorization code): a 4xx may insert these, and
+ * authentication or second factor, a reused authorization code, a wrong mailed sign-in code): a 4xx may insert these, and
  * only these. Every other row of `audit_logs`, and every other table, must stay as it was.
  */
 const refusalActions = [
@@ -160,6 +160,7 @@ const refusalActions = [
   "auth.mfa.failed",
   "auth.login.mfa_required",
   "oauth.code_reused",
+  "otp.failed",
 ];
 const REFUSALS = "audit_logs (refusals)";
 /**

@@ -10,10 +10,10 @@ import { createRouter } from "../../http/router";
 import { ApiError } from "../../lib/errors";
 import { rateLimit } from "../../middleware/rate-limit";
 import { issuerFor } from "../../services/access-tokens";
-import { accountReturnUrl } from "../../services/account-links";
-import { type AppRecord, findAppByName, settingsOf } from "../../services/apps";
+import { type AppRecord, settingsOf } from "../../services/apps";
 import { verifyEmail } from "../../services/email-address";
 import { signUp } from "../../services/signup";
+import { appOfPage, continueUrl } from "./page-kit";
 
 /**
  * The hosted sign-up and email-confirmation pages: plain HTML forms posting to their own URL, no
@@ -23,21 +23,6 @@ import { signUp } from "../../services/signup";
 export const signupPagesRouter = createRouter();
 
 type PageStatus = 200 | 400 | 403 | 429;
-
-async function appOf(c: Context<AppEnv>) {
-  return findAppByName(c.var.services, c.req.param("app_name") ?? "");
-}
-
-/**
- * Where "Continue" leads: the `continue` query parameter when it is this app's OAuth
- * authorization request (so sign-up returns to it), else the app's return URL.
- */
-function continueUrl(c: Context<AppEnv>, app: AppRecord) {
-  const wanted = c.req.query("continue") ?? "";
-  const authorize = `/v1/apps/${encodeURIComponent(app.name)}/oauth/authorize?`;
-  if (wanted.startsWith(authorize) && !/[\s\\]/.test(wanted)) return wanted;
-  return accountReturnUrl(issuerBase(c), app);
-}
 
 function done(c: Context<AppEnv>, app: AppRecord, title: string, message: string) {
   return hostedPage(
@@ -97,7 +82,7 @@ function signUpForm(
 }
 
 signupPagesRouter.get("/apps/:app_name/pages/signup", rateLimit("sign-in"), async (c) => {
-  const app = await appOf(c);
+  const app = await appOfPage(c);
   if (settingsOf(app).signup === "closed" || app.status !== "active") {
     return hostedPage(
       c,
@@ -116,7 +101,7 @@ signupPagesRouter.get("/apps/:app_name/pages/signup", rateLimit("sign-in"), asyn
 });
 
 signupPagesRouter.post("/apps/:app_name/pages/signup", rateLimit("sign-in"), async (c) => {
-  const app = await appOf(c);
+  const app = await appOfPage(c);
   const field = await formFields(c);
   const values = {
     email: field("email").slice(0, 254),
@@ -173,7 +158,7 @@ const invalidLinkPage = (c: Context<AppEnv>, status: PageStatus, message: string
 
 // GET only shows a button: mail scanners that fetch links must not spend the token.
 signupPagesRouter.get("/apps/:app_name/pages/verify-email", rateLimit("sign-in"), async (c) => {
-  const app = await appOf(c);
+  const app = await appOfPage(c);
   const token = c.req.query("token") ?? "";
   if (!VerifyEmailSchema.safeParse({ token }).success) {
     return invalidLinkPage(c, 400, "The link is invalid or has expired");
@@ -182,7 +167,7 @@ signupPagesRouter.get("/apps/:app_name/pages/verify-email", rateLimit("sign-in")
 });
 
 signupPagesRouter.post("/apps/:app_name/pages/verify-email", rateLimit("sign-in"), async (c) => {
-  const app = await appOf(c);
+  const app = await appOfPage(c);
   const field = await formFields(c);
   const parsed = VerifyEmailSchema.safeParse({ token: field("token") });
   if (!parsed.success) return invalidLinkPage(c, 400, "The link is invalid or has expired");

@@ -26,6 +26,7 @@ import { listAudit } from "../../services/audit";
 import * as devices from "../../services/devices";
 import { requestEmailChange } from "../../services/email-address";
 import { assertSomeAccepted, ingestPoints } from "../../services/ingest";
+import { changePassword } from "../../services/password-recovery";
 import * as positions from "../../services/positions";
 import { checkRevoked } from "../../services/revocation-status";
 import * as roles from "../../services/roles";
@@ -364,7 +365,31 @@ const mutation: Record<string, Resolver> = {
       positions: result.stored,
     };
   },
+  changePassword: async (_parent, args, ctx) => {
+    const { app, service, subject } = await scoped(ctx);
+    if (subject.kind !== "user") {
+      throw new ApiError("forbidden", "Only a signed-in user has a password to change");
+    }
+    const { current_password, new_password } = parseInput(
+      ChangePasswordArgs,
+      { currentPassword: args.currentPassword, newPassword: args.newPassword },
+      "changePassword",
+    );
+    await changePassword(
+      service,
+      app,
+      { userId: subject.userId, sessionId: subject.claims.sid },
+      { current_password, new_password },
+      { current: "currentPassword", next: "newPassword" },
+    );
+    return true;
+  },
 };
+
+const ChangePasswordArgs = z.object({
+  current_password: z.string().min(1).max(1024),
+  new_password: z.string().min(1).max(1024),
+});
 
 export const resolvers = {
   DateTime: dateTime,

@@ -88,6 +88,8 @@ export const typeDefs = /* GraphQL */ `
     postPositions(points: [PointInput!]!): IngestResult!
     "The signed-in user's new email, confirmed by its current password: a link goes to the new address, a notice to the old. Answers verification_sent."
     changeEmail(email: String!, password: String!): String!
+    "The signed-in user's password; their other sessions end. A wrong currentPassword counts towards the lockout."
+    changePassword(currentPassword: String!, newPassword: String!): Boolean!
   }
 
   type Subscription {

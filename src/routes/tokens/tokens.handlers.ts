@@ -13,6 +13,7 @@ import {
 } from "../../services/access-tokens";
 import { findAppByName } from "../../services/apps";
 import { clientCredentialsGrant } from "../../services/credentials";
+import { emailOtpGrant } from "../../services/email-sign-in";
 import { exchangeCode } from "../../services/oauth-code-exchange";
 import { hasPermission } from "../../services/permissions";
 import { revokeAccessToken, revokeRefreshToken } from "../../services/session-lifecycle";
@@ -87,6 +88,20 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
       });
       return c.json(tokens, 200);
     }
+    case "email_otp": {
+      const tokens = await emailOtpGrant(
+        c.var.services,
+        app,
+        input.email_token
+          ? { emailToken: input.email_token, issuer }
+          : {
+              email: required(input.email, "email"),
+              code: required(input.code, "code"),
+              issuer,
+            },
+      );
+      return c.json(tokens, 200);
+    }
     case "mfa_otp": {
       if (!input.otp && !input.recovery_code) {
         throw new ApiError("invalid_request", "otp or recovery_code is required for this grant", {
@@ -135,7 +150,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     default:
       throw new ApiError(
         "unsupported_grant_type",
-        `grant_type ${input.grant_type} is not supported; use password, mfa_otp, authorization_code, refresh_token or client_credentials`,
+        `grant_type ${input.grant_type} is not supported; use password, email_otp, mfa_otp, authorization_code, refresh_token or client_credentials`,
       );
   }
 };

@@ -33,7 +33,13 @@ export const TokenRequestSchema = z
       .max(32)
       .optional()
       .openapi({ description: "grant_type=mfa_otp: a recovery code, instead of otp" }),
-    code: z.string().max(512).optional().openapi({ description: "grant_type=authorization_code" }),
+    code: z.string().max(512).optional().openapi({
+      description: "grant_type=authorization_code; grant_type=email_otp: the mailed 6-digit code",
+    }),
+    email_token: z.string().max(200).optional().openapi({
+      description:
+        "grant_type=email_otp: the `otl_…` token of the mailed link, instead of email and code",
+    }),
     redirect_uri: z.string().max(2048).optional(),
     code_verifier: z.string().max(128).optional().openapi({ description: "PKCE (RFC 7636)" }),
   })
@@ -47,9 +53,9 @@ export const issueToken = createRoute({
   middleware: [rateLimit("sign-in")],
   tags,
   summary:
-    "Issue tokens (grant_type=password, mfa_otp, authorization_code, refresh_token or client_credentials)",
+    "Issue tokens (grant_type=password, email_otp, mfa_otp, authorization_code, refresh_token or client_credentials)",
   description:
-    "With 2FA on, the password grant answers 401 `mfa_required` with `error.mfa_token`; complete it with `grant_type=mfa_otp`, the `mfa_token` and `otp` (or `recovery_code`).",
+    "With 2FA on, the password and email_otp grants answer 401 `mfa_required` with `error.mfa_token`; complete it with `grant_type=mfa_otp`, the `mfa_token` and `otp` (or `recovery_code`). `grant_type=email_otp` takes the `email` and `code` mailed by `POST /v1/apps/{app_name}/otp/start`, or the link's `email_token`.",
   request: { params: AppParams, body: jsonOrForm(TokenRequestSchema) },
   responses: {
     200: jsonContent(TokenResponseSchema, "Tokens (RFC 6749 §5.1)"),
