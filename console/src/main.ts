@@ -60,6 +60,7 @@ async function start() {
   if (link?.app) lastApp = link.app;
   if (link?.emailToken && lastApp) {
     const appName = lastApp;
+    app.replaceChildren(h("main", { id: "main", class: "centered" }, h("p", {}, "Signing in…")));
     try {
       return enter(
         await signInWithEmail(appName, { email_token: link.emailToken }),
@@ -135,7 +136,7 @@ function showSignIn(settings: MapSettings, message = "") {
     },
   });
   appName.value = lastApp;
-  // The links below change the hash: from one of their forms' own, none would.
+  // Off a form's own hash: its link below would otherwise change nothing, and open nothing.
   if (signedOutForms.has(location.hash) || location.hash === mailboxHash) {
     history.replaceState(null, "", "#/sign-in");
   }
