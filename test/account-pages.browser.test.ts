@@ -258,7 +258,8 @@ describe.skipIf(!hasChromium && process.env.CI !== "true")("the account pages in
     await expect.poll(() => callbacks.length).toBe(1);
 
     const claims = await exchange(flow, callbacks[0] ?? "");
-    expect(claims).toMatchObject({ sub: tenant.reader.id, email });
+    // The reset link proved the address too.
+    expect(claims).toMatchObject({ sub: tenant.reader.id, email, email_verified: true });
     // The old password no longer signs in.
     const old = await send(app, "POST", `/v1/apps/${APP}/tokens`, {
       body: { grant_type: "password", email, password: PASSWORD },
