@@ -164,9 +164,10 @@ function showSignIn(settings: MapSettings, message = "") {
     error,
     submit,
   );
+  // Not a <nav>: "the navigation" is the console's own, there once signed in.
   const otherWays = h(
-    "nav",
-    { class: "account-links", "aria-label": "Other ways in" },
+    "div",
+    { class: "account-links" },
     h("a", { href: "#/signup" }, "Create account"),
     h("a", { href: "#/forgot-password" }, "Forgot password?"),
     h("a", { href: "#/email-code" }, "Sign in with an email code"),
