@@ -203,6 +203,64 @@ describe("OAuth 2.1 authorization code + PKCE, OpenID Connect", () => {
     expect(new URL(direct.headers.get("location") ?? "").searchParams.get("code")).toMatch(/^oac_/);
   });
 
+  it("links the sign-in page to the account pages, which return to this authorization request", async () => {
+    const flow = await startFlow(await configuration(), "openid");
+    const back = encodeURIComponent(`${flow.url.pathname}${flow.url.search}`);
+    const linksOf = async (res: Response) =>
+      Object.fromEntries(
+        [...(await res.text()).matchAll(/<a href="([^"]+)">([^<]+)<\/a>/g)].map((m) => [
+          m[2],
+          m[1]?.replaceAll("&amp;", "&"),
+        ]),
+      );
+    const signUp = (policy: string) =>
+      send(app, "PATCH", "/v1/apps/fleet/settings", {
+        body: { signup: policy },
+        headers: adminHeaders,
+      });
+
+    const closed = await fetch(flow.url);
+    expect(closed.status).toBe(200);
+    expect(await linksOf(closed)).toEqual({
+      "Forgot password?": `/v1/apps/fleet/pages/forgot-password?continue=${back}`,
+    });
+    expect((await signUp("open")).status).toBe(200);
+    try {
+      const open = await fetch(flow.url);
+      const html = await open.clone().text();
+      expect(await linksOf(open)).toEqual({
+        "Forgot password?": `/v1/apps/fleet/pages/forgot-password?continue=${back}`,
+        "Create account": `/v1/apps/fleet/pages/signup?continue=${back}`,
+      });
+      // After a wrong password the page keeps the way back; a value from elsewhere is dropped.
+      const form = /name="continue" value="([^"]+)"/.exec(html)?.[1]?.replaceAll("&amp;", "&");
+      expect(form).toBe(`${flow.url.pathname}${flow.url.search}`);
+      const wrong = await postForm({
+        tx: hidden(html),
+        continue: form ?? "",
+        email: tenant.admin.email,
+        password: "nope",
+      });
+      expect(wrong.status).toBe(401);
+      expect((await linksOf(wrong))["Create account"]).toBe(
+        `/v1/apps/fleet/pages/signup?continue=${back}`,
+      );
+      const foreign = await postForm({
+        tx: hidden(html),
+        continue: "https://evil.example/v1/apps/fleet/oauth/authorize?x=1",
+        email: tenant.admin.email,
+        password: "nope",
+      });
+      expect(foreign.status).toBe(401);
+      expect(await linksOf(foreign)).toEqual({
+        "Forgot password?": "/v1/apps/fleet/pages/forgot-password",
+        "Create account": "/v1/apps/fleet/pages/signup",
+      });
+    } finally {
+      await signUp("closed");
+    }
+  });
+
   it("refuses a reused code (and ends what it opened) and a mismatched verifier", async () => {
     const config = await configuration();
     const flow = await startFlow(config, "openid gps:read");

@@ -48,9 +48,10 @@ const tokenPath = (app: string, action = "") =>
 /** A password sign-in's answer: a session, or the second step 2FA asks for. */
 export type SignInResult = { session: Session } | { mfaToken: string };
 
-export async function signIn(app: string, email: string, password: string): Promise<SignInResult> {
+/** A grant at the token endpoint; with 2FA on, the answer is the second step it asks for. */
+async function grant(app: string, body: Json): Promise<SignInResult> {
   try {
-    const tokens = await call("POST", tokenPath(app), { grant_type: "password", email, password });
+    const tokens = await call("POST", tokenPath(app), body);
     return { session: new Session(app, tokens as TokenResponse) };
   } catch (error) {
     if (error instanceof ApiError && error.code === "mfa_required") {
@@ -58,6 +59,56 @@ export async function signIn(app: string, email: string, password: string): Prom
     }
     throw error;
   }
+}
+
+export const signIn = (app: string, email: string, password: string) =>
+  grant(app, { grant_type: "password", email, password });
+
+/** The code of a sign-in email, or the `otl_…` token of its link. */
+export const signInWithEmail = (
+  app: string,
+  proof: { email: string; code: string } | { email_token: string },
+) => grant(app, { grant_type: "email_otp", ...proof });
+
+const appPath = (app: string, path: string) => `/v1/apps/${encodeURIComponent(app)}${path}`;
+
+/** Sends a sign-in code (and link) to the address, if it has an account. */
+export async function startEmailSignIn(app: string, email: string) {
+  await call("POST", appPath(app, "/otp/start"), { email, channel: "code" });
+}
+
+/** Sign-up: signed in at once (201), or a verification mail to follow first (202). */
+export async function signUp(
+  app: string,
+  input: { email: string; password: string; display_name?: string },
+): Promise<{ session: Session } | { verificationSent: true }> {
+  const answer = (await call("POST", appPath(app, "/signup"), input)) as Json;
+  if (typeof answer.access_token === "string") {
+    return { session: new Session(app, answer as unknown as TokenResponse) };
+  }
+  return { verificationSent: true };
+}
+
+export async function forgotPassword(app: string, email: string) {
+  await call("POST", appPath(app, "/password/forgot"), { email });
+}
+
+/** A message of the development mailbox (`DEV_MAILBOX=true`). */
+export interface MailboxMessage {
+  id: string;
+  app: string | null;
+  kind: string;
+  to: string;
+  subject: string;
+  text: string | null;
+  status: string;
+  created_at: string;
+}
+
+export async function mailbox(app: string) {
+  const query = app ? `?${new URLSearchParams({ app })}` : "";
+  const { data } = (await call("GET", `/v1/dev/mailbox${query}`)) as { data: MailboxMessage[] };
+  return data;
 }
 
 export async function completeMfa(app: string, mfaToken: string, code: string) {

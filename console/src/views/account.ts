@@ -26,7 +26,54 @@ const codeInput = () =>
     maxLength: 32,
   });
 
-/** The signed-in user's own sessions and two-factor authentication. */
+/** Changes the password; the server ends every other session of the user. */
+function passwordForm(session: Session, changed: () => Promise<void>) {
+  const current = h("input", {
+    name: "current_password",
+    type: "password",
+    required: true,
+    autocomplete: "current-password",
+  });
+  const next = h("input", {
+    name: "new_password",
+    type: "password",
+    required: true,
+    autocomplete: "new-password",
+  });
+  const error = h("p", { class: "error", role: "alert" });
+  const done = h("p", { class: "done" });
+  return h(
+    "form",
+    {
+      class: "inline-form password-form",
+      "aria-label": "Change password",
+      onsubmit: submitted(async () => {
+        error.textContent = "";
+        done.textContent = "";
+        try {
+          await session.request("POST", "/v1/users/me/password", {
+            current_password: current.value,
+            new_password: next.value,
+          });
+          current.value = "";
+          next.value = "";
+          done.textContent = "Password changed. Your other sessions were ended.";
+          announce("Password changed");
+          await changed();
+        } catch (e) {
+          error.textContent = (e as Error).message;
+        }
+      }),
+    },
+    field("Current password", current),
+    field("New password", next),
+    h("button", { type: "submit" }, "Change password"),
+    error,
+    done,
+  );
+}
+
+/** The signed-in user's own sessions, password and two-factor authentication. */
 export async function accountView(session: Session) {
   const root = h("section", { "aria-labelledby": "account-title" });
   const sessions = h("div");
@@ -34,6 +81,8 @@ export async function accountView(session: Session) {
   root.append(
     h("h2", { id: "account-title" }, "Account"),
     sessions,
+    h("h3", {}, "Password"),
+    passwordForm(session, () => loadSessions()),
     h("h3", {}, "Two-factor authentication"),
     mfa,
   );

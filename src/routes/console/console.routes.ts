@@ -9,6 +9,10 @@ export const ConsoleConfigSchema = z
         example: "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
       }),
       map_attribution: z.string().nullable(),
+      dev_mailbox: z.boolean().openapi({
+        description:
+          "Whether `GET /v1/dev/mailbox` lists the mail this server queued (development only)",
+      }),
     }),
   })
   .openapi("ConsoleConfig");
@@ -17,6 +21,7 @@ export const consoleConfig = createRoute({
   method: "get",
   path: "/console/config",
   tags: ["Console"],
-  summary: "Settings the browser console at `/` reads at start (map tiles)",
+  summary:
+    "Settings the browser console at `/` reads at start (map tiles, the development mailbox)",
   responses: { 200: jsonContent(ConsoleConfigSchema, "The console's settings") },
 });

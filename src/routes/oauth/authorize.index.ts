@@ -10,7 +10,7 @@ import { ApiError } from "../../lib/errors";
 import { authenticate } from "../../middleware/auth";
 import { rateLimit } from "../../middleware/rate-limit";
 import { issuerFor } from "../../services/access-tokens";
-import { type AppRecord, findAppByName } from "../../services/apps";
+import { type AppRecord, findAppByName, settingsOf } from "../../services/apps";
 import { checkSecondFactor } from "../../services/mfa";
 import {
   AuthorizationPageError,
@@ -53,7 +53,9 @@ authorizeRouter.get("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), asy
       c.req.query(),
       issuer,
     );
-    return page(c, 200, signInForm(app, client.name, await seal(c, transaction)));
+    const url = new URL(c.req.url);
+    const back = `${url.pathname}${url.search}`;
+    return page(c, 200, signInForm(app, client.name, await seal(c, transaction), back));
   });
 });
 
@@ -74,8 +76,9 @@ authorizeRouter.post("/apps/:app_name/oauth/authorize", rateLimit("sign-in"), as
       }
       return c.redirect(await approve(ctx, app, transaction, issuer), 302);
     }
+    const back = authorizeRequestPath(app, field("continue"));
     const again = (status: 401 | 403 | 429, message: string) =>
-      page(c, status, signInForm(app, client.name, field("tx"), message, field("email")));
+      page(c, status, signInForm(app, client.name, field("tx"), back, message, field("email")));
     let user: Awaited<ReturnType<typeof authenticateWithPassword>>;
     try {
       user = await authenticateWithPassword(ctx, app, {
@@ -161,12 +164,39 @@ function page(
   return hostedPage(c, status, "Sign in", body);
 }
 
-function signInForm(app: AppRecord, clientName: string, tx: string, error?: string, email = "") {
+/** The GET authorize URL (path and query) the form carries back, if it is one of this app's. */
+function authorizeRequestPath(app: AppRecord, value: string) {
+  const prefix = `/v1/apps/${encodeURIComponent(app.name)}/oauth/authorize?`;
+  return value.startsWith(prefix) && value.length <= 4096 ? value : undefined;
+}
+
+/**
+ * The account pages reached from the sign-in form return to `back`, the authorization request
+ * (path and query, same origin), when the user is done.
+ */
+function accountLinks(app: AppRecord, back: string | undefined) {
+  const link = (page: string) =>
+    `/v1/apps/${encodeURIComponent(app.name)}/pages/${page}${back ? `?continue=${encodeURIComponent(back)}` : ""}`;
+  return html`<nav aria-label="Account">
+      <a href="${link("forgot-password")}">Forgot password?</a>
+      ${settingsOf(app).signup === "closed" ? "" : html`<a href="${link("signup")}">Create account</a>`}
+    </nav>`;
+}
+
+function signInForm(
+  app: AppRecord,
+  clientName: string,
+  tx: string,
+  back: string | undefined,
+  error?: string,
+  email = "",
+) {
   return html`<h1>Sign in to ${app.display_name}</h1>
     <p>${clientName} asks to use your account.</p>
     ${error ? html`<p role="alert">${error}</p>` : ""}
     <form method="post">
       <input type="hidden" name="tx" value="${tx}" />
+      ${back ? html`<input type="hidden" name="continue" value="${back}" />` : ""}
       <label for="email">Email</label>
       <input id="email" name="email" type="email" autocomplete="username" required value="${email}" />
       <label for="password">Password</label>
@@ -174,7 +204,8 @@ function signInForm(app: AppRecord, clientName: string, tx: string, error?: stri
       <label for="otp">Authenticator code (if you use two-factor authentication)</label>
       <input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" />
       <button type="submit">Sign in</button>
-    </form>`;
+    </form>
+    ${accountLinks(app, back)}`;
 }
 
 function consentForm(app: AppRecord, clientName: string, scopes: string[], tx: string) {
