@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppEnv } from "../../http/app-env";
+import { deliverEmailAfterResponse } from "../../http/email-dispatch";
 import { hostedPage } from "../../http/html-page";
 import { issuerBase } from "../../http/links";
 import { formFields } from "../../http/request-body";
@@ -71,7 +72,10 @@ passwordPagesRouter.post(forgotPath, rateLimit("sign-in"), async (c) => {
   if (!/^[^\s@]+@[^\s@]+$/.test(email)) {
     return page(c, 400, "Reset your password", forgotForm(app, "Enter an email address.", email));
   }
-  await requestPasswordReset(c.var.services, app, { email, base: issuerBase(c) });
+  deliverEmailAfterResponse(
+    c,
+    await requestPasswordReset(c.var.services, app, { email, base: issuerBase(c) }),
+  );
   return page(
     c,
     200,

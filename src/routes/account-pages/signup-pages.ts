@@ -3,6 +3,7 @@ import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { SignUpSchema, VerifyEmailSchema } from "../../db/schema/signup";
 import type { AppEnv } from "../../http/app-env";
+import { deliverEmailAfterResponse } from "../../http/email-dispatch";
 import { hostedPage } from "../../http/html-page";
 import { issuerBase } from "../../http/links";
 import { formFields } from "../../http/request-body";
@@ -123,6 +124,7 @@ signupPagesRouter.post("/apps/:app_name/pages/signup", rateLimit("sign-in"), asy
       base,
       issuer: issuerFor(base, app.name),
     });
+    deliverEmailAfterResponse(c, result.mail);
     return result.status === "signed_in"
       ? done(c, app, "Account created", "Your account is ready; you can sign in now.")
       : done(

@@ -1,5 +1,6 @@
 import DataLoader from "dataloader";
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from "graphql";
+
 import type { Context } from "hono";
 import { type ZodType, z } from "zod";
 import {
@@ -14,6 +15,7 @@ import {
 } from "../../db/schema";
 import { EmailChangeSchema } from "../../db/schema/signup";
 import type { AppEnv } from "../../http/app-env";
+import { deliverEmailAfterResponse } from "../../http/email-dispatch";
 import { HistoryQuery } from "../../http/history-query";
 import { issuerBase } from "../../http/links";
 import { publishAfterResponse } from "../../http/live-publish";
@@ -338,7 +340,10 @@ const mutation: Record<string, Resolver> = {
       throw new ApiError("forbidden", "Only a user signed in with a password has this");
     }
     const body = parseInput(EmailChangeSchema, { email: args.email, password: args.password });
-    await requestEmailChange(service, app, subject.userId, body, issuerBase(ctx.hono));
+    deliverEmailAfterResponse(
+      ctx.hono,
+      await requestEmailChange(service, app, subject.userId, body, issuerBase(ctx.hono)),
+    );
     return "verification_sent";
   },
   postPositions: async (_parent, args, ctx) => {
@@ -375,13 +380,14 @@ const mutation: Record<string, Resolver> = {
       { currentPassword: args.currentPassword, newPassword: args.newPassword },
       "changePassword",
     );
-    await changePassword(
+    const mail = await changePassword(
       service,
       app,
       { userId: subject.userId, sessionId: subject.claims.sid },
       { current_password, new_password },
       { current: "currentPassword", next: "newPassword" },
     );
+    deliverEmailAfterResponse(ctx.hono, mail);
     return true;
   },
 };

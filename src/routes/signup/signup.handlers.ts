@@ -7,6 +7,7 @@ import type {
   VerifyEmailSchema,
 } from "../../db/schema/signup";
 import type { AppEnv } from "../../http/app-env";
+import { deliverEmailAfterResponse } from "../../http/email-dispatch";
 import { absoluteUrl, issuerBase } from "../../http/links";
 import { bodyOf } from "../../http/request-body";
 import { serialize } from "../../lib/serialize";
@@ -31,6 +32,7 @@ export const signUp: RouteHandler<typeof routes.signUp, AppEnv> = async (c) => {
     base,
     issuer: issuerFor(base, app.name),
   });
+  deliverEmailAfterResponse(c, result.mail);
   c.header("Cache-Control", "no-store");
   if (result.status === "verification_sent") return c.json(verificationSent, 202);
   const user = await findUser(c.var.services, app.id, result.user.id);
@@ -40,7 +42,7 @@ export const signUp: RouteHandler<typeof routes.signUp, AppEnv> = async (c) => {
 export const sendVerification: RouteHandler<typeof routes.sendVerification, AppEnv> = async (c) => {
   const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
   const { email } = bodyOf<z.output<typeof VerificationRequestSchema>>(c, "email");
-  await resendVerification(c.var.services, app, email, issuerBase(c));
+  deliverEmailAfterResponse(c, await resendVerification(c.var.services, app, email, issuerBase(c)));
   return c.json(verificationSent, 202);
 };
 
@@ -54,6 +56,9 @@ export const verifyEmail: RouteHandler<typeof routes.verifyEmail, AppEnv> = asyn
 export const changeEmail: RouteHandler<typeof routes.changeEmail, AppEnv> = async (c) => {
   const subject = selfOf(c);
   const input = bodyOf<z.output<typeof EmailChangeSchema>>(c, "email");
-  await requestEmailChange(c.var.services, appInScope(c), subject.userId, input, issuerBase(c));
+  deliverEmailAfterResponse(
+    c,
+    await requestEmailChange(c.var.services, appInScope(c), subject.userId, input, issuerBase(c)),
+  );
   return c.json(verificationSent, 202);
 };
