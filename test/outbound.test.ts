@@ -492,10 +492,23 @@ describe("outbound requests in the source", () => {
       "src/adapters/node/outbound-network.ts",
       "src/adapters/cloudflare/outbound-network.ts",
     ];
-    // Operator-configured services (Upstash, Neon, Sentry) use their own clients, not fetch here.
+    // Operator-configured services (Upstash, Neon, Sentry) use their own clients, not fetch here;
+    // these adapters fetch only the URL the operator configured (EMAIL_API_URL or the provider's,
+    // BREACHED_PASSWORDS_API_URL), never one a tenant chose.
+    const operatorServices = [
+      "src/adapters/email/http-provider.ts",
+      "src/adapters/pwned-passwords.ts",
+    ];
+    for (const path of operatorServices) {
+      expect(
+        source.some((file) => file.path === path),
+        path,
+      ).toBe(true);
+    }
     const direct = source.filter(
       ({ path, text }) =>
         !networkAdapters.includes(path) &&
+        !operatorServices.includes(path) &&
         /(?:await|return|=>|=|\(|,)\s*fetch\(|globalThis\.fetch|from "node:https?"(?!.*type)|import\("node:https?"\)/.test(
           text.replace(/^import type .*$/gm, ""),
         ),
