@@ -6,6 +6,7 @@ import { serialize } from "../lib/serialize";
 import type { AppRecord } from "./apps";
 import { auditEvents, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
+import { assertCurrentPassword } from "./current-password";
 import { deviceView } from "./devices";
 import { serializePosition } from "./ingest";
 import { chronological } from "./positions";
@@ -117,10 +118,11 @@ export async function eraseUser(
     .from(users)
     .where(and(eq(users.app_id, app.id), eq(users.id, userId)));
   if (!user) throw new ApiError("not_found", "No such user in this app");
-  const check = await ctx.passwords.verify(user.password_hash ?? ctx.passwords.dummyHash, password);
-  if (!user.password_hash || !check.valid) {
-    throw new ApiError("forbidden", "The password is not right");
-  }
+  await assertCurrentPassword(ctx, app, user, password, {
+    field: "json.password",
+    during: "erasure",
+    code: "forbidden",
+  });
   const pseudonym = `usr_erased_${ulid()}`;
   const now = ctx.clock.now();
   const erased = await ctx.db.transaction(async (tx) => {

@@ -6,6 +6,7 @@ import { issueAccountToken, redeemAccountToken } from "./account-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
 import { audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
+import { assertCurrentPassword } from "./current-password";
 import { mayMail, queueEmail } from "./email";
 import { signupMessages } from "./signup.messages";
 import { findUser, findUserByEmail, type UserView } from "./users";
@@ -106,21 +107,10 @@ export async function requestEmailChange(
     .from(users)
     .where(and(eq(users.app_id, app.id), eq(users.id, userId)));
   if (!user) throw new ApiError("not_found", "No such user in this app");
-  const attemptKeys = [
-    `acct:${user.id}`,
-    ...(ctx.audit.ipAddress ? [`ip:${ctx.audit.ipAddress}`] : []),
-  ];
-  await ctx.bruteForce.assertNotLocked(attemptKeys);
-  const check = await ctx.passwords.verify(
-    user.password_hash ?? ctx.passwords.dummyHash,
-    input.password,
-  );
-  if (!user.password_hash || !check.valid) {
-    await ctx.bruteForce.recordFailure(attemptKeys);
-    throw new ApiError("invalid_request", signupMessages.wrongPassword, {
-      details: [{ field: "json.password", reason: "not the account's password" }],
-    });
-  }
+  await assertCurrentPassword(ctx, app, user, input.password, {
+    field: "json.password",
+    during: "email_change",
+  });
   if (input.email.toLowerCase() === user.email.toLowerCase()) {
     throw new ApiError("validation_error", signupMessages.sameEmail, {
       details: [{ field: "json.email", reason: "unchanged" }],

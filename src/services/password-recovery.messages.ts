@@ -1,5 +1,4 @@
 /** What the password endpoints answer when they refuse; each message written once. */
 export const passwordMessages = {
   invalidLink: "The link is invalid or has expired",
-  wrongPassword: "The password is not right",
 } as const;

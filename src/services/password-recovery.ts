@@ -6,11 +6,12 @@ import { issueAccountToken, redeemAccountToken } from "./account-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
 import { audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
+import { assertCurrentPassword } from "./current-password";
 import { queueEmail } from "./email";
 import { mailToAccount } from "./mailed-secrets";
 import { passwordMessages } from "./password-recovery.messages";
 import { endSession, listSessions } from "./session-lifecycle";
-import { checkPassword, revokeUserTokens, type UserRecord } from "./users";
+import { checkPassword, revokeUserTokens } from "./users";
 
 /**
  * `password/forgot`: mails a reset link to the account of `email`, if there is one; the answer
@@ -126,7 +127,10 @@ export async function changePassword(
     .from(users)
     .where(and(eq(users.id, caller.userId), eq(users.app_id, app.id)));
   if (!current) throw new ApiError("not_found", "No such user in this app");
-  await assertCurrentPassword(ctx, app, current, input.current_password, fields.current);
+  await assertCurrentPassword(ctx, app, current, input.current_password, {
+    field: fields.current,
+    during: "password_change",
+  });
   await checkPassword(ctx, app, input.new_password, fields.next);
   const passwordHash = await ctx.passwords.hash(input.new_password);
   const mailId = await audited(
@@ -154,49 +158,4 @@ export async function changePassword(
     if (session.id !== caller.sessionId) await endSession(ctx, session.id, "password_changed", now);
   }
   return [mailId];
-}
-
-/**
- * The current password, checked as a sign-in checks it: a lockout first, failures audited and
- * counted. Keyed by user and IP together, so wrong guesses by the holder of one token lock this
- * check only, never the user's sign-in.
- */
-async function assertCurrentPassword(
-  ctx: ServiceContext,
-  app: AppRecord,
-  user: UserRecord,
-  password: string,
-  field: string,
-) {
-  const keys = [`pwd:${user.id}:${ctx.audit.ipAddress ?? "-"}`];
-  await ctx.bruteForce.assertNotLocked(keys);
-  const check = await ctx.passwords.verify(user.password_hash ?? ctx.passwords.dummyHash, password);
-  if (user.password_hash && check.valid) return;
-  const now = ctx.clock.now();
-  const actor = { type: "user", id: user.id } as const;
-  const target = { type: "user", id: user.id };
-  await recordAudit(
-    ctx.db,
-    ctx.audit,
-    {
-      appId: app.id,
-      action: "auth.login.failed",
-      actor,
-      target,
-      metadata: { reason: "wrong_password", during: "password_change" },
-    },
-    now,
-  );
-  const locked = await ctx.bruteForce.recordFailure(keys);
-  if (locked.length > 0) {
-    await recordAudit(
-      ctx.db,
-      ctx.audit,
-      { appId: app.id, action: "auth.lockout", actor, target, metadata: { locked } },
-      now,
-    );
-  }
-  throw new ApiError("invalid_request", passwordMessages.wrongPassword, {
-    details: [{ field, reason: "does not match" }],
-  });
 }

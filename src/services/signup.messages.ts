@@ -5,6 +5,5 @@ export const signupMessages = {
   domainNotAllowed: "Sign-up is not open to this email's domain",
   emailTaken: "A user with this email exists in this app already",
   invalidLink: "The link is invalid or has expired",
-  wrongPassword: "The password is not right",
   sameEmail: "That is your email already",
 } as const;
