@@ -19,7 +19,7 @@ const HONO = "^node_modules/(hono|@hono/[^/]+)/";
 const DRIZZLE = "^node_modules/drizzle-orm/";
 
 const NODE_ONLY_PACKAGES =
-  "^node_modules/(ioredis|pg|pg-[^/]+|@hono/node-server|@sentry/node|ws|@electric-sql/pglite|maxmind|mmdb-lib|nodemailer)/" +
+  "^node_modules/(ioredis|pg|pg-[^/]+|@hono/node-server|@sentry/node|ws|@electric-sql/pglite|maxmind|mmdb-lib|nodemailer|@node-rs/argon2[^/]*)/" +
   "|^node_modules/drizzle-orm/(node-postgres|pglite)/";
 /** Where Node's builtins and Node-only packages may be imported (test/ too: the benchmarks reuse its support). */
 const NODE_CODE =

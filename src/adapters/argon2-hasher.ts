@@ -2,8 +2,20 @@ import type Argon2 from "@phi-ag/argon2";
 import { Argon2Type, Argon2Version } from "@phi-ag/argon2";
 import type { PasswordHasher } from "../ports/passwords";
 
-/** Loads the Argon2 WebAssembly engine the way the runtime can: one loader per entry. */
-export type Argon2Loader = () => Promise<Argon2>;
+/**
+ * Argon2id (version 0x13) as a runtime computes it: the raw hash of a password for given
+ * parameters and salt. Node's is native and runs off the event loop; Workers' is WebAssembly.
+ * The hasher builds and parses the PHC strings, so hashes move freely between engines.
+ */
+export interface Argon2Engine {
+  hashRaw(
+    password: string,
+    options: Argon2Params & { salt: Uint8Array; hashLength: number },
+  ): Promise<Uint8Array>;
+}
+
+/** Loads an engine the way the runtime can: one loader per entry, called on first use. */
+export type Argon2Loader = () => Promise<Argon2Engine>;
 
 /** Argon2id cost parameters; memoryCost is in KiB. */
 export interface Argon2Params {
@@ -55,6 +67,28 @@ function withByteLength(password: string): string {
   return missing > 0 ? password + "\0".repeat(missing) : password;
 }
 
+/** @phi-ag/argon2's WebAssembly engine, loaded by `load` (each runtime gets the wasm its way). */
+export function wasmArgon2(load: () => Promise<Argon2>): Argon2Loader {
+  return async () => {
+    const argon2 = await load();
+    return {
+      // Synchronous inside: on the caller's thread for the whole hash.
+      async hashRaw(password, options) {
+        return argon2.hash(withByteLength(password), {
+          type: Argon2Type.Argon2id,
+          version: Argon2Version.Version13,
+          ...options,
+        }).hash;
+      },
+    };
+  };
+}
+
+/** Unpadded standard base64, as PHC strings carry salts and hashes. */
+function toBase64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/=+$/, "");
+}
+
 function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
@@ -71,8 +105,8 @@ const PHC =
   /^\$argon2id\$v=19\$m=(\d{1,9}),t=(\d{1,9}),p=(\d{1,9})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 
 /**
- * Argon2id password hashing with PHC strings, on the engine `loadEngine` gives (Node reads the
- * wasm from disk, workerd gets it precompiled by the bundler). The engine is loaded on first use;
+ * Argon2id password hashing with PHC strings, on the engine `loadEngine` gives (native on Node,
+ * WebAssembly precompiled by the bundler on workerd). The engine is loaded on first use;
  * a failed load is retried on the next call rather than cached.
  */
 export function createPasswordHasher(
@@ -80,7 +114,7 @@ export function createPasswordHasher(
   params: Partial<Argon2Params> = {},
 ): PasswordHasher {
   const current = withDefaults(params);
-  let engine: Promise<Argon2> | undefined;
+  let engine: Promise<Argon2Engine> | undefined;
   const loadArgon2 = () => {
     engine ??= loadEngine();
     engine.catch(() => {
@@ -88,18 +122,15 @@ export function createPasswordHasher(
     });
     return engine;
   };
-  const options = { type: Argon2Type.Argon2id, version: Argon2Version.Version13 };
+  const { memoryCost: m, timeCost: t, parallelism: p } = current;
 
   return {
     dummyHash: dummyHash(current),
     async hash(password) {
       const argon2 = await loadArgon2();
-      return argon2.hash(withByteLength(password), {
-        ...options,
-        ...current,
-        hashLength: HASH_LENGTH,
-        salt: crypto.getRandomValues(new Uint8Array(SALT_LENGTH)),
-      }).encoded;
+      const salt = crypto.getRandomValues(new Uint8Array(SALT_LENGTH));
+      const hash = await argon2.hashRaw(password, { ...current, hashLength: HASH_LENGTH, salt });
+      return `$argon2id$v=19$m=${m},t=${t},p=${p}$${toBase64(salt)}$${toBase64(hash)}`;
     },
 
     async verify(stored, password) {
@@ -113,8 +144,7 @@ export function createPasswordHasher(
       try {
         const salt = fromBase64(salt64!);
         const expected = fromBase64(hash64!);
-        const { hash } = argon2.hash(withByteLength(password), {
-          ...options,
+        const hash = await argon2.hashRaw(password, {
           ...used,
           hashLength: expected.length,
           salt,
