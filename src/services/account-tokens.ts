@@ -68,6 +68,20 @@ export async function issueAccountToken(
   return { token, code, minutes };
 }
 
+/**
+ * When the user's email counts as verified once a mailed link or code of theirs was spent: as it
+ * was if it already was; now if the token went to the address the account still has; otherwise
+ * not (a token proves the address it reached, not one the account moved to since).
+ */
+export function verifiedAfter(
+  user: { email: string; email_verified_at: Date | null },
+  token: Pick<AccountToken, "email">,
+  now: Date,
+) {
+  if (user.email_verified_at) return user.email_verified_at;
+  return user.email.toLowerCase() === token.email.toLowerCase() ? now : null;
+}
+
 /** Keys of the lockout a guess at a mailed secret counts towards: the caller's IP, and the user. */
 function attemptKeys(ctx: ServiceContext, userId?: string) {
   return [

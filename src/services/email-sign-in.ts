@@ -8,6 +8,7 @@ import {
   issueAccountToken,
   redeemAccountCode,
   redeemAccountToken,
+  verifiedAfter,
 } from "./account-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
 import { recordAudit } from "./audit";
@@ -132,8 +133,7 @@ async function useToken(
   if (!user || (await signInRefusal(tx, user, now))) {
     throw new ApiError("invalid_grant", signInMessages.userMayNotSignIn);
   }
-  const mailedHere = user.email.toLowerCase() === token.email.toLowerCase();
-  const verifiedAt = user.email_verified_at ?? (mailedHere ? now : null);
+  const verifiedAt = verifiedAfter(user, token, now);
   if (verifiedAt !== user.email_verified_at) {
     await tx.update(users).set({ email_verified_at: verifiedAt }).where(eq(users.id, user.id));
   }

@@ -1,8 +1,9 @@
 import { and, eq } from "drizzle-orm";
 import { users } from "../db/schema";
 import { ApiError } from "../lib/errors";
+import type { Database } from "../ports";
 import { accountPageUrl } from "./account-links";
-import { issueAccountToken, redeemAccountToken } from "./account-tokens";
+import { issueAccountToken, redeemAccountToken, verifiedAfter } from "./account-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
 import { audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
@@ -11,7 +12,7 @@ import { queueEmail } from "./email";
 import { mailToAccount } from "./mailed-secrets";
 import { passwordMessages } from "./password-recovery.messages";
 import { endSession, listSessions } from "./session-lifecycle";
-import { checkPassword, revokeUserTokens } from "./users";
+import { checkPassword, revokeUserTokens, type UserRecord } from "./users";
 
 /**
  * `password/forgot`: mails a reset link to the account of `email`, if there is one; the answer
@@ -27,34 +28,47 @@ export async function requestPasswordReset(
     ctx,
     app,
     input.email,
-    async (tx, user, now) => {
-      const { token, minutes } = await issueAccountToken(
-        tx,
-        app,
-        { userId: user.id, purpose: "password_reset", email: user.email },
-        now,
-      );
-      return queueEmail(
-        tx,
-        app,
-        {
-          kind: "password_reset",
-          to: user.email,
-          variables: {
-            email: user.email,
-            link: accountPageUrl(input.base, app, "reset-password", token),
-            minutes,
-          },
-        },
-        now,
-      );
-    },
+    (tx, user, now) =>
+      mailResetLink(tx, app, user, { kind: "password_reset", base: input.base }, now),
     (user) => ({
       appId: app.id,
       action: "password.reset_requested",
       actor: { type: "anonymous", id: null },
       target: { type: "user", id: user.id },
     }),
+  );
+}
+
+/**
+ * Issues a reset link for `user` and queues it in `tx`: the reset mail itself, or the "account
+ * exists" mail a sign-up with a taken address sends its owner. Answers the outbox id.
+ */
+export async function mailResetLink(
+  tx: Database,
+  app: AppRecord,
+  user: Pick<UserRecord, "id" | "email">,
+  mail: { kind: "password_reset" | "account_exists"; base: string },
+  now: Date,
+) {
+  const { token, minutes } = await issueAccountToken(
+    tx,
+    app,
+    { userId: user.id, purpose: "password_reset", email: user.email },
+    now,
+  );
+  return queueEmail(
+    tx,
+    app,
+    {
+      kind: mail.kind,
+      to: user.email,
+      variables: {
+        email: user.email,
+        link: accountPageUrl(mail.base, app, "reset-password", token),
+        minutes,
+      },
+    },
+    now,
   );
 }
 
@@ -79,16 +93,14 @@ export async function resetPassword(
     { purpose: "password_reset", token: input.token },
     async (tx, token, now) => {
       const [user] = await tx
-        .select({ email: users.email, verifiedAt: users.email_verified_at })
+        .select({ email: users.email, email_verified_at: users.email_verified_at })
         .from(users)
         .where(and(eq(users.id, token.user_id), eq(users.app_id, app.id)));
-      // The link proves the address it was mailed to, not one the account has moved to since.
-      const mailedHere = user?.email.toLowerCase() === token.email.toLowerCase();
       await tx
         .update(users)
         .set({
           password_hash: passwordHash,
-          email_verified_at: user?.verifiedAt ?? (mailedHere ? now : null),
+          email_verified_at: user ? verifiedAfter(user, token, now) : null,
           updated_at: now,
         })
         .where(and(eq(users.id, token.user_id), eq(users.app_id, app.id)));

@@ -11,6 +11,7 @@ import { audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { mayMail, queueEmail } from "./email";
 import { INVITE_TOKEN_PREFIX } from "./invites";
+import { mailResetLink } from "./password-recovery";
 import { openSession, tokensFor } from "./session-tokens";
 import { signupMessages } from "./signup.messages";
 import { checkPassword, findUserByEmail, type UserRecord } from "./users";
@@ -295,28 +296,9 @@ async function accountExists(
     ctx,
     async (tx, now) => {
       await rehearse(tx, (inner) => standIn(app, inner, now));
-      return mailOrRehearse(tx, mailAllowed, async (mailTx) => {
-        const { token, minutes } = await issueAccountToken(
-          mailTx,
-          app,
-          { userId: owner.id, purpose: "password_reset", email: owner.email },
-          now,
-        );
-        return queueEmail(
-          mailTx,
-          app,
-          {
-            kind: "account_exists",
-            to: owner.email,
-            variables: {
-              email: owner.email,
-              link: accountPageUrl(base, app, "reset-password", token),
-              minutes,
-            },
-          },
-          now,
-        );
-      });
+      return mailOrRehearse(tx, mailAllowed, (mailTx) =>
+        mailResetLink(mailTx, app, owner, { kind: "account_exists", base }, now),
+      );
     },
     {
       appId: app.id,
