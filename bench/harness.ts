@@ -80,6 +80,8 @@ export async function benchPorts(
     KEY_ENCRYPTION_SECRET,
     RATE_LIMIT_ENABLED: "false",
     PUBLIC_URL: "http://127.0.0.1",
+    // Benchmarks reach loopback only, the breached-password range API included.
+    BREACHED_PASSWORDS_API_URL: "http://127.0.0.1:9/range/",
     ...options.env,
   });
   const clock = systemClock;

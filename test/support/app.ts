@@ -50,6 +50,9 @@ export const testEnv = {
   // Suites make hundreds of requests on a clock that stands still; test/rate-limit.test.ts
   // turns limiting on.
   RATE_LIMIT_ENABLED: "false",
+  // Tests reach loopback only: an app that turns the breached-password check on (the fuzz walk
+  // may) asks a closed loopback port and fails open; a test that checks it starts its own API.
+  BREACHED_PASSWORDS_API_URL: "http://127.0.0.1:9/range/",
 } as const;
 
 export type LogEvent = { level: string; message: string; [field: string]: unknown };
