@@ -319,7 +319,11 @@ describe.runIf(Boolean(services.postgres))("npm start with SMTP_URL", () => {
             ?.status === "sent",
         { timeoutMs: 5_000, message: "the row marked sent" },
       );
-      expect(server.output()).toContain('"message":"email sent"');
+      // The log line follows the row's update; the child's output arrives when it arrives.
+      await until(() => server.output().includes('"message":"email sent"'), {
+        timeoutMs: 5_000,
+        message: "the email sent log line",
+      });
       expect(server.output()).not.toContain("html part");
     } finally {
       await pool.end();
