@@ -106,6 +106,26 @@ describe.each(adapters)("revocation store: $name", (adapter) => {
       await revocations.isRevoked(query("x", new Date("2026-11-23T10:00:05Z"), ["ses:1"])),
     ).toBe(true);
   });
+
+  it("answers many tokens at once, in order, as one-by-one checks would", async () => {
+    const { revocations } = adapter.create(systemClock);
+    const until = new Date(Date.now() + 60_000);
+    const issuedAt = new Date("2026-11-23T10:00:00Z");
+    await revocations.revoke("jti-revoked", until);
+    await revocations.revokeIssuedBefore("ses:gone", new Date("2026-11-23T10:00:30Z"), until);
+    const queries = [
+      query("jti-ok", issuedAt, ["usr:1", "ses:live"]),
+      query("jti-revoked", issuedAt, ["usr:1"]),
+      query("jti-other", issuedAt, ["usr:1", "ses:gone"]),
+      query("jti-later", new Date("2026-11-23T10:01:00Z"), ["ses:gone"]),
+      query("jti-ok", issuedAt, ["usr:1", "ses:live"]),
+    ];
+    const answers = await revocations.revokedAmong(queries);
+    expect(answers).toEqual([false, true, true, false, false]);
+    const oneByOne = await Promise.all(queries.map((q) => revocations.isRevoked(q)));
+    expect(oneByOne).toEqual(answers);
+    expect(await revocations.revokedAmong([])).toEqual([]);
+  });
 });
 
 describe.each(adapters)("limiter: $name", (adapter) => {

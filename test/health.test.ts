@@ -43,6 +43,7 @@ describe("health", () => {
           spend: async () => true,
           revokeIssuedBefore: async () => {},
           isRevoked: async () => false,
+          revokedAmong: async (queries) => queries.map(() => false),
           ping: () => Promise.reject(new Error("connection refused")),
         },
       },

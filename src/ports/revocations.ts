@@ -27,6 +27,11 @@ export interface RevocationStore {
   revokeIssuedBefore(subject: string, at: Date, expiresAt: Date): Promise<void>;
   /** One round trip, whatever the number of subjects. */
   isRevoked(query: TokenRevocationQuery): Promise<boolean>;
+  /**
+   * {@link isRevoked} for many tokens at once (the live room's sweep of its sockets): one round
+   * trip however many there are; the answers are in the order of the queries.
+   */
+  revokedAmong(queries: readonly TokenRevocationQuery[]): Promise<boolean[]>;
   /** Resolves when the store answers; rejects when it cannot be reached. */
   ping(): Promise<void>;
 }

@@ -1,5 +1,9 @@
 import type { Clock } from "../../ports/clock";
-import { issuedBeforeRevocation, type RevocationStore } from "../../ports/revocations";
+import {
+  issuedBeforeRevocation,
+  type RevocationStore,
+  type TokenRevocationQuery,
+} from "../../ports/revocations";
 
 /** In-process revocation list for the embedded default; entries drop out once expired. */
 export function createMemoryRevocationStore(clock: Clock): RevocationStore {
@@ -13,6 +17,19 @@ export function createMemoryRevocationStore(clock: Clock): RevocationStore {
     for (const [id, expiresAt] of tokens) if (expiresAt <= now) tokens.delete(id);
     for (const [id, entry] of subjects) if (entry.expiresAt <= now) subjects.delete(id);
     sweepAtSize = Math.max(1024, (tokens.size + subjects.size) * 2);
+  };
+
+  const revoked = ({ tokenId, issuedAt, subjects: owners }: TokenRevocationQuery, now: number) => {
+    const tokenExpiry = tokens.get(tokenId);
+    if (tokenExpiry !== undefined && tokenExpiry > now) return true;
+    return owners.some((owner) => {
+      const entry = subjects.get(owner);
+      return (
+        entry !== undefined &&
+        entry.expiresAt > now &&
+        issuedBeforeRevocation(issuedAt.getTime(), entry.revokedAt)
+      );
+    });
   };
 
   return {
@@ -37,18 +54,12 @@ export function createMemoryRevocationStore(clock: Clock): RevocationStore {
       const revokedAt = Math.max(at.getTime(), subjects.get(subject)?.revokedAt ?? 0);
       subjects.set(subject, { revokedAt, expiresAt: expiresAt.getTime() });
     },
-    async isRevoked({ tokenId, issuedAt, subjects: owners }) {
+    async isRevoked(query) {
+      return revoked(query, clock.now().getTime());
+    },
+    async revokedAmong(queries) {
       const now = clock.now().getTime();
-      const tokenExpiry = tokens.get(tokenId);
-      if (tokenExpiry !== undefined && tokenExpiry > now) return true;
-      return owners.some((owner) => {
-        const entry = subjects.get(owner);
-        return (
-          entry !== undefined &&
-          entry.expiresAt > now &&
-          issuedBeforeRevocation(issuedAt.getTime(), entry.revokedAt)
-        );
-      });
+      return queries.map((query) => revoked(query, now));
     },
     async ping() {},
   };

@@ -1,6 +1,10 @@
 import type { Redis } from "@upstash/redis";
 import type { Clock } from "../../ports/clock";
-import { issuedBeforeRevocation, type RevocationStore } from "../../ports/revocations";
+import {
+  issuedBeforeRevocation,
+  type RevocationStore,
+  type TokenRevocationQuery,
+} from "../../ports/revocations";
 
 /**
  * Revocations in Upstash Redis, each key expiring with what it revokes: `…:jti:<id>` for one
@@ -21,6 +25,24 @@ local revokedAt = math.max(current, tonumber(ARGV[1]))
 redis.call("SET", KEYS[1], revokedAt, "PX", ARGV[2])
 return revokedAt`;
 
+  // One MGET of every distinct key, whatever the number of tokens: sockets of one user share
+  // their subjects.
+  const revokedAmong = async (queries: readonly TokenRevocationQuery[]) => {
+    if (queries.length === 0) return [];
+    const keys = [
+      ...new Set(queries.flatMap((q) => [tokenKey(q.tokenId), ...q.subjects.map(subjectKey)])),
+    ];
+    const values = await redis.mget<(number | string | null)[]>(...keys);
+    const stored = new Map(keys.map((key, i) => [key, values[i] ?? null]));
+    return queries.map(({ tokenId, issuedAt, subjects }) => {
+      if (stored.get(tokenKey(tokenId)) !== null) return true;
+      return subjects.some((subject) => {
+        const at = stored.get(subjectKey(subject));
+        return at != null && issuedBeforeRevocation(issuedAt.getTime(), Number(at));
+      });
+    });
+  };
+
   return {
     async revoke(tokenId, expiresAt) {
       const ttlMs = expiresAt.getTime() - clock.now().getTime();
@@ -37,17 +59,11 @@ return revokedAt`;
       if (ttlMs <= 0) return;
       await redis.eval(keepLatest, [subjectKey(subject)], [at.getTime(), ttlMs]);
     },
-    async isRevoked({ tokenId, issuedAt, subjects }) {
-      const [token, ...revokedAt] = await redis.mget<(number | null)[]>(
-        tokenKey(tokenId),
-        ...subjects.map(subjectKey),
-      );
-      if (token !== null && token !== undefined) return true;
-      return revokedAt.some(
-        (at) =>
-          at !== null && at !== undefined && issuedBeforeRevocation(issuedAt.getTime(), Number(at)),
-      );
+    async isRevoked(query) {
+      const [answer] = await revokedAmong([query]);
+      return answer ?? false;
     },
+    revokedAmong,
     async ping() {
       await redis.ping();
     },
