@@ -11,6 +11,7 @@ import { emailSenderFor } from "./adapters/email/select";
 import { nodeArgon2 } from "./adapters/node/argon2";
 import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
 import { createNodeOutboundNetwork } from "./adapters/node/outbound-network";
+import { createNodeRedis } from "./adapters/node/redis";
 import { createSmtpEmailSender } from "./adapters/node/smtp";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
@@ -50,7 +51,10 @@ async function main() {
         onIdleError: (error) => logger.warn("idle database connection lost", { error }),
       })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
-  const { cache, revocations, limiter } = createCacheAdapters(config, clock);
+  const cache = createCacheAdapters(config, clock, {
+    connectRedis: (url) => createNodeRedis({ url, logger }),
+  });
+  const { revocations, limiter } = cache;
   const geoip = config.GEOIP_DATABASE_PATH
     ? await createMaxmindGeoIp({
         databasePath: config.GEOIP_DATABASE_PATH,
@@ -108,7 +112,7 @@ async function main() {
       url: `http://localhost:${info.port}`,
       port: info.port,
       database: db.driver,
-      cache,
+      cache: cache.cache,
     });
   });
   hub.attach(server as Server);
@@ -133,7 +137,9 @@ async function main() {
     void hub.close();
     void fanout?.close();
     server.close(() => {
-      void Promise.allSettled([db.close(), sentry?.flush(2000)]).finally(() => process.exit(0));
+      void Promise.allSettled([db.close(), cache.close(), sentry?.flush(2000)]).finally(() =>
+        process.exit(0),
+      );
     });
   };
   process.once("SIGINT", shutdown);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
-import { createUpstashLimiter } from "../src/adapters/upstash/limiter";
+import { createRedisLimiter } from "../src/adapters/redis/limiter";
+import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
-import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
 import type { DatabasePort, Limiter } from "../src/ports";
 import {
   adminHeaders,
@@ -280,7 +280,7 @@ describe("under concurrency, through HTTP", () => {
     adapters.push({
       name: "Upstash (real Redis)",
       limiter: () =>
-        createUpstashLimiter(createUpstashRedis({ url: upstash!.url, token: upstash!.token }), {
+        createRedisLimiter(createUpstashRedis({ url: upstash!.url, token: upstash!.token }), {
           prefix: `heimdall-test:${crypto.randomUUID()}`,
         }),
     });
@@ -311,7 +311,7 @@ describe("when Redis cannot be reached", () => {
     const { app, logs } = createTestApp({
       db,
       env: { RATE_LIMIT_ENABLED: "true" },
-      ports: { limiter: createUpstashLimiter(dead) },
+      ports: { limiter: createRedisLimiter(dead) },
     });
     const res = await app.request("/v1");
     expect(res.status).toBe(200);
@@ -330,7 +330,7 @@ describe("when Redis cannot be reached", () => {
     const { app: broken, logs } = createTestApp({
       db,
       clock,
-      ports: { revocations: createUpstashRevocationStore(dead, clock) },
+      ports: { revocations: createRedisRevocationStore(dead, clock) },
       services: { keys: services.keys },
     });
     const res = await send(broken, "GET", "/v1/users/me", {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
+import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
-import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
 import type { App } from "../src/app";
 import type { DatabasePort, Ports, RevocationStore } from "../src/ports";
 import type { Services } from "../src/services/context";
@@ -43,7 +43,7 @@ if (services.redis) {
       const server: UpstashRestServer = await startUpstashRest({ redisUrl });
       const redis = createUpstashRedis({ url: server.url, token: server.token });
       const prefix = `heimdall-test:${crypto.randomUUID()}:`;
-      return { store: createUpstashRevocationStore(redis, clock, { prefix }), close: server.close };
+      return { store: createRedisRevocationStore(redis, clock, { prefix }), close: server.close };
     },
   });
 } else {
