@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ConnectRedis, createCacheAdapters } from "../src/adapters/cache";
 import { createConsoleLogger } from "../src/adapters/console-logger";
 import { createMemoryLimiter } from "../src/adapters/memory/limiter";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
@@ -6,7 +7,9 @@ import { createNodeRedis, type NodeRedis } from "../src/adapters/node/redis";
 import { createRedisLimiter } from "../src/adapters/redis/limiter";
 import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
+import { parseConfig } from "../src/config";
 import type { Clock, Limiter, RevocationStore } from "../src/ports";
+import { testEnv } from "./support/app";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
 import { until } from "./support/wait";
@@ -267,5 +270,46 @@ describe.runIf(services.redis)("Upstash and native Redis over the same Redis", (
     ]);
     expect(results.map((r) => r.remaining)).toEqual([5, 4, 3, 2, 1, 0, 0, 0]);
     expect(new Set(results.map((r) => r.reset)).size).toBe(1);
+  });
+});
+
+describe("which adapters createCacheAdapters picks", () => {
+  const closedPort = "redis://127.0.0.1:1";
+  const upstashEnv = {
+    UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1",
+    UPSTASH_REDIS_REST_TOKEN: "x",
+  };
+  const pick = (env: Record<string, string>, connectRedis?: ConnectRedis) =>
+    createCacheAdapters(parseConfig({ ...testEnv, ...env }), systemClock, { connectRedis });
+
+  it("takes REDIS_URL through the runtime's connection, which answers at once when Redis is down", async () => {
+    const opened: string[] = [];
+    const cache = pick({ REDIS_URL: closedPort }, (url) => {
+      opened.push(url);
+      return nativeRedis(url);
+    });
+    expect(cache.cache).toBe("redis");
+    expect(opened).toEqual([closedPort]);
+    const started = performance.now();
+    await expect(cache.revocations.ping()).rejects.toThrow();
+    await expect(
+      cache.revocations.isRevoked({ tokenId: "t", issuedAt: new Date(), subjects: ["usr:1"] }),
+    ).rejects.toThrow();
+    await expect(cache.limiter.limit("k", { limit: 5, windowMs: 60_000 })).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
+  it("keeps memory where the runtime cannot open a Redis connection (Workers)", () => {
+    expect(pick({ REDIS_URL: closedPort }).cache).toBe("memory");
+  });
+
+  it("takes Upstash when both are set, and opens no Redis connection", () => {
+    const opened: string[] = [];
+    const cache = pick({ ...upstashEnv, REDIS_URL: closedPort }, (url) => {
+      opened.push(url);
+      return nativeRedis(url);
+    });
+    expect(cache.cache).toBe("upstash");
+    expect(opened).toEqual([]);
   });
 });
