@@ -51,10 +51,14 @@ async function main() {
         onIdleError: (error) => logger.warn("idle database connection lost", { error }),
       })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
-  const cache = createCacheAdapters(config, clock, {
+  const {
+    cache,
+    revocations,
+    limiter,
+    close: closeCache,
+  } = createCacheAdapters(config, clock, {
     connectRedis: (url) => createNodeRedis({ url, logger }),
   });
-  const { revocations, limiter } = cache;
   const geoip = config.GEOIP_DATABASE_PATH
     ? await createMaxmindGeoIp({
         databasePath: config.GEOIP_DATABASE_PATH,
@@ -112,7 +116,7 @@ async function main() {
       url: `http://localhost:${info.port}`,
       port: info.port,
       database: db.driver,
-      cache: cache.cache,
+      cache,
     });
   });
   hub.attach(server as Server);
@@ -137,7 +141,7 @@ async function main() {
     void hub.close();
     void fanout?.close();
     server.close(() => {
-      void Promise.allSettled([db.close(), cache.close(), sentry?.flush(2000)]).finally(() =>
+      void Promise.allSettled([db.close(), closeCache(), sentry?.flush(2000)]).finally(() =>
         process.exit(0),
       );
     });

@@ -112,8 +112,8 @@ function deserialize(reply: unknown): unknown {
 }
 
 /** `{ px: 500, nx: true }` → `PX 500 NX`: each option is the Redis flag of its name. */
-const setFlags = (opts: SetCommandOptions = {} as SetCommandOptions) =>
-  Object.entries(opts).flatMap(([name, value]): Array<string | number> => {
+const setFlags = (opts?: SetCommandOptions) =>
+  Object.entries(opts ?? {}).flatMap(([name, value]): Array<string | number> => {
     if (value === true) return [name.toUpperCase()];
     if (typeof value === "number") return [name.toUpperCase(), value];
     return [];
