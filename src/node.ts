@@ -11,6 +11,7 @@ import { emailSenderFor } from "./adapters/email/select";
 import { nodeArgon2 } from "./adapters/node/argon2";
 import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
 import { createNodeOutboundNetwork } from "./adapters/node/outbound-network";
+import { createNodeRedis } from "./adapters/node/redis";
 import { createSmtpEmailSender } from "./adapters/node/smtp";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
@@ -50,7 +51,14 @@ async function main() {
         onIdleError: (error) => logger.warn("idle database connection lost", { error }),
       })
     : await createPgliteDatabase({ dataDir: join(config.DATA_DIR, "pglite"), migrationsFolder });
-  const { cache, revocations, limiter } = createCacheAdapters(config, clock);
+  const {
+    cache,
+    revocations,
+    limiter,
+    close: closeCache,
+  } = createCacheAdapters(config, clock, {
+    connectRedis: (url) => createNodeRedis({ url, logger }),
+  });
   const geoip = config.GEOIP_DATABASE_PATH
     ? await createMaxmindGeoIp({
         databasePath: config.GEOIP_DATABASE_PATH,
@@ -133,7 +141,9 @@ async function main() {
     void hub.close();
     void fanout?.close();
     server.close(() => {
-      void Promise.allSettled([db.close(), sentry?.flush(2000)]).finally(() => process.exit(0));
+      void Promise.allSettled([db.close(), closeCache(), sentry?.flush(2000)]).finally(() =>
+        process.exit(0),
+      );
     });
   };
   process.once("SIGINT", shutdown);

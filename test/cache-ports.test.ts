@@ -1,17 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ConnectRedis, createCacheAdapters } from "../src/adapters/cache";
+import { createConsoleLogger } from "../src/adapters/console-logger";
 import { createMemoryLimiter } from "../src/adapters/memory/limiter";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
-import { createUpstashLimiter } from "../src/adapters/upstash/limiter";
+import { createNodeRedis, type NodeRedis } from "../src/adapters/node/redis";
+import { createRedisLimiter } from "../src/adapters/redis/limiter";
+import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
-import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
+import { parseConfig } from "../src/config";
 import type { Clock, Limiter, RevocationStore } from "../src/ports";
+import { testEnv } from "./support/app";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
 import { until } from "./support/wait";
 
 /**
- * One contract for each shared-state port, run on every adapter: in-memory always, Upstash
- * against the real Redis of TEST_REDIS_URL through a local Upstash-REST endpoint.
+ * One contract for each shared-state port, run on every adapter: in-memory always; with the real
+ * Redis of TEST_REDIS_URL, Upstash (through a local Upstash-REST endpoint) and the native Redis
+ * connection of REDIS_URL on Node, which must also see each other's state over the same keys.
  */
 interface Adapters {
   name: string;
@@ -31,6 +37,13 @@ const adapters: Adapters[] = [
 ];
 
 let upstash: UpstashRestServer | undefined;
+const nativeClients: NodeRedis[] = [];
+const nativeRedis = (url: string) => {
+  const client = createNodeRedis({ url, logger: createConsoleLogger({ level: "silent" }) });
+  nativeClients.push(client);
+  return client;
+};
+afterAll(() => Promise.all(nativeClients.map((client) => client.close())));
 if (services.redis) {
   const redisUrl = services.redis;
   beforeAll(async () => {
@@ -44,13 +57,24 @@ if (services.redis) {
       const redis = createUpstashRedis({ url: upstash.url, token: upstash.token });
       const prefix = `heimdall-test:${crypto.randomUUID()}`;
       return {
-        revocations: createUpstashRevocationStore(redis, clock, { prefix: `${prefix}:revoked:` }),
-        limiter: createUpstashLimiter(redis, { prefix: `${prefix}:ratelimit` }),
+        revocations: createRedisRevocationStore(redis, clock, { prefix: `${prefix}:revoked:` }),
+        limiter: createRedisLimiter(redis, { prefix: `${prefix}:ratelimit` }),
+      };
+    },
+  });
+  adapters.push({
+    name: "native Redis",
+    create(clock) {
+      const redis = nativeRedis(redisUrl);
+      const prefix = `heimdall-test:${crypto.randomUUID()}`;
+      return {
+        revocations: createRedisRevocationStore(redis, clock, { prefix: `${prefix}:revoked:` }),
+        limiter: createRedisLimiter(redis, { prefix: `${prefix}:ratelimit` }),
       };
     },
   });
 } else {
-  announceSkip("Upstash adapters against real Redis", "TEST_REDIS_URL");
+  announceSkip("Upstash and native Redis adapters against real Redis", "TEST_REDIS_URL");
 }
 
 describe.each(adapters)("revocation store: $name", (adapter) => {
@@ -166,5 +190,126 @@ describe.each(adapters)("limiter: $name", (adapter) => {
     expect((await limiter.limit("slide", short)).success).toBe(false);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await limiter.limit("slide", short)).success).toBe(true);
+  });
+});
+
+describe.runIf(services.redis)("Upstash and native Redis over the same Redis", () => {
+  /** Both adapters on one fresh prefix, as a Worker on Upstash and Node on REDIS_URL would be. */
+  const pair = () => {
+    if (!upstash || !services.redis) throw new Error("Upstash endpoint not started");
+    const viaUpstash = createUpstashRedis({ url: upstash.url, token: upstash.token });
+    const viaNative = nativeRedis(services.redis);
+    const prefix = `heimdall-test:${crypto.randomUUID()}`;
+    const build = (redis: typeof viaUpstash | typeof viaNative) => ({
+      revocations: createRedisRevocationStore(redis, systemClock, { prefix: `${prefix}:revoked:` }),
+      limiter: createRedisLimiter(redis, { prefix: `${prefix}:ratelimit` }),
+    });
+    return { upstash: build(viaUpstash), native: build(viaNative) };
+  };
+  const expiresAt = new Date(Date.now() + 60_000);
+  const issuedAt = new Date("2026-11-23T10:00:00Z");
+
+  it("sees a revocation written through the other, both ways", async () => {
+    const { upstash, native } = pair();
+    await native.revocations.revoke("jti-native", expiresAt);
+    await upstash.revocations.revoke("jti-upstash", expiresAt);
+    await native.revocations.revokeIssuedBefore("ses:native", issuedAt, expiresAt);
+    await upstash.revocations.revokeIssuedBefore("usr:upstash", issuedAt, expiresAt);
+    const queries = [
+      { tokenId: "jti-native", issuedAt, subjects: [] },
+      { tokenId: "jti-upstash", issuedAt, subjects: [] },
+      { tokenId: "a", issuedAt, subjects: ["ses:native"] },
+      { tokenId: "b", issuedAt, subjects: ["usr:upstash"] },
+      { tokenId: "c", issuedAt, subjects: ["usr:other"] },
+    ];
+    expect(await upstash.revocations.revokedAmong(queries)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect(await native.revocations.revokedAmong(queries)).toEqual([true, true, true, true, false]);
+    // The later of two revocation times wins whichever side wrote it.
+    await upstash.revocations.revokeIssuedBefore(
+      "ses:native",
+      new Date(issuedAt.getTime() + 5000),
+      expiresAt,
+    );
+    const later = {
+      tokenId: "d",
+      issuedAt: new Date(issuedAt.getTime() + 3000),
+      subjects: ["ses:native"],
+    };
+    expect(await native.revocations.isRevoked(later)).toBe(true);
+  });
+
+  it("spends a single-use id once across both", async () => {
+    const { upstash, native } = pair();
+    expect(await native.revocations.spend("ticket-1", expiresAt)).toBe(true);
+    expect(await upstash.revocations.spend("ticket-1", expiresAt)).toBe(false);
+    expect(await upstash.revocations.spend("ticket-2", expiresAt)).toBe(true);
+    expect(await native.revocations.spend("ticket-2", expiresAt)).toBe(false);
+  });
+
+  it("counts a limit consumed through one against the other", async () => {
+    const { upstash, native } = pair();
+    const rule = { limit: 6, windowMs: 60_000 };
+    const sides = [native, upstash, native, upstash, native, upstash, native, upstash];
+    const results = [];
+    for (const side of sides) results.push(await side.limiter.limit("shared-client", rule));
+    expect(results.map((r) => r.success)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(results.map((r) => r.remaining)).toEqual([5, 4, 3, 2, 1, 0, 0, 0]);
+    expect(new Set(results.map((r) => r.reset)).size).toBe(1);
+  });
+});
+
+describe("which adapters createCacheAdapters picks", () => {
+  const closedPort = "redis://127.0.0.1:1";
+  const upstashEnv = {
+    UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1",
+    UPSTASH_REDIS_REST_TOKEN: "x",
+  };
+  const pick = (env: Record<string, string>, connectRedis?: ConnectRedis) =>
+    createCacheAdapters(parseConfig({ ...testEnv, ...env }), systemClock, { connectRedis });
+
+  it("takes REDIS_URL through the runtime's connection, which answers at once when Redis is down", async () => {
+    const opened: string[] = [];
+    const cache = pick({ REDIS_URL: closedPort }, (url) => {
+      opened.push(url);
+      return nativeRedis(url);
+    });
+    expect(cache.cache).toBe("redis");
+    expect(opened).toEqual([closedPort]);
+    const started = performance.now();
+    await expect(cache.revocations.ping()).rejects.toThrow();
+    await expect(
+      cache.revocations.isRevoked({ tokenId: "t", issuedAt: new Date(), subjects: ["usr:1"] }),
+    ).rejects.toThrow();
+    await expect(cache.limiter.limit("k", { limit: 5, windowMs: 60_000 })).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
+  it("keeps memory where the runtime cannot open a Redis connection (Workers)", () => {
+    expect(pick({ REDIS_URL: closedPort }).cache).toBe("memory");
+  });
+
+  it("takes Upstash when both are set, and opens no Redis connection", () => {
+    const opened: string[] = [];
+    const cache = pick({ ...upstashEnv, REDIS_URL: closedPort }, (url) => {
+      opened.push(url);
+      return nativeRedis(url);
+    });
+    expect(cache.cache).toBe("upstash");
+    expect(opened).toEqual([]);
   });
 });

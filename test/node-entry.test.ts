@@ -3,7 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { testEnv } from "./support/app";
 import { expectError, readJson } from "./support/http";
+import { bearer, createTenant, overHttp, send } from "./support/identity";
 import { runNodeServer, startNodeServer } from "./support/node-server";
 import { createTestDatabase } from "./support/postgres";
 import { announceSkip, services } from "./support/services";
@@ -159,6 +161,67 @@ describe("the Node entry (npm start)", { timeout: 180_000 }, () => {
       expect(await readJson(res)).toMatchObject({ status: "ok", checks: { cache: "ok" } });
     } finally {
       await server.stop();
+    }
+  });
+
+  it("keeps revocations and rate limits in the Redis of REDIS_URL, shared by every process", async (context) => {
+    if (!services.postgres || !services.redis) {
+      announceSkip("Node entry on REDIS_URL", "TEST_DATABASE_URL and TEST_REDIS_URL");
+      context.skip();
+      return;
+    }
+    const database = await createTestDatabase(services.postgres);
+    cleanup.push(database.drop);
+    const env = {
+      ...testEnv,
+      DATABASE_URL: database.url,
+      REDIS_URL: services.redis,
+      RATE_LIMIT_ENABLED: "true",
+      RATE_LIMIT_DEFAULT_PER_MINUTE: "1000",
+      RATE_LIMIT_TOKEN_PER_MINUTE: "50",
+    };
+    // One after the other: the first applies the migrations.
+    const first = await startNodeServer(env);
+    const second = await startNodeServer(env).catch(async (error: unknown) => {
+      await first.stop();
+      throw error;
+    });
+    try {
+      expect(first.output()).toMatch(/"cache":"redis"/);
+      expect(second.output()).toMatch(/"cache":"redis"/);
+      expect(await readJson(await fetch(`${second.url}/health`))).toMatchObject({
+        status: "ok",
+        checks: { cache: "ok" },
+      });
+      const tenant = await createTenant(overHttp(first.url), `redis-${Date.now().toString(36)}`);
+      const me = () =>
+        fetch(`${second.url}/v1/users/me`, { headers: bearer(tenant.reader.accessToken) });
+      expect((await me()).status).toBe(200);
+      const revoked = await send(
+        overHttp(first.url),
+        "POST",
+        `/v1/apps/${tenant.app.name}/tokens/revoke`,
+        {
+          body: { token: tenant.reader.accessToken, token_type_hint: "access_token" },
+        },
+      );
+      expect(revoked.status).toBe(200);
+      // Revoked on the first process, refused by the second on its very next request.
+      await expectError(await me(), 401, "unauthorized");
+
+      // One token-endpoint budget for the client, whichever process it reaches.
+      const remaining = [];
+      for (const url of [first.url, second.url, first.url, second.url]) {
+        const res = await send(overHttp(url), "POST", `/v1/apps/${tenant.app.name}/tokens`, {
+          body: { grant_type: "refresh_token", refresh_token: "not-a-token" },
+        });
+        remaining.push(Number(res.headers.get("x-ratelimit-remaining")));
+      }
+      const [start = 0] = remaining;
+      expect(start).toBeGreaterThan(0);
+      expect(remaining).toEqual([start, start - 1, start - 2, start - 3]);
+    } finally {
+      await Promise.all([first.stop(), second.stop()]);
     }
   });
 

@@ -1,8 +1,11 @@
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConsoleLogger } from "../src/adapters/console-logger";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
-import { createUpstashLimiter } from "../src/adapters/upstash/limiter";
+import { createNodeRedis, type NodeRedis } from "../src/adapters/node/redis";
+import { createRedisLimiter } from "../src/adapters/redis/limiter";
+import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
-import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
 import type { DatabasePort, Limiter } from "../src/ports";
 import {
   adminHeaders,
@@ -278,9 +281,16 @@ describe("under concurrency, through HTTP", () => {
     });
     afterAll(() => upstash?.close());
     adapters.push({
+      name: "native Redis",
+      limiter: () =>
+        createRedisLimiter(nativeRedis(redisUrl), {
+          prefix: `heimdall-test:${crypto.randomUUID()}`,
+        }),
+    });
+    adapters.push({
       name: "Upstash (real Redis)",
       limiter: () =>
-        createUpstashLimiter(createUpstashRedis({ url: upstash!.url, token: upstash!.token }), {
+        createRedisLimiter(createUpstashRedis({ url: upstash!.url, token: upstash!.token }), {
           prefix: `heimdall-test:${crypto.randomUUID()}`,
         }),
     });
@@ -304,16 +314,43 @@ describe("under concurrency, through HTTP", () => {
   );
 });
 
-describe("when Redis cannot be reached", () => {
-  const dead = createUpstashRedis({ url: "http://127.0.0.1:1", token: "x" });
+const closedPort = "127.0.0.1:1";
+const nativeClients: NodeRedis[] = [];
+const nativeRedis = (url: string) => {
+  const client = createNodeRedis({ url, logger: createConsoleLogger({ level: "silent" }) });
+  nativeClients.push(client);
+  return client;
+};
+afterAll(() => Promise.all(nativeClients.map((client) => client.close())));
+/** A loopback Redis that accepts connections and never answers. */
+const silentSockets = new Set<Socket>();
+const silent = createServer((socket) => silentSockets.add(socket));
+beforeAll(() => new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve)));
+afterAll(() => {
+  for (const socket of silentSockets) socket.destroy();
+  return new Promise((resolve) => silent.close(resolve));
+});
 
+describe.each([
+  {
+    name: "Upstash",
+    dead: () => createUpstashRedis({ url: `http://${closedPort}`, token: "x" }),
+  },
+  { name: "native Redis (REDIS_URL)", dead: () => nativeRedis(`redis://${closedPort}`) },
+  {
+    name: "native Redis that never answers",
+    dead: () => nativeRedis(`redis://127.0.0.1:${(silent.address() as AddressInfo).port}`),
+  },
+])("when Redis cannot be reached ($name)", ({ dead }) => {
   it("rate limiting fails open, with an error log", async () => {
     const { app, logs } = createTestApp({
       db,
       env: { RATE_LIMIT_ENABLED: "true" },
-      ports: { limiter: createUpstashLimiter(dead) },
+      ports: { limiter: createRedisLimiter(dead()) },
     });
+    const started = performance.now();
     const res = await app.request("/v1");
+    expect(performance.now() - started).toBeLessThan(3000);
     expect(res.status).toBe(200);
     expect(
       logs.some(
@@ -326,16 +363,18 @@ describe("when Redis cannot be reached", () => {
     const clock = createTestClock();
     const healthy = createMemoryRevocationStore(clock);
     const { app, services } = createTestApp({ db, clock, ports: { revocations: healthy } });
-    const tenant = await createTenant(app, "uniform");
+    const tenant = await createTenant(app, `uniform-${crypto.randomUUID().slice(0, 8)}`);
     const { app: broken, logs } = createTestApp({
       db,
       clock,
-      ports: { revocations: createUpstashRevocationStore(dead, clock) },
+      ports: { revocations: createRedisRevocationStore(dead(), clock) },
       services: { keys: services.keys },
     });
+    const started = performance.now();
     const res = await send(broken, "GET", "/v1/users/me", {
       headers: bearer(tenant.reader.accessToken),
     });
+    expect(performance.now() - started).toBeLessThan(3000);
     expect(res.headers.get("retry-after")).toBe("5");
     await expectError(res, 503, "service_unavailable");
     expect(logs.some((e) => e.level === "error")).toBe(true);

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConsoleLogger } from "../src/adapters/console-logger";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
+import { createNodeRedis } from "../src/adapters/node/redis";
+import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
-import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
 import type { App } from "../src/app";
 import type { DatabasePort, Ports, RevocationStore } from "../src/ports";
 import type { Services } from "../src/services/context";
@@ -16,8 +18,9 @@ import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest
 /**
  * Anything single-use is spent by one atomic operation whose answer says whether this caller was
  * first, never by a check and a revocation after it. The same concurrent spends run against
- * every revocation adapter: the in-memory store, and Upstash (through the REST shim over real
- * Redis, the production store on Workers, where a check-then-revoke let most of 20 through):
+ * every revocation adapter: the in-memory store, Upstash (through the REST shim over real
+ * Redis, the production store on Workers, where a check-then-revoke let most of 20 through) and
+ * the native Redis connection of REDIS_URL on Node:
  * the store's own `spend`, then the three things spent through it (a live socket's ticket, a
  * password sign-in's `mfa_token`, the OAuth consent form's sealed transaction).
  */
@@ -43,11 +46,22 @@ if (services.redis) {
       const server: UpstashRestServer = await startUpstashRest({ redisUrl });
       const redis = createUpstashRedis({ url: server.url, token: server.token });
       const prefix = `heimdall-test:${crypto.randomUUID()}:`;
-      return { store: createUpstashRevocationStore(redis, clock, { prefix }), close: server.close };
+      return { store: createRedisRevocationStore(redis, clock, { prefix }), close: server.close };
+    },
+  });
+  adapters.push({
+    name: "native",
+    async open() {
+      const redis = createNodeRedis({
+        url: redisUrl,
+        logger: createConsoleLogger({ level: "silent" }),
+      });
+      const prefix = `heimdall-test:${crypto.randomUUID()}:`;
+      return { store: createRedisRevocationStore(redis, clock, { prefix }), close: redis.close };
     },
   });
 } else {
-  announceSkip("single-use spends on Upstash", "TEST_REDIS_URL");
+  announceSkip("single-use spends on Upstash and native Redis", "TEST_REDIS_URL");
 }
 
 let db: DatabasePort;

@@ -2,9 +2,9 @@ import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPostgresDatabase } from "../../src/adapters/postgres/database";
-import { createUpstashLimiter } from "../../src/adapters/upstash/limiter";
+import { createRedisLimiter } from "../../src/adapters/redis/limiter";
+import { createRedisRevocationStore } from "../../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../../src/adapters/upstash/redis";
-import { createUpstashRevocationStore } from "../../src/adapters/upstash/revocations";
 import type { DatabasePort, Ports } from "../../src/ports";
 import {
   adminHeaders,
@@ -901,12 +901,12 @@ if (services.postgres) {
         upstash = await startUpstashRest({ redisUrl });
         const redis = createUpstashRedis({ url: upstash.url, token: upstash.token });
         const prefix = `heimdall-fuzz:${crypto.randomUUID()}`;
-        const revocations = createUpstashRevocationStore(redis, clock, {
+        const revocations = createRedisRevocationStore(redis, clock, {
           prefix: `${prefix}:revoked:`,
         });
         ports = {
           revocations,
-          limiter: createUpstashLimiter(redis, { prefix: `${prefix}:ratelimit` }),
+          limiter: createRedisLimiter(redis, { prefix: `${prefix}:ratelimit` }),
         };
       }
       return {

@@ -1,17 +1,18 @@
-import type { Redis } from "@upstash/redis";
 import type { Clock } from "../../ports/clock";
 import {
   issuedBeforeRevocation,
   type RevocationStore,
   type TokenRevocationQuery,
 } from "../../ports/revocations";
+import type { RedisCommands } from "./commands";
 
 /**
- * Revocations in Upstash Redis, each key expiring with what it revokes: `…:jti:<id>` for one
- * token, `…:sub:<subject>` holding the revocation time (ms) for all of a subject's earlier tokens.
+ * Revocations in Redis (Upstash over REST, or a plain Redis through ioredis), each key expiring
+ * with what it revokes: `…:jti:<id>` for one token, `…:sub:<subject>` holding the revocation time
+ * (ms) for all of a subject's earlier tokens.
  */
-export function createUpstashRevocationStore(
-  redis: Redis,
+export function createRedisRevocationStore(
+  redis: RedisCommands,
   clock: Clock,
   options: { prefix?: string } = {},
 ): RevocationStore {

@@ -1,0 +1,120 @@
+import { createHash } from "node:crypto";
+import type { SetCommandOptions } from "@upstash/redis";
+import { Redis } from "ioredis";
+import type { Logger } from "../../ports/logger";
+import type { RedisCommands } from "../redis/commands";
+
+/** As the Upstash client's: a Redis that accepts the command but never answers costs a second. */
+const COMMAND_TIMEOUT_MS = 1_000;
+
+export interface NodeRedis extends RedisCommands {
+  close(): Promise<void>;
+}
+
+/**
+ * A plain Redis over TCP (ioredis) with the Upstash REST client's command shapes and replies,
+ * for the revocation store and the limiter on the request path. A command gets one try: no
+ * offline queue and no resend after a reconnect (a SET NX or a limit sent twice would count
+ * twice), so while Redis is down every command fails at once (revocation checks answer 503, the
+ * limiter fails open) and the client reconnects in the background.
+ */
+export function createNodeRedis(options: { url: string; logger: Logger }): NodeRedis {
+  const client = new Redis(options.url, {
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+  });
+
+  // One line when the connection is lost and one when it is back, not one per reconnect attempt.
+  let reachable = true;
+  client.on("error", (error) => {
+    if (!reachable) return;
+    reachable = false;
+    options.logger.warn("redis unreachable", { error });
+  });
+  client.on("ready", () => {
+    if (!reachable) options.logger.info("redis reachable again");
+    reachable = true;
+  });
+
+  // Without an offline queue a command sent while the socket is still opening would fail, so
+  // until the first attempt ends (connected, refused, or a command timeout) commands wait for it.
+  let opening: Promise<void> | undefined = new Promise<void>((resolve) => {
+    const opened = () => {
+      opening = undefined;
+      resolve();
+    };
+    client.once("ready", opened);
+    client.once("close", opened);
+    setTimeout(opened, COMMAND_TIMEOUT_MS).unref();
+  });
+  const send = (command: string, args: Array<string | number>) =>
+    opening ? opening.then(() => client.call(command, ...args)) : client.call(command, ...args);
+
+  // `@upstash/ratelimit`'s scripts open with `#!lua flags=allow-key-locking`, a flag only Upstash
+  // knows: open-source Redis refuses the script. Without it the script is the same, keys and
+  // counts included. The library asks for a script by the sha of its own text; Redis knows the
+  // one it ran by the sha of the text without the flag.
+  const loadedAs = new Map<string, string>();
+  const runnable = (script: string) => {
+    const stripped = script.replace(/^#!lua flags=[^\n]*\n/, "#!lua\n");
+    if (stripped !== script) loadedAs.set(sha1(script), sha1(stripped));
+    return stripped;
+  };
+  const scriptArgs = (keys: string[], args: unknown[]) => [
+    keys.length,
+    ...keys,
+    ...args.map((arg) => String(arg)),
+  ];
+
+  return {
+    get: async <TData>(key: string) => deserialize(await send("GET", [key])) as TData | null,
+    mget: async <TData extends unknown[]>(...keys: [string[]] | string[]) =>
+      ((await send("MGET", keys.flat())) as Array<string | null>).map(deserialize) as TData,
+    set: async <TData>(key: string, value: TData, opts?: SetCommandOptions) =>
+      (await send("SET", [key, serialize(value), ...setFlags(opts)])) as "OK" | TData | null,
+    eval: async <TArgs extends unknown[], TData = unknown>(
+      script: string,
+      keys: string[],
+      args: TArgs,
+    ) => (await send("EVAL", [runnable(script), ...scriptArgs(keys, args)])) as TData,
+    evalsha: async <TArgs extends unknown[], TData = unknown>(
+      sha: string,
+      keys: string[],
+      args: TArgs,
+    ) => (await send("EVALSHA", [loadedAs.get(sha) ?? sha, ...scriptArgs(keys, args)])) as TData,
+    ping: async () => String(await send("PING", [])),
+    async close() {
+      // QUIT needs a connection; without one, stop reconnecting.
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+const sha1 = (text: string) => createHash("sha1").update(text).digest("hex");
+
+/** As the Upstash client stores a value: strings as they are, anything else as JSON. */
+const serialize = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
+
+/**
+ * As the Upstash client reads one: JSON when it parses (`"1"` is 1), the string otherwise, and a
+ * number that would not come back as the same text (past 2^53) stays a string.
+ */
+function deserialize(reply: unknown): unknown {
+  if (typeof reply !== "string") return reply;
+  try {
+    const parsed: unknown = JSON.parse(reply);
+    return typeof parsed === "number" && String(parsed) !== reply ? reply : parsed;
+  } catch {
+    return reply;
+  }
+}
+
+/** `{ px: 500, nx: true }` → `PX 500 NX`: each option is the Redis flag of its name. */
+const setFlags = (opts?: SetCommandOptions) =>
+  Object.entries(opts ?? {}).flatMap(([name, value]): Array<string | number> => {
+    if (value === true) return [name.toUpperCase()];
+    if (typeof value === "number") return [name.toUpperCase(), value];
+    return [];
+  });
