@@ -10,7 +10,7 @@ import {
   verifyAccessToken,
 } from "./access-tokens";
 import { type AppRecord, assertAppActive, settingsOf } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { audited, recordAudit, recordAuditIn } from "./audit";
 import type { ServiceContext } from "./context";
 import { checkSecondFactor, type SecondFactor } from "./mfa";
 import { endSession } from "./session-lifecycle";
@@ -59,8 +59,7 @@ export async function signInOrChallenge(
     const now = ctx.clock.now();
     const challenge = await mfaChallenge(ctx, app, user, input.issuer);
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: app.id,
         action: "auth.login.mfa_required",
@@ -128,8 +127,7 @@ async function auditPasswordFailure(
   now: Date,
 ) {
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "auth.login.failed",
@@ -142,8 +140,7 @@ async function auditPasswordFailure(
   const locked = await ctx.bruteForce.recordFailure(attemptKeys);
   if (locked.length > 0) {
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: app.id,
         action: "auth.lockout",
@@ -291,7 +288,7 @@ async function rotate(
       created_at: now,
     });
     await tx.update(sessions).set({ last_used_at: now }).where(eq(sessions.id, session.id));
-    await recordAudit(
+    await recordAuditIn(
       tx,
       ctx.audit,
       {
@@ -330,8 +327,7 @@ async function reuse(
   }
   await endSession(ctx, session.id, "refresh_token_reuse", now);
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "token.reuse_detected",
