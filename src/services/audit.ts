@@ -62,7 +62,8 @@ export function recordAudit(
   return ctx.auditLog.append(auditRow(source, event, at));
 }
 
-function auditRow(source: AuditSource, event: AuditEvent, at: Date): AuditRow {
+/** The row of an event, for a statement that writes it alongside its change. */
+export function auditRow(source: AuditSource, event: AuditEvent, at: Date): AuditRow {
   return {
     id: newId("aud"),
     app_id: event.appId,
