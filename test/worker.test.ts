@@ -105,13 +105,39 @@ describe("the Worker in workerd", () => {
         {},
       );
       expect(login.status).toBe(200);
-      const { access_token } = await readJson(login);
+      const { access_token, refresh_token } = await readJson(login);
       const decision = await post(
         "/v1/authorize",
         { token: access_token, permission: "gps:read" },
         {},
       );
       expect(await readJson(decision)).toMatchObject({ allowed: true });
+
+      // Rotation's one statement over the Neon driver, and a refused sign-in's audit event
+      // through the isolate's group-commit audit log, both readable once answered.
+      const refreshed = await post("/v1/apps/edge/tokens/refresh", { refresh_token }, {});
+      expect(refreshed.status).toBe(200);
+      expect((await readJson(refreshed)).refresh_token).not.toBe(refresh_token);
+      const refused = await Promise.all(
+        ["wrong one", "wrong two"].map((password) =>
+          post(
+            "/v1/apps/edge/tokens",
+            { grant_type: "password", email: "ada@edge.dev", password },
+            {},
+          ),
+        ),
+      );
+      expect(refused.map((res) => res.status)).toEqual([400, 400]);
+      const audit = async (action: string) =>
+        (
+          await readJson(
+            await worker.fetch(`http://heimdall.test/v1/apps/edge/audit-logs?action=${action}`, {
+              headers: admin,
+            }),
+          )
+        ).data;
+      expect(await audit("token.refreshed")).toHaveLength(1);
+      expect(await audit("auth.login.failed")).toHaveLength(2);
     },
   );
 

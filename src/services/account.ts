@@ -178,8 +178,7 @@ export async function eraseUser(
   });
   await revokeUserTokens(ctx, userId, now, "erased");
   await recordAudit(
-    ctx.db,
-    { ...ctx.audit, actorId: pseudonym, ipAddress: null, userAgent: null, location: undefined },
+    ctx,
     {
       appId: app.id,
       action: "user.erased",
@@ -188,6 +187,7 @@ export async function eraseUser(
       metadata: erased,
     },
     now,
+    { ...ctx.audit, actorId: pseudonym, ipAddress: null, userAgent: null, location: undefined },
   );
   return erased;
 }

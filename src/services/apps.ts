@@ -191,8 +191,7 @@ export async function updateSettings(
 
 export async function recordKeyRotation(ctx: ServiceContext, app: AppRecord, kid: string) {
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     { appId: app.id, action: "keys.rotated", target: { type: "signing_key", id: kid } },
     ctx.clock.now(),
   );

@@ -65,8 +65,7 @@ export async function createReport(ctx: ServiceContext, input: ReportInput) {
     .returning();
   if (!report) throw new Error("insert returned no row");
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: report.app_id,
       action: "audit_report.created",

@@ -3,6 +3,7 @@ import { pageOf } from "../db/page";
 import { auditLogs } from "../db/schema";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
+import type { AuditRow } from "./audit-log";
 import type { AuditActorType, AuditSource, ServiceContext } from "./context";
 
 export interface AuditEvent {
@@ -33,14 +34,37 @@ export function audited<T>(
   const now = ctx.clock.now();
   return ctx.db.transaction(async (tx) => {
     const result = await change(tx, now);
-    await recordAudit(tx, ctx.audit, typeof event === "function" ? event(result) : event, now);
+    await recordAuditIn(tx, ctx.audit, typeof event === "function" ? event(result) : event, now);
     return result;
   });
 }
 
-/** Appends an event; pass the transaction that makes the change, so both land or neither. */
-export async function recordAudit(db: Database, source: AuditSource, event: AuditEvent, at: Date) {
-  await db.insert(auditLogs).values({
+/** Appends an event in the transaction that makes the change, so both land or neither. */
+export async function recordAuditIn(
+  tx: Database,
+  source: AuditSource,
+  event: AuditEvent,
+  at: Date,
+) {
+  await tx.insert(auditLogs).values(auditRow(source, event, at));
+}
+
+/**
+ * Appends an event no change carries (a refused sign-in, a granted client), in the next group
+ * commit of the audit log; resolves once its row is durable, so the answer follows the record.
+ */
+export function recordAudit(
+  ctx: ServiceContext,
+  event: AuditEvent,
+  at: Date,
+  source: AuditSource = ctx.audit,
+): Promise<void> {
+  return ctx.auditLog.append(auditRow(source, event, at));
+}
+
+/** The row of an event, for a statement that writes it alongside its change. */
+export function auditRow(source: AuditSource, event: AuditEvent, at: Date): AuditRow {
+  return {
     id: newId("aud"),
     app_id: event.appId,
     actor_type: event.actor?.type ?? source.actorType,
@@ -53,7 +77,7 @@ export async function recordAudit(db: Database, source: AuditSource, event: Audi
     user_agent: source.userAgent,
     location: source.location?.() ?? null,
     timestamp: at,
-  });
+  };
 }
 
 export interface AuditFilter {

@@ -17,6 +17,7 @@ import type {
 } from "../ports";
 import type { PasswordHasher } from "../ports/passwords";
 import { type ApiKeyVerifier, createApiKeyVerifier } from "./api-key-verifier";
+import { type AuditLog, createAuditLog } from "./audit-log";
 import { type BruteForceGuard, createBruteForceGuard } from "./brute-force";
 import { createDeviceVerifier, type DeviceVerifier } from "./device-verifier";
 import { failOpen } from "./fail-open-limiter";
@@ -71,6 +72,8 @@ export interface Services {
   bruteForce: BruteForceGuard;
   /** SHA-256 (hex) of the platform admin key. */
   adminKeyHash: string;
+  /** Group-commits the audit events no transaction carries (`recordAudit`, audit.ts). */
+  auditLog: AuditLog;
 }
 
 /**
@@ -118,6 +121,7 @@ export function createServices(ports: Ports): Services {
       clock,
     }),
     adminKeyHash: secrets.adminKeyHash,
+    auditLog: createAuditLog({ database: ports.db }),
   };
 }
 

@@ -177,8 +177,7 @@ export async function clientCredentialsGrant(
     : false;
   if (!credential || credential.app_id !== app.id || credential.revoked_at || !matches) {
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: app.id,
         action: "auth.client.failed",
@@ -213,8 +212,7 @@ export async function clientCredentialsGrant(
     .set({ last_used_at: now })
     .where(eq(serviceCredentials.id, credential.id));
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "auth.client.succeeded",

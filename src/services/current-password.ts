@@ -28,8 +28,7 @@ export async function assertCurrentPassword(
   const actor = { type: "user", id: user.id } as const;
   const target = { type: "user", id: user.id };
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "auth.login.failed",
@@ -42,8 +41,7 @@ export async function assertCurrentPassword(
   const locked = await ctx.bruteForce.recordFailure(keys);
   if (locked.length > 0) {
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       { appId: app.id, action: "auth.lockout", actor, target, metadata: { locked } },
       now,
     );

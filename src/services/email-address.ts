@@ -4,7 +4,7 @@ import { ApiError } from "../lib/errors";
 import { accountPageUrl } from "./account-links";
 import { issueAccountToken, redeemAccountToken } from "./account-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { audited, recordAuditIn } from "./audit";
 import type { ServiceContext } from "./context";
 import { assertCurrentPassword } from "./current-password";
 import { mayMail, queueEmail } from "./email";
@@ -43,7 +43,7 @@ export async function verifyEmail(
           .update(users)
           .set({ email_verified_at: user.email_verified_at ?? now, updated_at: now })
           .where(eq(users.id, user.id));
-        await recordAudit(tx, ctx.audit, verifiedEvent(app, user.id, "email.verified", {}), now);
+        await recordAuditIn(tx, ctx.audit, verifiedEvent(app, user.id, "email.verified", {}), now);
         return user.id;
       }
       const [taken] = await tx
@@ -61,7 +61,7 @@ export async function verifyEmail(
         .update(users)
         .set({ email: spent.email, email_verified_at: now, updated_at: now })
         .where(eq(users.id, user.id));
-      await recordAudit(
+      await recordAuditIn(
         tx,
         ctx.audit,
         verifiedEvent(app, user.id, "email.changed", { from: user.email, to: spent.email }),

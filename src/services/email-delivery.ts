@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
 import { devMailboxEnabled } from "../config";
 import { emailOutbox } from "../db/schema";
 import { EmailDeliveryError } from "../ports/email";
-import { recordAudit } from "./audit";
+import { recordAuditIn } from "./audit";
 import type { ServiceContext } from "./context";
 
 /** How long a claimed row is left to its dispatcher before another may take it up again. */
@@ -127,7 +127,7 @@ async function finish(
       .where(and(eq(emailOutbox.id, row.id), eq(emailOutbox.attempts, row.attempts)))
       .returning({ id: emailOutbox.id });
     if (!ended) return;
-    await recordAudit(
+    await recordAuditIn(
       tx,
       ctx.audit,
       {

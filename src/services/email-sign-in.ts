@@ -11,7 +11,7 @@ import {
   verifiedAfter,
 } from "./account-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
-import { recordAudit } from "./audit";
+import { recordAudit, recordAuditIn } from "./audit";
 import type { ServiceContext } from "./context";
 import { queueEmail } from "./email";
 import { emailSignInMessages } from "./email-sign-in.messages";
@@ -99,8 +99,7 @@ export async function emailOtpGrant(
       );
   if (!redeemed) {
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: app.id,
         action: "otp.failed",
@@ -137,7 +136,7 @@ async function useToken(
   if (verifiedAt !== user.email_verified_at) {
     await tx.update(users).set({ email_verified_at: verifiedAt }).where(eq(users.id, user.id));
   }
-  await recordAudit(
+  await recordAuditIn(
     tx,
     ctx.audit,
     {

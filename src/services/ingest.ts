@@ -93,8 +93,7 @@ export async function storePoints(
   const events: LiveEvent[] = [];
   for (const device of cameOnline) {
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       { appId, action: "device.online", target: { type: "device", id: device.id } },
       now,
     );

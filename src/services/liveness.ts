@@ -29,8 +29,7 @@ export async function sweepOfflineDevices(ctx: ServiceContext) {
   const announcements: Array<{ appId: string; events: LiveEvent[] }> = [];
   for (const device of overdue) {
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: device.appId,
         action: "device.offline",

@@ -152,8 +152,7 @@ export async function checkSecondFactor(
   const now = ctx.clock.now();
   const audit = (action: string, metadata: Record<string, unknown>) =>
     recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: app.id,
         action,

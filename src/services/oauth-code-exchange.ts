@@ -52,8 +52,7 @@ export async function exchangeCode(
     if (replayed?.session_id && replayed.client_id === client.id) {
       await endSession(ctx, replayed.session_id, "authorization_code_reuse", now);
       await recordAudit(
-        ctx.db,
-        ctx.audit,
+        ctx,
         {
           appId: app.id,
           action: "oauth.code_reused",

@@ -5,7 +5,7 @@ import type { Database } from "../ports";
 import { accountPageUrl } from "./account-links";
 import { issueAccountToken, redeemAccountToken, verifiedAfter } from "./account-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { audited, recordAuditIn } from "./audit";
 import type { ServiceContext } from "./context";
 import { assertCurrentPassword } from "./current-password";
 import { queueEmail } from "./email";
@@ -104,7 +104,7 @@ export async function resetPassword(
           updated_at: now,
         })
         .where(and(eq(users.id, token.user_id), eq(users.app_id, app.id)));
-      await recordAudit(
+      await recordAuditIn(
         tx,
         ctx.audit,
         {

@@ -4,7 +4,7 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import type { AppRecord } from "./apps";
-import { recordAudit } from "./audit";
+import { recordAudit, recordAuditIn } from "./audit";
 import type { ServiceContext } from "./context";
 import type { PlatformRecord } from "./platforms";
 import { platformMessages } from "./platforms.messages";
@@ -52,8 +52,7 @@ export function auditLoginFailure(
   now: Date,
 ) {
   return recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "auth.login.failed",
@@ -167,7 +166,7 @@ export async function createPlatformUser(
     .onConflictDoNothing()
     .returning();
   if (!created) throw new ApiError("conflict", platformMessages.emailTaken);
-  await recordAudit(
+  await recordAuditIn(
     tx,
     ctx.audit,
     {
@@ -208,7 +207,7 @@ export async function linkIdentity(
     .returning();
   // A concurrent first sign-in of the same account linked it first: refuse, never relink.
   if (!inserted) throw new ApiError("conflict", platformMessages.linkedMeanwhile);
-  await recordAudit(
+  await recordAuditIn(
     tx,
     ctx.audit,
     {

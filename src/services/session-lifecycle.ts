@@ -38,8 +38,7 @@ export async function revokeRefreshToken(ctx: ServiceContext, app: AppRecord, to
   const now = ctx.clock.now();
   await endSession(ctx, found.session.id, "revoked", now);
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "token.revoked",
@@ -56,8 +55,7 @@ export async function revokeAccessToken(ctx: ServiceContext, app: AppRecord, cla
   if (claims.app !== app.id) return false;
   await ctx.revocations.revoke(claims.jti, new Date(claims.exp * 1000));
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "token.revoked",
@@ -102,8 +100,7 @@ export async function endUserSessions(
   for (const session of ending) {
     await endSession(ctx, session.id, "signed_out", now);
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       { appId: app.id, action: "session.ended", target: { type: "session", id: session.id } },
       now,
     );

@@ -1,5 +1,5 @@
-import { eq, sql } from "drizzle-orm";
-import { oauthClients, refreshTokens, sessions, users } from "../db/schema";
+import { and, eq, exists, sql } from "drizzle-orm";
+import { bans, oauthClients, refreshTokens, roles, sessions, userRoles, users } from "../db/schema";
 import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
@@ -7,8 +7,9 @@ import type { Database } from "../ports";
 import { signAccessToken } from "./access-tokens";
 import { type AppRecord, settingsOf } from "./apps";
 import type { ServiceContext } from "./context";
+import { activeAt } from "./ip-ban-list";
 import { hasPermission } from "./permissions";
-import { grantsOf, type UserRecord } from "./users";
+import { type Grants, grantsFrom, grantsOf, type UserRecord } from "./users";
 
 /** RFC 6749 §5.1 */
 export interface TokenResponse {
@@ -39,9 +40,10 @@ async function accessTokenFor(
   user: UserRecord,
   session: { sessionId: string; grant?: SessionGrant | undefined },
   issuer: string,
+  known?: Grants,
 ) {
   const settings = settingsOf(app);
-  const grants = await grantsOf(ctx.db, user.id);
+  const grants = known ?? (await grantsOf(ctx.db, user.id));
   const { grant } = session;
   const { token } = await signAccessToken(ctx, {
     issuer,
@@ -98,15 +100,19 @@ export async function openSession(
   return { sessionId, refreshToken, grant };
 }
 
-/** The token response for a session just opened (or a refresh token just rotated). */
+/**
+ * The token response for a session just opened (or a refresh token just rotated); `grants` when
+ * the caller has already read the user's roles.
+ */
 export async function tokensFor(
   ctx: ServiceContext,
   app: AppRecord,
   user: UserRecord,
   session: { sessionId: string; refreshToken: string; grant?: SessionGrant | undefined },
   issuer: string,
+  grants?: Grants,
 ): Promise<TokenResponse> {
-  const access = await accessTokenFor(ctx, app, user, session, issuer);
+  const access = await accessTokenFor(ctx, app, user, session, issuer, grants);
   return {
     access_token: access.token,
     token_type: "Bearer",
@@ -140,3 +146,40 @@ export async function findRefresh(db: Database, token: string) {
 }
 
 export type StoredRefresh = NonNullable<Awaited<ReturnType<typeof findRefresh>>>;
+
+/**
+ * A refresh token presented for rotation, read with everything its rotation decides on in the
+ * same statement: its session, user and client, whether the user is banned at `now`, and the
+ * user's grants for the access token.
+ */
+export async function findRefreshToRotate(db: Database, token: string, now: Date) {
+  if (!token.startsWith(REFRESH_PREFIX)) return undefined;
+  const activeUserBan = db
+    .select({ id: bans.id })
+    .from(bans)
+    .where(and(eq(bans.kind, "user"), eq(bans.user_id, users.id), activeAt(now)));
+  const [row] = await db
+    .select({
+      token: refreshTokens,
+      session: sessions,
+      user: users,
+      clientExists: sql<boolean>`${oauthClients.id} is not null`,
+      banned: sql<boolean>`${exists(activeUserBan)}`,
+      roles: sql<Array<{ name: string; permissions: string[] }>>`(
+        select coalesce(
+          json_agg(json_build_object('name', ${roles.name}, 'permissions', ${roles.permissions})
+            order by ${roles.name}),
+          '[]'::json)
+        from ${userRoles} inner join ${roles} on ${roles.id} = ${userRoles.role_id}
+        where ${userRoles.user_id} = ${users.id})`,
+    })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))
+    .innerJoin(users, eq(users.id, sessions.user_id))
+    .leftJoin(oauthClients, eq(oauthClients.id, sessions.client_id))
+    .where(eq(refreshTokens.token_hash, await sha256Hex(token)))
+    .limit(1);
+  if (!row) return undefined;
+  const { roles: held, ...found } = row;
+  return { ...found, grants: grantsFrom(typeof held === "string" ? JSON.parse(held) : held) };
+}

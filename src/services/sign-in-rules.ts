@@ -20,7 +20,16 @@ export async function signInRefusal(
   now: Date,
 ): Promise<"user_deactivated" | "user_banned" | undefined> {
   if (user.status !== "active") return "user_deactivated";
-  if (await isUserBanned(db, user.id, now)) return "user_banned";
+  return signInRefusalKnowing(user, await isUserBanned(db, user.id, now));
+}
+
+/** {@link signInRefusal} where whether the user is banned was read already (with the user). */
+export function signInRefusalKnowing(
+  user: Pick<UserRecord, "status">,
+  banned: boolean,
+): "user_deactivated" | "user_banned" | undefined {
+  if (user.status !== "active") return "user_deactivated";
+  if (banned) return "user_banned";
   return undefined;
 }
 

@@ -1,5 +1,5 @@
-import { and, eq } from "drizzle-orm";
-import { refreshTokens, sessions, users } from "../db/schema";
+import { eq, sql } from "drizzle-orm";
+import { auditLogs, refreshTokens, sessions, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -10,12 +10,13 @@ import {
   verifyAccessToken,
 } from "./access-tokens";
 import { type AppRecord, assertAppActive, settingsOf } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { audited, auditRow, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { checkSecondFactor, type SecondFactor } from "./mfa";
 import { endSession } from "./session-lifecycle";
 import {
   findRefresh,
+  findRefreshToRotate,
   grantOf,
   openSession,
   REFRESH_PREFIX,
@@ -24,7 +25,12 @@ import {
   tokensFor,
 } from "./session-tokens";
 import { signInMessages } from "./sign-in.messages";
-import { emailVerificationRefusal, mfaChallenge, signInRefusal } from "./sign-in-rules";
+import {
+  emailVerificationRefusal,
+  mfaChallenge,
+  signInRefusal,
+  signInRefusalKnowing,
+} from "./sign-in-rules";
 import { findUserByEmail, type UserRecord } from "./users";
 
 const invalidCredentials = () => new ApiError("invalid_grant", signInMessages.invalidCredentials);
@@ -59,8 +65,7 @@ export async function signInOrChallenge(
     const now = ctx.clock.now();
     const challenge = await mfaChallenge(ctx, app, user, input.issuer);
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: app.id,
         action: "auth.login.mfa_required",
@@ -128,8 +133,7 @@ async function auditPasswordFailure(
   now: Date,
 ) {
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "auth.login.failed",
@@ -142,8 +146,7 @@ async function auditPasswordFailure(
   const locked = await ctx.bruteForce.recordFailure(attemptKeys);
   if (locked.length > 0) {
     await recordAudit(
-      ctx.db,
-      ctx.audit,
+      ctx,
       {
         appId: app.id,
         action: "auth.lockout",
@@ -230,8 +233,8 @@ export async function refreshGrant(
   input: { refreshToken: string; issuer: string },
 ): Promise<TokenResponse> {
   assertAppActive(app, "invalid_grant");
-  const found = await findRefresh(ctx.db, input.refreshToken);
   const now = ctx.clock.now();
+  const found = await findRefreshToRotate(ctx.db, input.refreshToken, now);
   if (!found || found.session.app_id !== app.id) throw invalidRefreshToken();
   const { token, session, user } = found;
   if (session.revoked_at || token.status === "revoked" || session.expires_at <= now) {
@@ -239,7 +242,7 @@ export async function refreshGrant(
   }
   // A session an OAuth client held ends with the client, even one its deletion did not reach.
   if (session.client_id && !found.clientExists) throw invalidRefreshToken();
-  if (await signInRefusal(ctx.db, user, now)) throw invalidRefreshToken();
+  if (signInRefusalKnowing(user, found.banned)) throw invalidRefreshToken();
 
   if (token.status === "rotated") return reuse(ctx, app, found, input.issuer);
 
@@ -255,11 +258,14 @@ export async function refreshGrant(
     user,
     { sessionId: session.id, refreshToken: successor, grant: grantOf(session) },
     input.issuer,
+    found.grants,
   );
 }
 
 /**
- * Replaces the refresh token with `successor`, audited; false when a concurrent refresh won the
+ * Replaces the refresh token with `successor`, audited, in one statement (no transaction held
+ * open across round trips): the successor, the session's touch and the audit row are written
+ * only from what the conditional UPDATE returned. False when a concurrent refresh won the
  * rotation (only one does).
  */
 async function rotate(
@@ -271,39 +277,47 @@ async function rotate(
 ) {
   const successorId = newId("rtk");
   const keepSuccessor = settingsOf(app).refresh_reuse_interval > 0;
-  return ctx.db.transaction(async (tx) => {
-    const [won] = await tx
-      .update(refreshTokens)
-      .set({
-        status: "rotated",
-        rotated_at: now,
-        replaced_by: successorId,
-        successor_encrypted: keepSuccessor ? await ctx.sealer.encrypt(successor) : null,
-      })
-      .where(and(eq(refreshTokens.id, token.id), eq(refreshTokens.status, "active")))
-      .returning({ id: refreshTokens.id });
-    if (!won) return false;
-    await tx.insert(refreshTokens).values({
-      id: successorId,
-      session_id: session.id,
-      token_hash: await sha256Hex(successor),
-      expires_at: session.expires_at,
-      created_at: now,
-    });
-    await tx.update(sessions).set({ last_used_at: now }).where(eq(sessions.id, session.id));
-    await recordAudit(
-      tx,
-      ctx.audit,
-      {
-        appId: app.id,
-        action: "token.refreshed",
-        actor: { type: "user", id: user.id },
-        target: { type: "session", id: session.id },
-      },
-      now,
-    );
-    return true;
-  });
+  const sealed = keepSuccessor ? await ctx.sealer.encrypt(successor) : null;
+  const at = now.toISOString();
+  const audit = auditRow(
+    ctx.audit,
+    {
+      appId: app.id,
+      action: "token.refreshed",
+      actor: { type: "user", id: user.id },
+      target: { type: "session", id: session.id },
+    },
+    now,
+  );
+  const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
+  // Parameters are cast: in an INSERT … SELECT the server cannot infer their types.
+  const result = await ctx.db.execute(sql`
+    with won as (
+      update ${refreshTokens}
+      set status = 'rotated', rotated_at = ${at}::timestamptz, replaced_by = ${successorId}::text,
+        successor_encrypted = ${sealed}::text
+      where id = ${token.id} and status = 'active'
+      returning session_id
+    ), successor as (
+      insert into ${refreshTokens} (id, session_id, token_hash, expires_at, created_at)
+      select ${successorId}::text, session_id, ${await sha256Hex(successor)}::text,
+        ${session.expires_at.toISOString()}::timestamptz, ${at}::timestamptz
+      from won
+    ), touched as (
+      update ${sessions} set last_used_at = ${at}::timestamptz
+      where id in (select session_id from won)
+    ), audited as (
+      insert into ${auditLogs} (id, app_id, actor_type, actor_id, action, target_type, target_id,
+        metadata, ip_address, user_agent, location, timestamp)
+      select ${audit.id}::text, ${audit.app_id}::text, ${audit.actor_type}::text,
+        ${audit.actor_id}::text, ${audit.action}::text, ${audit.target_type}::text,
+        ${audit.target_id}::text, ${json(audit.metadata)}::jsonb, ${audit.ip_address}::text,
+        ${audit.user_agent}::text, ${json(audit.location)}::jsonb, ${at}::timestamptz
+      from won
+    )
+    select count(*)::int as won from won`);
+  const [row] = (result as unknown as { rows: Array<{ won: number }> }).rows;
+  return row?.won === 1;
 }
 
 /** A rotated refresh token presented again: its successor within the reuse interval, else the end. */
@@ -330,8 +344,7 @@ async function reuse(
   }
   await endSession(ctx, session.id, "refresh_token_reuse", now);
   await recordAudit(
-    ctx.db,
-    ctx.audit,
+    ctx,
     {
       appId: app.id,
       action: "token.reuse_detected",

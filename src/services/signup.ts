@@ -7,7 +7,7 @@ import type { Database } from "../ports";
 import { accountPageUrl } from "./account-links";
 import { issueAccountToken } from "./account-tokens";
 import { type AppRecord, assertAppActive, settingsOf } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { audited, recordAuditIn } from "./audit";
 import type { ServiceContext } from "./context";
 import { mayMail, queueEmail } from "./email";
 import { INVITE_TOKEN_PREFIX } from "./invites";
@@ -197,7 +197,7 @@ async function queueVerification(
     },
     now,
   );
-  await recordAudit(
+  await recordAuditIn(
     tx,
     ctx.audit,
     {

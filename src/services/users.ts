@@ -55,6 +55,13 @@ export async function grantsOf(db: Database, userId: string) {
     .innerJoin(roles, eq(roles.id, userRoles.role_id))
     .where(eq(userRoles.user_id, userId))
     .orderBy(asc(roles.name));
+  return grantsFrom(rows);
+}
+
+export type Grants = ReturnType<typeof grantsFrom>;
+
+/** A user's role names and the union of their permissions, from their roles in name order. */
+export function grantsFrom(rows: ReadonlyArray<{ name: string; permissions: string[] }>) {
   return {
     roles: rows.map((row) => row.name),
     permissions: [...new Set(rows.flatMap((row) => row.permissions))].sort(),
