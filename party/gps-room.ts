@@ -14,12 +14,13 @@ import {
   type AddressBans,
   authenticated,
   CLOSE_TOO_MANY,
-  deliver,
   handleMessage,
   newPeerState,
   type Peer,
   type PeerState,
   type RoomHost,
+  type Subscribers,
+  subscribersOf,
   sweep,
 } from "./room";
 
@@ -29,7 +30,8 @@ type State = PeerState<Principal> & { ip?: string };
  * An app's live GPS room on a Durable Object (named by the app's id), a thin host over
  * `room.ts`. Sockets arrive authenticated by the Worker (`src/worker/live-socket.ts`);
  * their state lives in `connection.setState`, which survives hibernation, and `{type:"Ping"}`
- * is answered by the runtime without waking the room.
+ * is answered by the runtime without waking the room. Who subscribes to what is indexed in memory
+ * while the room is awake, and read back from the sockets' state when it wakes.
  */
 export class GpsRoom extends Server<WorkerEnv> {
   static override options = { hibernate: true };
@@ -43,6 +45,12 @@ export class GpsRoom extends Server<WorkerEnv> {
     | undefined;
   /** Each socket's messages are handled in order; authenticating is asynchronous. */
   readonly #queues = new Map<string, Promise<void>>();
+  #index: Subscribers<Principal> | undefined;
+
+  #subscribers() {
+    this.#index ??= subscribersOf(this.#peers());
+    return this.#index;
+  }
 
   /** Built on first need, from the same bindings and ports as the Worker's. */
   #ports() {
@@ -108,6 +116,7 @@ export class GpsRoom extends Server<WorkerEnv> {
       const peer = this.#peerOf(connection);
       await handleMessage(peer, text, (await this.#ports()).host);
       connection.setState({ ...peer.state, ...(peer.ip ? { ip: peer.ip } : {}) });
+      if (connection.readyState === WebSocket.OPEN) this.#subscribers().update(peer);
     });
     this.#queues.set(connection.id, next);
     void next.finally(() => {
@@ -115,9 +124,17 @@ export class GpsRoom extends Server<WorkerEnv> {
     });
   }
 
+  override onClose(connection: Connection<State>) {
+    this.#index?.remove(connection.id);
+  }
+
+  override onError(connection: Connection<State>) {
+    this.#index?.remove(connection.id);
+  }
+
   /** RPC from the Worker's realtime port: the app's events, to the sockets subscribed. */
   async publish(events: readonly LiveEvent[]) {
-    deliver(this.#peers(), this.name, events);
+    this.#subscribers().deliver(this.name, events);
   }
 
   override async onAlarm() {
@@ -139,8 +156,14 @@ export class GpsRoom extends Server<WorkerEnv> {
       origin: new URL(connection.uri ?? "http://localhost").origin,
       ip: (state as State).ip,
       state,
-      send: (message, serialized) => connection.send(serialized ?? JSON.stringify(message)),
-      close: (code, reason) => connection.close(code, reason),
+      send: (message, serialized) => {
+        if (connection.readyState !== WebSocket.OPEN) return;
+        connection.send(serialized ?? JSON.stringify(message));
+      },
+      close: (code, reason) => {
+        this.#index?.remove(connection.id);
+        connection.close(code, reason);
+      },
     };
   }
 }

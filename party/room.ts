@@ -61,8 +61,11 @@ export interface RoomHost<P extends Principal> {
   authenticate(credential: string, origin: string): Promise<P | undefined>;
   /** Whether a device belongs to the app (for `gps:<device_id>`). */
   deviceBelongsTo(deviceId: string, appId: string): Promise<boolean>;
-  /** Whether the credential a socket authenticated with has been revoked since. */
-  isRevoked(principal: P): Promise<boolean>;
+  /**
+   * Whether the credentials the sockets authenticated with have been revoked since, in the order
+   * of `principals`: one look-up for the whole room.
+   */
+  revokedAmong(principals: readonly P[]): Promise<readonly boolean[]>;
   now(): number;
   /** Where a failure of the host's own (database, revocation store) is reported. */
   reportError(message: string, error: unknown): void;
@@ -189,26 +192,78 @@ async function handle<P extends Principal>(peer: Peer<P>, raw: string, host: Roo
   }
 }
 
-/** Sends an app's events to the peers of that app subscribed to their channels. */
-export function deliver<P extends Principal>(
-  peers: Iterable<Peer<P>>,
-  appId: string,
-  events: readonly LiveEvent[],
-) {
-  const serialized = events.map((event) => JSON.stringify(event));
-  for (const peer of peers) {
-    const { principal, channels } = peer.state;
-    if (principal?.appId !== appId) continue;
+const subscription = (appId: string, channel: string) => `${appId}\u0000${channel}`;
+
+/**
+ * Who listens to which channel of which app (on Node one hub holds every app's sockets), kept by
+ * the host from its peers' state: after each message a peer sent, and when it leaves. Delivering
+ * an event touches only its subscribers and serialises it once, only when it has any.
+ */
+export class Subscribers<P extends Principal = Principal> {
+  /** (app, channel) → the peers subscribed to it, by id. */
+  readonly #peers = new Map<string, Map<string, Peer<P>>>();
+  /** Peer id → the (app, channel) pairs it is in. */
+  readonly #subscriptions = new Map<string, ReadonlySet<string>>();
+
+  /** Brings the index in line with `peer.state`: its app and channels. */
+  update(peer: Peer<P>) {
+    const appId = peer.state.principal?.appId;
+    const current = new Set(
+      appId === undefined ? [] : peer.state.channels.map((channel) => subscription(appId, channel)),
+    );
+    for (const key of this.#subscriptions.get(peer.id) ?? []) {
+      if (!current.has(key)) this.#unlink(key, peer.id);
+    }
+    for (const key of current) {
+      let peers = this.#peers.get(key);
+      if (!peers) {
+        peers = new Map();
+        this.#peers.set(key, peers);
+      }
+      peers.set(peer.id, peer);
+    }
+    if (current.size > 0) this.#subscriptions.set(peer.id, current);
+    else this.#subscriptions.delete(peer.id);
+  }
+
+  /** Forgets a peer that left. */
+  remove(peerId: string) {
+    for (const key of this.#subscriptions.get(peerId) ?? []) this.#unlink(key, peerId);
+    this.#subscriptions.delete(peerId);
+  }
+
+  /**
+   * Sends each of an app's events to the peers subscribed to its channel, the same text to each:
+   * `json[i]` when the caller has serialised the events already, else the event serialised here.
+   */
+  deliver(appId: string, events: readonly LiveEvent[], json?: readonly string[]) {
     events.forEach((event, index) => {
-      if (channels.includes(event.channel)) peer.send(event, serialized[index]);
+      const peers = this.#peers.get(subscription(appId, event.channel));
+      if (!peers) return;
+      const text = json?.[index] ?? JSON.stringify(event);
+      for (const peer of peers.values()) peer.send(event, text);
     });
   }
+
+  #unlink(key: string, peerId: string) {
+    const peers = this.#peers.get(key);
+    peers?.delete(peerId);
+    if (peers?.size === 0) this.#peers.delete(key);
+  }
+}
+
+/** The index of peers whose state the host has (the Durable Object's sockets as it wakes). */
+export function subscribersOf<P extends Principal>(peers: Iterable<Peer<P>>) {
+  const subscribers = new Subscribers<P>();
+  for (const peer of peers) subscribers.update(peer);
+  return subscribers;
 }
 
 /**
  * The room's periodic check, run by each host's timer: closes sockets whose address has been
  * banned since they opened, that did not authenticate in time, and whose credential was revoked
- * (the stream stops). A failed revocation or ban check keeps the socket and is reported.
+ * (the stream stops). The credentials of all its sockets are checked in one look-up. A failed
+ * revocation or ban check keeps the sockets and is reported.
  */
 export async function sweep<P extends Principal>(
   peers: Iterable<Peer<P>>,
@@ -216,7 +271,6 @@ export async function sweep<P extends Principal>(
   bans?: AddressBans,
 ) {
   const now = host.now();
-  const checks: Promise<void>[] = [];
   const banned = new Map<string, Promise<boolean>>();
   const isBanned = (ip: string) => {
     let check = banned.get(ip);
@@ -240,24 +294,27 @@ export async function sweep<P extends Principal>(
       peer.close(CLOSE_BANNED, "banned");
     }),
   );
+  const signedIn: Array<{ peer: Peer<P>; principal: P }> = [];
   for (const peer of remaining) {
     const { principal } = peer.state;
-    if (!principal) {
-      if (now - peer.state.openedAt < AUTH_TIMEOUT_MS) continue;
-      peer.send(error("authentication_timeout", "No credential within 30 seconds"));
-      peer.close(CLOSE_AUTH_TIMEOUT, "authentication timeout");
+    if (principal) {
+      signedIn.push({ peer, principal });
       continue;
     }
-    checks.push(
-      host.isRevoked(principal).then(
-        (revoked) => {
-          if (!revoked) return;
-          peer.send(error("invalid_token", "The credential was revoked"));
-          peer.close(CLOSE_UNAUTHORIZED, "revoked");
-        },
-        (failure: unknown) => host.reportError("live room revocation check failed", failure),
-      ),
-    );
+    if (now - peer.state.openedAt < AUTH_TIMEOUT_MS) continue;
+    peer.send(error("authentication_timeout", "No credential within 30 seconds"));
+    peer.close(CLOSE_AUTH_TIMEOUT, "authentication timeout");
   }
-  await Promise.all(checks);
+  if (signedIn.length === 0) return;
+  const revoked = await host
+    .revokedAmong(signedIn.map(({ principal }) => principal))
+    .catch((failure: unknown) => {
+      host.reportError("live room revocation check failed", failure);
+      return [];
+    });
+  signedIn.forEach(({ peer }, index) => {
+    if (!revoked[index]) return;
+    peer.send(error("invalid_token", "The credential was revoked"));
+    peer.close(CLOSE_UNAUTHORIZED, "revoked");
+  });
 }

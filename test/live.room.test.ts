@@ -3,28 +3,36 @@ import {
   AUTH_TIMEOUT_MS,
   CLOSE_AUTH_TIMEOUT,
   CLOSE_UNAUTHORIZED,
-  deliver,
   handleMessage,
   MAX_MESSAGES_PER_SECOND,
   newPeerState,
   type Peer,
   type Principal,
   type RoomHost,
+  Subscribers,
+  subscribersOf,
   sweep,
 } from "../party/room";
+import type { LiveEvent } from "../src/ports";
 
 /** The room protocol alone, with a fake peer and host: what both hosts rely on. */
+let peers = 0;
 function peer(principal?: Principal) {
   const sent: Array<{ type: string; [k: string]: unknown }> = [];
+  /** What the room serialised for each message it handed over already serialised. */
+  const texts: string[] = [];
   const closed: Array<{ code: number; reason: string }> = [];
   const p: Peer = {
-    id: "p",
+    id: `p${++peers}`,
     origin: "https://heimdall.test",
     state: newPeerState(clock, principal),
-    send: (m) => void sent.push(m as never),
+    send: (m, serialized) => {
+      sent.push(m as never);
+      if (serialized !== undefined) texts.push(serialized);
+    },
     close: (code, reason) => void closed.push({ code, reason }),
   };
-  return { p, sent, closed };
+  return { p, sent, texts, closed };
 }
 
 const alice: Principal = { appId: "app_A", subjectId: "usr_1", permissions: ["gps:read"] };
@@ -34,14 +42,12 @@ const failures: unknown[] = [];
 const host: RoomHost<Principal> = {
   authenticate: async (token) => {
     if (token === "broken") throw new Error("database unreachable");
+    if (token === "bravo") return { ...alice, appId: "app_B" };
     return token === "good" ? alice : undefined;
   },
   deviceBelongsTo: async (deviceId, appId) =>
     deviceId === "dev_01ARZ3NDEKTSV4RRFFQ69G5FAV" && appId === "app_A",
-  isRevoked: async (principal) => {
-    if (principal.subjectId === "usr_flaky") throw new Error("redis unreachable");
-    return revoked.has(principal.subjectId);
-  },
+  revokedAmong: async (principals) => principals.map(({ subjectId }) => revoked.has(subjectId)),
   now: () => clock,
   reportError: (_message, error) => void failures.push(error),
 };
@@ -94,13 +100,80 @@ describe("live room protocol", () => {
     const other = peer({ ...alice, appId: "app_B" });
     other.p.state = { ...other.p.state, channels: ["gps"] };
     const quiet = peer(alice);
-    deliver([a.p, other.p, quiet.p], "app_A", [
+    subscribersOf([a.p, other.p, quiet.p]).deliver("app_A", [
       { type: "Position", channel: "gps", data: { latitude: 1 } },
       { type: "Position", channel: "gps:dev_01ARZ3NDEKTSV4RRFFQ69G5FAV", data: { latitude: 1 } },
     ]);
     expect(a.sent).toEqual([{ type: "Position", channel: "gps", data: { latitude: 1 } }]);
     expect(other.sent).toEqual([]);
     expect(quiet.sent).toEqual([]);
+  });
+
+  it("serialises an event once for all its subscribers, and never when its channel has none", () => {
+    let serialised = 0;
+    const position = (channel: string, latitude: number): LiveEvent => ({
+      type: "Position",
+      channel,
+      data: {
+        toJSON: () => {
+          serialised++;
+          return { latitude };
+        },
+      },
+    });
+    const listeners = [peer(alice), peer(alice), peer(alice)];
+    const bravo = peer({ ...alice, appId: "app_B" });
+    for (const { p } of [...listeners, bravo]) p.state = { ...p.state, channels: ["gps"] };
+    const room = subscribersOf([...listeners, bravo].map(({ p }) => p));
+
+    room.deliver("app_A", [position("gps", 1), position("gps:dev_01ARZ3NDEKTSV4RRFFQ69G5FAV", 2)]);
+    expect(serialised).toBe(1);
+    for (const { texts } of listeners) {
+      expect(texts).toEqual([
+        JSON.stringify({ type: "Position", channel: "gps", data: { latitude: 1 } }),
+      ]);
+    }
+    expect(bravo.sent).toEqual([]);
+
+    room.deliver("app_B", [position("gps:dev_01ARZ3NDEKTSV4RRFFQ69G5FAV", 3)]);
+    room.deliver("app_C", [position("gps", 4)]);
+    expect(serialised).toBe(1);
+    expect(bravo.sent).toEqual([]);
+  });
+
+  it("keeps its index in line with what each peer subscribes to, as whom, and whether it left", async () => {
+    const subscribers = new Subscribers();
+    const { p, sent } = peer();
+    const say = async (message: unknown) => {
+      await handleMessage(p, JSON.stringify(message), host);
+      subscribers.update(p);
+    };
+    const event = (channel: string): LiveEvent => ({ type: "Position", channel, data: {} });
+    const positions = () => sent.filter((m) => m.type === "Position").map((m) => m.channel);
+
+    await say({ type: "Auth", token: "good" });
+    await say({ type: "Subscribe", channel: "gps" });
+    subscribers.deliver("app_A", [event("gps")]);
+    expect(positions()).toEqual(["gps"]);
+
+    await say({ type: "Unsubscribe", channel: "gps" });
+    subscribers.deliver("app_A", [event("gps")]);
+    expect(positions()).toEqual(["gps"]);
+
+    await say({ type: "Subscribe", channel: "gps" });
+    subscribers.deliver("app_A", [event("gps")]);
+    expect(positions()).toEqual(["gps", "gps"]);
+    // Authenticating again, as a member of another app, drops the first app's subscriptions.
+    await say({ type: "Auth", token: "bravo" });
+    subscribers.deliver("app_A", [event("gps")]);
+    expect(positions()).toEqual(["gps", "gps"]);
+    await say({ type: "Subscribe", channel: "gps" });
+    subscribers.deliver("app_B", [event("gps")]);
+    expect(positions()).toEqual(["gps", "gps", "gps"]);
+
+    subscribers.remove(p.id);
+    subscribers.deliver("app_B", [event("gps")]);
+    expect(positions()).toEqual(["gps", "gps", "gps"]);
   });
 
   it("limits the messages a socket may send each second", async () => {
@@ -130,11 +203,19 @@ describe("live room protocol", () => {
     const mallory = peer({ ...alice, subjectId: "usr_2" });
     const bob = peer({ ...alice, subjectId: "usr_3" });
     const flaky = peer({ ...alice, subjectId: "usr_flaky" });
-    const all = [waiting.p, mallory.p, bob.p, flaky.p];
+    const all = [waiting.p, mallory.p, bob.p];
+    // flaky's room cannot reach its revocation store.
+    const unreachable: RoomHost<Principal> = {
+      ...host,
+      revokedAmong: async () => {
+        throw new Error("redis unreachable");
+      },
+    };
     revoked.add("usr_2");
     failures.length = 0;
     clock += AUTH_TIMEOUT_MS - 1;
     await sweep(all, host);
+    await sweep([flaky.p], unreachable);
     expect(waiting.closed).toEqual([]);
     expect(mallory.closed).toEqual([{ code: CLOSE_UNAUTHORIZED, reason: "revoked" }]);
     expect(mallory.sent).toEqual([
@@ -142,6 +223,7 @@ describe("live room protocol", () => {
     ]);
     clock += 1;
     await sweep(all, host);
+    await sweep([flaky.p], unreachable);
     expect(waiting.closed).toEqual([
       { code: CLOSE_AUTH_TIMEOUT, reason: "authentication timeout" },
     ]);

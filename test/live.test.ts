@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
 import { systemClock } from "../src/adapters/system-clock";
 import { createLiveHub } from "../src/node/live";
 import { createRedisFanout } from "../src/node/redis-fanout";
-import type { DatabasePort } from "../src/ports";
+import type { DatabasePort, LiveEvent, Ports, RevocationStore } from "../src/ports";
 import { createMemoryDatabase, createTestApp, TEST_ADMIN_KEY, testEnv } from "./support/app";
 import { readJson } from "./support/http";
-import { bearer, createTenant, overHttp, send } from "./support/identity";
-import { liveRoomContract } from "./support/live-contract";
+import { bearer, createTenant, overHttp, send, type Tenant } from "./support/identity";
+import { connect, liveRoomContract } from "./support/live-contract";
 import { listen } from "./support/server";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
@@ -18,10 +19,15 @@ if (!services.postgres) announceSkip("the live room in workerd", "TEST_DATABASE_
 if (!services.redis) announceSkip("live rooms across Node processes", "TEST_REDIS_URL");
 
 /** The Node entry's pieces: the test app with the live hub, on a real socket. */
-async function serveNodeHub(db: DatabasePort, port = 0, env: Record<string, string> = {}) {
+async function serveNodeHub(
+  db: DatabasePort,
+  port = 0,
+  env: Record<string, string> = {},
+  ports: Partial<Ports> = {},
+) {
   let instance: ReturnType<typeof createTestApp> | undefined;
   const hub = createLiveHub(() => instance as ReturnType<typeof createTestApp>, { sweepMs: 100 });
-  instance = createTestApp({ db, clock: systemClock, env, ports: { realtime: hub } });
+  instance = createTestApp({ db, clock: systemClock, env, ports: { ...ports, realtime: hub } });
   const listening = await listen(instance.app, port);
   hub.attach(listening.server);
   return {
@@ -55,6 +61,191 @@ describe("on Node", () => {
       server = await serveNodeHub(db, server.port);
     },
   }));
+});
+
+describe("on Node: fan-out and sweep at scale", () => {
+  let db: DatabasePort;
+  beforeAll(async () => {
+    db = await createMemoryDatabase();
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  /** A socket of the tenant's admin, subscribed to `gps`. */
+  const subscriber = async (server: Awaited<ReturnType<typeof serveNodeHub>>, tenant: Tenant) => {
+    const { ticket } = (
+      await readJson(
+        await send(server.app, "POST", "/v1/ws/ticket", {
+          headers: bearer(tenant.admin.accessToken),
+        }),
+      )
+    ).data;
+    const socket = await connect(`${server.url.replace("http", "ws")}/v1/ws?ticket=${ticket}`);
+    const texts: string[] = [];
+    socket.socket.on("message", (data) => texts.push(data.toString()));
+    socket.send({ type: "Subscribe", channel: "gps" });
+    await socket.next("Subscribed");
+    return { ...socket, texts };
+  };
+
+  it("checks the credentials of all its sockets with one store call per sweep, and closes exactly the revoked ones", async () => {
+    const store = createMemoryRevocationStore(systemClock);
+    const sweeps: number[] = [];
+    let oneByOne = 0;
+    const counted: RevocationStore = {
+      ...store,
+      isRevoked: (query) => {
+        oneByOne++;
+        return store.isRevoked(query);
+      },
+      revokedAmong: (queries) => {
+        sweeps.push(queries.length);
+        return store.revokedAmong(queries);
+      },
+    };
+    const server = await serveNodeHub(db, 0, {}, { revocations: counted });
+    try {
+      await createTenant(server.app, "sweeping");
+      const keys = [];
+      for (let i = 0; i < 12; i++) {
+        const created = await send(server.app, "POST", "/v1/apps/sweeping/api-keys", {
+          body: { name: `live-${i}`, role: "api-read-only" },
+          headers: { Authorization: `Bearer ${TEST_ADMIN_KEY}` },
+        });
+        keys.push((await readJson(created)).data as { id: string; key: string });
+      }
+      const sockets = await Promise.all(
+        keys.map(async ({ key }) => {
+          const socket = await connect(`${server.url.replace("http", "ws")}/v1/ws`);
+          socket.send({ type: "Auth", token: key });
+          await socket.next("Authenticated");
+          return socket;
+        }),
+      );
+      await until(() => sweeps.includes(12), { message: "a sweep of the 12 sockets" });
+      const seen = sweeps.length;
+      const looked = oneByOne;
+      await until(() => sweeps.length >= seen + 3, { message: "three more sweeps" });
+      expect(sweeps.slice(seen, seen + 3)).toEqual([12, 12, 12]);
+      expect(oneByOne).toBe(looked);
+
+      const revoked = [2, 5, 9];
+      for (const index of revoked) {
+        const removed = await send(
+          server.app,
+          "DELETE",
+          `/v1/apps/sweeping/api-keys/${keys[index]?.id}`,
+          { headers: { Authorization: `Bearer ${TEST_ADMIN_KEY}` } },
+        );
+        expect(removed.status).toBeLessThan(300);
+      }
+      for (const index of revoked) expect(await sockets[index]?.closed).toBe(4001);
+      await until(() => sweeps.at(-1) === 9, { message: "a sweep of the 9 sockets left" });
+      sockets.forEach((socket, index) => {
+        if (revoked.includes(index)) {
+          expect(socket.received.find((m) => m.type === "Error")).toMatchObject({
+            code: "invalid_token",
+          });
+        } else {
+          expect(socket.socket.readyState).toBe(WebSocket.OPEN);
+          expect(socket.received.filter((m) => m.type === "Error")).toEqual([]);
+        }
+      });
+      for (const socket of sockets) socket.socket.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("serialises an event once for its sockets and the other processes, and not at all when no one listens", async () => {
+    const server = await serveNodeHub(db);
+    try {
+      const echo = await createTenant(server.app, "echo");
+      const foxtrot = await createTenant(server.app, "foxtrot");
+      const listeners = [await subscriber(server, echo), await subscriber(server, echo)];
+      const stranger = await subscriber(server, foxtrot);
+      let serialised = 0;
+      const position = (channel: string, round: number): LiveEvent => ({
+        type: "Position",
+        channel,
+        data: {
+          toJSON: () => {
+            serialised++;
+            return { round };
+          },
+        },
+      });
+      const nobody = "gps:dev_01ARZ3NDEKTSV4RRFFQ69G5FAV";
+
+      await server.hub.publish(echo.app.id, [position(nobody, 1), position("gps", 2)]);
+      const text = JSON.stringify({ type: "Position", channel: "gps", data: { round: 2 } });
+      for (const listener of listeners) await until(() => listener.texts.includes(text));
+      expect(serialised).toBe(1);
+      stranger.send({ type: "Ping" });
+      await stranger.next("Pong");
+      expect(stranger.positions()).toEqual([]);
+
+      // With other processes to tell, every event is written once, for them and for the sockets.
+      const toOthers: Array<{ appId: string; json: readonly string[] }> = [];
+      server.hub.fanOutWith(async ({ appId, json }) => void toOthers.push({ appId, json }));
+      await server.hub.publish(echo.app.id, [position(nobody, 3), position("gps", 4)]);
+      const fourth = JSON.stringify({ type: "Position", channel: "gps", data: { round: 4 } });
+      for (const listener of listeners) await until(() => listener.texts.includes(fourth));
+      expect(serialised).toBe(3);
+      expect(toOthers).toEqual([
+        {
+          appId: echo.app.id,
+          json: [JSON.stringify({ type: "Position", channel: nobody, data: { round: 3 } }), fourth],
+        },
+      ]);
+      stranger.send({ type: "Ping" });
+      await stranger.next("Pong");
+      expect(stranger.positions()).toEqual([]);
+      for (const socket of [...listeners, stranger]) socket.socket.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("publishes an ingest's events once its answer has been written", async () => {
+    const order: string[] = [];
+    const instance = createTestApp({
+      db,
+      ports: {
+        realtime: {
+          publish: async () => void order.push("published"),
+          subscribe: () => {
+            throw new Error("not subscribed in this test");
+          },
+        },
+      },
+    });
+    const listening = await listen(instance.app);
+    listening.server.on("request", (request, response) => {
+      if (request.url === "/v1/gps") response.once("finish", () => order.push("answered"));
+    });
+    try {
+      const tenant = await createTenant(instance.app, "golf");
+      const device = (
+        await readJson(
+          await send(instance.app, "POST", "/v1/devices", {
+            body: { name: "tracker" },
+            headers: bearer(tenant.admin.accessToken),
+          }),
+        )
+      ).data;
+      const posted = await send(overHttp(listening.url), "POST", "/v1/gps", {
+        body: { timestamp: "2025-11-22T12:00:00Z", latitude: 1, longitude: 2 },
+        headers: bearer(device.secret),
+      });
+      expect(posted.status).toBe(201);
+      await until(() => order.length === 2);
+      expect(order).toEqual(["answered", "published"]);
+    } finally {
+      await listening.close();
+    }
+  });
 });
 
 type Upgrade = { socket: WebSocket } | { status: number; body: string };

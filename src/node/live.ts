@@ -25,7 +25,7 @@ export function createLiveHub(
     host: {
       authenticate: (credential, origin) => room().authenticate(credential, origin),
       deviceBelongsTo: (deviceId, appId) => room().deviceBelongsTo(deviceId, appId),
-      isRevoked: (principal) => room().isRevoked(principal),
+      revokedAmong: (principals) => room().revokedAmong(principals),
       now: () => room().now(),
       reportError: (message, error) => room().reportError(message, error),
     },

@@ -5,12 +5,12 @@ import {
   type AddressBans,
   authenticated,
   CLOSE_UNAUTHORIZED,
-  deliver,
   handleMessage,
   newPeerState,
   type Peer,
   type Principal,
   type RoomHost,
+  Subscribers,
   sweep,
 } from "../../party/room";
 import { eventStream } from "../lib/event-stream";
@@ -41,17 +41,26 @@ export interface NodeHubOptions<P extends Principal> {
 export interface AppEvents {
   appId: string;
   events: readonly LiveEvent[];
+  /** Each event's JSON, when it has been written already. */
+  json?: readonly string[];
 }
 
 /**
  * The live room on Node: the protocol of `party/room.ts` over `ws`, attached to the HTTP server
- * at `/v1/ws`. It is the Node entry's realtime port: `publish` fans out in-process, skipping
- * subscribers whose socket buffer is full.
+ * at `/v1/ws`. It is the Node entry's realtime port: `publish` fans out in-process to the sockets
+ * subscribed to each event's app and channel, skipping those whose socket buffer is full.
  */
 export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   const { host, logger } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const peers = new Map<WebSocket, Peer<P> & { alive: boolean }>();
+  const subscribers = new Subscribers<P>();
+  const forget = (socket: WebSocket) => {
+    const peer = peers.get(socket);
+    if (!peer) return;
+    peers.delete(socket);
+    subscribers.remove(peer.id);
+  };
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
 
   const { admission } = options;
@@ -76,15 +85,19 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
     socket.on("pong", () => {
       peer.alive = true;
     });
-    socket.on("close", () => peers.delete(socket));
-    socket.on("error", () => peers.delete(socket));
+    socket.on("close", () => forget(socket));
+    socket.on("error", () => forget(socket));
     // One message at a time per socket, after the ticket: `Auth` or `Subscribe` sent as soon as
     // the socket opens must find it authenticated, though authenticating is asynchronous.
     const ticket = new URL(request.url ?? "/", origin).searchParams.get("ticket");
     let queue = ticket ? authenticateTicket(peer, ticket) : Promise.resolve();
     socket.on("message", (data, isBinary) => {
       const text = isBinary ? "" : data.toString();
-      queue = queue.then(() => handleMessage(peer, text, host));
+      queue = queue
+        .then(() => handleMessage(peer, text, host))
+        .then(() => {
+          if (peers.has(socket)) subscribers.update(peer);
+        });
     });
   }
 
@@ -106,7 +119,7 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
     for (const [socket, peer] of peers) {
       if (!peer.alive) {
         socket.terminate();
-        peers.delete(socket);
+        forget(socket);
         continue;
       }
       peer.alive = false;
@@ -147,18 +160,21 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
     return ip;
   }
 
-  let fanout: ((events: AppEvents) => Promise<void>) | undefined;
+  let fanout: ((events: Required<AppEvents>) => Promise<void>) | undefined;
   const listeners = new Set<(events: AppEvents) => void>();
   const deliverLocally = (appEvents: AppEvents) => {
-    deliver(peers.values(), appEvents.appId, appEvents.events);
+    subscribers.deliver(appEvents.appId, appEvents.events, appEvents.json);
     for (const listener of listeners) listener(appEvents);
   };
 
   const realtime: Realtime = {
     async publish(appId, events) {
-      deliverLocally({ appId, events });
-      // Other processes get it through the fan-out; a failure there must not fail the ingest.
-      await fanout?.({ appId, events }).catch((error: unknown) =>
+      if (!fanout) return deliverLocally({ appId, events });
+      // Each event is serialised once, for the other processes and for our own sockets.
+      const published = { appId, events, json: events.map((event) => JSON.stringify(event)) };
+      deliverLocally(published);
+      // A failure of the fan-out must not fail the ingest.
+      await fanout(published).catch((error: unknown) =>
         logger.warn("live fan-out publish failed", { error }),
       );
     },
@@ -178,7 +194,7 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
     /** Events of other processes (Redis fan-out) are delivered here. */
     deliverLocally,
     /** Sends what this process publishes to the other processes too. */
-    fanOutWith(publish: (events: AppEvents) => Promise<void>) {
+    fanOutWith(publish: (events: Required<AppEvents>) => Promise<void>) {
       fanout = publish;
     },
     /** Serves `path` upgrades of `server`; other upgrades are refused. */

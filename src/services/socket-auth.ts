@@ -2,7 +2,7 @@ import { and, eq } from "drizzle-orm";
 import { decodeProtectedHeader } from "jose";
 import type { RoomHost } from "../../party/room";
 import { devices } from "../db/schema";
-import type { DatabasePort, RevocationStore, TokenRevocationQuery } from "../ports";
+import type { DatabasePort, TokenRevocationQuery } from "../ports";
 import { withDatabase } from "../ports/database";
 import {
   signAccessToken,
@@ -14,7 +14,6 @@ import {
 import { API_KEY_PREFIX } from "./api-key-verifier";
 import { type AppRecord, settingsOf } from "./apps";
 import { type ServiceContext, type Services, systemContext } from "./context";
-import { checkRevoked } from "./revocation-status";
 
 export const SOCKET_TICKET_TTL_SECONDS = 60;
 
@@ -110,16 +109,11 @@ export async function principalOf(
   }
 }
 
-/** Whether a principal's credential has been revoked since the socket opened. */
-export function isPrincipalRevoked(revocations: RevocationStore, principal: Principal) {
-  return checkRevoked(revocations, principal.revocation);
-}
-
 /**
  * What a live room asks of Heimdall, from the services of the runtime it runs in: sockets
  * authenticate like REST callers (tokens issued under `PUBLIC_URL`, or the socket's origin),
  * `gps:<device_id>` is checked against the caller's app, revocations are looked up in the
- * shared store.
+ * shared store (all the room's sockets at once).
  */
 export function liveRoomHost(services: Services, database: DatabasePort): RoomHost<Principal> {
   return {
@@ -135,7 +129,8 @@ export function liveRoomHost(services: Services, database: DatabasePort): RoomHo
           .where(and(eq(devices.id, deviceId), eq(devices.app_id, appId)));
         return Boolean(row);
       }),
-    isRevoked: (principal) => isPrincipalRevoked(services.revocations, principal),
+    revokedAmong: (principals) =>
+      services.revocations.revokedAmong(principals.map((principal) => principal.revocation)),
     now: () => services.clock.now().getTime(),
     reportError: (message, error) => services.logger.error(message, { error }),
   };
