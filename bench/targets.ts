@@ -11,71 +11,90 @@ interface Bound {
   atLeast?: number;
   atMost?: number;
   unit: string;
+  /** Decimals of a measured figure. */
+  digits: number;
 }
 
 export const targets = {
-  "get-v1": { path: "`GET /v1` with a bearer token / bare Hono", atLeast: 0.5, unit: "×" },
+  "get-v1": {
+    path: "`GET /v1` with a bearer token / bare Hono",
+    atLeast: 0.5,
+    unit: "×",
+    digits: 2,
+  },
   authorize: {
     path: "`POST /v1/authorize` / an equivalent authorizer on bare Hono",
     atLeast: 0.7,
     unit: "×",
+    digits: 2,
   },
   "client-credentials-raw": {
     path: "`client_credentials` / raw jose on bare Hono (same alg)",
     atLeast: 0.7,
     unit: "×",
+    digits: 2,
   },
   "client-credentials-oidc-provider": {
     path: "`client_credentials` / oidc-provider",
     atLeast: 0.6,
     unit: "×",
+    digits: 2,
   },
   "refresh-signing": {
     path: "refresh rotation (Postgres, durable) / raw jose RS256 signing",
     atLeast: 0.4,
     unit: "×",
+    digits: 2,
   },
   "refresh-rate": {
     path: "refresh rotation (Postgres, durable)",
     atLeast: 1000,
     unit: " req/s",
+    digits: 0,
   },
   "sign-in": {
     path: "password sign-in / better-auth at equal argon2id cost",
     atLeast: 1.5,
     unit: "×",
+    digits: 2,
   },
   "fanout-ratio": {
     path: "live fan-out to 1,000 sockets, p99 / raw `ws` broadcast",
     atMost: 1.5,
     unit: "×",
+    digits: 2,
   },
-  "fanout-p99": { path: "live fan-out to 1,000 sockets, p99", atMost: 40, unit: " ms" },
+  "fanout-p99": { path: "live fan-out to 1,000 sockets, p99", atMost: 40, unit: " ms", digits: 2 },
   "day-of-track": {
     path: "a day of one device out of 10,000,000 rows, p95",
     atMost: 20,
     unit: " ms",
+    digits: 2,
   },
-  "worker-bundle": { path: "Worker bundle, gzip", atMost: 420, unit: " KiB" },
+  "worker-bundle": { path: "Worker bundle, gzip", atMost: 420, unit: " KiB", digits: 1 },
   "worker-cpu-authorize": {
     path: "workerd CPU per request, `POST /v1/authorize`",
     atMost: 1,
     unit: " ms",
+    digits: 2,
   },
   "worker-cpu-client-credentials": {
     path: "workerd CPU per request, `client_credentials`",
     atMost: 3,
     unit: " ms",
+    digits: 2,
   },
   "worker-cpu-osmand": {
     path: "workerd CPU per request, OsmAnd ingest",
     atMost: 2,
     unit: " ms",
+    digits: 2,
   },
   "limiter-overhead": {
     path: "limiter cost per request on `/v1/authorize` / no limiter",
     atMost: 1.15,
     unit: "×",
+    digits: 2,
   },
 } satisfies Record<string, Bound & { path: string }>;
 
@@ -108,7 +127,7 @@ const isMet = (id: TargetId, value: number) => {
 };
 
 const figure = (id: TargetId, value: number) =>
-  `${fmt(value, Math.abs(value) >= 100 ? 0 : 2)}${targets[id].unit}`;
+  `${fmt(value, targets[id].digits)}${targets[id].unit}`;
 
 /** Records `value` against the target and answers `0.74× (target ≥ 0.7×: met)` for the section. */
 export function meet(id: TargetId, value: number, label = ""): string {
