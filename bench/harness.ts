@@ -3,6 +3,7 @@
  * served on loopback, load from a separate process (autocannon), and Markdown for the report.
  */
 import { spawn } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -68,24 +69,65 @@ export async function openBenchDatabase(kind: "pglite" | "postgres"): Promise<Be
   };
 }
 
-/** Production settings (no rate limiting unless asked), silent logs, memory adapters. */
+/**
+ * The bench configuration measures the code path alone: logging and rate limiting off. The
+ * production configuration is what a deployment runs: `LOG_LEVEL=info` through the real logger
+ * (into a write stream on /dev/null, or BENCH_LOG_FILE) and the rate limiter on, at limits no
+ * load run reaches, so every request is counted and none refused.
+ */
+export type Configuration = "bench" | "production";
+
+export const configurationLabel: Record<Configuration, string> = {
+  bench: "bench configuration",
+  production: "production configuration",
+};
+
+/** Per-minute limits of every class, far above what a load run sends. */
+export const UNREACHED_LIMIT = "10000000";
+const unreachedLimits = {
+  RATE_LIMIT_ADMIN_PER_MINUTE: UNREACHED_LIMIT,
+  RATE_LIMIT_TOKEN_PER_MINUTE: UNREACHED_LIMIT,
+  RATE_LIMIT_AUTHORIZE_PER_MINUTE: UNREACHED_LIMIT,
+  RATE_LIMIT_DEFAULT_PER_MINUTE: UNREACHED_LIMIT,
+};
+
+let logFile: WriteStream | undefined;
+const logSink = (line: string) => {
+  logFile ??= createWriteStream(process.env.BENCH_LOG_FILE ?? "/dev/null", { flags: "a" });
+  logFile.write(`${line}\n`);
+};
+
+/**
+ * Production settings and memory adapters; `configuration` says whether logs and the rate
+ * limiter are on (see Configuration), `env` and `ports` override.
+ */
 export async function benchPorts(
   db: DatabasePort,
-  options: { env?: Record<string, string>; ports?: Partial<Ports> } = {},
+  options: {
+    env?: Record<string, string>;
+    ports?: Partial<Ports>;
+    configuration?: Configuration;
+  } = {},
 ): Promise<Ports> {
+  const production = options.configuration === "production";
   const config = parseConfig({
     APP_ENV: "production",
-    LOG_LEVEL: "silent",
     ADMIN_API_KEY: ADMIN_KEY,
     KEY_ENCRYPTION_SECRET,
-    RATE_LIMIT_ENABLED: "false",
     PUBLIC_URL: "http://127.0.0.1",
     // Benchmarks reach loopback only, the breached-password range API included.
     BREACHED_PASSWORDS_API_URL: "http://127.0.0.1:9/range/",
+    ...(production
+      ? { LOG_LEVEL: "info", RATE_LIMIT_ENABLED: "true", ...unreachedLimits }
+      : { LOG_LEVEL: "silent", RATE_LIMIT_ENABLED: "false" }),
     ...options.env,
   });
   const clock = systemClock;
-  const logger = createConsoleLogger({ level: "silent" });
+  const logger = createConsoleLogger({
+    level: config.LOG_LEVEL,
+    fields: { service: "heimdall" },
+    sink: logSink,
+  });
   const revocations = createMemoryRevocationStore(clock);
   return {
     config,
