@@ -17,10 +17,12 @@ import { Hono } from "hono";
 import { decodeJwt, decodeProtectedHeader, importJWK, type JWK, jwtVerify } from "jose";
 import pg from "pg";
 import { createPasswordHasher, DEFAULT_ARGON2_PARAMS } from "../../src/adapters/argon2-hasher";
+import { createConsoleLogger } from "../../src/adapters/console-logger";
 import { createMemoryLimiter } from "../../src/adapters/memory/limiter";
 import { nodeArgon2 } from "../../src/adapters/node/argon2";
+import { createNodeRedis } from "../../src/adapters/node/redis";
+import { createRedisLimiter } from "../../src/adapters/redis/limiter";
 import { systemClock } from "../../src/adapters/system-clock";
-import { createUpstashLimiter } from "../../src/adapters/upstash/limiter";
 import { createUpstashRedis } from "../../src/adapters/upstash/redis";
 import { createApp } from "../../src/app";
 import { sessions } from "../../src/db/schema";
@@ -226,9 +228,8 @@ interface LimiterVariant {
 const NATIVE_REDIS = "native Redis";
 
 /**
- * The limiters of the overhead table, each beside no limiter at all. The native Redis limiter
- * (ioredis over REDIS_URL) belongs here as one more entry named NATIVE_REDIS with `target: true`
- * when its adapter exists; until then the summary says it was not run.
+ * The limiters of the overhead table, each beside no limiter at all: memory, and with a Redis the
+ * native one (ioredis, as `REDIS_URL` on Node) and Upstash's REST client through the shim.
  */
 function limiterVariants(redisUrl: string | undefined, closing: Array<() => Promise<void>>) {
   const variants: LimiterVariant[] = [
@@ -240,6 +241,24 @@ function limiterVariants(redisUrl: string | undefined, closing: Array<() => Prom
   ];
   if (redisUrl) {
     variants.push({
+      name: NATIVE_REDIS,
+      target: true,
+      build: async () => {
+        const redis = createNodeRedis({
+          url: redisUrl,
+          logger: createConsoleLogger({ level: "silent" }),
+        });
+        closing.push(() => redis.close());
+        return {
+          ports: {
+            limiter: createRedisLimiter(redis, {
+              prefix: `heimdall:bench:native:${Date.now().toString(36)}`,
+            }),
+          },
+        };
+      },
+    });
+    variants.push({
       name: "Upstash (REST shim over Redis)",
       target: false,
       build: async () => {
@@ -248,7 +267,7 @@ function limiterVariants(redisUrl: string | undefined, closing: Array<() => Prom
         const redis = createUpstashRedis({ url: shim.url, token: shim.token });
         return {
           ports: {
-            limiter: createUpstashLimiter(redis, {
+            limiter: createRedisLimiter(redis, {
               prefix: `heimdall:bench:${Date.now().toString(36)}`,
             }),
           },
@@ -540,7 +559,7 @@ async function run(): Promise<string> {
       });
     }
     if (!measuredVariants.some((variant) => variant.name === NATIVE_REDIS)) {
-      notRun("limiter-overhead", "no native Redis limiter adapter on this branch", NATIVE_REDIS);
+      notRun("limiter-overhead", "no Redis (BENCH_REDIS_URL / TEST_REDIS_URL unset)", NATIVE_REDIS);
     }
     // The limiters must really be counting: a limited answer carries the headers.
     for (const variant of variants.slice(1)) {
@@ -663,7 +682,7 @@ async function run(): Promise<string> {
       "",
       "### Rate-limited request overhead",
       "",
-      `The same routes on one Heimdall instance per limiter over the same database, in the bench configuration otherwise (logs off): limiting off, ${measuredVariants.map((v) => v.name).join(", ")}. Limits are ${fmt(Number(UNREACHED_LIMIT))}/min for the default and authorize classes, so nothing is refused and every request is counted. "Cost vs no limiter" is time per request against the run without a limiter (its req/s divided by this run's): 1.15× means counting adds 15 %. The summary holds the \`/v1/authorize\` cost of the memory limiter and of the native Redis limiter (ioredis over \`REDIS_URL\`; ${measuredVariants.some((v) => v.name === NATIVE_REDIS) ? "measured here" : "**not run**: no such adapter on this branch"}). The Upstash endpoint is the tests' REST shim (\`test/support/upstash-rest.ts\`) in a process of its own over ${redisUrl ? "the local Redis" : "Redis"}: no TLS and no network distance, so a real Upstash adds its round trip (typically milliseconds) to each request's latency, while here the shim and Redis take CPU from the same 2 cores. Only the limiter is Upstash; revocations stay in memory. The last column counts limiter calls during the run and those that failed open or timed out (must be 0).${memoryOnly}`,
+      `The same routes on one Heimdall instance per limiter over the same database, in the bench configuration otherwise (logs off): limiting off, ${measuredVariants.map((v) => v.name).join(", ")}. Limits are ${fmt(Number(UNREACHED_LIMIT))}/min for the default and authorize classes, so nothing is refused and every request is counted. "Cost vs no limiter" is time per request against the run without a limiter (its req/s divided by this run's): 1.15× means counting adds 15 %. The summary holds the \`/v1/authorize\` cost of the memory limiter and of the native Redis limiter (ioredis over \`REDIS_URL\`; ${measuredVariants.some((v) => v.name === NATIVE_REDIS) ? "measured here" : "**not run**: no Redis was given"}). The Upstash endpoint is the tests' REST shim (\`test/support/upstash-rest.ts\`) in a process of its own over ${redisUrl ? "the local Redis" : "Redis"}: no TLS and no network distance, so a real Upstash adds its round trip (typically milliseconds) to each request's latency, while here the shim and Redis take CPU from the same 2 cores. Only the limiter is Upstash; revocations stay in memory. The last column counts limiter calls during the run and those that failed open or timed out (must be 0).${memoryOnly}`,
       "",
       table(
         [
