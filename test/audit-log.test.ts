@@ -10,6 +10,7 @@ function countingInserts(port: DatabasePort) {
   const counter = { inserts: 0 };
   const counted: DatabasePort = {
     driver: port.driver,
+    sharedAcrossRequests: port.sharedAcrossRequests,
     close: () => port.close(),
     session() {
       const session = port.session();
@@ -24,6 +25,11 @@ function countingInserts(port: DatabasePort) {
   };
   return { port: counted, counter };
 }
+
+/** The caller's own database, which a shared log never uses. */
+const notUsed = (): never => {
+  throw new Error("a shared audit log used the caller's database");
+};
 
 let sequence = 0;
 function row(action: string, appId: string | null = null): AuditRow {
@@ -59,7 +65,7 @@ describe.each(databaseBackends("the audit log's group commit"))(
       const { port, counter } = countingInserts(opened.db);
       const log = createAuditLog({ database: port });
       const first = row("test.single");
-      await log.append(first);
+      await log.append(first, notUsed);
       expect(counter.inserts).toBe(1);
       expect(await stored([first.id as string])).toHaveLength(1);
     });
@@ -72,7 +78,7 @@ describe.each(databaseBackends("the audit log's group commit"))(
       // Each caller checks its own row is there as soon as its promise resolves.
       const seen = await Promise.all(
         rows.map(async (r) => {
-          await log.append(r);
+          await log.append(r, notUsed);
           return (await stored([r.id as string])).length;
         }),
       );
@@ -83,16 +89,32 @@ describe.each(databaseBackends("the audit log's group commit"))(
       expect(counter.inserts).toBeGreaterThanOrEqual(3);
     });
 
+    it("writes each event on the caller's own database where requests cannot share work (Workers)", async () => {
+      const { port, counter } = countingInserts(opened.db);
+      const log = createAuditLog({ database: { ...port, sharedAcrossRequests: false } });
+      const own = countingInserts(opened.db);
+      const session = own.port.session();
+      const rows = Array.from({ length: 5 }, () => row("test.own"));
+      await Promise.all(rows.map((r) => log.append(r, () => session.db)));
+      await session.release();
+      expect(counter.inserts).toBe(0);
+      expect(own.counter.inserts).toBe(5);
+      expect(await stored(rows.map((r) => r.id as string))).toHaveLength(5);
+    });
+
     it("rejects every caller of a failed batch, stores none of its rows, and writes the next batch", async () => {
       const log = createAuditLog({ database: opened.db });
       // The lead's INSERT has started (or finished) before the next three are appended, together:
       // they make one batch, which the row naming an app that does not exist (a foreign key)
       // makes fail as a whole.
       const lead = row("test.lead");
-      const leading = log.append(lead);
+      const leading = log.append(lead, notUsed);
       await new Promise((resolve) => setImmediate(resolve));
       const batch = [row("test.batched"), row("test.batched", "app_missing"), row("test.batched")];
-      const results = await Promise.allSettled([leading, ...batch.map((r) => log.append(r))]);
+      const results = await Promise.allSettled([
+        leading,
+        ...batch.map((r) => log.append(r, notUsed)),
+      ]);
       expect(results.map((r) => r.status)).toEqual([
         "fulfilled",
         "rejected",
@@ -103,7 +125,7 @@ describe.each(databaseBackends("the audit log's group commit"))(
       expect(await stored(batch.map((r) => r.id as string))).toHaveLength(0);
 
       const after = row("test.after");
-      await log.append(after);
+      await log.append(after, notUsed);
       expect(await stored([after.id as string])).toHaveLength(1);
     });
   },

@@ -207,6 +207,7 @@ describe.each(databaseBackends("email delivery"))("email delivery on $name", (ba
     const closed = createTestApp({ db, clock, ports: { email: recordingSender() } });
     const failing: DatabasePort = {
       driver: db.driver,
+      sharedAcrossRequests: db.sharedAcrossRequests,
       close: async () => {},
       session: () => {
         throw new Error("database unreachable");

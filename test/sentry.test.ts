@@ -115,6 +115,7 @@ function downDatabase(): DatabasePort {
   ) as Database;
   return {
     driver: "pglite",
+    sharedAcrossRequests: true,
     session: () => ({ db, release: async () => {} }),
     close: async () => {},
   };

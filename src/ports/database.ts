@@ -14,6 +14,12 @@ export interface DatabaseSession {
 export interface DatabasePort {
   /** Which driver is behind the port, for logs and health output. */
   readonly driver: "pglite" | "postgres" | "neon";
+  /**
+   * Whether work started by one request may be awaited by another: true for a process's pool or
+   * embedded database; false on Workers, where I/O belongs to the request that started it and is
+   * cancelled with it.
+   */
+  readonly sharedAcrossRequests: boolean;
   session(): DatabaseSession;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { auditLogs } from "../db/schema";
+import type { Database } from "../ports";
 import { type DatabasePort, withDatabase } from "../ports/database";
 
 export type AuditRow = typeof auditLogs.$inferInsert;
@@ -8,8 +9,11 @@ export type AuditRow = typeof auditLogs.$inferInsert;
  * credentials grant), committing the rows of concurrent requests in one multi-row INSERT.
  */
 export interface AuditLog {
-  /** Resolves once the INSERT holding `row` has committed; rejects if that INSERT failed. */
-  append(row: AuditRow): Promise<void>;
+  /**
+   * Resolves once the INSERT holding `row` has committed; rejects if that INSERT failed.
+   * `own` is the caller's database, used where requests cannot share one INSERT.
+   */
+  append(row: AuditRow, own: () => Database): Promise<void>;
 }
 
 interface Batch {
@@ -20,10 +24,19 @@ interface Batch {
 /**
  * Group commit: the first row on an idle log is written at once; rows that arrive while an INSERT
  * is in flight gather into the next one (at most `maxBatch` rows each), written when it settles.
- * Nothing waits on a timer, and each INSERT runs in a continuation of its batch's first caller,
- * which awaits it: on Workers the I/O belongs to a request that is still open.
+ * Nothing waits on a timer. Where one request may not wait on another's I/O (Workers: a cancelled
+ * request would take its batch's INSERT with it), each row is its own INSERT on the caller's database.
  */
 export function createAuditLog(options: { database: DatabasePort; maxBatch?: number }): AuditLog {
+  const insert = (rows: AuditRow[]) =>
+    withDatabase(options.database, (db) => db().insert(auditLogs).values(rows));
+  if (!options.database.sharedAcrossRequests) {
+    return {
+      async append(row, own) {
+        await own().insert(auditLogs).values(row);
+      },
+    };
+  }
   const maxBatch = options.maxBatch ?? 200;
   let gathering: Batch | undefined;
   let previous: Promise<unknown> = Promise.resolve();
@@ -37,7 +50,7 @@ export function createAuditLog(options: { database: DatabasePort; maxBatch?: num
       gathering = batch;
       batch.committed = previous.then(async () => {
         if (gathering === batch) gathering = undefined;
-        await withDatabase(options.database, (db) => db().insert(auditLogs).values(batch.rows));
+        await insert(batch.rows);
       });
       previous = batch.committed.catch(() => {});
       return batch.committed;

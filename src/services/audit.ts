@@ -59,7 +59,7 @@ export function recordAudit(
   at: Date,
   source: AuditSource = ctx.audit,
 ): Promise<void> {
-  return ctx.auditLog.append(auditRow(source, event, at));
+  return ctx.auditLog.append(auditRow(source, event, at), () => ctx.db);
 }
 
 /** The row of an event, for a statement that writes it alongside its change. */

@@ -27,6 +27,7 @@ export function createNeonDatabase(options: NeonOptions): DatabasePort {
   configureNeon(options);
   return {
     driver: "neon",
+    sharedAcrossRequests: false,
     session() {
       const pool = new Pool({
         connectionString: options.url,

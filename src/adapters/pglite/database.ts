@@ -20,6 +20,7 @@ export async function createPgliteDatabase(options: {
   const session = { db, release: async () => {} };
   return {
     driver: "pglite",
+    sharedAcrossRequests: true,
     session: () => session,
     close: () => client.close(),
   };

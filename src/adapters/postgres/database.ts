@@ -38,6 +38,7 @@ export async function createPostgresDatabase(options: {
   const session = { db: drizzle(pool, { schema }), release: async () => {} };
   return {
     driver: "postgres",
+    sharedAcrossRequests: true,
     session: () => session,
     close: () => pool.end(),
   };
