@@ -8,10 +8,10 @@ import type { AppEnv } from "./app-env";
  * way: the fan-out never holds up the answer.
  *
  * @example
- * const result = await ingestPoints(c.var.services, scope, raws);
+ * const result = await ingestPoints(c.get("services"), scope, raws);
  * publishAfterResponse(c, scope.appId, result.events);
  */
 export function publishAfterResponse(c: Context<AppEnv>, appId: string, events: LiveEvent[]) {
   if (events.length === 0) return;
-  afterResponse(c, c.var.services.realtime.publish(appId, events), "live publish");
+  afterResponse(c, c.get("services").realtime.publish(appId, events), "live publish");
 }
