@@ -1,13 +1,12 @@
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
-import { secureHeaders } from "hono/secure-headers";
 import { devMailboxEnabled } from "./config";
+import { workRunsOn } from "./http/after-response";
 import { allowedMethodsOf } from "./http/allowed-methods";
 import type { AppEnv } from "./http/app-env";
 import { handleError, notFoundHandler } from "./http/error-handler";
 import { createRouter } from "./http/router";
-import { ApiError } from "./lib/errors";
+import { bodyLimit } from "./middleware/body-limit";
 import { corsPolicy } from "./middleware/cors";
 import { ipBans } from "./middleware/ip-bans";
 import { rateLimiting } from "./middleware/rate-limit";
@@ -15,6 +14,7 @@ import { rejectBadPath } from "./middleware/reject-bad-path";
 import { rejectNul } from "./middleware/reject-nul";
 import { requestContext } from "./middleware/request-context";
 import { requestLogger } from "./middleware/request-logger";
+import { secureHeaders } from "./middleware/secure-headers";
 import type { Ports } from "./ports";
 import { accountRouter } from "./routes/account/account.index";
 import { passwordPagesRouter } from "./routes/account-pages/password-pages";
@@ -78,18 +78,7 @@ export function createApp(
   app.use(secureHeaders());
   app.use(corsPolicy(ports));
   app.use(rateLimiting(ports));
-  app.use(
-    bodyLimit({
-      maxSize: config.MAX_BODY_BYTES,
-      onError: () => {
-        throw new ApiError(
-          "payload_too_large",
-          `The request body is larger than ${config.MAX_BODY_BYTES} bytes`,
-        );
-      },
-    }),
-  );
-
+  app.use(bodyLimit(config.MAX_BODY_BYTES));
   app.use(rejectNul());
 
   app.route("/", healthRouter);
@@ -142,6 +131,9 @@ export function createApp(
 
   app.notFound(notFoundHandler(allowedMethodsOf(() => app.routes)));
   app.onError(handleError);
+  // Every request has an execution context: the runtime's (Workers), or one whose work runs on.
+  const dispatch = app.fetch;
+  app.fetch = (request, env, executionCtx = workRunsOn) => dispatch(request, env, executionCtx);
   return app;
 }
 

@@ -13,6 +13,7 @@ import { createMaxmindGeoIp } from "./adapters/node/maxmind-geoip";
 import { createNodeOutboundNetwork } from "./adapters/node/outbound-network";
 import { createNodeRedis } from "./adapters/node/redis";
 import { createSmtpEmailSender } from "./adapters/node/smtp";
+import { createStdoutLines } from "./adapters/node/stdout-lines";
 import { createPgliteDatabase } from "./adapters/pglite/database";
 import { createPostgresDatabase } from "./adapters/postgres/database";
 import { createPwnedPasswords } from "./adapters/pwned-passwords";
@@ -38,7 +39,11 @@ async function main() {
   const config = parseConfig(process.env);
   // First, so the process's own uncaught exceptions are reported from start-up on.
   const sentry = config.SENTRY_DSN ? createSentryNodeReporter(config) : undefined;
-  const logger = createConsoleLogger({ level: config.LOG_LEVEL, fields: { service: "heimdall" } });
+  const logger = createConsoleLogger({
+    level: config.LOG_LEVEL,
+    fields: { service: "heimdall" },
+    sink: createStdoutLines().write,
+  });
   const clock = systemClock;
 
   const db = config.DATABASE_URL

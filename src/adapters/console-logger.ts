@@ -11,9 +11,59 @@ const rank: Record<LogLevel | "silent", number> = {
 
 type Sink = (line: string) => void;
 
+interface Output {
+  threshold: number;
+  sink: Sink;
+}
+
 /**
- * JSON-lines logger on `console`, the form both Workers Logs and Node log shippers parse. Every
- * line goes through `redactSecrets`.
+ * A logger and the fields it adds to every event. A child is one small object sharing its
+ * parent's output, so a request-scoped logger costs nothing until it writes.
+ */
+class JsonLinesLogger implements Logger {
+  constructor(
+    private readonly output: Output,
+    private readonly fields: LogFields,
+  ) {}
+
+  debug(message: string, fields?: LogFields) {
+    this.write("debug", message, fields);
+  }
+
+  info(message: string, fields?: LogFields) {
+    this.write("info", message, fields);
+  }
+
+  warn(message: string, fields?: LogFields) {
+    this.write("warn", message, fields);
+  }
+
+  error(message: string, fields?: LogFields) {
+    this.write("error", message, fields);
+  }
+
+  child(fields: LogFields): Logger {
+    return new JsonLinesLogger(this.output, { ...this.fields, ...fields });
+  }
+
+  private write(level: LogLevel, message: string, fields?: LogFields) {
+    if (rank[level] < this.output.threshold) return;
+    // Whatever a line carries (a path, an error's message), no secret Heimdall issued is written.
+    this.output.sink(
+      redactSecrets(
+        JSON.stringify(
+          { time: new Date().toISOString(), level, message, ...this.fields, ...fields },
+          errorReplacer,
+        ),
+      ),
+    );
+  }
+}
+
+/**
+ * JSON-lines logger, one line per event, the form both Workers Logs and Node log shippers
+ * parse: on `console` unless given another `sink` (the Node entry's batched stdout). Every line
+ * goes through `redactSecrets`.
  *
  * @example
  * const logger = createConsoleLogger({ level: "info" });
@@ -24,30 +74,8 @@ export function createConsoleLogger(options: {
   fields?: LogFields;
   sink?: Sink;
 }): Logger {
-  const threshold = rank[options.level];
-  const base = options.fields ?? {};
   const sink: Sink = options.sink ?? ((line) => console.log(line));
-
-  const write = (level: LogLevel, message: string, fields?: LogFields) => {
-    if (rank[level] < threshold) return;
-    // Whatever a line carries (a path, an error's message), no secret Heimdall issued is written.
-    sink(
-      redactSecrets(
-        JSON.stringify(
-          { time: new Date().toISOString(), level, message, ...base, ...fields },
-          errorReplacer,
-        ),
-      ),
-    );
-  };
-
-  return {
-    debug: (message, fields) => write("debug", message, fields),
-    info: (message, fields) => write("info", message, fields),
-    warn: (message, fields) => write("warn", message, fields),
-    error: (message, fields) => write("error", message, fields),
-    child: (fields) => createConsoleLogger({ ...options, fields: { ...base, ...fields } }),
-  };
+  return new JsonLinesLogger({ threshold: rank[options.level], sink }, options.fields ?? {});
 }
 
 /** `JSON.stringify` drops the fields of errors and events; keep the ones that explain a failure. */

@@ -5,6 +5,10 @@ import type { ServiceContext } from "../services/context";
 import type { DeviceIdentity } from "../services/device-verifier";
 import type { Subject } from "../services/subject";
 
+/**
+ * What a request carries through its middleware and handler. Hot code reads it with
+ * `c.get(name)`: Hono's `c.var` builds an object of every variable on each read.
+ */
 export interface AppVariables extends RequestIdVariables {
   ports: Ports;
   /** What every service call gets first: the services, and this request's db, audit source and grantor. */

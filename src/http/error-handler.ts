@@ -11,7 +11,7 @@ function errorResponse(c: Context<AppEnv>, error: ApiError) {
       message: error.message,
       ...(error.options.details ? { details: error.options.details } : {}),
       ...(error.options.mfaToken ? { mfa_token: error.options.mfaToken } : {}),
-      request_id: c.var.requestId ?? "",
+      request_id: c.get("requestId") ?? "",
     },
   };
   for (const [name, value] of Object.entries(error.options.headers ?? {})) c.header(name, value);
@@ -29,7 +29,10 @@ export const handleError: ErrorHandler<AppEnv> = (thrown, c) => {
   if (error instanceof ApiError) {
     if (error.options.external) c.set("externalFailure", true);
     else if (error.status >= 500) {
-      (c.var.logger ?? c.var.ports?.logger)?.error(error.message, { error, path: c.req.path });
+      (c.get("logger") ?? c.get("ports")?.logger)?.error(error.message, {
+        error,
+        path: c.req.path,
+      });
       report(c, error.options.cause ?? error, error.status);
     }
     return errorResponse(c, error);
@@ -37,7 +40,7 @@ export const handleError: ErrorHandler<AppEnv> = (thrown, c) => {
   if (error instanceof HTTPException && error.status < 500) {
     return errorResponse(c, new ApiError(codeForStatus(error.status), error.message));
   }
-  const logger = c.var.logger ?? c.var.ports?.logger;
+  const logger = c.get("logger") ?? c.get("ports")?.logger;
   logger?.error("unhandled error", { error, method: c.req.method, path: c.req.path });
   report(c, error, 500);
   return errorResponse(c, new ApiError("internal_error", "Internal server error"));
@@ -88,7 +91,11 @@ function isUnreachable(error: unknown): boolean {
 }
 
 function report(c: Context<AppEnv>, error: unknown, status: number) {
-  c.var.ports?.errors.capture(error, { request: c.req.raw, requestId: c.var.requestId, status });
+  c.get("ports")?.errors.capture(error, {
+    request: c.req.raw,
+    requestId: c.get("requestId"),
+    status,
+  });
 }
 
 /** 404 for unknown paths, 405 with `Allow` for known paths asked with another method. */

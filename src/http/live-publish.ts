@@ -25,12 +25,12 @@ function responseWritten(c: Context<AppEnv>): Promise<void> {
  * the fan-out never holds up the answer.
  *
  * @example
- * const result = await ingestPoints(c.var.services, scope, raws);
+ * const result = await ingestPoints(c.get("services"), scope, raws);
  * publishAfterResponse(c, scope.appId, result.events);
  */
 export function publishAfterResponse(c: Context<AppEnv>, appId: string, events: LiveEvent[]) {
   if (events.length === 0) return;
-  const { realtime } = c.var.services;
+  const { realtime } = c.get("services");
   afterResponse(
     c,
     responseWritten(c).then(() => realtime.publish(appId, events)),

@@ -8,7 +8,7 @@ import type { AppEnv } from "./app-env";
 /** The audit source of a request: its authenticated subject, IP and user agent. */
 export function auditSource(c: Context<AppEnv>): AuditSource {
   const subject = c.get("subject");
-  const ipAddress = c.var.ports.clientIp(c.req.raw, c.env) ?? null;
+  const ipAddress = c.get("ports").clientIp(c.req.raw, c.env) ?? null;
   let location: GeoLocation | null | undefined;
   return {
     actorType: subject ? subject.kind : "anonymous",
@@ -16,7 +16,7 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
     ipAddress,
     userAgent: c.req.header("user-agent")?.slice(0, 512) ?? null,
     location: () => {
-      location ??= c.var.ports.geoip.locate(ipAddress, c.req.raw);
+      location ??= c.get("ports").geoip.locate(ipAddress, c.req.raw);
       return location;
     },
   };
@@ -30,9 +30,9 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
 export function requestServices(c: Context<AppEnv>, services: Services): ServiceContext {
   return Object.defineProperties(
     // The request's logger: what services log carries its request id.
-    { ...services, logger: c.var.logger },
+    { ...services, logger: c.get("logger") },
     {
-      db: { get: () => c.var.db(), enumerable: false },
+      db: { get: () => c.get("db")(), enumerable: false },
       audit: { get: () => auditSource(c), enumerable: true },
       grantor: { get: () => grantorOf(c), enumerable: true },
     },

@@ -38,9 +38,9 @@ export async function subjectOfToken(
   c: Context<AppEnv>,
   token: string,
 ): Promise<AppSubject | undefined> {
-  const { services } = c.var;
+  const services = c.get("services");
   if (token.startsWith(API_KEY_PREFIX)) {
-    const grant = await services.apiKeys.verify(c.var.db, token);
+    const grant = await services.apiKeys.verify(c.get("db"), token);
     if (!grant) return undefined;
     flushKeyUsageLater(c);
     return { kind: "api_key", ...grant };
@@ -61,7 +61,7 @@ export async function subjectOfToken(
 
 /** `last_used_at` of API keys is written in batches, after the response where possible. */
 function flushKeyUsageLater(c: Context<AppEnv>) {
-  afterResponse(c, c.var.services.apiKeys.flushUsage(c.var.db()), "api key usage flush");
+  afterResponse(c, c.get("services").apiKeys.flushUsage(c.get("db")()), "api key usage flush");
 }
 
 /**
@@ -84,7 +84,7 @@ async function authenticateCredential(c: Context<AppEnv>): Promise<Subject> {
   let subject: Subject | undefined;
   if (token.startsWith(API_KEY_PREFIX) || looksLikeJwt(token)) {
     subject = await subjectOfToken(c, token);
-  } else if (timingSafeEqual(await sha256Hex(token), c.var.services.adminKeyHash)) {
+  } else if (timingSafeEqual(await sha256Hex(token), c.get("services").adminKeyHash)) {
     subject = { kind: "admin" };
   }
   if (!subject) throw invalid();
@@ -105,7 +105,7 @@ type GuardOptions =
   | { scope: "self" };
 
 /**
- * Route middleware: authenticates, resolves the app in scope into `c.var.app`, checks the
+ * Route middleware: authenticates, resolves the app in scope into `c.get("app")`, checks the
  * permission. Authentication runs before validation, so an anonymous caller learns nothing
  * about the request's shape.
  *
@@ -120,14 +120,14 @@ export function guard(options: GuardOptions) {
       if (subject.kind !== "admin") {
         throw new ApiError("forbidden", "This route needs the platform admin key");
       }
-      if (appName !== undefined) c.set("app", await findAppByName(c.var.services, appName));
+      if (appName !== undefined) c.set("app", await findAppByName(c.get("services"), appName));
       return next();
     }
     assertAppCaller(subject, options.scope === "app" ? options.permission : undefined);
     if (options.scope === "self" && subject.kind !== "user") {
       throw new ApiError("forbidden", "Only a user signed in with a password has this");
     }
-    c.set("app", await findAppById(c.var.services, subject.appId));
+    c.set("app", await findAppById(c.get("services"), subject.appId));
     return next();
   });
 }

@@ -37,7 +37,7 @@ export function ingestAuth() {
   return createMiddleware<AppEnv>(async function ingestAuthMiddleware(c, next) {
     const secret = deviceSecretOf(c);
     if (!secret) return userIngest(c, next);
-    const device = await c.var.services.devices.verify(c.var.db, secret);
+    const device = await c.get("services").devices.verify(c.get("db"), secret);
     if (!device) {
       throw new ApiError("unauthorized", "Unknown device secret", {
         headers: { "WWW-Authenticate": `Basic realm="heimdall"` },

@@ -15,7 +15,7 @@ export function ipBans(ports: Pick<Ports, "clientIp">, services: Pick<Services, 
   return createMiddleware<AppEnv>(async function ipBansMiddleware(c, next) {
     if (unchecked.has(c.req.path)) return next();
     const ip = ports.clientIp(c.req.raw, c.env);
-    if (ip && (await services.ipBans.isBanned(c.var.db, ip))) {
+    if (ip && (await services.ipBans.isBanned(c.get("db"), ip))) {
       throw new ApiError("forbidden", "Requests from this address are banned");
     }
     return next();

@@ -70,7 +70,7 @@ interface Bucket {
  * budget of their own. An app may set its own token and default budgets in its settings. Every
  * limited response carries `X-RateLimit-Limit/Remaining/Reset`; a refusal is 429 with
  * `Retry-After`. A request that carries several operations (a GraphQL batch) charges the rest
- * through `c.var.chargeRateLimit`.
+ * through `c.get("chargeRateLimit")`.
  */
 export function rateLimiting(ports: Ports) {
   const { config } = ports;
@@ -86,7 +86,7 @@ export function rateLimiting(ports: Ports) {
       const app = decodeURIComponent(
         segmentOf(declared.path, c.req.path, "app_name") ?? "",
       ).toLowerCase();
-      const limit = await budgets.signIn(c.var.services, app);
+      const limit = await budgets.signIn(c.get("services"), app);
       return { key: `token:${app}:${ip}`, limit };
     }
     if (declared?.kind === "invite-accept")
@@ -103,11 +103,11 @@ export function rateLimiting(ports: Ports) {
   async function callerBucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
     const deviceSecret = deviceSecretOf(c);
     if (deviceSecret) {
-      const device = await c.var.services.devices.verify(c.var.db, deviceSecret);
+      const device = await c.get("services").devices.verify(c.get("db"), deviceSecret);
       if (!device) return undefined;
       return {
         key: `device:${device.id}`,
-        limit: await budgets.credential(c.var.services, device.appId),
+        limit: await budgets.credential(c.get("services"), device.appId),
       };
     }
     if (!c.req.header("authorization") && !c.req.header("x-api-key")) return undefined;
@@ -120,7 +120,7 @@ export function rateLimiting(ports: Ports) {
     const credential = credentialOf(c) ?? "";
     return {
       key: `cred:${(await sha256Hex(credential)).slice(0, 32)}`,
-      limit: await budgets.credential(c.var.services, subject.appId),
+      limit: await budgets.credential(c.get("services"), subject.appId),
     };
   }
 

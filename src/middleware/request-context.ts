@@ -12,13 +12,13 @@ import type { Services } from "../services/context";
  *
  * @example
  * app.use(requestContext(ports));
- * app.get("/x", (c) => c.json(await c.var.db().select().from(apps)));
+ * app.get("/x", (c) => c.json(await c.get("db")().select().from(apps)));
  */
 export function requestContext(ports: Ports, services: Services) {
   return createMiddleware<AppEnv>(async function requestContext(c, next) {
     let session: DatabaseSession | undefined;
     c.set("ports", ports);
-    c.set("logger", ports.logger.child({ request_id: c.var.requestId }));
+    c.set("logger", ports.logger.child({ request_id: c.get("requestId") }));
     c.set("db", () => {
       session ??= ports.db.session();
       return session.db;

@@ -17,8 +17,8 @@ export function requestLogger() {
       status,
       duration_ms: Math.round((performance.now() - started) * 100) / 100,
     };
-    if (status >= 500 && c.var.externalFailure) c.var.logger.warn("request", fields);
-    else if (status >= 500) c.var.logger.error("request", fields);
-    else c.var.logger.info("request", fields);
+    if (status >= 500 && c.get("externalFailure")) c.get("logger").warn("request", fields);
+    else if (status >= 500) c.get("logger").error("request", fields);
+    else c.get("logger").info("request", fields);
   });
 }

@@ -50,7 +50,7 @@ export function createGraphqlRouter(ports: Ports) {
     landingPage: false,
     cors: false,
     logging: false,
-    // Hono's bodyLimit enforces MAX_BODY_BYTES before the request gets here.
+    // The body-limit middleware enforces MAX_BODY_BYTES before the request gets here.
     maxRequestBodySize: false,
     batching: { limit: GRAPHQL_LIMITS.maxBatch },
     maskedErrors: { maskError: toClientError, isDev: !production },
@@ -77,14 +77,17 @@ export function createGraphqlRouter(ports: Ports) {
   });
 
   const router = createRouter();
+  // Yoga's response is rebuilt by Hono, so it carries the headers the middleware set before the
+  // route (request id, rate limits, security headers).
+  const answer = (response: Response, c: Context<AppEnv>) => c.newResponse(response.body, response);
   router.on(["GET", "POST"], "/gql", async (c) => {
     await authenticate(c);
-    if (c.req.method === "GET") return yoga.fetch(c.req.raw, { hono: c });
+    if (c.req.method === "GET") return answer(await yoga.fetch(c.req.raw, { hono: c }), c);
     // Read once (within MAX_BODY_BYTES), to count the batch's operations before Yoga runs them.
     const body = await c.req.text();
-    await c.var.chargeRateLimit?.(operationsIn(body) - 1);
+    await c.get("chargeRateLimit")?.(operationsIn(body) - 1);
     const request = new Request(c.req.raw, { body });
-    return yoga.fetch(request, { hono: c });
+    return answer(await yoga.fetch(request, { hono: c }), c);
   });
   router.get("/graphiql", (c) => {
     if (production) throw new ApiError("not_found", "GraphiQL is not served in production");

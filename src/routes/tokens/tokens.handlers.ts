@@ -76,12 +76,12 @@ function required(value: string | undefined, field: string): string {
 
 export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async (c) => {
   const input = bodyOf<typeof routes.TokenRequestSchema._output>(c, "grant_type");
-  const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
+  const app = await findAppByName(c.get("services"), c.req.valid("param").app_name);
   const issuer = issuerFor(issuerBase(c), app.name);
   noStore(c);
   switch (input.grant_type) {
     case "password": {
-      const tokens = await passwordGrant(c.var.services, app, {
+      const tokens = await passwordGrant(c.get("services"), app, {
         email: required(input.email, "email"),
         password: required(input.password, "password"),
         issuer,
@@ -90,7 +90,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     }
     case "email_otp": {
       const tokens = await emailOtpGrant(
-        c.var.services,
+        c.get("services"),
         app,
         input.email_token
           ? { emailToken: input.email_token, issuer }
@@ -108,7 +108,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
           details: [{ field: "otp", reason: "required" }],
         });
       }
-      const tokens = await mfaGrant(c.var.services, app, {
+      const tokens = await mfaGrant(c.get("services"), app, {
         mfaToken: required(input.mfa_token, "mfa_token"),
         factor: { otp: input.otp, recovery_code: input.recovery_code },
         issuerBase: issuerBase(c),
@@ -122,7 +122,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
         clientId: required(input.client_id, "client_id"),
         clientSecret: input.client_secret,
       };
-      const tokens = await exchangeCode(c.var.services, app, {
+      const tokens = await exchangeCode(c.get("services"), app, {
         code: required(input.code, "code"),
         redirectUri: required(input.redirect_uri, "redirect_uri"),
         codeVerifier: required(input.code_verifier, "code_verifier"),
@@ -132,7 +132,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
       return c.json(tokens, 200);
     }
     case "refresh_token": {
-      const tokens = await refreshGrant(c.var.services, app, {
+      const tokens = await refreshGrant(c.get("services"), app, {
         refreshToken: required(input.refresh_token, "refresh_token"),
         issuer,
       });
@@ -140,7 +140,7 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
     }
     case "client_credentials": {
       const client = clientAuthentication(c, input);
-      const tokens = await clientCredentialsGrant(c.var.services, app, {
+      const tokens = await clientCredentialsGrant(c.get("services"), app, {
         ...client,
         scope: input.scope,
         issuer,
@@ -157,9 +157,9 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
 
 export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = async (c) => {
   const input = bodyOf<{ refresh_token: string }>(c, "refresh_token");
-  const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
+  const app = await findAppByName(c.get("services"), c.req.valid("param").app_name);
   noStore(c);
-  const tokens = await refreshGrant(c.var.services, app, {
+  const tokens = await refreshGrant(c.get("services"), app, {
     refreshToken: input.refresh_token,
     issuer: issuerFor(issuerBase(c), app.name),
   });
@@ -168,20 +168,20 @@ export const refreshToken: RouteHandler<typeof routes.refreshToken, AppEnv> = as
 
 export const revokeToken: RouteHandler<typeof routes.revokeToken, AppEnv> = async (c) => {
   const { token } = bodyOf<{ token: string }>(c, "token");
-  const app = await findAppByName(c.var.services, c.req.valid("param").app_name);
+  const app = await findAppByName(c.get("services"), c.req.valid("param").app_name);
   noStore(c);
   if (token.startsWith("rt_")) {
-    await revokeRefreshToken(c.var.services, app, token);
+    await revokeRefreshToken(c.get("services"), app, token);
     return c.json({}, 200);
   }
   const claims = await verifyQuietly(c, token);
-  if (claims) await revokeAccessToken(c.var.services, app, claims);
+  if (claims) await revokeAccessToken(c.get("services"), app, claims);
   return c.json({}, 200);
 };
 
 async function verifyQuietly(c: Context<AppEnv>, token: string): Promise<AccessClaims | undefined> {
   try {
-    return await verifyAccessToken(c.var.services, token, issuerBase(c));
+    return await verifyAccessToken(c.get("services"), token, issuerBase(c));
   } catch (error) {
     if (error instanceof TokenRejected) return undefined;
     throw error;
@@ -224,11 +224,11 @@ const denied = (reason: string) => ({
 export const validateToken: RouteHandler<typeof routes.validateToken, AppEnv> = async (c) => {
   const { token } = c.req.valid("json");
   try {
-    const claims = await verifyAccessToken(c.var.services, token, issuerBase(c));
+    const claims = await verifyAccessToken(c.get("services"), token, issuerBase(c));
     // A client's token describes no user here: an OAuth client reads its user through userinfo,
     // with what its scopes release.
     if (claims.client_id) return c.json({ valid: true }, 200);
-    const user = await findUser(c.var.services, claims.app, claims.sub);
+    const user = await findUser(c.get("services"), claims.app, claims.sub);
     return c.json(
       {
         valid: true,
