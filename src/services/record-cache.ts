@@ -69,16 +69,23 @@ export function createRecordCache<V>(deps: {
     /**
      * Signals a committed change of the record `id`: dropped here at once, and marked in the
      * revocation store for the other processes. Call after the change's transaction, before
-     * answering.
+     * answering. A store that cannot be written is logged, not thrown: the change is made.
      */
     async changed(id: string) {
       cache.forget((value) => value === undefined || deps.idOf(value) === id);
       const at = deps.clock.now();
-      await deps.revocations.revokeIssuedBefore(
-        marker(id),
-        at,
-        new Date(at.getTime() + RECORD_CACHE_TTL_MS + CLOCK_SKEW_MS + 60_000),
-      );
+      try {
+        await deps.revocations.revokeIssuedBefore(
+          marker(id),
+          at,
+          new Date(at.getTime() + RECORD_CACHE_TTL_MS + CLOCK_SKEW_MS + 60_000),
+        );
+      } catch (error) {
+        // The change is committed; other processes then see it within the TTL.
+        deps.logger.warn(`${deps.kind} change could not be signalled to other processes`, {
+          error,
+        });
+      }
     },
   };
 }
