@@ -204,6 +204,36 @@ describe.each(databaseBackends("token caches"))("token caches on $name", (backen
     expect((await readJson(password)).error.message).toBe("The app is archived");
   });
 
+  it("reads the database instead of trusting a hit when the revocation store cannot answer", async () => {
+    const credential = await client.credential("store-down");
+    const unreachable = () => Promise.reject(new Error("store unreachable"));
+    const failing = countingSelects(opened.db);
+    const { app: cut } = createTestApp({
+      db: failing.port,
+      clock,
+      ports: {
+        revocations: {
+          revoke: unreachable,
+          spend: unreachable,
+          revokeIssuedBefore: unreachable,
+          isRevoked: unreachable,
+          revokedAmong: unreachable,
+          ping: unreachable,
+        },
+      },
+    });
+    const onCut = clientOf(cut, appName);
+    expect((await onCut.token(credential.client_id, credential.client_secret)).status).toBe(200);
+    const before = failing.counter.selects;
+    expect((await onCut.token(credential.client_id, credential.client_secret)).status).toBe(200);
+    // The app and the credential, read again.
+    expect(failing.counter.selects - before).toBe(2);
+    expect(
+      (await send(app, "DELETE", `/v1/apps/${appName}/credentials/${credential.id}`, admin)).status,
+    ).toBe(200);
+    expect((await onCut.token(credential.client_id, credential.client_secret)).status).toBe(401);
+  });
+
   it("makes concurrent misses of one client id one query", async () => {
     const credential = await client.credential("stampede");
     await warm(credential.client_id, credential.client_secret);

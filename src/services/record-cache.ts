@@ -16,9 +16,10 @@ const CLOCK_SKEW_MS = 2_000;
  *
  * - in the process that changes a record, {@link changed} drops it before the change is answered;
  * - every other process sharing the revocation store checks each hit against the change marker
- *   `cache:<kind>:<id>` that {@link changed} records there (one round trip, in the same call),
- *   so a change is seen on the next request everywhere. When the store cannot answer, the hit is
- *   read again from the database instead.
+ *   `cache:<kind>:<id>` that {@link changed} records there (one round trip; hits of one entry
+ *   while a check is under way share it), so a change is seen everywhere by every request that
+ *   starts one store round trip after the change was answered. When the store cannot answer,
+ *   the hit is read again from the database instead.
  *
  * Without a shared store (the in-memory one in several processes) other processes see a change
  * within {@link RECORD_CACHE_TTL_MS}. Misses are not cached: a record created later is found at
@@ -38,19 +39,31 @@ export function createRecordCache<V>(deps: {
   });
   const marker = (id: string) => `cache:${deps.kind}:${id}`;
 
-  async function unchangedSince(value: V, loadedAt: number): Promise<boolean> {
+  // Hits of one entry while its check is under way share that check's answer.
+  const checks = new Map<string, Promise<boolean>>();
+
+  function unchangedSince(value: V, loadedAt: number): Promise<boolean> {
     const subject = marker(deps.idOf(value));
-    try {
-      const changed = await deps.revocations.isRevoked({
-        tokenId: subject,
-        issuedAt: new Date(loadedAt - CLOCK_SKEW_MS),
-        subjects: [subject],
-      });
-      return !changed;
-    } catch (error) {
-      deps.logger.warn(`${deps.kind} cache check failed; reading the database`, { error });
-      return false;
+    const key = `${subject}@${loadedAt}`;
+    let check = checks.get(key);
+    if (!check) {
+      check = deps.revocations
+        .isRevoked({
+          tokenId: subject,
+          issuedAt: new Date(loadedAt - CLOCK_SKEW_MS),
+          subjects: [subject],
+        })
+        .then(
+          (changed) => !changed,
+          (error: unknown) => {
+            deps.logger.warn(`${deps.kind} cache check failed; reading the database`, { error });
+            return false;
+          },
+        )
+        .finally(() => checks.delete(key));
+      checks.set(key, check);
     }
+    return check;
   }
 
   return {
