@@ -3,19 +3,29 @@ import { apps, roles } from "../db/schema";
 import type { AppSettings } from "../db/schema/settings";
 import { ApiError, type ErrorCode } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { audited, recordAudit } from "./audit";
+import { type AuditEvent, audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS, resolveSettings } from "./settings";
 
 export type AppRecord = typeof apps.$inferSelect;
 
-/** The app of a name (case-insensitive), or 404. */
+/**
+ * The app of a name (case-insensitive), or 404. Cached per isolate (`ctx.appsByName`): every
+ * change of an app goes through {@link changeApp}, which invalidates it.
+ */
 export async function findAppByName(ctx: ServiceContext, name: string): Promise<AppRecord> {
-  const [app] = await ctx.db
-    .select()
-    .from(apps)
-    .where(sql`lower(${apps.name}) = lower(${name})`)
-    .limit(1);
+  const load = async () => {
+    const [row] = await ctx.db
+      .select()
+      .from(apps)
+      .where(sql`lower(${apps.name}) = lower(${name})`)
+      .limit(1);
+    return row;
+  };
+  // App names are ASCII; another name is looked up as it is, never aliased to a cached one.
+  const app = /^[\x21-\x7e]+$/.test(name)
+    ? await ctx.appsByName.get(name.toLowerCase(), load)
+    : await load();
   if (!app) throw new ApiError("not_found", `No app named ${name}`);
   return app;
 }
@@ -115,44 +125,55 @@ export async function createApp(
   );
 }
 
-export function updateApp(
+/**
+ * The one writer of an existing app's row: the change and its audit event in one transaction,
+ * then the app's cached copies dropped in every process (`ctx.appsByName`) before the caller
+ * answers. `test/token-caches.test.ts` fails when another function writes `apps`.
+ */
+async function changeApp(
   ctx: ServiceContext,
   app: AppRecord,
-  changes: { display_name?: string | undefined; metadata?: Record<string, unknown> | undefined },
-) {
-  return audited(
+  changes: Partial<Omit<AppRecord, "id" | "created_at" | "updated_at">>,
+  event: AuditEvent,
+): Promise<{ app: AppRecord; at: Date }> {
+  let at = ctx.clock.now();
+  const changed = await audited(
     ctx,
     async (tx, now) => {
-      const [updated] = await tx
+      at = now;
+      const [row] = await tx
         .update(apps)
         .set({ ...changes, updated_at: now })
         .where(eq(apps.id, app.id))
         .returning();
-      return updated ?? app;
+      return row ?? app;
     },
-    {
-      appId: app.id,
-      action: "app.updated",
-      target: appTarget(app),
-      metadata: { fields: Object.keys(changes) },
-    },
+    event,
   );
+  await ctx.appsByName.changed(app.id);
+  return { app: changed, at };
+}
+
+export async function updateApp(
+  ctx: ServiceContext,
+  app: AppRecord,
+  changes: { display_name?: string | undefined; metadata?: Record<string, unknown> | undefined },
+) {
+  const { app: updated } = await changeApp(ctx, app, changes, {
+    appId: app.id,
+    action: "app.updated",
+    target: appTarget(app),
+    metadata: { fields: Object.keys(changes) },
+  });
+  return updated;
 }
 
 /** Archives an app; its live tokens stop authorizing at once through the revocation store. */
 export async function archiveApp(ctx: ServiceContext, app: AppRecord) {
-  let archivedAt = ctx.clock.now();
-  const archived = await audited(
+  const { app: archived, at: archivedAt } = await changeApp(
     ctx,
-    async (tx, now) => {
-      archivedAt = now;
-      const [row] = await tx
-        .update(apps)
-        .set({ status: "archived", updated_at: now })
-        .where(eq(apps.id, app.id))
-        .returning();
-      return row ?? app;
-    },
+    app,
+    { status: "archived" },
     { appId: app.id, action: "app.archived", target: appTarget(app) },
   );
   await ctx.revocations.revokeIssuedBefore(
@@ -172,10 +193,10 @@ export async function updateSettings(
   const before = resolveSettings(app.settings);
   const stored = { ...app.settings, ...changes };
   const after = resolveSettings(stored);
-  await audited(
+  await changeApp(
     ctx,
-    (tx, now) =>
-      tx.update(apps).set({ settings: stored, updated_at: now }).where(eq(apps.id, app.id)),
+    app,
+    { settings: stored },
     {
       appId: app.id,
       action: "settings.updated",

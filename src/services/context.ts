@@ -1,5 +1,5 @@
 import type { Config } from "../config";
-import type { auditLogs } from "../db/schema";
+import type { apps, auditLogs, serviceCredentials } from "../db/schema";
 import { type Cipher, createCipher } from "../lib/crypto";
 import type {
   BreachedPasswords,
@@ -19,12 +19,14 @@ import type { PasswordHasher } from "../ports/passwords";
 import { type ApiKeyVerifier, createApiKeyVerifier } from "./api-key-verifier";
 import { type AuditLog, createAuditLog } from "./audit-log";
 import { type BruteForceGuard, createBruteForceGuard } from "./brute-force";
+import { type CredentialUsage, createCredentialUsage } from "./credential-usage";
 import { createDeviceVerifier, type DeviceVerifier } from "./device-verifier";
 import { failOpen } from "./fail-open-limiter";
 import { createIpBanList, type IpBanList } from "./ip-ban-list";
 import { createKeyRing, type KeyRing } from "./keys";
 import { createOutboundPolicy, type OutboundPolicy } from "./outbound";
 import type { Grantor } from "./permissions";
+import { createRecordCache, type RecordCache } from "./record-cache";
 
 export type AuditActorType = (typeof auditLogs.$inferInsert)["actor_type"];
 
@@ -60,6 +62,12 @@ export interface Services {
   keys: KeyRing;
   /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
   apiKeys: ApiKeyVerifier;
+  /** Apps by lower-cased name (cached per isolate; every write of an app goes through it). */
+  appsByName: RecordCache<typeof apps.$inferSelect>;
+  /** Service credentials by client id (cached per isolate, like {@link appsByName}). */
+  credentialsByClientId: RecordCache<typeof serviceCredentials.$inferSelect>;
+  /** Batches the service credentials' `last_used_at`. */
+  credentialUsage: CredentialUsage;
   /** Resolves `dk_…` device secrets (cached per isolate). */
   devices: DeviceVerifier;
   /** Active IP bans, cached per isolate. */
@@ -106,6 +114,21 @@ export function createServices(ports: Ports): Services {
       clock,
     }),
     apiKeys: createApiKeyVerifier({ clock, revocations }),
+    appsByName: createRecordCache({
+      kind: "app",
+      idOf: (app) => app.id,
+      clock,
+      revocations,
+      logger,
+    }),
+    credentialsByClientId: createRecordCache({
+      kind: "credential",
+      idOf: (credential) => credential.id,
+      clock,
+      revocations,
+      logger,
+    }),
+    credentialUsage: createCredentialUsage({ clock }),
     devices: createDeviceVerifier({ clock }),
     ipBans: createIpBanList({ clock, logger }),
     sealer: createCipher(secrets.keyEncryptionSecret, "sealed-secrets"),

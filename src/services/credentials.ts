@@ -7,7 +7,7 @@ import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import { signAccessToken } from "./access-tokens";
 import { type AppRecord, assertAppActive, revocationHorizon, settingsOf } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { type AuditEvent, audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { assertMayGrant, hasPermission } from "./permissions";
 
@@ -22,6 +22,37 @@ function view(row: CredentialRecord): CredentialView {
 }
 
 const credentialTarget = (id: string) => ({ type: "service_credential", id });
+
+/**
+ * The one writer of an existing credential's row: the change and its audit event in one
+ * transaction, then the credential's cached copies dropped in every process
+ * (`ctx.credentialsByClientId`) before the caller answers. `last_used_at` alone is written by
+ * `credential-usage.ts`. `test/token-caches.test.ts` fails when another function writes
+ * `service_credentials`.
+ */
+async function changeCredential(
+  ctx: ServiceContext,
+  current: CredentialRecord,
+  changes: (now: Date) => Partial<Omit<CredentialRecord, "id" | "app_id" | "client_id">>,
+  event: AuditEvent,
+): Promise<{ credential: CredentialRecord; at: Date }> {
+  let at = ctx.clock.now();
+  const credential = await audited(
+    ctx,
+    async (tx, now) => {
+      at = now;
+      const [updated] = await tx
+        .update(serviceCredentials)
+        .set({ ...changes(now), updated_at: now })
+        .where(eq(serviceCredentials.id, current.id))
+        .returning();
+      return updated ?? current;
+    },
+    event,
+  );
+  await ctx.credentialsByClientId.changed(current.id);
+  return { credential, at };
+}
 
 export async function listCredentials(
   ctx: ServiceContext,
@@ -101,28 +132,21 @@ export async function updateCredential(
   if (changes.permissions) assertMayGrant(ctx.grantor, changes.permissions, "json.permissions");
   const secret = changes.rotate_secret ? randomSecret("sk_live_") : undefined;
   const secretHash = secret ? await sha256Hex(secret) : undefined;
-  const row = await audited(
+  const grace = changes.grace_period_seconds ?? DEFAULT_GRACE_SECONDS;
+  const { credential: row } = await changeCredential(
     ctx,
-    async (tx, now) => {
-      const grace = changes.grace_period_seconds ?? DEFAULT_GRACE_SECONDS;
-      const [updated] = await tx
-        .update(serviceCredentials)
-        .set({
-          ...(changes.name !== undefined ? { name: changes.name } : {}),
-          ...(changes.permissions ? { permissions: [...new Set(changes.permissions)] } : {}),
-          ...(secretHash
-            ? {
-                secret_hash: secretHash,
-                previous_secret_hash: current.secret_hash,
-                previous_secret_expires_at: new Date(now.getTime() + grace * 1000),
-              }
-            : {}),
-          updated_at: now,
-        })
-        .where(eq(serviceCredentials.id, id))
-        .returning();
-      return updated ?? current;
-    },
+    current,
+    (now) => ({
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.permissions ? { permissions: [...new Set(changes.permissions)] } : {}),
+      ...(secretHash
+        ? {
+            secret_hash: secretHash,
+            previous_secret_hash: current.secret_hash,
+            previous_secret_expires_at: new Date(now.getTime() + grace * 1000),
+          }
+        : {}),
+    }),
     {
       appId: app.id,
       action: secret ? "credential.rotated" : "credential.updated",
@@ -137,18 +161,10 @@ export async function updateCredential(
 export async function revokeCredential(ctx: ServiceContext, app: AppRecord, id: string) {
   const current = await findCredential(ctx.db, app.id, id);
   if (current.revoked_at) return view(current);
-  let revokedAt = ctx.clock.now();
-  const row = await audited(
+  const { credential: row, at: revokedAt } = await changeCredential(
     ctx,
-    async (tx, now) => {
-      revokedAt = now;
-      const [updated] = await tx
-        .update(serviceCredentials)
-        .set({ revoked_at: now, previous_secret_hash: null, updated_at: now })
-        .where(eq(serviceCredentials.id, id))
-        .returning();
-      return updated ?? current;
-    },
+    current,
+    (now) => ({ revoked_at: now, previous_secret_hash: null }),
     { appId: app.id, action: "credential.revoked", target: credentialTarget(id) },
   );
   await ctx.revocations.revokeIssuedBefore(`sub:${id}`, revokedAt, revocationHorizon(revokedAt));
@@ -167,11 +183,14 @@ export async function clientCredentialsGrant(
 ) {
   assertAppActive(app, "invalid_grant");
   const now = ctx.clock.now();
-  const [credential] = await ctx.db
-    .select()
-    .from(serviceCredentials)
-    .where(eq(serviceCredentials.client_id, input.clientId))
-    .limit(1);
+  const credential = await ctx.credentialsByClientId.get(input.clientId, async () => {
+    const [row] = await ctx.db
+      .select()
+      .from(serviceCredentials)
+      .where(eq(serviceCredentials.client_id, input.clientId))
+      .limit(1);
+    return row;
+  });
   const matches = credential
     ? await matchesRotatedSecret(input.clientSecret, credential, now)
     : false;
@@ -207,10 +226,7 @@ export async function clientCredentialsGrant(
     ttlSeconds: settings.access_token_ttl,
     clientId: credential.client_id,
   });
-  await ctx.db
-    .update(serviceCredentials)
-    .set({ last_used_at: now })
-    .where(eq(serviceCredentials.id, credential.id));
+  ctx.credentialUsage.record(credential.id, now);
   await recordAudit(
     ctx,
     {

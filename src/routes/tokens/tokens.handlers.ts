@@ -1,5 +1,6 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { afterResponse } from "../../http/after-response";
 import type { AppEnv } from "../../http/app-env";
 import { issuerBase } from "../../http/links";
 import { bodyOf } from "../../http/request-body";
@@ -145,6 +146,11 @@ export const issueToken: RouteHandler<typeof routes.issueToken, AppEnv> = async 
         scope: input.scope,
         issuer,
       });
+      afterResponse(
+        c,
+        c.var.services.credentialUsage.flush(c.var.db),
+        "service credential usage flush",
+      );
       return c.json(tokens, 200);
     }
     default:
