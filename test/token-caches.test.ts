@@ -3,8 +3,8 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
-import { createUpstashRevocationStore } from "../src/adapters/upstash/revocations";
 import type { App } from "../src/app";
 import type { Database, DatabasePort, Ports } from "../src/ports";
 import { createCredential, updateCredential } from "../src/routes/credentials/credentials.routes";
@@ -34,6 +34,7 @@ function countingSelects(port: DatabasePort) {
     });
   const wrapped: DatabasePort = {
     driver: port.driver,
+    sharedAcrossRequests: port.sharedAcrossRequests,
     session() {
       const session = port.session();
       return { db: counted(session.db), release: () => session.release() };
@@ -280,7 +281,7 @@ describe.each(databaseBackends("token caches across instances"))(
       const redis = createUpstashRedis({ url: upstash.url, token: upstash.token });
       const prefix = `heimdall-test:${crypto.randomUUID()}:revoked:`;
       const shared = (): Partial<Ports> => ({
-        revocations: createUpstashRevocationStore(redis, clock, { prefix }),
+        revocations: createRedisRevocationStore(redis, clock, { prefix }),
       });
       ({ app: a } = createTestApp({ db: opened.db, clock, ports: shared() }));
       const counting = countingSelects(opened.db);
