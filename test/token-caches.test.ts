@@ -235,6 +235,38 @@ describe.each(databaseBackends("token caches"))("token caches on $name", (backen
     expect((await onCut.token(credential.client_id, credential.client_secret)).status).toBe(401);
   });
 
+  it("does not wait on a store that never answers: a hit reads the database within the check's budget", async () => {
+    const credential = await client.credential("store-hangs");
+    const hangs = () => new Promise<never>(() => {});
+    const slow = countingSelects(opened.db);
+    const { app: stalled } = createTestApp({
+      db: slow.port,
+      clock,
+      ports: {
+        revocations: {
+          revoke: hangs,
+          spend: hangs,
+          revokeIssuedBefore: hangs,
+          isRevoked: hangs,
+          revokedAmong: hangs,
+          ping: hangs,
+        },
+      },
+    });
+    const onStalled = clientOf(stalled, appName);
+    expect((await onStalled.token(credential.client_id, credential.client_secret)).status).toBe(
+      200,
+    );
+    const before = slow.counter.selects;
+    const started = performance.now();
+    expect((await onStalled.token(credential.client_id, credential.client_secret)).status).toBe(
+      200,
+    );
+    // Two checks (app, credential) of at most 250 ms each, then both read again.
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(slow.counter.selects - before).toBe(2);
+  });
+
   it("makes concurrent misses of one client id one query", async () => {
     const credential = await client.credential("stampede");
     await warm(credential.client_id, credential.client_secret);

@@ -9,6 +9,11 @@ const MAX_CACHED = 10_000;
  * whose clock is up to this far behind still invalidates them.
  */
 const CLOCK_SKEW_MS = 2_000;
+/**
+ * How long a hit waits for the store before reading the database instead: a store round trip
+ * takes milliseconds, and a store that hangs must not add its whole timeout to every request.
+ */
+const CHECK_BUDGET_MS = 250;
 
 /**
  * A per-isolate cache of the records the token endpoints read on every request (an app by
@@ -18,8 +23,8 @@ const CLOCK_SKEW_MS = 2_000;
  * - every other process sharing the revocation store checks each hit against the change marker
  *   `cache:<kind>:<id>` that {@link changed} records there (one round trip; hits of one entry
  *   while a check is under way share it), so a change is seen everywhere by every request that
- *   starts one store round trip after the change was answered. When the store cannot answer,
- *   the hit is read again from the database instead.
+ *   starts one store round trip after the change was answered. When the store cannot answer
+ *   (or not within {@link CHECK_BUDGET_MS}), the hit is read again from the database instead.
  *
  * Without a shared store (the in-memory one in several processes) other processes see a change
  * within {@link RECORD_CACHE_TTL_MS}. Misses are not cached: a record created later is found at
@@ -47,12 +52,19 @@ export function createRecordCache<V>(deps: {
     const key = `${subject}@${loadedAt}`;
     let check = checks.get(key);
     if (!check) {
-      check = deps.revocations
-        .isRevoked({
-          tokenId: subject,
-          issuedAt: new Date(loadedAt - CLOCK_SKEW_MS),
-          subjects: [subject],
-        })
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const answer = deps.revocations.isRevoked({
+        tokenId: subject,
+        issuedAt: new Date(loadedAt - CLOCK_SKEW_MS),
+        subjects: [subject],
+      });
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${CHECK_BUDGET_MS} ms`)),
+          CHECK_BUDGET_MS,
+        );
+      });
+      check = Promise.race([answer, late])
         .then(
           (changed) => !changed,
           (error: unknown) => {
@@ -60,7 +72,12 @@ export function createRecordCache<V>(deps: {
             return false;
           },
         )
-        .finally(() => checks.delete(key));
+        .finally(() => {
+          clearTimeout(timer);
+          checks.delete(key);
+        });
+      // A late failure is already answered for: the hit went to the database.
+      answer.catch(() => {});
       checks.set(key, check);
     }
     return check;
