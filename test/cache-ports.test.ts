@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectRedis, createCacheAdapters } from "../src/adapters/cache";
-import { createConsoleLogger } from "../src/adapters/console-logger";
 import { createMemoryLimiter } from "../src/adapters/memory/limiter";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
-import { createNodeRedis, type NodeRedis } from "../src/adapters/node/redis";
 import { createRedisLimiter } from "../src/adapters/redis/limiter";
 import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
 import { parseConfig } from "../src/config";
 import type { Clock, Limiter, RevocationStore } from "../src/ports";
 import { testEnv } from "./support/app";
+import { nativeRedisClients } from "./support/native-redis";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
 import { until } from "./support/wait";
@@ -37,13 +36,7 @@ const adapters: Adapters[] = [
 ];
 
 let upstash: UpstashRestServer | undefined;
-const nativeClients: NodeRedis[] = [];
-const nativeRedis = (url: string) => {
-  const client = createNodeRedis({ url, logger: createConsoleLogger({ level: "silent" }) });
-  nativeClients.push(client);
-  return client;
-};
-afterAll(() => Promise.all(nativeClients.map((client) => client.close())));
+const nativeRedis = nativeRedisClients();
 if (services.redis) {
   const redisUrl = services.redis;
   beforeAll(async () => {

@@ -1,8 +1,6 @@
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createConsoleLogger } from "../src/adapters/console-logger";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
-import { createNodeRedis, type NodeRedis } from "../src/adapters/node/redis";
 import { createRedisLimiter } from "../src/adapters/redis/limiter";
 import { createRedisRevocationStore } from "../src/adapters/redis/revocations";
 import { createUpstashRedis } from "../src/adapters/upstash/redis";
@@ -16,6 +14,7 @@ import {
 } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createDevices, createTenant, send } from "./support/identity";
+import { nativeRedisClients } from "./support/native-redis";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
 
@@ -315,13 +314,7 @@ describe("under concurrency, through HTTP", () => {
 });
 
 const closedPort = "127.0.0.1:1";
-const nativeClients: NodeRedis[] = [];
-const nativeRedis = (url: string) => {
-  const client = createNodeRedis({ url, logger: createConsoleLogger({ level: "silent" }) });
-  nativeClients.push(client);
-  return client;
-};
-afterAll(() => Promise.all(nativeClients.map((client) => client.close())));
+const nativeRedis = nativeRedisClients();
 /** A loopback Redis that accepts connections and never answers. */
 const silentSockets = new Set<Socket>();
 const silent = createServer((socket) => silentSockets.add(socket));
