@@ -1,7 +1,7 @@
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
-import { ulid } from "ulidx";
 import { type SigningAlgorithm, signingAlgorithms } from "../db/schema/settings";
 import { ApiError } from "../lib/errors";
+import { ulid } from "../lib/ids";
 import type { ServiceContext } from "./context";
 import { checkRevoked } from "./revocation-status";
 

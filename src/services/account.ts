@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, inArray, or, sql } from "drizzle-orm";
-import { ulid } from "ulidx";
 import { apiKeys, auditLogs, devices, emailOutbox, positions, sessions, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
+import { ulid } from "../lib/ids";
 import { serialize } from "../lib/serialize";
 import type { AppRecord } from "./apps";
 import { auditEvents, recordAudit } from "./audit";

@@ -1,9 +1,9 @@
 import { and, desc, eq, gt, inArray, or } from "drizzle-orm";
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
-import { ulid } from "ulidx";
 import { apps, signingKeys } from "../db/schema";
 import type { SigningAlgorithm } from "../db/schema/settings";
 import type { Cipher } from "../lib/crypto";
+import { ulid } from "../lib/ids";
 import type { Clock, Database } from "../ports";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from "./settings";
 
