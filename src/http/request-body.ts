@@ -34,3 +34,16 @@ export async function formFields(c: Context<AppEnv>): Promise<(name: string) => 
   }
   return (name) => (typeof form[name] === "string" ? (form[name] as string) : "");
 }
+
+/**
+ * Hands Hono the parsed fields of a URL-encoded body already read as `text`, as the `formData`
+ * its form validator and `parseBody()` look for first. They would otherwise turn the text back
+ * into a buffer and parse that through a platform `Response` (two `Response`s and a stream per
+ * request on Node); `URLSearchParams` is the parser that `formData()` applies to this media type,
+ * and has the `forEach`, `get` and `getAll` the readers use.
+ */
+export function primeUrlEncodedForm(c: Context<AppEnv>, text: string) {
+  if (c.req.bodyCache.formData) return;
+  // A promise, as Hono keeps its own cached bodies (typed as the value they resolve to).
+  c.req.bodyCache.formData = Promise.resolve(new URLSearchParams(text)) as unknown as FormData;
+}

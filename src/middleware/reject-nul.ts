@@ -1,5 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env";
+import { primeUrlEncodedForm } from "../http/request-body";
 import { ApiError } from "../lib/errors";
 
 /**
@@ -33,6 +34,7 @@ export function rejectNul() {
       if (json && LONE_SURROGATE.test(text)) {
         throw new ApiError("bad_request", "Unpaired UTF-16 surrogates are not accepted in JSON");
       }
+      if (!json) primeUrlEncodedForm(c, text);
     }
     return next();
   });
