@@ -7,6 +7,12 @@ export interface TrackPoint {
   altitude: number | null;
 }
 
+/** How a track is thinned for drawing: a tolerance in metres, a cap on its points. */
+export interface Thinning {
+  toleranceMetres?: number | undefined;
+  maxPoints?: number | undefined;
+}
+
 const METRES_PER_DEGREE_LAT = 110_540;
 const METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320;
 
@@ -15,9 +21,9 @@ const METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320;
  * local equirectangular projection (good to well under a metre at city scale), then an even
  * thinning to at most `maxPoints`. First and last points are always kept.
  */
-export function thinTrack<T extends TrackPoint>(
+export function thinTrack<T extends { latitude: number; longitude: number }>(
   points: T[],
-  options: { toleranceMetres?: number | undefined; maxPoints?: number | undefined },
+  options: Thinning,
 ): T[] {
   let kept = points;
   const first = points[0];
