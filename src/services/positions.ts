@@ -4,6 +4,7 @@ import { ApiError } from "../lib/errors";
 import { audited } from "./audit";
 import type { ServiceContext } from "./context";
 import { type PositionRecord, serializePosition } from "./ingest";
+import { type Thinning, type TrackPoint, thinTrack } from "./tracks";
 
 export type Position = ReturnType<typeof serializePosition>;
 
@@ -146,36 +147,59 @@ export async function deletePosition(ctx: ServiceContext, appId: string, id: str
 /** More rows than this in one range are refused: narrow the range instead. */
 const MAX_TRACK_ROWS = 2_000_000;
 
-/** A device's points between two times, oldest first; 422 past {@link MAX_TRACK_ROWS}. */
+/**
+ * A device's points between two times, oldest first, thinned for drawing (see
+ * {@link thinTrack}), and how many the range holds; 422 past {@link MAX_TRACK_ROWS}.
+ */
 export async function trackPoints(
   ctx: ServiceContext,
   deviceId: string,
   range: { from: string; to: string },
-) {
-  const rows = await ctx.db
-    .select({
-      timestamp: positions.timestamp,
-      latitude: positions.latitude,
-      longitude: positions.longitude,
-      altitude: positions.altitude,
-    })
-    .from(positions)
-    .where(
-      and(
-        eq(positions.device_id, deviceId),
-        gte(positions.timestamp, new Date(range.from)),
-        lte(positions.timestamp, new Date(range.to)),
-      ),
-    )
-    .orderBy(chronological)
-    .limit(MAX_TRACK_ROWS + 1);
+  thinning: Thinning,
+): Promise<{ points: TrackPoint[]; inRange: number }> {
+  // Executed raw: drizzle's mapping of every row, a Date for each timestamp included, costs more
+  // than the read itself for a day of points, of which thinning keeps a small part.
+  const result = await ctx.db.execute(
+    ctx.db
+      .select({
+        timestamp: positions.timestamp,
+        latitude: positions.latitude,
+        longitude: positions.longitude,
+        altitude: positions.altitude,
+      })
+      .from(positions)
+      .where(
+        and(
+          eq(positions.device_id, deviceId),
+          gte(positions.timestamp, new Date(range.from)),
+          lte(positions.timestamp, new Date(range.to)),
+        ),
+      )
+      .orderBy(chronological)
+      .limit(MAX_TRACK_ROWS + 1),
+  );
+  const rows = (result as unknown as { rows: RawTrackRow[] }).rows;
   if (rows.length > MAX_TRACK_ROWS) {
     throw new ApiError(
       "unprocessable",
       `More than ${MAX_TRACK_ROWS} points in the range; narrow it`,
     );
   }
-  return rows;
+  const points = thinTrack(rows, thinning).map((row) => ({
+    timestamp: new Date(row.timestamp),
+    latitude: row.latitude,
+    longitude: row.longitude,
+    altitude: row.altitude,
+  }));
+  return { points, inRange: rows.length };
+}
+
+/** A row of the track's raw read: the timestamp as the driver gives it (text or a Date). */
+interface RawTrackRow {
+  timestamp: string | Date;
+  latitude: number;
+  longitude: number;
+  altitude: number | null;
 }
 
 /** An app's figures: devices (online), users, positions, points per day this week, tokens in 24 h. */

@@ -1,5 +1,3 @@
-import simplify from "simplify-js";
-
 export interface TrackPoint {
   timestamp: Date;
   latitude: number;
@@ -7,30 +5,37 @@ export interface TrackPoint {
   altitude: number | null;
 }
 
+/** How a track is thinned for drawing: a tolerance in metres, a cap on its points. */
+export interface Thinning {
+  toleranceMetres?: number | undefined;
+  maxPoints?: number | undefined;
+}
+
 const METRES_PER_DEGREE_LAT = 110_540;
 const METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320;
 
 /**
- * Thins a track for drawing: Douglas–Peucker (`simplify-js`) with a tolerance in metres, on a
- * local equirectangular projection (good to well under a metre at city scale), then an even
- * thinning to at most `maxPoints`. First and last points are always kept.
+ * Thins a track for drawing: Douglas–Peucker with a tolerance in metres, on a local
+ * equirectangular projection (good to well under a metre at city scale), then an even thinning
+ * to at most `maxPoints`. First and last points are always kept.
  */
-export function thinTrack<T extends TrackPoint>(
+export function thinTrack<T extends { latitude: number; longitude: number }>(
   points: T[],
-  options: { toleranceMetres?: number | undefined; maxPoints?: number | undefined },
+  options: Thinning,
 ): T[] {
   let kept = points;
   const first = points[0];
   if (options.toleranceMetres && first && points.length > 2) {
     const lonScale = METRES_PER_DEGREE_LON_AT_EQUATOR * Math.cos((first.latitude * Math.PI) / 180);
-    const projected = points.map((point) => ({
-      x: point.longitude * lonScale,
-      y: point.latitude * METRES_PER_DEGREE_LAT,
-      point,
-    }));
-    kept = simplify(projected, options.toleranceMetres, true).map(
-      (p) => (p as (typeof projected)[number]).point,
-    );
+    const xs = new Float64Array(points.length);
+    const ys = new Float64Array(points.length);
+    for (let i = 0; i < points.length; i++) {
+      const point = points[i] as T;
+      xs[i] = point.longitude * lonScale;
+      ys[i] = point.latitude * METRES_PER_DEGREE_LAT;
+    }
+    const keep = douglasPeucker(xs, ys, options.toleranceMetres);
+    kept = points.filter((_, i) => keep[i] === 1);
   }
   const max = options.maxPoints;
   if (max && kept.length > max && max >= 2) {
@@ -38,6 +43,64 @@ export function thinTrack<T extends TrackPoint>(
     kept = Array.from({ length: max }, (_, i) => kept[Math.round(i * step)] as T);
   }
   return kept;
+}
+
+/**
+ * Which points of a line Douglas–Peucker keeps (1) at `tolerance`: both ends, and within each
+ * span the first point farthest from the segment between the span's ends, when it is farther
+ * than `tolerance`, which splits the span in two. The spans wait on a stack of index
+ * pairs, so a line of any length needs no recursion and no object per point.
+ */
+function douglasPeucker(xs: Float64Array, ys: Float64Array, tolerance: number): Uint8Array {
+  const last = xs.length - 1;
+  const keep = new Uint8Array(xs.length);
+  keep[0] = 1;
+  keep[last] = 1;
+  const sqTolerance = tolerance * tolerance;
+  const spans = [0, last];
+  while (spans.length > 0) {
+    const end = spans.pop() as number;
+    const start = spans.pop() as number;
+    const ax = xs[start] as number;
+    const ay = ys[start] as number;
+    const bx = xs[end] as number;
+    const by = ys[end] as number;
+    const dx = bx - ax;
+    const dy = by - ay;
+    // On dx and dy, as simplify-js does: the squared length of a tiny chord underflows to 0.
+    const degenerate = dx === 0 && dy === 0;
+    const sqLength = dx * dx + dy * dy;
+    let farthest = -1;
+    let sqFarthest = sqTolerance;
+    for (let i = start + 1; i < end; i++) {
+      const px = xs[i] as number;
+      const py = ys[i] as number;
+      let x = ax;
+      let y = ay;
+      if (!degenerate) {
+        const t = ((px - ax) * dx + (py - ay) * dy) / sqLength;
+        if (t > 1) {
+          x = bx;
+          y = by;
+        } else if (t > 0) {
+          x += dx * t;
+          y += dy * t;
+        }
+      }
+      const ex = px - x;
+      const ey = py - y;
+      const sqDistance = ex * ex + ey * ey;
+      if (sqDistance > sqFarthest) {
+        farthest = i;
+        sqFarthest = sqDistance;
+      }
+    }
+    if (farthest === -1) continue;
+    keep[farthest] = 1;
+    if (farthest - start > 1) spans.push(start, farthest);
+    if (end - farthest > 1) spans.push(farthest, end);
+  }
+  return keep;
 }
 
 const coordinatesOf = (p: TrackPoint) =>

@@ -10,7 +10,7 @@ import { findDevice } from "../../services/devices";
 import { assertSomeAccepted, ingestPoints, serializePosition } from "../../services/ingest";
 import * as positionsService from "../../services/positions";
 import * as trackers from "../../services/trackers";
-import { thinTrack, trackToGeoJson, trackToGpx } from "../../services/tracks";
+import { trackToGeoJson, trackToGpx } from "../../services/tracks";
 import type * as routes from "./gps.routes";
 import { REJECTED_HEADER } from "./gps.routes";
 
@@ -181,12 +181,14 @@ export const track: RouteHandler<typeof routes.track, AppEnv> = async (c) => {
   const { device_id } = c.req.valid("param");
   const query = c.req.valid("query");
   const device = await findDevice(c.var.services, appInScope(c).id, device_id);
-  const rows = await positionsService.trackPoints(c.var.services, device.id, query);
-  const thinned = thinTrack(rows, { toleranceMetres: query.simplify, maxPoints: query.max_points });
+  const { points, inRange } = await positionsService.trackPoints(c.var.services, device.id, query, {
+    toleranceMetres: query.simplify,
+    maxPoints: query.max_points,
+  });
   if (query.format === "gpx") {
-    return c.body(trackToGpx(device, thinned), 200, { "Content-Type": "application/gpx+xml" });
+    return c.body(trackToGpx(device, points), 200, { "Content-Type": "application/gpx+xml" });
   }
-  return c.body(JSON.stringify(trackToGeoJson(device.id, thinned, rows.length)), 200, {
+  return c.body(JSON.stringify(trackToGeoJson(device.id, points, inRange)), 200, {
     "Content-Type": "application/geo+json",
   });
 };
