@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { createMemoryRealtime } from "../src/adapters/memory/realtime";
 import type { App } from "../src/app";
+import { auditLogs, devices } from "../src/db/schema";
 import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, createTestApp } from "./support/app";
 import { expectError, readJson } from "./support/http";
@@ -38,6 +40,11 @@ async function newDevice(name: string, body: Record<string, unknown> = {}) {
   });
   expect(res.status, await res.clone().text()).toBe(201);
   return (await readJson(res)).data as { id: string; secret: string; external_id: string | null };
+}
+
+async function deviceRow(deviceId: string) {
+  const [row] = await db.session().db.select().from(devices).where(eq(devices.id, deviceId));
+  return row;
 }
 
 async function latestOf(deviceId: string) {
@@ -298,6 +305,40 @@ describe("the REST ingest", () => {
       }),
     );
     expect(got.data.status).toBe("online");
+  });
+
+  it("marks a device seen at each post and online once, however many posts arrive together", async () => {
+    const device = await newDevice("steady");
+    const events: Array<{ type: string }> = [];
+    const stop = realtime.listen({ appId: tenant.app.id, channel: `gps:${device.id}` }, (event) =>
+      events.push(event as { type: string }),
+    );
+    const post = (minute: number) =>
+      send(app, "POST", "/v1/gps", {
+        body: { timestamp: `2025-11-22T12:0${minute}:00Z`, latitude: 1, longitude: 1 },
+        headers: bearer(device.secret),
+      });
+    const together = await Promise.all([post(0), post(1), post(2)]);
+    expect(together.map((res) => res.status)).toEqual([201, 201, 201]);
+    const seenFirst = (await deviceRow(device.id))?.last_seen_at;
+    expect((await post(3)).status).toBe(201);
+    stop();
+    expect(events.map((e) => e.type).sort()).toEqual([
+      "DeviceStatus",
+      "Position",
+      "Position",
+      "Position",
+      "Position",
+    ]);
+    const row = await deviceRow(device.id);
+    expect(row?.status).toBe("online");
+    expect(row?.last_seen_at?.getTime()).toBeGreaterThanOrEqual(seenFirst?.getTime() ?? Infinity);
+    const audits = await db
+      .session()
+      .db.select({ action: auditLogs.action })
+      .from(auditLogs)
+      .where(and(eq(auditLogs.target_id, device.id), eq(auditLogs.action, "device.online")));
+    expect(audits).toHaveLength(1);
   });
 
   it("filters history by device, time and bounding box", async () => {

@@ -208,6 +208,39 @@ describe("on Node: fan-out and sweep at scale", () => {
     }
   });
 
+  it("frames an event of any length whole for each subscriber, in order with its other messages", async () => {
+    const server = await serveNodeHub(db);
+    try {
+      const hotel = await createTenant(server.app, "hotel");
+      const listeners = [await subscriber(server, hotel), await subscriber(server, hotel)];
+      // Lengths in each of a frame header's three forms: 7 bits, 16 bits after 126, 64 after 127.
+      const events = [10, 1_000, 70_000, 5].map(
+        (length): LiveEvent => ({
+          type: "Position",
+          channel: "gps",
+          data: { note: "é".repeat(length / 5) + "x".repeat(length - length / 5) },
+        }),
+      );
+      await server.hub.publish(hotel.app.id, events);
+      const texts = events.map((event) => JSON.stringify(event));
+      const forms = texts
+        .map((text) => Buffer.byteLength(text))
+        .map((n) => (n < 126 ? 7 : n < 65_536 ? 16 : 64));
+      expect(forms).toEqual([7, 16, 64, 7]);
+      for (const listener of listeners) {
+        const positions = () =>
+          listener.texts.filter((text) => text.startsWith('{"type":"Position"'));
+        await until(() => positions().length === texts.length);
+        expect(positions()).toEqual(texts);
+        listener.send({ type: "Ping" });
+        await listener.next("Pong");
+      }
+      for (const socket of listeners) socket.socket.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("publishes an ingest's events once its answer has been written", async () => {
     const order: string[] = [];
     const instance = createTestApp({

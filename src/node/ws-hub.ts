@@ -52,7 +52,13 @@ export interface AppEvents {
  */
 export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   const { host, logger } = options;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  // No permessage-deflate: every subscriber of an event gets the same frame, which is built once
+  // (`broadcastFrame`) and written to each connection as it is.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 64 * 1024,
+    perMessageDeflate: false,
+  });
   const peers = new Map<WebSocket, Peer<P> & { alive: boolean }>();
   const subscribers = new Subscribers<P>();
   const forget = (socket: WebSocket) => {
@@ -67,7 +73,23 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   /** Open sockets (and upgrades under way) per client address. */
   const socketsPerIp = new Map<string, number>();
 
-  function onConnection(socket: WebSocket, request: IncomingMessage, ip: string | undefined) {
+  /** The frame of the event being delivered, built for its first subscriber and reused. */
+  let broadcast: { text: string; frame: Buffer } | undefined;
+  const broadcastFrame = (text: string) => {
+    if (broadcast?.text !== text) broadcast = { text, frame: textFrame(text) };
+    return broadcast.frame;
+  };
+
+  /**
+   * `connection` is the socket under `socket`: an event's frame is written to it directly, as
+   * `ws` would write it, in order with what `ws` writes (it writes through `connection` too).
+   */
+  function onConnection(
+    socket: WebSocket,
+    connection: Duplex,
+    request: IncomingMessage,
+    ip: string | undefined,
+  ) {
     const origin = `http://${request.headers.host ?? "localhost"}`;
     const peer = {
       id: crypto.randomUUID(),
@@ -76,7 +98,8 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
       state: newPeerState<P>(host.now()),
       send(message: unknown, serialized?: string) {
         if (socket.readyState !== socket.OPEN || socket.bufferedAmount > maxBuffered) return;
-        socket.send(serialized ?? JSON.stringify(message));
+        if (serialized === undefined) socket.send(JSON.stringify(message));
+        else connection.write(broadcastFrame(serialized));
       },
       close: (code: number, reason: string) => socket.close(code, reason),
       alive: true,
@@ -164,6 +187,7 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
   const listeners = new Set<(events: AppEvents) => void>();
   const deliverLocally = (appEvents: AppEvents) => {
     subscribers.deliver(appEvents.appId, appEvents.events, appEvents.json);
+    broadcast = undefined;
     for (const listener of listeners) listener(appEvents);
   };
 
@@ -209,7 +233,7 @@ export function createNodeHub<P extends Principal>(options: NodeHubOptions<P>) {
           (ip) => {
             if (ip === false) return;
             wss.handleUpgrade(request, socket, head, (ws) => {
-              onConnection(ws, request, ip);
+              onConnection(ws, socket, request, ip);
             });
           },
           (error: unknown) => {
@@ -245,4 +269,25 @@ function refuse(socket: Duplex, status: 403 | 429 | 503, code: string, message: 
   socket.end(
     `HTTP/1.1 ${status} ${reasons[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/**
+ * A server's text frame holding `text` whole (RFC 6455 §5.2: FIN, opcode 1, unmasked; the
+ * length in 7 bits, or 16 or 64 after the 126 or 127 marker).
+ */
+function textFrame(text: string) {
+  const length = Buffer.byteLength(text);
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81;
+  if (header === 2) frame[1] = length;
+  else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.write(text, header, "utf8");
+  return frame;
 }

@@ -1,4 +1,4 @@
-import { and, eq, inArray, ne } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { devices, type Point, PointSchema, positions } from "../db/schema";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -81,15 +81,25 @@ export async function storePoints(
   }));
   const stored = await ctx.db.insert(positions).values(rows).onConflictDoNothing().returning();
   const deviceIds = [...new Set(points.map((p) => p.deviceId))];
-  const cameOnline = await ctx.db
+  // One statement marks the devices seen and says which were not online before: their rows are
+  // locked as they are read, so of two ingests for one device only the first sees it come online.
+  const before = ctx.db
+    .$with("before")
+    .as(
+      ctx.db
+        .select({ id: devices.id, status: devices.status })
+        .from(devices)
+        .where(inArray(devices.id, deviceIds))
+        .for("update"),
+    );
+  const seen = await ctx.db
+    .with(before)
     .update(devices)
     .set({ status: "online", last_seen_at: now })
-    .where(and(inArray(devices.id, deviceIds), ne(devices.status, "online")))
-    .returning({ id: devices.id });
-  const stillOnline = deviceIds.filter((id) => !cameOnline.some((d) => d.id === id));
-  if (stillOnline.length > 0) {
-    await ctx.db.update(devices).set({ last_seen_at: now }).where(inArray(devices.id, stillOnline));
-  }
+    .from(before)
+    .where(eq(devices.id, before.id))
+    .returning({ id: devices.id, was: before.status });
+  const cameOnline = seen.filter((device) => device.was !== "online");
   const events: LiveEvent[] = [];
   for (const device of cameOnline) {
     await recordAudit(
