@@ -23,6 +23,7 @@ const startWorker = (settings: Record<string, string>) =>
 
 describe("the Worker in workerd", () => {
   let worker: Worker;
+  const admin = { Authorization: `Bearer ${workerSecrets.ADMIN_API_KEY}` };
   const teardown: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
@@ -138,6 +139,53 @@ describe("the Worker in workerd", () => {
         ).data;
       expect(await audit("token.refreshed")).toHaveLength(1);
       expect(await audit("auth.login.failed")).toHaveLength(2);
+    },
+  );
+
+  const adminPost = (path: string, body: unknown, headers: Record<string, string> = admin) =>
+    worker.fetch(`http://heimdall.test${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+
+  it.runIf(Boolean(services.postgres))(
+    "answers GraphQL inside workerd, refusing a malformed and an oversized operation",
+    async () => {
+      expect((await adminPost("/v1/apps", { name: "graph", display_name: "Graph" })).status).toBe(
+        201,
+      );
+      const user = { email: "grace@graph.dev", password: "compiler pioneer" };
+      expect((await adminPost("/v1/apps/graph/users", { ...user, role: "admin" })).status).toBe(
+        201,
+      );
+      const login = await adminPost(
+        "/v1/apps/graph/tokens",
+        { grant_type: "password", ...user },
+        {},
+      );
+      const { access_token } = await readJson(login);
+      const gql = async (query: string) => {
+        const res = await adminPost(
+          "/v1/gql",
+          { query },
+          { Authorization: `Bearer ${access_token}` },
+        );
+        return { status: res.status, body: await readJson(res) };
+      };
+
+      const me = await gql("{ me { roles isSuperAdmin } }");
+      expect(me.status, JSON.stringify(me.body)).toBe(200);
+      expect(me.body).toEqual({ data: { me: { roles: ["admin"], isSuperAdmin: true } } });
+      // The parser's own errors reach the client as they are, not masked as unexpected ones.
+      const broken = await gql("{ me { roles ");
+      expect(broken.body.data).toBeUndefined();
+      expect(broken.body.errors[0].message).toMatch(/^Syntax Error: Expected Name, found <EOF>/);
+      const oversized = await gql(
+        `{ ${Array.from({ length: 2001 }, () => "__typename").join(" ")} }`,
+      );
+      expect(oversized.body.data).toBeUndefined();
+      expect(oversized.body.errors[0].message).toBe("Syntax Error: Token limit of 2000 exceeded.");
     },
   );
 
