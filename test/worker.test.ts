@@ -149,6 +149,18 @@ describe("the Worker in workerd", () => {
       body: JSON.stringify(body),
     });
 
+  it.runIf(Boolean(services.postgres))("explains a refused body in zod's English", async () => {
+    const refused = await expectError(
+      await adminPost("/v1/apps", { name: 42, display_name: "Numbers" }),
+      400,
+      "validation_error",
+    );
+    expect(refused.error.details).toContainEqual({
+      field: "json.name",
+      reason: "Invalid input: expected string, received number",
+    });
+  });
+
   it.runIf(Boolean(services.postgres))(
     "answers GraphQL inside workerd, refusing a malformed and an oversized operation",
     async () => {
