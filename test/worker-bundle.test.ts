@@ -3,12 +3,14 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { LRUCache } from "../src/worker/aliases/lru-cache";
 
 /**
  * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
- * no Node-only package, one copy of graphql and of @graphql-tools/utils, and of zod's locales
- * English only (wrangler.toml's `[alias]`; docs/architecture.md, "The Worker bundle").
+ * no Node-only package, one copy of graphql and of @graphql-tools/utils, of zod's locales
+ * English only, and Heimdall's own LRU in place of lru-cache (wrangler.toml's `[alias]`;
+ * docs/architecture.md, "The Worker bundle").
  */
 let out: string;
 let inputs: string[];
@@ -76,5 +78,50 @@ describe("the Worker bundle", () => {
     const locales = inputs.filter((input) => /node_modules\/zod\/v4\/locales\//.test(input));
     expect(locales).toEqual(["node_modules/zod/v4/locales/en.js"]);
     expect(inputs).toContain("src/worker/aliases/zod-locales.ts");
+  });
+
+  it("holds Heimdall's LRU for graphql-yoga's caches instead of lru-cache", () => {
+    expect(inputs.filter((input) => packageOf(input) === "lru-cache")).toEqual([]);
+    expect(inputs).toContain("src/worker/aliases/lru-cache.ts");
+  });
+});
+
+describe("the Worker's LRUCache (lru-cache's, as graphql-yoga uses it)", () => {
+  it("keeps at most max entries, dropping the least recently used", () => {
+    const cache = new LRUCache<string, number>({ max: 2 });
+    cache.set("a", 1).set("b", 2);
+    expect(cache.get("a")).toBe(1);
+    cache.set("c", 3);
+    expect(cache.size).toBe(2);
+    expect(cache.get("b")).toBeUndefined();
+    expect([cache.get("a"), cache.get("c")]).toEqual([1, 3]);
+    cache.set("a", 10);
+    expect(cache.get("a")).toBe(10);
+    expect(cache.size).toBe(2);
+    expect(cache.delete("a")).toBe(true);
+    expect(cache.has("a")).toBe(false);
+    cache.clear();
+    expect(cache.size).toBe(0);
+  });
+
+  it("forgets an entry ttl ms after it was set", () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const cache = new LRUCache<string, string>({ max: 10, ttl: 1_000 });
+      cache.set("query", "document");
+      vi.setSystemTime(999);
+      expect(cache.get("query")).toBe("document");
+      expect(cache.has("query")).toBe(true);
+      vi.setSystemTime(1_000);
+      expect(cache.has("query")).toBe(false);
+      expect(cache.get("query")).toBeUndefined();
+      expect(cache.size).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("refuses a cache without a positive max", () => {
+    expect(() => new LRUCache({ max: 0 })).toThrow(TypeError);
   });
 });
