@@ -9,8 +9,8 @@ import { LRUCache } from "../src/worker/aliases/lru-cache";
 /**
  * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
  * no Node-only package, one copy of graphql and of @graphql-tools/utils, of zod's locales
- * English only, and Heimdall's own LRU in place of lru-cache (wrangler.toml's `[alias]`;
- * docs/architecture.md, "The Worker bundle").
+ * English only, otpauth's build for node:crypto, and Heimdall's own LRU in place of lru-cache
+ * (wrangler.toml's `[alias]`; docs/architecture.md, "The Worker bundle").
  */
 let out: string;
 let inputs: string[];
@@ -78,6 +78,11 @@ describe("the Worker bundle", () => {
     const locales = inputs.filter((input) => /node_modules\/zod\/v4\/locales\//.test(input));
     expect(locales).toEqual(["node_modules/zod/v4/locales/en.js"]);
     expect(inputs).toContain("src/worker/aliases/zod-locales.ts");
+  });
+
+  it("holds otpauth's build for node:crypto, not the one with its own hashes", () => {
+    const otpauth = inputs.filter((input) => packageOf(input) === "otpauth");
+    expect(otpauth).toEqual(["node_modules/otpauth/dist/otpauth.node.mjs"]);
   });
 
   it("holds Heimdall's LRU for graphql-yoga's caches instead of lru-cache", () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, readJson } from "./support/http";
 import { announceSkip, services } from "./support/services";
 import { startTcpProxy } from "./support/tcp-proxy";
+import { totpCode } from "./support/totp";
 import {
   createWorkerDatabase,
   startWorker as startWorkerWith,
@@ -198,6 +199,35 @@ describe("the Worker in workerd", () => {
       );
       expect(oversized.body.data).toBeUndefined();
       expect(oversized.body.errors[0].message).toBe("Syntax Error: Token limit of 2000 exceeded.");
+    },
+  );
+
+  it.runIf(Boolean(services.postgres))(
+    "enrolls a second factor inside workerd with a code computed elsewhere",
+    async () => {
+      expect((await adminPost("/v1/apps", { name: "otp", display_name: "Otp" })).status).toBe(201);
+      const user = { email: "ada@otp.dev", password: "difference engine" };
+      expect((await adminPost("/v1/apps/otp/users", { ...user, role: "admin" })).status).toBe(201);
+      const login = await adminPost("/v1/apps/otp/tokens", { grant_type: "password", ...user }, {});
+      const token = { Authorization: `Bearer ${(await readJson(login)).access_token}` };
+      const started = await adminPost("/v1/users/me/2fa", {}, token);
+      expect(started.status).toBe(201);
+      const { secret, otpauth_url } = (await readJson(started)).data;
+      expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+      expect(new URL(otpauth_url).searchParams.get("secret")).toBe(secret);
+      const wrong = totpCode(secret, new Date(Date.now() + 600_000));
+      await expectError(
+        await adminPost("/v1/users/me/2fa/verify", { code: wrong }, token),
+        400,
+        "validation_error",
+      );
+      const confirmed = await adminPost(
+        "/v1/users/me/2fa/verify",
+        { code: totpCode(secret, new Date()) },
+        token,
+      );
+      expect(confirmed.status).toBe(200);
+      expect((await readJson(confirmed)).data.recovery_codes).toHaveLength(10);
     },
   );
 
