@@ -70,7 +70,7 @@ const worker = {
   },
 } satisfies ExportedHandler<WorkerEnv>;
 
-/** With `SENTRY_DSN` set, `fetch` runs inside @sentry/cloudflare's `withSentry`. */
+/** With `SENTRY_DSN` set, `fetch` runs inside @sentry/cloudflare's request wrapper. */
 export default withSentryWhenConfigured(worker);
 
 function isLiveSocket(request: Request) {

@@ -10,6 +10,7 @@ import type { Database, DatabasePort } from "../src/ports";
 import { adminHeaders, createTestApp, TEST_ADMIN_KEY, testEnv } from "./support/app";
 import { readJson } from "./support/http";
 import { type Listening, listen } from "./support/server";
+import { until } from "./support/wait";
 import { startWorker, type Worker } from "./support/worker";
 
 /**
@@ -260,6 +261,52 @@ describe("Sentry on Workers (@sentry/cloudflare)", () => {
     const raw = sentry.envelopes.map((envelope) => envelope.raw).join("\n");
     for (const secret of [adminKey, cookie, secretQuery]) expect(raw).not.toContain(secret);
     expect(raw).not.toMatch(/"authorization"/i);
+  });
+});
+
+describe("Sentry tracing on Workers (SENTRY_TRACES_SAMPLE_RATE)", () => {
+  const adminKey = "hk_admin_sentry_trace_0123456789abcdef";
+  let sentry: Awaited<ReturnType<typeof startFakeSentry>>;
+  let worker: Worker;
+
+  beforeAll(async () => {
+    sentry = await startFakeSentry();
+    worker = await startWorker({
+      APP_ENV: "test",
+      ADMIN_API_KEY: adminKey,
+      KEY_ENCRYPTION_SECRET: "sentry-test-key-encryption-secret-0123456789",
+      DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+      SENTRY_DSN: sentry.dsn,
+      SENTRY_TRACES_SAMPLE_RATE: "1",
+    });
+  });
+
+  afterAll(async () => {
+    await worker?.dispose();
+    await sentry?.close();
+  });
+
+  it("streams the request's http.server span, without its credential headers", async () => {
+    const res = await worker.fetch("http://heimdall.test/v1", {
+      headers: { Authorization: `Bearer ${adminKey}`, Cookie: cookie },
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const spans = () =>
+      sentry.envelopes.flatMap((envelope) =>
+        envelope.items
+          .filter((item) => item.header.type === "span")
+          .flatMap((item) => item.payload.items as Json[]),
+      );
+    await until(() => spans().length > 0, { message: "a span envelope" });
+    const [span] = spans();
+    expect(span.attributes["sentry.op"].value).toBe("http.server");
+    expect(span.attributes["url.path"].value).toBe("/v1");
+    expect(span.attributes["http.response.status_code"].value).toBe(200);
+    expect(Object.keys(span.attributes)).not.toContain("http.request.header.authorization");
+    expect(Object.keys(span.attributes)).not.toContain("http.request.header.cookie");
+    const raw = sentry.envelopes.map((envelope) => envelope.raw).join("\n");
+    for (const secret of [adminKey, cookie]) expect(raw).not.toContain(secret);
   });
 });
 

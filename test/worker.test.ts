@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, readJson } from "./support/http";
 import { announceSkip, services } from "./support/services";
 import { startTcpProxy } from "./support/tcp-proxy";
+import { totpCode } from "./support/totp";
 import {
   createWorkerDatabase,
   startWorker as startWorkerWith,
@@ -23,6 +24,7 @@ const startWorker = (settings: Record<string, string>) =>
 
 describe("the Worker in workerd", () => {
   let worker: Worker;
+  const admin = { Authorization: `Bearer ${workerSecrets.ADMIN_API_KEY}` };
   const teardown: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
@@ -138,6 +140,94 @@ describe("the Worker in workerd", () => {
         ).data;
       expect(await audit("token.refreshed")).toHaveLength(1);
       expect(await audit("auth.login.failed")).toHaveLength(2);
+    },
+  );
+
+  const adminPost = (path: string, body: unknown, headers: Record<string, string> = admin) =>
+    worker.fetch(`http://heimdall.test${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+
+  it.runIf(Boolean(services.postgres))("explains a refused body in zod's English", async () => {
+    const refused = await expectError(
+      await adminPost("/v1/apps", { name: 42, display_name: "Numbers" }),
+      400,
+      "validation_error",
+    );
+    expect(refused.error.details).toContainEqual({
+      field: "json.name",
+      reason: "Invalid input: expected string, received number",
+    });
+  });
+
+  it.runIf(Boolean(services.postgres))(
+    "answers GraphQL inside workerd, refusing a malformed and an oversized operation",
+    async () => {
+      expect((await adminPost("/v1/apps", { name: "graph", display_name: "Graph" })).status).toBe(
+        201,
+      );
+      const user = { email: "grace@graph.dev", password: "compiler pioneer" };
+      expect((await adminPost("/v1/apps/graph/users", { ...user, role: "admin" })).status).toBe(
+        201,
+      );
+      const login = await adminPost(
+        "/v1/apps/graph/tokens",
+        { grant_type: "password", ...user },
+        {},
+      );
+      const { access_token } = await readJson(login);
+      const gql = async (query: string) => {
+        const res = await adminPost(
+          "/v1/gql",
+          { query },
+          { Authorization: `Bearer ${access_token}` },
+        );
+        return { status: res.status, body: await readJson(res) };
+      };
+
+      const me = await gql("{ me { roles isSuperAdmin } }");
+      expect(me.status, JSON.stringify(me.body)).toBe(200);
+      expect(me.body).toEqual({ data: { me: { roles: ["admin"], isSuperAdmin: true } } });
+      // The parser's own errors reach the client as they are, not masked as unexpected ones.
+      const broken = await gql("{ me { roles ");
+      expect(broken.body.data).toBeUndefined();
+      expect(broken.body.errors[0].message).toMatch(/^Syntax Error: Expected Name, found <EOF>/);
+      const oversized = await gql(
+        `{ ${Array.from({ length: 2001 }, () => "__typename").join(" ")} }`,
+      );
+      expect(oversized.body.data).toBeUndefined();
+      expect(oversized.body.errors[0].message).toBe("Syntax Error: Token limit of 2000 exceeded.");
+    },
+  );
+
+  it.runIf(Boolean(services.postgres))(
+    "enrolls a second factor inside workerd with a code computed elsewhere",
+    async () => {
+      expect((await adminPost("/v1/apps", { name: "otp", display_name: "Otp" })).status).toBe(201);
+      const user = { email: "ada@otp.dev", password: "difference engine" };
+      expect((await adminPost("/v1/apps/otp/users", { ...user, role: "admin" })).status).toBe(201);
+      const login = await adminPost("/v1/apps/otp/tokens", { grant_type: "password", ...user }, {});
+      const token = { Authorization: `Bearer ${(await readJson(login)).access_token}` };
+      const started = await adminPost("/v1/users/me/2fa", {}, token);
+      expect(started.status).toBe(201);
+      const { secret, otpauth_url } = (await readJson(started)).data;
+      expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+      expect(new URL(otpauth_url).searchParams.get("secret")).toBe(secret);
+      const wrong = totpCode(secret, new Date(Date.now() + 600_000));
+      await expectError(
+        await adminPost("/v1/users/me/2fa/verify", { code: wrong }, token),
+        400,
+        "validation_error",
+      );
+      const confirmed = await adminPost(
+        "/v1/users/me/2fa/verify",
+        { code: totpCode(secret, new Date()) },
+        token,
+      );
+      expect(confirmed.status).toBe(200);
+      expect((await readJson(confirmed)).data.recovery_codes).toHaveLength(10);
     },
   );
 

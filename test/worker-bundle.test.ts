@@ -1,0 +1,132 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { LRUCache } from "../src/worker/aliases/lru-cache";
+
+/**
+ * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
+ * no Node-only package, one copy of graphql and of @graphql-tools/utils, of zod's locales
+ * English only, otpauth's build for node:crypto, and Heimdall's own LRU in place of lru-cache
+ * (wrangler.toml's `[alias]`; docs/architecture.md, "The Worker bundle").
+ */
+let out: string;
+let inputs: string[];
+
+beforeAll(async () => {
+  out = mkdtempSync(join(tmpdir(), "heimdall-bundle-"));
+  const wrangler = join("node_modules", "wrangler", "bin", "wrangler.js");
+  await promisify(execFile)(
+    process.execPath,
+    [
+      wrangler,
+      "deploy",
+      "--dry-run",
+      "--outdir",
+      out,
+      "--minify",
+      "--metafile",
+      join(out, "meta.json"),
+    ],
+    { env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+  );
+  const meta = JSON.parse(readFileSync(join(out, "meta.json"), "utf8"));
+  const worker = Object.values(meta.outputs as Record<string, { inputs: object }>).find(
+    (output) => Object.keys(output.inputs).length > 0,
+  );
+  inputs = Object.keys(worker?.inputs ?? {});
+}, 120_000);
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+const packageOf = (input: string) => input.match(/.*node_modules\/((?:@[^/]+\/)?[^/]+)\//)?.[1];
+
+describe("the Worker bundle", () => {
+  it("holds the Worker's own code and no Node-only package", () => {
+    expect(inputs).toContain("src/worker.ts");
+    const packages = new Set(inputs.map(packageOf));
+    for (const nodeOnly of [
+      "nodemailer",
+      "maxmind",
+      "ioredis",
+      "pg",
+      "@electric-sql/pglite",
+      "@sentry/node",
+      "@hono/node-server",
+      "ws",
+      "@node-rs/argon2",
+    ]) {
+      expect(packages, nodeOnly).not.toContain(nodeOnly);
+    }
+  });
+
+  it("holds graphql and @graphql-tools/utils once, graphql as its ES build only", () => {
+    const graphql = inputs.filter((input) => packageOf(input) === "graphql");
+    expect(graphql.length).toBeGreaterThan(50);
+    expect(graphql.filter((input) => !input.endsWith(".mjs"))).toEqual([]);
+    expect(new Set(graphql.map((input) => input.replace(/\/graphql\/.*/, ""))).size).toBe(1);
+    const utils = inputs.filter((input) => packageOf(input) === "@graphql-tools/utils");
+    expect(utils.length).toBeGreaterThan(0);
+    expect(
+      new Set(utils.map((input) => input.replace(/\/@graphql-tools\/utils\/.*/, ""))).size,
+    ).toBe(1);
+  });
+
+  it("holds zod's English locale and no other", () => {
+    const locales = inputs.filter((input) => /node_modules\/zod\/v4\/locales\//.test(input));
+    expect(locales).toEqual(["node_modules/zod/v4/locales/en.js"]);
+    expect(inputs).toContain("src/worker/aliases/zod-locales.ts");
+  });
+
+  it("holds otpauth's build for node:crypto, not the one with its own hashes", () => {
+    const otpauth = inputs.filter((input) => packageOf(input) === "otpauth");
+    expect(otpauth).toEqual(["node_modules/otpauth/dist/otpauth.node.mjs"]);
+  });
+
+  it("holds Heimdall's LRU for graphql-yoga's caches instead of lru-cache", () => {
+    expect(inputs.filter((input) => packageOf(input) === "lru-cache")).toEqual([]);
+    expect(inputs).toContain("src/worker/aliases/lru-cache.ts");
+  });
+});
+
+describe("the Worker's LRUCache (lru-cache's, as graphql-yoga uses it)", () => {
+  it("keeps at most max entries, dropping the least recently used", () => {
+    const cache = new LRUCache<string, number>({ max: 2 });
+    cache.set("a", 1).set("b", 2);
+    expect(cache.get("a")).toBe(1);
+    cache.set("c", 3);
+    expect(cache.size).toBe(2);
+    expect(cache.get("b")).toBeUndefined();
+    expect([cache.get("a"), cache.get("c")]).toEqual([1, 3]);
+    cache.set("a", 10);
+    expect(cache.get("a")).toBe(10);
+    expect(cache.size).toBe(2);
+    expect(cache.delete("a")).toBe(true);
+    expect(cache.has("a")).toBe(false);
+    cache.clear();
+    expect(cache.size).toBe(0);
+  });
+
+  it("forgets an entry ttl ms after it was set", () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const cache = new LRUCache<string, string>({ max: 10, ttl: 1_000 });
+      cache.set("query", "document");
+      vi.setSystemTime(999);
+      expect(cache.get("query")).toBe("document");
+      expect(cache.has("query")).toBe(true);
+      vi.setSystemTime(1_000);
+      expect(cache.has("query")).toBe(false);
+      expect(cache.get("query")).toBeUndefined();
+      expect(cache.size).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("refuses a cache without a positive max", () => {
+    expect(() => new LRUCache({ max: 0 })).toThrow(TypeError);
+  });
+});
