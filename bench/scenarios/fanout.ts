@@ -24,7 +24,11 @@ import {
 import { meet } from "../targets";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
-const ROUNDS = 20;
+/**
+ * The p99 of all deliveries is the slowest 1 % of them: with 20 rounds, one or two slow rounds
+ * of a shared machine set it alone; 60 make it a property of the path.
+ */
+const ROUNDS = 60;
 
 /** Opens `count` sockets, in batches so the 2-core machine keeps up. */
 async function openSockets(
