@@ -7,6 +7,10 @@ import { migrationsFolder } from "./app";
 import { createTestDatabase } from "./postgres";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+// wrangler's local trace collector stores every span of every request in SQLite inside the
+// Worker's own workerd process: dev tooling Cloudflare does not run, costing more CPU than most
+// requests themselves.
+process.env.X_LOCAL_OBSERVABILITY ??= "false";
 process.env.WRANGLER_LOG ??= "error";
 
 export type Worker = Awaited<ReturnType<typeof unstable_startWorker>>;

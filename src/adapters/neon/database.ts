@@ -1,7 +1,13 @@
 import { neonConfig, Pool } from "@neondatabase/serverless";
-import { drizzle } from "drizzle-orm/neon-serverless";
+import {
+  createTableRelationsHelpers,
+  type ExtractTablesWithRelations,
+  extractTablesRelationalConfig,
+} from "drizzle-orm";
+import { NeonDatabase, NeonDriver } from "drizzle-orm/neon-serverless";
+import { PgDialect } from "drizzle-orm/pg-core";
 import * as schema from "../../db/schema";
-import type { DatabasePort } from "../../ports/database";
+import type { Database, DatabasePort } from "../../ports/database";
 
 export interface NeonOptions {
   url: string;
@@ -21,10 +27,22 @@ export interface NeonOptions {
 
 /**
  * Neon serverless Postgres over WebSockets. In Workers a connection cannot outlive the request
- * that opened it, so every session gets its own pool, ended by `release()`.
+ * that opened it, so every session gets its own pool, ended by `release()`. What drizzle derives
+ * from the schema (the relational config, the dialect) is built once per port: `drizzle()`
+ * would walk every table again for each session, that is for each request.
  */
 export function createNeonDatabase(options: NeonOptions): DatabasePort {
   configureNeon(options);
+  const dialect = new PgDialect();
+  const tables = extractTablesRelationalConfig<ExtractTablesWithRelations<typeof schema>>(
+    schema,
+    createTableRelationsHelpers,
+  );
+  const relational = {
+    fullSchema: schema,
+    schema: tables.tables,
+    tableNamesMap: tables.tableNamesMap,
+  };
   return {
     driver: "neon",
     sharedAcrossRequests: false,
@@ -34,7 +52,9 @@ export function createNeonDatabase(options: NeonOptions): DatabasePort {
         connectionTimeoutMillis: options.timeouts?.connectMs,
         query_timeout: options.timeouts?.queryMs,
       });
-      return { db: drizzle(pool, { schema }), release: () => pool.end() };
+      const session = new NeonDriver(pool, dialect).createSession(relational);
+      const db: Database = new NeonDatabase(dialect, session, relational);
+      return { db, release: () => pool.end() };
     },
     close: async () => {},
   };
