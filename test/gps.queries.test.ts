@@ -5,6 +5,7 @@ import type { App } from "../src/app";
 import type { DatabasePort, Ports } from "../src/ports";
 import type { Services } from "../src/services/context";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
+import { deviceWithPoints } from "./support/gps";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
 
@@ -24,26 +25,16 @@ afterAll(() => db.close());
 
 const as = () => bearer(tenant.admin.accessToken);
 
-async function deviceWith(
+function deviceWith(
   points: Array<{ timestamp: string; latitude: number; longitude: number }>,
   interval = 60,
 ) {
-  const device = (
-    await readJson(
-      await send(app, "POST", "/v1/devices", {
-        body: { name: "d", expected_interval_seconds: interval },
-        headers: as(),
-      }),
-    )
-  ).data;
-  for (let i = 0; i < points.length; i += 1000) {
-    const res = await send(app, "POST", "/v1/gps/batch", {
-      body: { points: points.slice(i, i + 1000) },
-      headers: bearer(device.secret),
-    });
-    expect(res.status).toBe(200);
-  }
-  return device as { id: string; secret: string };
+  return deviceWithPoints(
+    app,
+    tenant.admin.accessToken,
+    { name: "d", expected_interval_seconds: interval },
+    points,
+  );
 }
 
 describe("positions and tracks", () => {

@@ -5,6 +5,7 @@ import type { App } from "../src/app";
 import { thinTrack } from "../src/services/tracks";
 import { createTestApp } from "./support/app";
 import { databaseBackends } from "./support/backends";
+import { deviceWithPoints } from "./support/gps";
 import { readJson } from "./support/http";
 import { bearer, createTenant, send, type Tenant } from "./support/identity";
 
@@ -112,21 +113,7 @@ describe.each(databaseBackends("track reads"))("a track read from $name", (backe
     ({ db, dispose } = await backend.open());
     app = createTestApp({ db }).app;
     tenant = await createTenant(app, "tracks");
-    device = (
-      await readJson(
-        await send(app, "POST", "/v1/devices", {
-          body: { name: "walker" },
-          headers: bearer(tenant.admin.accessToken),
-        }),
-      )
-    ).data;
-    for (let i = 0; i < posted.length; i += 1000) {
-      const res = await send(app, "POST", "/v1/gps/batch", {
-        body: { points: posted.slice(i, i + 1000) },
-        headers: bearer(device.secret),
-      });
-      expect(res.status).toBe(200);
-    }
+    device = await deviceWithPoints(app, tenant.admin.accessToken, { name: "walker" }, posted);
   });
   afterAll(() => dispose());
 
