@@ -208,43 +208,52 @@ describe("Sentry on Node (@sentry/node)", () => {
   });
 });
 
-describe("Sentry on Workers (@sentry/cloudflare)", () => {
-  const adminKey = "hk_admin_sentry_test_0123456789abcdef";
-  let sentry: Awaited<ReturnType<typeof startFakeSentry>>;
-  let worker: Worker;
-
+/**
+ * The Worker, with an unreachable database, reporting to a fake Sentry: started before the
+ * describe's tests and stopped after them.
+ */
+function workerReportingToSentry(adminKey: string, env: Record<string, string> = {}) {
+  const started = {} as { sentry: Awaited<ReturnType<typeof startFakeSentry>>; worker: Worker };
   beforeAll(async () => {
-    sentry = await startFakeSentry();
-    worker = await startWorker({
+    started.sentry = await startFakeSentry();
+    started.worker = await startWorker({
       APP_ENV: "test",
       ADMIN_API_KEY: adminKey,
       KEY_ENCRYPTION_SECRET: "sentry-test-key-encryption-secret-0123456789",
       DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
-      SENTRY_DSN: sentry.dsn,
+      SENTRY_DSN: started.sentry.dsn,
+      ...env,
     });
   });
-
   afterAll(async () => {
-    await worker?.dispose();
-    await sentry?.close();
+    await started.worker?.dispose();
+    await started.sentry?.close();
   });
+  return started;
+}
+
+describe("Sentry on Workers (@sentry/cloudflare)", () => {
+  const adminKey = "hk_admin_sentry_test_0123456789abcdef";
+  const started = workerReportingToSentry(adminKey);
 
   it("sends nothing for a 404", async () => {
-    const res = await worker.fetch(`http://heimdall.test/v1/no-such-route?ticket=${secretQuery}`);
+    const res = await started.worker.fetch(
+      `http://heimdall.test/v1/no-such-route?ticket=${secretQuery}`,
+    );
     expect(res.status).toBe(404);
     await res.text();
-    expect(await sentry.eventsAfter(0, 1000)).toHaveLength(0);
+    expect(await started.sentry.eventsAfter(0, 1000)).toHaveLength(0);
   });
 
   it("sends exactly one event for a 5xx (database unreachable), within the request", async () => {
-    const res = await worker.fetch(`http://heimdall.test/v1/apps?token=${secretQuery}`, {
+    const res = await started.worker.fetch(`http://heimdall.test/v1/apps?token=${secretQuery}`, {
       headers: { Authorization: `Bearer ${adminKey}`, Cookie: cookie },
     });
     const text = await res.text();
     expect(res.status, text).toBeGreaterThanOrEqual(500);
     const requestId = res.headers.get("x-request-id");
 
-    const events = await sentry.eventsAfter(1);
+    const events = await started.sentry.eventsAfter(1);
     expect(events).toHaveLength(1);
     const [event] = events;
     // Drizzle's failed query, with the bound values of the query taken out.
@@ -258,7 +267,7 @@ describe("Sentry on Workers (@sentry/cloudflare)", () => {
     expect(event.contexts.request).toEqual({ method: "GET", path: "/v1/apps" });
     expect(event.request?.url).toBeTruthy();
 
-    const raw = sentry.envelopes.map((envelope) => envelope.raw).join("\n");
+    const raw = started.sentry.envelopes.map((envelope) => envelope.raw).join("\n");
     for (const secret of [adminKey, cookie, secretQuery]) expect(raw).not.toContain(secret);
     expect(raw).not.toMatch(/"authorization"/i);
   });
@@ -266,34 +275,16 @@ describe("Sentry on Workers (@sentry/cloudflare)", () => {
 
 describe("Sentry tracing on Workers (SENTRY_TRACES_SAMPLE_RATE)", () => {
   const adminKey = "hk_admin_sentry_trace_0123456789abcdef";
-  let sentry: Awaited<ReturnType<typeof startFakeSentry>>;
-  let worker: Worker;
-
-  beforeAll(async () => {
-    sentry = await startFakeSentry();
-    worker = await startWorker({
-      APP_ENV: "test",
-      ADMIN_API_KEY: adminKey,
-      KEY_ENCRYPTION_SECRET: "sentry-test-key-encryption-secret-0123456789",
-      DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
-      SENTRY_DSN: sentry.dsn,
-      SENTRY_TRACES_SAMPLE_RATE: "1",
-    });
-  });
-
-  afterAll(async () => {
-    await worker?.dispose();
-    await sentry?.close();
-  });
+  const started = workerReportingToSentry(adminKey, { SENTRY_TRACES_SAMPLE_RATE: "1" });
 
   it("streams the request's http.server span, without its credential headers", async () => {
-    const res = await worker.fetch("http://heimdall.test/v1", {
+    const res = await started.worker.fetch("http://heimdall.test/v1", {
       headers: { Authorization: `Bearer ${adminKey}`, Cookie: cookie },
     });
     expect(res.status).toBe(200);
     await res.text();
     const spans = () =>
-      sentry.envelopes.flatMap((envelope) =>
+      started.sentry.envelopes.flatMap((envelope) =>
         envelope.items
           .filter((item) => item.header.type === "span")
           .flatMap((item) => item.payload.items as Json[]),
@@ -305,7 +296,7 @@ describe("Sentry tracing on Workers (SENTRY_TRACES_SAMPLE_RATE)", () => {
     expect(span.attributes["http.response.status_code"].value).toBe(200);
     expect(Object.keys(span.attributes)).not.toContain("http.request.header.authorization");
     expect(Object.keys(span.attributes)).not.toContain("http.request.header.cookie");
-    const raw = sentry.envelopes.map((envelope) => envelope.raw).join("\n");
+    const raw = started.sentry.envelopes.map((envelope) => envelope.raw).join("\n");
     for (const secret of [adminKey, cookie]) expect(raw).not.toContain(secret);
   });
 });
