@@ -1,20 +1,12 @@
 import type { MiddlewareHandler } from "hono";
-import { requestId } from "hono/request-id";
 import { devMailboxEnabled } from "./config";
 import { workRunsOn } from "./http/after-response";
 import { allowedMethodsOf } from "./http/allowed-methods";
 import type { AppEnv } from "./http/app-env";
 import { handleError, notFoundHandler } from "./http/error-handler";
 import { createRouter } from "./http/router";
-import { bodyLimit } from "./middleware/body-limit";
-import { corsPolicy } from "./middleware/cors";
-import { ipBans } from "./middleware/ip-bans";
+import { bodyChecks, requestGate, requestSetup } from "./middleware/pipeline";
 import { rateLimiting } from "./middleware/rate-limit";
-import { rejectBadPath } from "./middleware/reject-bad-path";
-import { rejectNul } from "./middleware/reject-nul";
-import { requestContext } from "./middleware/request-context";
-import { requestLogger } from "./middleware/request-logger";
-import { secureHeaders } from "./middleware/secure-headers";
 import type { Ports } from "./ports";
 import { accountRouter } from "./routes/account/account.index";
 import { passwordPagesRouter } from "./routes/account-pages/password-pages";
@@ -70,16 +62,10 @@ export function createApp(
   const services = options.services ?? createServices(ports);
   const app = createRouter();
 
-  app.use(requestId());
-  app.use(requestContext(ports, services));
-  app.use(requestLogger());
-  app.use(rejectBadPath());
-  app.use(ipBans(ports, services));
-  app.use(secureHeaders());
-  app.use(corsPolicy(ports));
+  app.use(requestSetup(ports, services));
+  app.use(requestGate(ports, services));
   app.use(rateLimiting(ports));
-  app.use(bodyLimit(config.MAX_BODY_BYTES));
-  app.use(rejectNul());
+  app.use(bodyChecks(config.MAX_BODY_BYTES));
 
   app.route("/", healthRouter);
   app.route("/v1", healthRouter);

@@ -1,4 +1,7 @@
+import type { Context } from "hono";
 import { describe, expect, it } from "vitest";
+import type { AppEnv } from "../src/http/app-env";
+import { absoluteUrl } from "../src/http/links";
 import { sha256Hex } from "../src/lib/crypto";
 import { newId, ulid } from "../src/lib/ids";
 
@@ -28,5 +31,43 @@ describe("hashes and ids", () => {
     expect(counts.size).toBe(32);
     for (const n of counts.values()) expect(Math.abs(n - 2500)).toBeLessThan(400);
     expect(newId("app")).toMatch(/^app_[0-9A-HJKMNP-TV-Z]{26}$/);
+  });
+});
+
+describe("links", () => {
+  it("absoluteUrl resolves every path as URL does, against PUBLIC_URL or the request's origin", () => {
+    const bases = [
+      "https://id.example.com",
+      "https://id.example.com/",
+      "https://ID.Example.com:443/heimdall/",
+      "http://127.0.0.1:8787",
+      undefined,
+    ];
+    const paths = [
+      "/v1",
+      "/",
+      "/v1/apps/acme-corp/.well-known/jwks.json",
+      "/v1/users/usr_01J0000000000000000000000/roles",
+      "/v1//double",
+      "//evil.example/x",
+      "/v1/./x",
+      "/v1/a/../b",
+      "/v1/..",
+      "/v1/ü ber?x=1#f",
+      "/v1/%41",
+      "relative/path",
+    ];
+    for (const base of bases) {
+      const requestUrl = "http://Request.Example:8080/v1/anything?q=1";
+      const c = {
+        get: () => ({ config: { PUBLIC_URL: base } }),
+        req: { url: requestUrl },
+      } as unknown as Context<AppEnv>;
+      const against = base ?? new URL(requestUrl).origin;
+      for (const path of paths) {
+        const expected = new URL(path, against.endsWith("/") ? against : `${against}/`).toString();
+        expect({ base, path, url: absoluteUrl(c, path) }).toEqual({ base, path, url: expected });
+      }
+    }
   });
 });

@@ -22,21 +22,36 @@ export function auditSource(c: Context<AppEnv>): AuditSource {
   };
 }
 
+/** Builds the {@link ServiceContext} of a request. */
+export type RequestServices = (c: Context<AppEnv>) => ServiceContext;
+
 /**
- * The request's {@link ServiceContext}: the services, with the audit source and grantor read when
- * a service asks (after `guard()` has named the subject) and the database opened on first read of
- * `db`. `db` is not enumerable, so spreading the context never opens a connection.
+ * The request's {@link ServiceContext}: the process's services as its prototype (nothing is
+ * copied per request), with the request's logger, the audit source and grantor read when a
+ * service asks (after `guard()` has named the subject) and the database opened on first read of
+ * `db`. Like every ServiceContext it is passed, never spread (a spread keeps only its own fields).
  */
-export function requestServices(c: Context<AppEnv>, services: Services): ServiceContext {
-  return Object.defineProperties(
-    // The request's logger: what services log carries its request id.
-    { ...services, logger: c.get("logger") },
-    {
-      db: { get: () => c.get("db")(), enumerable: false },
-      audit: { get: () => auditSource(c), enumerable: true },
-      grantor: { get: () => grantorOf(c), enumerable: true },
-    },
-  ) as ServiceContext;
+export function requestServicesOf(services: Services): RequestServices {
+  class RequestServiceContext {
+    readonly #c: Context<AppEnv>;
+    readonly logger: ServiceContext["logger"];
+    constructor(c: Context<AppEnv>) {
+      this.#c = c;
+      // The request's logger: what services log carries its request id.
+      this.logger = c.get("logger");
+    }
+    get db() {
+      return this.#c.get("db")();
+    }
+    get audit() {
+      return auditSource(this.#c);
+    }
+    get grantor() {
+      return grantorOf(this.#c);
+    }
+  }
+  Object.setPrototypeOf(RequestServiceContext.prototype, services);
+  return (c) => new RequestServiceContext(c) as unknown as ServiceContext;
 }
 
 /** The platform admin grants anything; anyone else what they hold (anonymous: nothing). */

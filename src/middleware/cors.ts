@@ -1,6 +1,5 @@
-import type { Context } from "hono";
+import type { Context, Next } from "hono";
 import { cors } from "hono/cors";
-import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env";
 import type { Ports } from "../ports";
 import { createAppOrigins } from "../services/cors-origins";
@@ -22,7 +21,8 @@ const exposeHeaders = [
  * Preflights are `hono/cors`'s. Other requests get their headers on the final response, error
  * responses included: `hono/cors` sets them on `c.res` before the route runs, which builds a
  * placeholder response that the route's is then copied into, on every request. The origin is
- * still checked before the route runs, and only when the request names one.
+ * still checked before the route runs, and only when the request names one. `around(c, next)`
+ * runs the rest of the request inside the policy.
  */
 export function corsPolicy(ports: Ports) {
   const configured = ports.config.CORS_ORIGINS;
@@ -41,14 +41,16 @@ export function corsPolicy(ports: Ports) {
   });
   const exposed = exposeHeaders.join(",");
 
-  return createMiddleware<AppEnv>(async function corsMiddleware(c, next) {
-    if (c.req.method === "OPTIONS") return preflight(c, next);
-    const origin = c.req.header("origin");
-    const allowOrigin = anyOrigin ? "*" : origin ? await allowedOrigin(origin, c) : null;
-    await next();
-    const headers = c.res.headers;
-    if (allowOrigin) headers.set("Access-Control-Allow-Origin", allowOrigin);
-    headers.set("Access-Control-Expose-Headers", exposed);
-    if (!anyOrigin) headers.append("Vary", "Origin");
-  });
+  return {
+    async around(c: Context<AppEnv>, next: Next) {
+      if (c.req.method === "OPTIONS") return preflight(c, next);
+      const origin = c.req.header("origin");
+      const allowOrigin = anyOrigin ? "*" : origin ? await allowedOrigin(origin, c) : null;
+      await next();
+      const headers = c.res.headers;
+      if (allowOrigin) headers.set("Access-Control-Allow-Origin", allowOrigin);
+      headers.set("Access-Control-Expose-Headers", exposed);
+      if (!anyOrigin) headers.append("Vary", "Origin");
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { createMiddleware } from "hono/factory";
+import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
 import type { Ports } from "../ports";
@@ -11,13 +11,12 @@ import type { Services } from "../services/context";
 const unchecked = new Set(["/health", "/v1/health"]);
 
 /** Banned addresses get 403 before any other work (the ban list is cached per isolate). */
-export function ipBans(ports: Pick<Ports, "clientIp">, services: Pick<Services, "ipBans">) {
-  return createMiddleware<AppEnv>(async function ipBansMiddleware(c, next) {
-    if (unchecked.has(c.req.path)) return next();
+export function ipBanCheck(ports: Pick<Ports, "clientIp">, services: Pick<Services, "ipBans">) {
+  return async function rejectBannedAddress(c: Context<AppEnv>) {
+    if (unchecked.has(c.req.path)) return;
     const ip = ports.clientIp(c.req.raw, c.env);
     if (ip && (await services.ipBans.isBanned(c.get("db"), ip))) {
       throw new ApiError("forbidden", "Requests from this address are banned");
     }
-    return next();
-  });
+  };
 }

@@ -1,4 +1,4 @@
-import { createMiddleware } from "hono/factory";
+import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
 
@@ -7,15 +7,12 @@ import { ApiError } from "../lib/errors";
  * anything reads it: Hono keeps such a segment as it came, and every later decode of it (the rate
  * limiter's, a handler's) would otherwise have to guard against `URIError` on its own.
  */
-export function rejectBadPath() {
-  return createMiddleware<AppEnv>(async function rejectBadPathMiddleware(c, next) {
-    // Without a `%` there is no encoding to get wrong: most requests skip parsing their URL.
-    if (!c.req.url.includes("%")) return next();
-    try {
-      decodeURIComponent(new URL(c.req.url).pathname);
-    } catch {
-      throw new ApiError("bad_request", "The path has malformed percent-encoding");
-    }
-    return next();
-  });
+export function rejectBadPath(c: Context<AppEnv>) {
+  // Without a `%` there is no encoding to get wrong: most requests skip parsing their URL.
+  if (!c.req.url.includes("%")) return;
+  try {
+    decodeURIComponent(new URL(c.req.url).pathname);
+  } catch {
+    throw new ApiError("bad_request", "The path has malformed percent-encoding");
+  }
 }

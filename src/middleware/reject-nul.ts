@@ -1,4 +1,4 @@
-import { createMiddleware } from "hono/factory";
+import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
 import { primeUrlEncodedForm } from "../http/request-body";
 import { ApiError } from "../lib/errors";
@@ -17,25 +17,25 @@ const LONE_SURROGATE =
  * body is refused up front with a 400, instead of failing deep in a query; so is a lone
  * surrogate in a JSON body.
  */
-export function rejectNul() {
-  return createMiddleware<AppEnv>(async function rejectNulMiddleware(c, next) {
-    const url = c.req.url;
-    if (url.includes("%00") || url.includes("\0")) {
-      throw new ApiError("bad_request", "NUL characters are not accepted in URLs");
-    }
-    const type = c.req.header("content-type") ?? "";
-    const json = type.includes("json");
-    if (json || type.includes("x-www-form-urlencoded")) {
-      const text = await c.req.text();
-      const nul = json ? text.includes("\\u0000") : /%00/.test(text);
-      if (nul || text.includes("\0")) {
-        throw new ApiError("bad_request", "NUL characters are not accepted in request bodies");
-      }
-      if (json && LONE_SURROGATE.test(text)) {
-        throw new ApiError("bad_request", "Unpaired UTF-16 surrogates are not accepted in JSON");
-      }
-      if (!json) primeUrlEncodedForm(c, text);
-    }
-    return next();
-  });
+export function rejectNul(c: Context<AppEnv>): Promise<void> | undefined {
+  const url = c.req.url;
+  if (url.includes("%00") || url.includes("\0")) {
+    throw new ApiError("bad_request", "NUL characters are not accepted in URLs");
+  }
+  const type = c.req.header("content-type") ?? "";
+  const json = type.includes("json");
+  // Only a body that is read needs a wait: other requests go on in the same turn.
+  if (json || type.includes("x-www-form-urlencoded")) return rejectNulInBody(c, json);
+}
+
+async function rejectNulInBody(c: Context<AppEnv>, json: boolean) {
+  const text = await c.req.text();
+  const nul = json ? text.includes("\\u0000") : /%00/.test(text);
+  if (nul || text.includes("\0")) {
+    throw new ApiError("bad_request", "NUL characters are not accepted in request bodies");
+  }
+  if (json && LONE_SURROGATE.test(text)) {
+    throw new ApiError("bad_request", "Unpaired UTF-16 surrogates are not accepted in JSON");
+  }
+  if (!json) primeUrlEncodedForm(c, text);
 }

@@ -1,4 +1,4 @@
-import { createMiddleware } from "hono/factory";
+import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
 
 /** `hono/secure-headers`' defaults, the same names and values. */
@@ -17,18 +17,19 @@ const secureHeaderList: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /**
- * The security headers of every response. Set with `c.header()` before the route runs, they go
- * into the headers Hono prepares for the response the route builds (`c.json()`, `c.html()`…),
- * where setting them on `c.res` would build a placeholder response to copy the route's into. A
- * response built outside Hono (Yoga's) never saw them: it gets them afterwards.
+ * The security headers of every response, in two steps around the route. Set with `c.header()`
+ * before the route runs, they go into the headers Hono prepares for the response the route
+ * builds (`c.json()`, `c.html()`…), where setting them on `c.res` would build a placeholder
+ * response to copy the route's into.
  */
-export function secureHeaders() {
-  return createMiddleware<AppEnv>(async function secureHeadersMiddleware(c, next) {
-    for (const [name, value] of secureHeaderList) c.header(name, value);
-    await next();
-    const headers = c.res.headers;
-    if (headers.has("X-Content-Type-Options")) return;
-    for (const [name, value] of secureHeaderList) headers.set(name, value);
-    headers.delete("X-Powered-By");
-  });
+export function prepareSecureHeaders(c: Context<AppEnv>) {
+  for (const [name, value] of secureHeaderList) c.header(name, value);
+}
+
+/** A response built outside Hono (Yoga's) never saw the prepared headers: it gets them now. */
+export function completeSecureHeaders(c: Context<AppEnv>) {
+  const headers = c.res.headers;
+  if (headers.has("X-Content-Type-Options")) return;
+  for (const [name, value] of secureHeaderList) headers.set(name, value);
+  headers.delete("X-Powered-By");
 }
