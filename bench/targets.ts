@@ -52,10 +52,19 @@ export const targets = {
     unit: " req/s",
     digits: 0,
   },
+  // 1.5× assumed a peer hashing on its event loop; better-auth on Node hashes on libuv's pool as
+  // Heimdall does, so at equal cost both are bound by the same cores (ceiling ≈ 1×). What the
+  // hashing must not do is run on the event loop: the second bound says it does not.
   "sign-in": {
     path: "password sign-in / better-auth at equal argon2id cost",
-    atLeast: 1.5,
+    atLeast: 0.9,
     unit: "×",
+    digits: 2,
+  },
+  "sign-in-loop": {
+    path: "event-loop thread CPU per password sign-in (a verification on it would cost a whole hash)",
+    atMost: 5,
+    unit: " ms",
     digits: 2,
   },
   "fanout-ratio": {

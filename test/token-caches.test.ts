@@ -9,10 +9,10 @@ import type { App } from "../src/app";
 import type { Database, DatabasePort, Ports } from "../src/ports";
 import { createCredential, updateCredential } from "../src/routes/credentials/credentials.routes";
 import { issueToken } from "../src/routes/tokens/tokens.routes";
-import { adminHeaders, createTestApp, createTestClock } from "./support/app";
+import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
 import { databaseBackends } from "./support/backends";
 import { readBody, readJson } from "./support/http";
-import { createTenant, PASSWORD, send, signIn } from "./support/identity";
+import { bearer, createTenant, PASSWORD, send, signIn } from "./support/identity";
 import { announceSkip, services as testServices } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
 import { until } from "./support/wait";
@@ -385,6 +385,64 @@ describe.each(databaseBackends("token caches across instances"))(
     });
   },
 );
+
+describe("verified access tokens", () => {
+  const clock = createTestClock();
+  let db: DatabasePort;
+  let app: App;
+  let services: ReturnType<typeof createTestApp>["services"];
+  beforeAll(async () => {
+    db = await createMemoryDatabase();
+    ({ app, services } = createTestApp({ db, clock }));
+  });
+  afterAll(() => db.close());
+
+  const authorize = async (token: string) =>
+    readJson(
+      await send(app, "POST", "/v1/authorize", { body: { token, permission: "projects:read" } }),
+    );
+
+  it("verifies a token's signature once, and refuses it when revoked, expired or altered", async () => {
+    const tenant = await createTenant(app, "verified-tokens");
+    const { accessToken } = tenant.reader;
+    expect(services.verifiedTokens.get(accessToken)).toBeUndefined();
+    expect(await authorize(accessToken)).toMatchObject({ allowed: true });
+    expect(services.verifiedTokens.get(accessToken)?.claims.sub).toBe(tenant.reader.id);
+    expect(await authorize(accessToken)).toMatchObject({ allowed: true });
+    // The same token on a protected route, from the same entry.
+    const me = await send(app, "GET", "/v1/users/me", { headers: bearer(accessToken) });
+    expect(me.status).toBe(200);
+
+    // Another signature is another string: verified, and refused.
+    const [header, payload, signature = ""] = accessToken.split(".");
+    const flipped = `${signature.startsWith("A") ? "B" : "A"}${signature.slice(1)}`;
+    expect(await authorize(`${header}.${payload}.${flipped}`)).toMatchObject({
+      allowed: false,
+      reason: "invalid_signature",
+    });
+
+    // Revocation is looked up on every use.
+    const deactivated = await send(
+      app,
+      "PATCH",
+      `/v1/apps/verified-tokens/users/${tenant.reader.id}`,
+      {
+        body: { status: "deactivated" },
+        headers: adminHeaders,
+      },
+    );
+    expect(deactivated.status).toBe(200);
+    expect(await authorize(accessToken)).toMatchObject({ allowed: false, reason: "token_revoked" });
+
+    // Expiry is checked against the request's clock, and an expired token leaves the cache.
+    const admin = tenant.admin.accessToken;
+    expect(await authorize(admin)).toMatchObject({ allowed: true });
+    expect(services.verifiedTokens.get(admin)).toBeDefined();
+    clock.advance(3600_000 + 6_000);
+    expect(await authorize(admin)).toMatchObject({ allowed: false, reason: "token_expired" });
+    expect(services.verifiedTokens.get(admin)).toBeUndefined();
+  });
+});
 
 describe("writers of cached records", () => {
   const root = fileURLToPath(new URL("..", import.meta.url));

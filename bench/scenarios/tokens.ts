@@ -35,7 +35,7 @@ import {
   table,
 } from "../harness";
 import type { ChainInput, ChainResult } from "../load-chains";
-import { meet } from "../targets";
+import { meet, type TargetId } from "../targets";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
@@ -488,12 +488,21 @@ export const tokensScenario = (kind: "pglite" | "postgres"): Scenario => ({
               ]
             : []),
         );
+        // The targets are on Postgres; PGlite's figures are shown, not judged.
+        const against = (id: TargetId, ratio: number, label: string) =>
+          kind === "postgres"
+            ? meet(id, ratio, label)
+            : `${fmt(ratio, 2)}× (the target is on Postgres)`;
         const ratioRow = (configuration: Configuration, result: LoadResult) => {
           const label = `${alg}, ${where}${configuration === "production" ? `, ${configurationLabel.production}` : ""}`;
           return [
             configuration === "production" ? `${alg}, ${configurationLabel.production}` : alg,
-            meet("client-credentials-raw", result.requestsPerSecond / r.requestsPerSecond, label),
-            meet(
+            against(
+              "client-credentials-raw",
+              result.requestsPerSecond / r.requestsPerSecond,
+              label,
+            ),
+            against(
               "client-credentials-oidc-provider",
               result.requestsPerSecond / o.requestsPerSecond,
               label,

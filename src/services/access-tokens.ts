@@ -3,38 +3,13 @@ import { type SigningAlgorithm, signingAlgorithms } from "../db/schema/settings"
 import { ApiError } from "../lib/errors";
 import { ulid } from "../lib/ids";
 import type { ServiceContext } from "./context";
+import type { VerificationKey } from "./keys";
 import { checkRevoked } from "./revocation-status";
+import type { AccessClaims, TokenProfile } from "./token-claims";
 
-/** The claims of a Heimdall access token (RFC 9068 profile, `typ: at+jwt`). */
-export interface AccessClaims {
-  iss: string;
-  sub: string;
-  aud: string;
-  /** The app's id. */
-  app: string;
-  roles: string[];
-  permissions: string[];
-  jti: string;
-  iat: number;
-  exp: number;
-  /** The session (refresh token family) the token came from, when it came from one. */
-  sid?: string;
-  /**
-   * The client the token was issued to (RFC 9068): a service credential's (`client_credentials`,
-   * `sub` is the credential), or an OAuth client's (authorization code, `sub` is the user).
-   */
-  client_id?: string;
-  /** The scopes an OAuth client was granted, space-separated. */
-  scope?: string;
-}
+export type { AccessClaims, TokenProfile };
 
 export const ACCESS_TOKEN_TYPE = "at+jwt";
-
-/** What tells one kind of Heimdall JWT from another: its `typ` and its audience. */
-export interface TokenProfile {
-  type: string;
-  audience: (appName: string) => string;
-}
 
 export const accessTokenProfile: TokenProfile = {
   type: ACCESS_TOKEN_TYPE,
@@ -135,7 +110,7 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 /**
  * Verifies an access token offline: the key by `kid` (cached), signature, `typ`, `iss`, `aud`,
  * expiry, then one revocation lookup covering its id, user, app and session. No database read
- * once the key is cached.
+ * once the key is cached; no signature check for a token this process has verified before.
  */
 export async function verifyAccessToken(
   ctx: ServiceContext,
@@ -143,17 +118,40 @@ export async function verifyAccessToken(
   issuerBase: string,
   profile: TokenProfile = accessTokenProfile,
 ): Promise<AccessClaims> {
-  let kid: string | undefined;
-  try {
-    kid = decodeProtectedHeader(token).kid;
-  } catch {
-    throw new TokenRejected("malformed_token");
+  const known = ctx.verifiedTokens.get(token);
+  let kid = known?.key.kid;
+  if (!kid) {
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      throw new TokenRejected("malformed_token");
+    }
   }
   if (!kid) throw new TokenRejected("unknown_key");
   // The database is opened only when the key is not cached yet.
   const key = await ctx.keys.verificationKey(() => ctx.db, kid);
   if (!key) throw new TokenRejected("unknown_key");
 
+  const claims =
+    known && known.key === key && known.profile === profile && known.issuerBase === issuerBase
+      ? stillValid(known.claims, ctx.clock.now(), () => ctx.verifiedTokens.forget(token))
+      : await verifySignatureAndClaims(ctx, token, key, issuerBase, profile);
+  const revoked = await checkRevoked(ctx.revocations, {
+    tokenId: claims.jti,
+    issuedAt: new Date(claims.iat * 1000),
+    subjects: subjectsOf(claims),
+  });
+  if (revoked) throw new TokenRejected("token_revoked");
+  return claims;
+}
+
+async function verifySignatureAndClaims(
+  ctx: ServiceContext,
+  token: string,
+  key: VerificationKey,
+  issuerBase: string,
+  profile: TokenProfile,
+): Promise<AccessClaims> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, key.publicKey, {
@@ -177,12 +175,24 @@ export async function verifyAccessToken(
   ) {
     throw new TokenRejected("invalid_claims");
   }
-  const revoked = await checkRevoked(ctx.revocations, {
-    tokenId: claims.jti,
-    issuedAt: new Date(claims.iat * 1000),
-    subjects: subjectsOf(claims),
-  });
-  if (revoked) throw new TokenRejected("token_revoked");
+  // Shared by every later request presenting the token: nobody may change it.
+  Object.freeze(claims.permissions);
+  Object.freeze(claims.roles);
+  ctx.verifiedTokens.remember(token, { key, profile, issuerBase, claims: Object.freeze(claims) });
+  return claims;
+}
+
+/** jose's time checks (`nbf`, `exp`, same tolerance) for a token verified before. */
+function stillValid(claims: Readonly<AccessClaims>, now: Date, forget: () => void): AccessClaims {
+  const seconds = Math.floor(now.getTime() / 1000);
+  const { nbf } = claims as { nbf?: number };
+  if (nbf !== undefined && nbf > seconds + CLOCK_TOLERANCE_SECONDS) {
+    throw new TokenRejected("token_not_yet_valid");
+  }
+  if (claims.exp <= seconds - CLOCK_TOLERANCE_SECONDS) {
+    forget();
+    throw new TokenRejected("token_expired");
+  }
   return claims;
 }
 

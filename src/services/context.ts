@@ -27,6 +27,7 @@ import { createKeyRing, type KeyRing } from "./keys";
 import { createOutboundPolicy, type OutboundPolicy } from "./outbound";
 import type { Grantor } from "./permissions";
 import { createRecordCache, type RecordCache } from "./record-cache";
+import { createVerifiedTokens, type VerifiedTokens } from "./verified-tokens";
 
 export type AuditActorType = (typeof auditLogs.$inferInsert)["actor_type"];
 
@@ -60,6 +61,8 @@ export interface Services {
   breachedPasswords: BreachedPasswords;
   /** Per-app JWT signing keys (private halves encrypted with KEY_ENCRYPTION_SECRET). */
   keys: KeyRing;
+  /** Access tokens whose signature verified in this process (a token's later uses skip it). */
+  verifiedTokens: VerifiedTokens;
   /** Verifies `pk_…` API keys (cached per isolate) and batches their `last_used_at`. */
   apiKeys: ApiKeyVerifier;
   /** Apps by lower-cased name (cached per isolate; every write of an app goes through it). */
@@ -113,6 +116,7 @@ export function createServices(ports: Ports): Services {
       cipher: createCipher(secrets.keyEncryptionSecret, "signing-keys"),
       clock,
     }),
+    verifiedTokens: createVerifiedTokens(),
     apiKeys: createApiKeyVerifier({ clock, revocations }),
     appsByName: createRecordCache({
       kind: "app",
