@@ -154,11 +154,28 @@ export type StoredRefresh = NonNullable<Awaited<ReturnType<typeof findRefresh>>>
  */
 export async function findRefreshToRotate(db: Database, token: string, now: Date) {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
+  let lookup = rotationLookups.get(db);
+  if (!lookup) {
+    lookup = prepareRotationLookup(db);
+    rotationLookups.set(db, lookup);
+  }
+  const [row] = await lookup.execute({ hash: await sha256Hex(token), now: now.toISOString() });
+  if (!row) return undefined;
+  const { roles: held, ...found } = row;
+  return { ...found, grants: grantsFrom(typeof held === "string" ? JSON.parse(held) : held) };
+}
+
+/**
+ * The statement of {@link findRefreshToRotate}, built once per database handle and prepared on
+ * the server: refresh is the hottest write path, and building this join costs more than running it.
+ */
+function prepareRotationLookup(db: Database) {
+  const now = sql.placeholder("now");
   const activeUserBan = db
     .select({ id: bans.id })
     .from(bans)
     .where(and(eq(bans.kind, "user"), eq(bans.user_id, users.id), activeAt(now)));
-  const [row] = await db
+  return db
     .select({
       token: refreshTokens,
       session: sessions,
@@ -177,9 +194,9 @@ export async function findRefreshToRotate(db: Database, token: string, now: Date
     .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))
     .innerJoin(users, eq(users.id, sessions.user_id))
     .leftJoin(oauthClients, eq(oauthClients.id, sessions.client_id))
-    .where(eq(refreshTokens.token_hash, await sha256Hex(token)))
-    .limit(1);
-  if (!row) return undefined;
-  const { roles: held, ...found } = row;
-  return { ...found, grants: grantsFrom(typeof held === "string" ? JSON.parse(held) : held) };
+    .where(eq(refreshTokens.token_hash, sql.placeholder("hash")))
+    .limit(1)
+    .prepare("refresh_to_rotate");
 }
+
+const rotationLookups = new WeakMap<Database, ReturnType<typeof prepareRotationLookup>>();
