@@ -1,4 +1,5 @@
 import { and, eq, exists, sql } from "drizzle-orm";
+import { preparedPerDatabase } from "../db/prepared";
 import { bans, oauthClients, refreshTokens, roles, sessions, userRoles, users } from "../db/schema";
 import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { randomSecret, sha256Hex } from "../lib/crypto";
@@ -154,22 +155,17 @@ export type StoredRefresh = NonNullable<Awaited<ReturnType<typeof findRefresh>>>
  */
 export async function findRefreshToRotate(db: Database, token: string, now: Date) {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
-  let lookup = rotationLookups.get(db);
-  if (!lookup) {
-    lookup = prepareRotationLookup(db);
-    rotationLookups.set(db, lookup);
-  }
-  const [row] = await lookup.execute({ hash: await sha256Hex(token), now: now.toISOString() });
+  const [row] = await rotationLookup(db).execute({
+    hash: await sha256Hex(token),
+    now: now.toISOString(),
+  });
   if (!row) return undefined;
   const { roles: held, ...found } = row;
   return { ...found, grants: grantsFrom(typeof held === "string" ? JSON.parse(held) : held) };
 }
 
-/**
- * The statement of {@link findRefreshToRotate}, built once per database handle and prepared on
- * the server: refresh is the hottest write path, and building this join costs more than running it.
- */
-function prepareRotationLookup(db: Database) {
+/** The statement of {@link findRefreshToRotate}: building this join cost more than running it. */
+const rotationLookup = preparedPerDatabase((db) => {
   const now = sql.placeholder("now");
   const activeUserBan = db
     .select({ id: bans.id })
@@ -197,6 +193,4 @@ function prepareRotationLookup(db: Database) {
     .where(eq(refreshTokens.token_hash, sql.placeholder("hash")))
     .limit(1)
     .prepare("refresh_to_rotate");
-}
-
-const rotationLookups = new WeakMap<Database, ReturnType<typeof prepareRotationLookup>>();
+});

@@ -1,9 +1,9 @@
 import { eq, sql } from "drizzle-orm";
+import { preparedPerDatabase } from "../db/prepared";
 import { auditLogs, refreshTokens, sessions, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import type { Database } from "../ports";
 import {
   type AccessClaims,
   mfaTokenProfile,
@@ -288,12 +288,7 @@ async function rotate(
     now,
   );
   const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
-  let rotation = rotations.get(ctx.db);
-  if (!rotation) {
-    rotation = prepareRotation(ctx.db);
-    rotations.set(ctx.db, rotation);
-  }
-  const [row] = await rotation.execute({
+  const [row] = await rotation(ctx.db).execute({
     tokenId: token.id,
     at: now.toISOString(),
     successorId: newId("rtk"),
@@ -308,10 +303,10 @@ async function rotate(
 }
 
 /**
- * The statement of {@link rotate}, built once per database handle and prepared on the server.
- * Its parameters are cast: in an INSERT … SELECT the server cannot infer their types.
+ * The statement of {@link rotate}. Its parameters are cast: in an INSERT … SELECT the server
+ * cannot infer their types.
  */
-function prepareRotation(db: Database) {
+const rotation = preparedPerDatabase((db) => {
   const p = (name: string) => sql.placeholder(name);
   const won = db.$with("won", { sessionId: sql<string>`session_id` }).as(sql`
     update ${refreshTokens}
@@ -340,9 +335,7 @@ function prepareRotation(db: Database) {
     .select({ won: sql<number>`count(*)::int` })
     .from(won)
     .prepare("refresh_rotation");
-}
-
-const rotations = new WeakMap<Database, ReturnType<typeof prepareRotation>>();
+});
 
 /** A rotated refresh token presented again: its successor within the reuse interval, else the end. */
 async function reuse(
