@@ -89,6 +89,41 @@ describe.each(databaseBackends("the audit log's group commit"))(
       expect(counter.inserts).toBeGreaterThanOrEqual(3);
     });
 
+    it("stores every column of a batch as given: nulls, and text and JSON that need quoting", async () => {
+      const log = createAuditLog({ database: opened.db });
+      const plain = row("test.columns");
+      const full: AuditRow = {
+        ...row("test.columns"),
+        actor_type: "user",
+        actor_id: "usr_columns",
+        target_type: "session",
+        target_id: "ses_columns",
+        metadata: { quoted: 'a"b\\c{},NULL é', list: [1, null] },
+        ip_address: "192.0.2.7",
+        user_agent: 'agent "x" NULL',
+        location: { city: 'O\'Neill "North"', country_code: "NZ", latitude: -36.85 },
+        timestamp: new Date("2026-01-02T03:04:05.678Z"),
+      };
+      await Promise.all([log.append(plain, notUsed), log.append(full, notUsed)]);
+      const rows = await opened.db
+        .session()
+        .db.select()
+        .from(auditLogs)
+        .where(inArray(auditLogs.id, [plain.id as string, full.id as string]))
+        .orderBy(auditLogs.id);
+      expect(rows).toEqual([
+        {
+          ...plain,
+          target_type: null,
+          target_id: null,
+          ip_address: null,
+          user_agent: null,
+          location: null,
+        },
+        full,
+      ]);
+    });
+
     it("writes each event on the caller's own database where requests cannot share work (Workers)", async () => {
       const { port, counter } = countingInserts(opened.db);
       const log = createAuditLog({ database: { ...port, sharedAcrossRequests: false } });

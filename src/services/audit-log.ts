@@ -1,3 +1,5 @@
+import { sql } from "drizzle-orm";
+import { preparedPerDatabase } from "../db/prepared";
 import { auditLogs } from "../db/schema";
 import type { Database } from "../ports";
 import { type DatabasePort, withDatabase } from "../ports/database";
@@ -29,7 +31,7 @@ interface Batch {
  */
 export function createAuditLog(options: { database: DatabasePort; maxBatch?: number }): AuditLog {
   const insert = (rows: AuditRow[]) =>
-    withDatabase(options.database, (db) => db().insert(auditLogs).values(rows));
+    withDatabase(options.database, (db) => batchInsert(db()).execute(columnsOf(rows)));
   if (!options.database.sharedAcrossRequests) {
     return {
       async append(row, own) {
@@ -55,5 +57,44 @@ export function createAuditLog(options: { database: DatabasePort; maxBatch?: num
       previous = batch.committed.catch(() => {});
       return batch.committed;
     },
+  };
+}
+
+/**
+ * The batch's INSERT: one statement whatever the number of rows, each column an array parameter,
+ * so it is built and planned once instead of per batch.
+ */
+const batchInsert = preparedPerDatabase((db) => {
+  const column = (name: keyof AuditRow, type: string) =>
+    sql`${sql.placeholder(name)}::${sql.raw(type)}[]`;
+  return db
+    .insert(auditLogs)
+    .select(
+      sql`select * from unnest(${column("id", "text")}, ${column("app_id", "text")},
+        ${column("actor_type", "text")}, ${column("actor_id", "text")}, ${column("action", "text")},
+        ${column("target_type", "text")}, ${column("target_id", "text")},
+        ${column("metadata", "jsonb")}, ${column("ip_address", "text")},
+        ${column("user_agent", "text")}, ${column("location", "jsonb")},
+        ${column("timestamp", "timestamptz")})`,
+    )
+    .prepare("audit_batch_insert");
+});
+
+/** The batch as the statement's parameters: one array per column, JSON columns as text. */
+function columnsOf(rows: AuditRow[]) {
+  const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
+  return {
+    id: rows.map((row) => row.id),
+    app_id: rows.map((row) => row.app_id ?? null),
+    actor_type: rows.map((row) => row.actor_type),
+    actor_id: rows.map((row) => row.actor_id ?? null),
+    action: rows.map((row) => row.action),
+    target_type: rows.map((row) => row.target_type ?? null),
+    target_id: rows.map((row) => row.target_id ?? null),
+    metadata: rows.map((row) => json(row.metadata ?? {})),
+    ip_address: rows.map((row) => row.ip_address ?? null),
+    user_agent: rows.map((row) => row.user_agent ?? null),
+    location: rows.map((row) => json(row.location)),
+    timestamp: rows.map((row) => (row.timestamp ?? new Date()).toISOString()),
   };
 }

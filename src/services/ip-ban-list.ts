@@ -1,12 +1,12 @@
-import { and, eq, gt, isNull, or } from "drizzle-orm";
+import { and, eq, gt, isNull, or, type Placeholder } from "drizzle-orm";
 import ipaddr from "ipaddr.js";
 import { bans } from "../db/schema";
 import type { Clock, Database, Logger } from "../ports";
 
 const IP_BANS_TTL_MS = 30_000;
 
-/** Active: not lifted, not expired. */
-export const activeAt = (now: Date) =>
+/** Active: not lifted, not expired (`now` may be a prepared statement's placeholder). */
+export const activeAt = (now: Date | Placeholder) =>
   and(isNull(bans.lifted_at), or(isNull(bans.expires_at), gt(bans.expires_at, now)));
 
 /**

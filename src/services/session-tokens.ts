@@ -1,4 +1,5 @@
 import { and, eq, exists, sql } from "drizzle-orm";
+import { preparedPerDatabase } from "../db/prepared";
 import { bans, oauthClients, refreshTokens, roles, sessions, userRoles, users } from "../db/schema";
 import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { randomSecret, sha256Hex } from "../lib/crypto";
@@ -154,11 +155,23 @@ export type StoredRefresh = NonNullable<Awaited<ReturnType<typeof findRefresh>>>
  */
 export async function findRefreshToRotate(db: Database, token: string, now: Date) {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
+  const [row] = await rotationLookup(db).execute({
+    hash: await sha256Hex(token),
+    now: now.toISOString(),
+  });
+  if (!row) return undefined;
+  const { roles: held, ...found } = row;
+  return { ...found, grants: grantsFrom(typeof held === "string" ? JSON.parse(held) : held) };
+}
+
+/** The statement of {@link findRefreshToRotate}: building this join cost more than running it. */
+const rotationLookup = preparedPerDatabase((db) => {
+  const now = sql.placeholder("now");
   const activeUserBan = db
     .select({ id: bans.id })
     .from(bans)
     .where(and(eq(bans.kind, "user"), eq(bans.user_id, users.id), activeAt(now)));
-  const [row] = await db
+  return db
     .select({
       token: refreshTokens,
       session: sessions,
@@ -177,9 +190,7 @@ export async function findRefreshToRotate(db: Database, token: string, now: Date
     .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))
     .innerJoin(users, eq(users.id, sessions.user_id))
     .leftJoin(oauthClients, eq(oauthClients.id, sessions.client_id))
-    .where(eq(refreshTokens.token_hash, await sha256Hex(token)))
-    .limit(1);
-  if (!row) return undefined;
-  const { roles: held, ...found } = row;
-  return { ...found, grants: grantsFrom(typeof held === "string" ? JSON.parse(held) : held) };
-}
+    .where(eq(refreshTokens.token_hash, sql.placeholder("hash")))
+    .limit(1)
+    .prepare("refresh_to_rotate");
+});

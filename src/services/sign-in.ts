@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import { preparedPerDatabase } from "../db/prepared";
 import { auditLogs, refreshTokens, sessions, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
@@ -275,10 +276,7 @@ async function rotate(
   successor: string,
   now: Date,
 ) {
-  const successorId = newId("rtk");
   const keepSuccessor = settingsOf(app).refresh_reuse_interval > 0;
-  const sealed = keepSuccessor ? await ctx.sealer.encrypt(successor) : null;
-  const at = now.toISOString();
   const audit = auditRow(
     ctx.audit,
     {
@@ -290,35 +288,54 @@ async function rotate(
     now,
   );
   const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
-  // Parameters are cast: in an INSERT … SELECT the server cannot infer their types.
-  const result = await ctx.db.execute(sql`
-    with won as (
-      update ${refreshTokens}
-      set status = 'rotated', rotated_at = ${at}::timestamptz, replaced_by = ${successorId}::text,
-        successor_encrypted = ${sealed}::text
-      where id = ${token.id} and status = 'active'
-      returning session_id
-    ), successor as (
-      insert into ${refreshTokens} (id, session_id, token_hash, expires_at, created_at)
-      select ${successorId}::text, session_id, ${await sha256Hex(successor)}::text,
-        ${session.expires_at.toISOString()}::timestamptz, ${at}::timestamptz
-      from won
-    ), touched as (
-      update ${sessions} set last_used_at = ${at}::timestamptz
-      where id in (select session_id from won)
-    ), audited as (
-      insert into ${auditLogs} (id, app_id, actor_type, actor_id, action, target_type, target_id,
-        metadata, ip_address, user_agent, location, timestamp)
-      select ${audit.id}::text, ${audit.app_id}::text, ${audit.actor_type}::text,
-        ${audit.actor_id}::text, ${audit.action}::text, ${audit.target_type}::text,
-        ${audit.target_id}::text, ${json(audit.metadata)}::jsonb, ${audit.ip_address}::text,
-        ${audit.user_agent}::text, ${json(audit.location)}::jsonb, ${at}::timestamptz
-      from won
-    )
-    select count(*)::int as won from won`);
-  const [row] = (result as unknown as { rows: Array<{ won: number }> }).rows;
+  const [row] = await rotation(ctx.db).execute({
+    tokenId: token.id,
+    at: now.toISOString(),
+    successorId: newId("rtk"),
+    successorHash: await sha256Hex(successor),
+    sealed: keepSuccessor ? await ctx.sealer.encrypt(successor) : null,
+    expiresAt: session.expires_at.toISOString(),
+    ...audit,
+    metadata: json(audit.metadata),
+    location: json(audit.location),
+  });
   return row?.won === 1;
 }
+
+/**
+ * The statement of {@link rotate}. Its parameters are cast: in an INSERT … SELECT the server
+ * cannot infer their types.
+ */
+const rotation = preparedPerDatabase((db) => {
+  const p = (name: string) => sql.placeholder(name);
+  const won = db.$with("won", { sessionId: sql<string>`session_id` }).as(sql`
+    update ${refreshTokens}
+    set status = 'rotated', rotated_at = ${p("at")}::timestamptz,
+      replaced_by = ${p("successorId")}::text, successor_encrypted = ${p("sealed")}::text
+    where id = ${p("tokenId")}::text and status = 'active'
+    returning session_id`);
+  const successor = db.$with("successor", {}).as(sql`
+    insert into ${refreshTokens} (id, session_id, token_hash, expires_at, created_at)
+    select ${p("successorId")}::text, session_id, ${p("successorHash")}::text,
+      ${p("expiresAt")}::timestamptz, ${p("at")}::timestamptz
+    from won`);
+  const touched = db.$with("touched", {}).as(sql`
+    update ${sessions} set last_used_at = ${p("at")}::timestamptz
+    where id in (select session_id from won)`);
+  const audited = db.$with("audited", {}).as(sql`
+    insert into ${auditLogs} (id, app_id, actor_type, actor_id, action, target_type, target_id,
+      metadata, ip_address, user_agent, location, timestamp)
+    select ${p("id")}::text, ${p("app_id")}::text, ${p("actor_type")}::text,
+      ${p("actor_id")}::text, ${p("action")}::text, ${p("target_type")}::text,
+      ${p("target_id")}::text, ${p("metadata")}::jsonb, ${p("ip_address")}::text,
+      ${p("user_agent")}::text, ${p("location")}::jsonb, ${p("at")}::timestamptz
+    from won`);
+  return db
+    .with(won, successor, touched, audited)
+    .select({ won: sql<number>`count(*)::int` })
+    .from(won)
+    .prepare("refresh_rotation");
+});
 
 /** A rotated refresh token presented again: its successor within the reuse interval, else the end. */
 async function reuse(

@@ -1,0 +1,25 @@
+import type { Database } from "../ports";
+
+/**
+ * A statement built once per database handle instead of on every call, for hot paths where
+ * drizzle's building costs more than the query. Build it with `.prepare(name)` and
+ * `sql.placeholder`: drivers that can (node-postgres) then have the server parse and plan it once
+ * per connection.
+ *
+ * @example
+ * const byHash = preparedPerDatabase((db) =>
+ *   db.select().from(tokens).where(eq(tokens.hash, sql.placeholder("hash"))).prepare("token_by_hash"),
+ * );
+ * const [row] = await byHash(ctx.db).execute({ hash });
+ */
+export function preparedPerDatabase<T>(build: (db: Database) => T): (db: Database) => T {
+  const built = new WeakMap<Database, T>();
+  return (db) => {
+    let statement = built.get(db);
+    if (!statement) {
+      statement = build(db);
+      built.set(db, statement);
+    }
+    return statement;
+  };
+}
