@@ -113,12 +113,9 @@ interface PoolQuery {
  */
 function sqlOverHttp(options: NeonOptions): Pick<Pool, "query"> | undefined {
   const { hostname } = new URL(options.url);
-  if (
-    !options.wsProxy &&
-    (hostname === "localhost" || !/[a-z]/i.test(hostname.split(".").pop() ?? ""))
-  ) {
-    return undefined;
-  }
+  const ipOrLocalhost =
+    hostname === "localhost" || hostname.startsWith("[") || /^[\d.]+$/.test(hostname);
+  if (!options.wsProxy && ipOrLocalhost) return undefined;
   const http = neon(options.url, { fullResults: true });
   const boundMs = options.timeouts && options.timeouts.connectMs + options.timeouts.queryMs;
   const query = (
@@ -130,7 +127,7 @@ function sqlOverHttp(options: NeonOptions): Pick<Pool, "query"> | undefined {
       rowMode,
       types,
       values: own,
-    } = typeof config === "string" ? ({ text: config } as PoolQuery) : config;
+    }: PoolQuery = typeof config === "string" ? { text: config } : config;
     return http.query(text, values ?? own ?? [], {
       arrayMode: rowMode === "array",
       fullResults: true,
