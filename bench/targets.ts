@@ -82,19 +82,19 @@ export const targets = {
   },
   "worker-bundle": { path: "Worker bundle, gzip", atMost: 420, unit: " KiB", digits: 1 },
   "worker-cpu-authorize": {
-    path: "workerd CPU per request, `POST /v1/authorize`",
+    path: "workerd CPU per request above a Worker that only answers, `POST /v1/authorize`",
     atMost: 1,
     unit: " ms",
     digits: 2,
   },
   "worker-cpu-client-credentials": {
-    path: "workerd CPU per request, `client_credentials`",
+    path: "workerd CPU per request above a Worker that only answers, `client_credentials`",
     atMost: 3,
     unit: " ms",
     digits: 2,
   },
   "worker-cpu-osmand": {
-    path: "workerd CPU per request, OsmAnd ingest",
+    path: "workerd CPU per request above a Worker that only answers, OsmAnd ingest",
     atMost: 2,
     unit: " ms",
     digits: 2,

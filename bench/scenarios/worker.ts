@@ -2,7 +2,8 @@
  * The Worker: its bundle's gzip size as `npm run size` computes it (scripts/size.ts), and the CPU
  * time its workerd process spends per request under `wrangler dev` (wrangler's
  * `unstable_startWorker`, as test/worker.test.ts runs it), with the Neon driver reaching the
- * local Postgres through the WebSocket proxy of scripts/neon-proxy.ts. BENCH_WORKER_REQUESTS sets
+ * local Postgres through scripts/neon-proxy.ts, beside the same figure of a Worker that only
+ * answers (bench/floor-worker), whose difference the targets judge. BENCH_WORKER_REQUESTS sets
  * the measured requests of each kind (default 500), BENCH_WORKER_LOG_LEVEL the log level (info).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -10,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { unstable_startWorker } from "wrangler";
 import { createWorkerDatabase, startWorker, type Worker } from "../../test/support/worker";
 import { fmt, type Scenario, table, UNREACHED_LIMIT } from "../harness";
 import { meet, notRun } from "../targets";
@@ -19,6 +21,9 @@ const REQUESTS = Number(process.env.BENCH_WORKER_REQUESTS ?? 500);
 /** Production logs by default; another level shows what logging costs. */
 const LOG_LEVEL = process.env.BENCH_WORKER_LOG_LEVEL ?? "info";
 const WARM_UP = 50;
+/** Measured rounds of each kind, Heimdall's and the floor's in turns. */
+const ROUNDS = 2;
+const PER_ROUND = Math.ceil(REQUESTS / ROUNDS);
 /** Requests in flight at once: enough to keep workerd busy, few enough to stay in one isolate. */
 const CONCURRENCY = 4;
 const ADMIN_KEY = "hk_admin_bench_worker_0123456789abcdef";
@@ -136,12 +141,13 @@ const ownsSocket = (pid: number, inodes: Set<string>) =>
   });
 
 /**
- * wrangler runs two workerd processes: its proxy worker, listening on the dev server's port and
- * forwarding every request, and the user worker's (Heimdall's, behind miniflare's entry and
- * asset-router workers). The user worker's is the one not listening on the dev server's port.
+ * wrangler runs two workerd processes per Worker: its proxy worker, listening on the dev server's
+ * port and forwarding every request, and the user worker's (behind miniflare's entry and
+ * asset-router workers). The user worker's is the one not listening on the dev server's port;
+ * `others` are the processes of a Worker started before.
  */
-function userWorkerProcess(devPort: number) {
-  const pids = workerdProcesses();
+function userWorkerProcess(devPort: number, others: number[] = []) {
+  const pids = workerdProcesses().filter((pid) => !others.includes(pid));
   const proxyInodes = listeningInodes(devPort);
   const proxies = pids.filter((pid) => ownsSocket(pid, proxyInodes));
   const users = pids.filter((pid) => !proxies.includes(pid));
@@ -150,7 +156,7 @@ function userWorkerProcess(devPort: number) {
       `expected one user-worker workerd process, found ${users.length} of ${pids.length} (proxy: ${proxies.join(", ")})`,
     );
   }
-  return { user: users[0] as number, proxy: proxies[0] };
+  return { user: users[0] as number, proxy: proxies[0], all: pids };
 }
 
 /** `count` requests, CONCURRENCY at a time; every answer must be 2xx. */
@@ -172,7 +178,37 @@ async function send(count: number, request: (i: number) => Promise<Response>) {
 interface Kind {
   name: string;
   id: "worker-cpu-authorize" | "worker-cpu-client-credentials" | "worker-cpu-osmand";
-  request: (i: number) => Promise<Response>;
+  /** The `i`th request of this kind, to the Worker at `base`. */
+  request: (base: string, i: number) => Promise<Response>;
+}
+
+/** The CPU time per request of a Worker's processes over `count` requests. */
+async function measure(
+  processes: { user: number; proxy?: number },
+  count: number,
+  request: (i: number) => Promise<Response>,
+) {
+  const before = {
+    user: cpuMs(processes.user),
+    proxy: processes.proxy ? cpuMs(processes.proxy) : 0,
+    wall: performance.now(),
+  };
+  await send(count, request);
+  return {
+    userMs: (cpuMs(processes.user) - before.user) / count,
+    proxyMs: processes.proxy ? (cpuMs(processes.proxy) - before.proxy) / count : undefined,
+    perSecond: count / ((performance.now() - before.wall) / 1000),
+  };
+}
+
+/** The Worker of bench/floor-worker, which answers every request 204. */
+async function startFloorWorker() {
+  const worker = await unstable_startWorker({
+    config: "bench/floor-worker/wrangler.toml",
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false },
+  });
+  await worker.ready;
+  return worker;
 }
 
 /** Heimdall's JSON log lines from workerd reach this process's stdout: kept off the report. */
@@ -196,6 +232,7 @@ async function cpuPerRequest(serverUrl: string) {
   const database = await createWorkerDatabase(serverUrl);
   const restore = quietWorkerLogs();
   let worker: Worker | undefined;
+  let floor: Worker | undefined;
   try {
     worker = await startWorker({
       APP_ENV: "production",
@@ -254,7 +291,7 @@ async function cpuPerRequest(serverUrl: string) {
       {
         name: "`POST /v1/authorize` (RS256 access token, permission check)",
         id: "worker-cpu-authorize",
-        request: () =>
+        request: (base) =>
           fetch(`${base}/v1/authorize`, {
             method: "POST",
             headers: { "Content-Type": "application/json" },
@@ -264,7 +301,7 @@ async function cpuPerRequest(serverUrl: string) {
       {
         name: "`client_credentials` (`POST /v1/apps/{app}/tokens`, HTTP Basic, RS256)",
         id: "worker-cpu-client-credentials",
-        request: () =>
+        request: (base) =>
           fetch(`${base}/v1/apps/${APP}/tokens`, {
             method: "POST",
             headers: { Authorization: basic, "Content-Type": "application/x-www-form-urlencoded" },
@@ -275,35 +312,46 @@ async function cpuPerRequest(serverUrl: string) {
         name: "OsmAnd ingest (`GET /v1/gps/osmand?key&lat&lon&timestamp`, one point stored)",
         id: "worker-cpu-osmand",
         // A new timestamp each time: every request stores a point.
-        request: (i) =>
+        request: (base, i) =>
           fetch(
             `${base}/v1/gps/osmand?key=${device.secret}&speed_unit=mps&lat=${52.5 + i / 1e5}&lon=13.4&timestamp=${start + i}&speed=1.4`,
           ),
       },
     ];
-    const { user, proxy } = userWorkerProcess(devPort);
+    const heimdall = userWorkerProcess(devPort);
+    floor = await startFloorWorker();
+    const floorBase = (await floor.url).toString().replace(/\/$/, "");
+    const floorProcesses = userWorkerProcess(Number(new URL(floorBase).port), heimdall.all);
     const rows: Array<Array<string>> = [];
     for (const [index, kind] of kinds.entries()) {
       const offset = index * (WARM_UP + REQUESTS) * 10;
-      await send(WARM_UP, (i) => kind.request(offset + i));
-      const before = {
-        user: cpuMs(user),
-        proxy: proxy ? cpuMs(proxy) : 0,
-        wall: performance.now(),
-      };
-      await send(REQUESTS, (i) => kind.request(offset + WARM_UP + i));
-      const userMs = (cpuMs(user) - before.user) / REQUESTS;
-      const proxyMs = proxy ? (cpuMs(proxy) - before.proxy) / REQUESTS : undefined;
-      const wall = (performance.now() - before.wall) / 1000;
+      await send(WARM_UP, (i) => kind.request(base, offset + i));
+      await send(WARM_UP, (i) => kind.request(floorBase, i));
+      // Heimdall and the floor in turns, so both see the machine's other load alike.
+      const own = { userMs: 0, proxyMs: 0, perSecond: 0 };
+      let floorMs = 0;
+      for (let round = 0; round < ROUNDS; round++) {
+        const first = offset + WARM_UP + round * PER_ROUND;
+        const measured = await measure(heimdall, PER_ROUND, (i) => kind.request(base, first + i));
+        own.userMs += measured.userMs / ROUNDS;
+        own.proxyMs += (measured.proxyMs ?? 0) / ROUNDS;
+        own.perSecond += measured.perSecond / ROUNDS;
+        floorMs +=
+          (await measure(floorProcesses, PER_ROUND, (i) => kind.request(floorBase, i))).userMs /
+          ROUNDS;
+      }
       rows.push([
         kind.name,
-        meet(kind.id, userMs),
-        proxyMs === undefined ? "–" : `${fmt(proxyMs, 2)} ms`,
-        fmt(REQUESTS / wall),
+        `${fmt(own.userMs, 2)} ms`,
+        `${fmt(floorMs, 2)} ms`,
+        meet(kind.id, own.userMs - floorMs),
+        heimdall.proxy ? `${fmt(own.proxyMs, 2)} ms` : "–",
+        fmt(own.perSecond),
       ]);
     }
-    return { rows, user, proxy };
+    return { rows, user: heimdall.user, proxy: heimdall.proxy, floor: floorProcesses.user };
   } finally {
+    await floor?.dispose();
     await worker?.dispose();
     restore();
     await database.close();
@@ -338,10 +386,17 @@ export const scenario: Scenario = {
     }
     const cpu = await cpuPerRequest(server);
     sections.push(
-      `CPU per request: the Worker of \`wrangler.toml\` in local workerd (wrangler's \`unstable_startWorker\`, as test/worker.test.ts runs it) with \`APP_ENV=production\`, \`LOG_LEVEL=${LOG_LEVEL}\`${LOG_LEVEL === "info" ? " (its JSON lines go to workerd's stdout, as on Cloudflare to Workers Logs)" : " (**not** production's info, set by BENCH_WORKER_LOG_LEVEL)"} and its own memory rate limiter counting every request (no Upstash is configured; limits no run reaches). Its database is a fresh one on ${new URL(server).host}, reached through the Neon serverless driver over the WebSocket proxy of scripts/neon-proxy.ts (in the bench process), as on Cloudflare it reaches Neon. Each kind: ${WARM_UP} warm-up requests, then ${REQUESTS} measured, ${CONCURRENCY} at a time from the bench process, every one answered 2xx; the figure is the user-worker workerd process's CPU time (utime + stime of /proc/${cpu.user}/stat, ${ticksPerSecond} ticks per second) over the measured requests, divided by their number. That process also runs miniflare's entry and asset-router workers in front of Heimdall (a Worker that only answers costs ~1.8 ms a request there, measured apart), and the Neon driver's WebSocket framing; wrangler's local trace collector, dev tooling Cloudflare does not run that stores every span in SQLite in the same process, is off (\`X_LOCAL_OBSERVABILITY=false\`, as in the tests); it does not include Postgres, the proxy or wrangler's own proxy worker, whose workerd process (${cpu.proxy ?? "none found"}) is shown beside it. On Cloudflare the CPU time billed is the isolate's alone, so these figures are an upper bound of it on this machine.`,
+      `CPU per request: the Worker of \`wrangler.toml\` in local workerd (wrangler's \`unstable_startWorker\`, as test/worker.test.ts runs it) with \`APP_ENV=production\`, \`LOG_LEVEL=${LOG_LEVEL}\`${LOG_LEVEL === "info" ? " (its JSON lines go to workerd's stdout, as on Cloudflare to Workers Logs)" : " (**not** production's info, set by BENCH_WORKER_LOG_LEVEL)"} and its own memory rate limiter counting every request (no Upstash is configured; limits no run reaches). Its database is a fresh one on ${new URL(server).host}, reached through the Neon serverless driver as on Cloudflare it reaches Neon: a statement outside a transaction over Neon's SQL-over-HTTP protocol, a transaction over a WebSocket, both served by scripts/neon-proxy.ts (in the bench process). Each kind: ${WARM_UP} warm-up requests, then ${REQUESTS} measured in ${ROUNDS} rounds, ${CONCURRENCY} at a time from the bench process, every one answered 2xx; the figure is the user-worker workerd process's CPU time (utime + stime of /proc/${cpu.user}/stat, ${ticksPerSecond} ticks per second) over the measured requests, divided by their number. That process also runs miniflare's entry and asset-router workers in front of Heimdall, which Cloudflare runs outside the Worker's isolate and does not bill. **The floor** measures them: bench/floor-worker, a Worker that answers 204 without reading the request, run by wrangler as Heimdall is (same compatibility settings, static assets in front), in its own workerd process (${cpu.floor}), sent the same requests in rounds alternating with Heimdall's. The target judges **above the floor**, Heimdall's figure minus the floor's: what Heimdall's own code costs, with the Neon driver's fetches and WebSocket framing. wrangler's local trace collector, dev tooling Cloudflare does not run that stores every span in SQLite in the same process, is off (\`X_LOCAL_OBSERVABILITY=false\`, as in the tests); the figures do not include Postgres, the proxy or wrangler's own proxy worker, whose workerd process (${cpu.proxy ?? "none found"}) is shown beside it. On Cloudflare the CPU time billed is the isolate's alone, so the above-floor figures are the closer estimate of it on this machine, the totals an upper bound.`,
       "",
       table(
-        ["request", "user-worker CPU per request", "wrangler proxy CPU per request", "req/s"],
+        [
+          "request",
+          "user-worker CPU per request",
+          "floor Worker, same requests",
+          "above the floor",
+          "wrangler proxy CPU per request",
+          "req/s",
+        ],
         cpu.rows,
       ),
       "",

@@ -67,9 +67,12 @@ const unreachableCodes = new Set([
   "57P03", // cannot_connect_now: the server is starting up
   "53300", // too_many_connections
 ]);
-/** node-postgres's own connection failures (Neon's driver shares them), which carry no code. */
+/**
+ * node-postgres's own connection failures (Neon's driver shares them), which carry no code, and
+ * those of Neon's SQL over HTTP: its request failed or timed out, or its endpoint answered 5xx.
+ */
 const lostConnection =
-  /^(Connection terminated|timeout expired|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/;
+  /^(Connection terminated|timeout expired|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Error connecting to database|Server error \(HTTP status 5)/;
 
 /**
  * Whether a request failed for want of a dependency, not because of what it asked: a connection
