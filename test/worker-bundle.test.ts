@@ -10,9 +10,9 @@ import { LRUCache } from "../src/worker/aliases/lru-cache";
 /**
  * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
  * no Node-only package, one copy of graphql and of @graphql-tools/utils, of zod's locales
- * English only, zod's compiler without its code generator and no JSON Schema reader, otpauth's
- * build for node:crypto, and Heimdall's own LRU in place of lru-cache (wrangler.toml's `[alias]`;
- * docs/architecture.md, "The Worker bundle").
+ * English only, zod's compiler without its code generator and no JSON Schema reader, no landing
+ * page for graphql-yoga, otpauth's build for node:crypto, and Heimdall's own LRU in place of
+ * lru-cache (wrangler.toml's `[alias]`; docs/architecture.md, "The Worker bundle").
  */
 // No download of Cloudflare's request metadata for the Worker started below (loopback only).
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
@@ -114,6 +114,13 @@ describe("the Worker bundle", () => {
       /\bfromJSONSchema\s*\(/.test(readFileSync(input, "utf8")),
     );
     expect(calling).toEqual([]);
+  });
+
+  it("holds no landing page for graphql-yoga, which Heimdall's Yoga never shows", () => {
+    expect(inputs).not.toContain("node_modules/graphql-yoga/esm/landing-page-html.js");
+    expect(importersOf("src/worker/aliases/yoga-landing-page.ts")).toEqual([
+      "node_modules/graphql-yoga/esm/plugins/use-unhandled-route.js",
+    ]);
   });
 
   it("holds otpauth's build for node:crypto, not the one with its own hashes", () => {
