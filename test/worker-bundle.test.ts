@@ -11,8 +11,9 @@ import { LRUCache } from "../src/worker/aliases/lru-cache";
  * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
  * no Node-only package, one copy of graphql and of @graphql-tools/utils, of zod's locales
  * English only, zod's compiler without its code generator and no JSON Schema reader, no landing
- * page for graphql-yoga, otpauth's build for node:crypto, and Heimdall's own LRU in place of
- * lru-cache (wrangler.toml's `[alias]`; docs/architecture.md, "The Worker bundle").
+ * page for graphql-yoga, @upstash/ratelimit's ES build without its analytics, otpauth's build
+ * for node:crypto, and Heimdall's own LRU in place of lru-cache (wrangler.toml's `[alias]`;
+ * docs/architecture.md, "The Worker bundle").
  */
 // No download of Cloudflare's request metadata for the Worker started below (loopback only).
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
@@ -120,6 +121,16 @@ describe("the Worker bundle", () => {
     expect(inputs).not.toContain("node_modules/graphql-yoga/esm/landing-page-html.js");
     expect(importersOf("src/worker/aliases/yoga-landing-page.ts")).toEqual([
       "node_modules/graphql-yoga/esm/plugins/use-unhandled-route.js",
+    ]);
+  });
+
+  it("holds @upstash/ratelimit's ES build, without the analytics Heimdall's limiters leave off", () => {
+    expect(inputs.filter((input) => packageOf(input) === "@upstash/ratelimit")).toEqual([
+      "node_modules/@upstash/ratelimit/dist/index.mjs",
+    ]);
+    expect(inputs.filter((input) => packageOf(input) === "@upstash/core-analytics")).toEqual([]);
+    expect(importersOf("src/worker/aliases/upstash-analytics.ts")).toEqual([
+      "node_modules/@upstash/ratelimit/dist/index.mjs",
     ]);
   });
 
