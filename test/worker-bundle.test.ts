@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { unstable_startWorker } from "wrangler";
+import { z } from "zod";
 import { LRUCache } from "../src/worker/aliases/lru-cache";
+import { compile } from "../src/worker/aliases/zod-compile";
 
 /**
  * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
@@ -176,6 +178,37 @@ describe("code generation from strings on Workers, which zod's compiler needs", 
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe("the Worker's zod compile", () => {
+  it("answers as zod's own does where code generation from strings is refused", async () => {
+    // zod's compile in a Node that refuses code generation, as Workers do.
+    const script = `import { z } from "zod";
+      const schema = z.object({ name: z.string().min(1), count: z.number().int() });
+      let strict;
+      try { z.compile(schema, { strict: true }); } catch (error) { strict = [error.name, error.message]; }
+      console.log(JSON.stringify({ same: z.compile(schema) === schema, strict }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      "--disallow-code-generation-from-strings",
+      "--input-type=module",
+      "-e",
+      script,
+    ]);
+    const zods = JSON.parse(stdout);
+    expect(zods.same).toBe(true);
+
+    const schema = z.object({ name: z.string().min(1), count: z.number().int() });
+    const compiled = compile(schema);
+    let strict: unknown;
+    try {
+      compile(schema, { strict: true });
+    } catch (error) {
+      expect(error).toBeInstanceOf(z.ZodCompileUnsupportedError);
+      strict = [(error as Error).name, (error as Error).message];
+    }
+    expect({ same: compiled === schema, strict }).toEqual(zods);
+    expect(compiled.parse({ name: "a", count: 2 })).toEqual({ name: "a", count: 2 });
+  });
 });
 
 describe("the Worker's LRUCache (lru-cache's, as graphql-yoga uses it)", () => {

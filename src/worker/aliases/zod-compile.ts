@@ -20,7 +20,7 @@ export {
 export function compile<T>(schema: T, options?: CompileOptions): T {
   if (options?.strict) {
     throw new ZodCompileUnsupportedError(
-      "this schema (generated code failed to evaluate: Workers refuse code generation from strings)",
+      "this schema (generated code failed to evaluate: Code generation from strings disallowed for this context)",
     );
   }
   return schema;
