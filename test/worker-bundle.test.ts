@@ -30,16 +30,7 @@ beforeAll(async () => {
   const wrangler = join("node_modules", "wrangler", "bin", "wrangler.js");
   await promisify(execFile)(
     process.execPath,
-    [
-      wrangler,
-      "deploy",
-      "--dry-run",
-      "--outdir",
-      out,
-      "--minify",
-      "--metafile",
-      join(out, "meta.json"),
-    ],
+    [wrangler, "deploy", "--dry-run", "--outdir", out, "--metafile", join(out, "meta.json")],
     { env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
   );
   const meta = JSON.parse(readFileSync(join(out, "meta.json"), "utf8"));
