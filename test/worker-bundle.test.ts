@@ -1,47 +1,57 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { unstable_startWorker } from "wrangler";
+import { z } from "zod";
 import { LRUCache } from "../src/worker/aliases/lru-cache";
+import { compile } from "../src/worker/aliases/zod-compile";
 
 /**
  * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
  * no Node-only package, one copy of graphql and of @graphql-tools/utils, of zod's locales
- * English only, otpauth's build for node:crypto, and Heimdall's own LRU in place of lru-cache
- * (wrangler.toml's `[alias]`; docs/architecture.md, "The Worker bundle").
+ * English only, zod's compiler without its code generator and no JSON Schema reader, no landing
+ * page for graphql-yoga, @upstash/ratelimit's ES build without its analytics, otpauth's build
+ * for node:crypto, and Heimdall's own LRU in place of lru-cache (wrangler.toml's `[alias]`;
+ * docs/architecture.md, "The Worker bundle").
  */
+// No download of Cloudflare's request metadata for the Worker started below (loopback only).
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+
 let out: string;
 let inputs: string[];
+let importsOf: Record<string, { imports: Array<{ path: string }> }>;
+let bundled: string;
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), "heimdall-bundle-"));
   const wrangler = join("node_modules", "wrangler", "bin", "wrangler.js");
   await promisify(execFile)(
     process.execPath,
-    [
-      wrangler,
-      "deploy",
-      "--dry-run",
-      "--outdir",
-      out,
-      "--minify",
-      "--metafile",
-      join(out, "meta.json"),
-    ],
+    [wrangler, "deploy", "--dry-run", "--outdir", out, "--metafile", join(out, "meta.json")],
     { env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
   );
   const meta = JSON.parse(readFileSync(join(out, "meta.json"), "utf8"));
-  const worker = Object.values(meta.outputs as Record<string, { inputs: object }>).find(
-    (output) => Object.keys(output.inputs).length > 0,
-  );
+  const [file, worker] =
+    Object.entries(meta.outputs as Record<string, { inputs: object }>).find(
+      ([, output]) => Object.keys(output.inputs).length > 0,
+    ) ?? [];
   inputs = Object.keys(worker?.inputs ?? {});
+  importsOf = meta.inputs;
+  bundled = file ? readFileSync(file, "utf8") : "";
 }, 120_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 const packageOf = (input: string) => input.match(/.*node_modules\/((?:@[^/]+\/)?[^/]+)\//)?.[1];
+
+/** The bundled modules that import `path`. */
+const importersOf = (path: string) =>
+  Object.entries(importsOf)
+    .filter(([, { imports }]) => imports.some((imported) => imported.path === path))
+    .map(([importer]) => importer);
 
 describe("the Worker bundle", () => {
   it("holds the Worker's own code and no Node-only package", () => {
@@ -80,6 +90,43 @@ describe("the Worker bundle", () => {
     expect(inputs).toContain("src/worker/aliases/zod-locales.ts");
   });
 
+  it("holds zod's compiler as Workers can run it: no code generator, nothing built with new Function", () => {
+    expect(inputs).toContain("src/worker/aliases/zod-compile.ts");
+    // The alias replaces every `./compile.js` in the bundle: only zod's core may import it.
+    expect(importersOf("src/worker/aliases/zod-compile.ts")).toEqual([
+      "node_modules/zod/v4/core/index.js",
+    ]);
+    expect(bundled).not.toContain("new Function");
+  });
+
+  it("holds no JSON Schema reader for zod, and no module that calls one", () => {
+    expect(inputs).not.toContain("node_modules/zod/v4/classic/from-json-schema.js");
+    expect(importersOf("src/worker/aliases/zod-from-json-schema.ts")).toEqual([
+      "node_modules/zod/v4/classic/external.js",
+    ]);
+    const calling = inputs.filter((input) =>
+      /\bfromJSONSchema\s*\(/.test(readFileSync(input, "utf8")),
+    );
+    expect(calling).toEqual([]);
+  });
+
+  it("holds no landing page for graphql-yoga, which Heimdall's Yoga never shows", () => {
+    expect(inputs).not.toContain("node_modules/graphql-yoga/esm/landing-page-html.js");
+    expect(importersOf("src/worker/aliases/yoga-landing-page.ts")).toEqual([
+      "node_modules/graphql-yoga/esm/plugins/use-unhandled-route.js",
+    ]);
+  });
+
+  it("holds @upstash/ratelimit's ES build, without the analytics Heimdall's limiters leave off", () => {
+    expect(inputs.filter((input) => packageOf(input) === "@upstash/ratelimit")).toEqual([
+      "node_modules/@upstash/ratelimit/dist/index.mjs",
+    ]);
+    expect(inputs.filter((input) => packageOf(input) === "@upstash/core-analytics")).toEqual([]);
+    expect(importersOf("src/worker/aliases/upstash-analytics.ts")).toEqual([
+      "node_modules/@upstash/ratelimit/dist/index.mjs",
+    ]);
+  });
+
   it("holds otpauth's build for node:crypto, not the one with its own hashes", () => {
     const otpauth = inputs.filter((input) => packageOf(input) === "otpauth");
     expect(otpauth).toEqual(["node_modules/otpauth/dist/otpauth.node.mjs"]);
@@ -88,6 +135,70 @@ describe("the Worker bundle", () => {
   it("holds Heimdall's LRU for graphql-yoga's caches instead of lru-cache", () => {
     expect(inputs.filter((input) => packageOf(input) === "lru-cache")).toEqual([]);
     expect(inputs).toContain("src/worker/aliases/lru-cache.ts");
+  });
+});
+
+describe("code generation from strings on Workers, which zod's compiler needs", () => {
+  it("is refused, so zod's compile hands every schema back on its runtime parser", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "heimdall-eval-"));
+    const entrypoint = join(dir, "eval.js");
+    writeFileSync(
+      entrypoint,
+      `export default {
+        fetch() {
+          try {
+            return new Response(String(new Function("return 1")()));
+          } catch (error) {
+            return new Response(error.name);
+          }
+        },
+      };`,
+    );
+    const worker = await unstable_startWorker({
+      entrypoint,
+      compatibilityDate: "2026-11-01",
+      compatibilityFlags: ["nodejs_compat"],
+      dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false },
+    });
+    try {
+      await worker.ready;
+      const res = await worker.fetch("http://eval.test/");
+      expect(await res.text()).toBe("EvalError");
+    } finally {
+      await worker.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("the Worker's zod compile", () => {
+  it("answers as zod's own does where code generation from strings is refused", async () => {
+    // zod's compile in a Node that refuses code generation, as Workers do.
+    const script = `import { z } from "zod";
+      const schema = z.object({ name: z.string().min(1), count: z.number().int() });
+      let strict;
+      try { z.compile(schema, { strict: true }); } catch (error) { strict = [error.name, error.message]; }
+      console.log(JSON.stringify({ same: z.compile(schema) === schema, strict }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      "--disallow-code-generation-from-strings",
+      "--input-type=module",
+      "-e",
+      script,
+    ]);
+    const zods = JSON.parse(stdout);
+    expect(zods.same).toBe(true);
+
+    const schema = z.object({ name: z.string().min(1), count: z.number().int() });
+    const compiled = compile(schema);
+    let strict: unknown;
+    try {
+      compile(schema, { strict: true });
+    } catch (error) {
+      expect(error).toBeInstanceOf(z.ZodCompileUnsupportedError);
+      strict = [(error as Error).name, (error as Error).message];
+    }
+    expect({ same: compiled === schema, strict }).toEqual(zods);
+    expect(compiled.parse({ name: "a", count: 2 })).toEqual({ name: "a", count: 2 });
   });
 });
 

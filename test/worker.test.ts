@@ -1,8 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, readJson } from "./support/http";
 import { announceSkip, services } from "./support/services";
 import { startTcpProxy } from "./support/tcp-proxy";
 import { totpCode } from "./support/totp";
+import { startUpstashRest } from "./support/upstash-rest";
 import {
   createWorkerDatabase,
   startWorker as startWorkerWith,
@@ -293,6 +295,38 @@ describe("the Worker in workerd", () => {
       await unconfigured.dispose();
     }
   });
+
+  it.runIf(Boolean(services.redis))(
+    "limits requests through Upstash: 429 with Retry-After past the allowance",
+    async () => {
+      const upstash = await startUpstashRest({ redisUrl: services.redis ?? "" });
+      const limited = await startWorker({
+        DATABASE_URL: "postgres://postgres@127.0.0.1:1/unreachable",
+        UPSTASH_REDIS_REST_URL: upstash.url,
+        UPSTASH_REDIS_REST_TOKEN: upstash.token,
+        RATE_LIMIT_DEFAULT_PER_MINUTE: "2",
+      });
+      try {
+        // A client address of its own, so no other run's requests share the bucket.
+        const client = { "CF-Connecting-IP": `2001:db8::${randomBytes(2).toString("hex")}` };
+        const answers = [];
+        for (let i = 0; i < 3; i++) {
+          const res = await limited.fetch("http://heimdall.test/v1", { headers: client });
+          await res.text();
+          answers.push([res.status, res.headers.get("x-ratelimit-remaining")]);
+          if (res.status === 429) expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+        }
+        expect(answers).toEqual([
+          [200, "1"],
+          [200, "0"],
+          [429, "0"],
+        ]);
+      } finally {
+        await limited.dispose();
+        await upstash.close();
+      }
+    },
+  );
 
   it("answers an unknown route 404 in the error shape", async () => {
     const res = await worker.fetch("http://heimdall.test/v1/no-such-route", {
