@@ -149,15 +149,17 @@ export async function deletePosition(ctx: ServiceContext, appId: string, id: str
 const MAX_TRACK_ROWS = 2_000_000;
 
 /**
- * A device's points between two times, oldest first, thinned for drawing (see
- * {@link thinTrack}), and how many the range holds; 422 past {@link MAX_TRACK_ROWS}.
+ * A device of the app and its points between two times, oldest first, thinned for drawing (see
+ * {@link thinTrack}), and how many the range holds; 404 if the app has no such device, 422 past
+ * {@link MAX_TRACK_ROWS}.
  */
-export async function trackPoints(
+export async function deviceTrack(
   ctx: ServiceContext,
+  appId: string,
   deviceId: string,
   range: { from: string; to: string },
   thinning: Thinning,
-): Promise<{ points: TrackPoint[]; inRange: number }> {
+): Promise<{ device: { id: string; name: string }; points: TrackPoint[]; inRange: number }> {
   // One row of four arrays in Postgres's binary form (see PgBinaryArray): no text conversion of
   // 4 values a point on the server, no parsing of a row a point (a Date for each timestamp) in
   // the driver, which for a day of points cost more than the read itself. The arrays follow the
@@ -181,15 +183,23 @@ export async function trackPoints(
     .orderBy(chronological)
     .limit(MAX_TRACK_ROWS + 1)
     .as("range");
+  // The device is looked up in the same statement: the range is read only for a device of the
+  // app, and a request makes one round trip.
   const result = await ctx.db.execute(sql`
-    select count(*)::int as in_range,
-      array_send(array_agg(${rangeRows.timestamp})) as times,
-      array_send(array_agg(${rangeRows.latitude})) as latitudes,
-      array_send(array_agg(${rangeRows.longitude})) as longitudes,
-      array_send(array_agg(${rangeRows.altitude})) as altitudes
-    from ${rangeRows}`);
+    select ${devices.id}, ${devices.name}, track.* from ${devices}
+    cross join lateral (
+      select count(*)::int as in_range,
+        array_send(array_agg(${rangeRows.timestamp})) as times,
+        array_send(array_agg(${rangeRows.latitude})) as latitudes,
+        array_send(array_agg(${rangeRows.longitude})) as longitudes,
+        array_send(array_agg(${rangeRows.altitude})) as altitudes
+      from ${rangeRows}
+    ) track
+    where ${devices.app_id} = ${appId} and ${devices.id} = ${deviceId}`);
   const [track] = (result as unknown as { rows: RawTrack[] }).rows;
-  if (!track?.times) return { points: [], inRange: 0 };
+  if (!track) throw new ApiError("not_found", "No such device in this app");
+  const device = { id: track.id, name: track.name };
+  if (!track.times) return { device, points: [], inRange: 0 };
   if (track.in_range > MAX_TRACK_ROWS) {
     throw new ApiError(
       "unprocessable",
@@ -206,11 +216,13 @@ export async function trackPoints(
     longitude: longitudes[i] as number,
     altitude: altitudes.float8(i),
   }));
-  return { points, inRange: track.in_range };
+  return { device, points, inRange: track.in_range };
 }
 
-/** The track's one row: the range's size and its columns (`array_send`, null when empty). */
+/** The track's one row: the device, the range's size and its columns (`array_send`, null when empty). */
 interface RawTrack {
+  id: string;
+  name: string;
   in_range: number;
   times: Uint8Array | null;
   latitudes: Uint8Array;
