@@ -7,6 +7,7 @@ import { migrateNeon } from "../src/adapters/neon/migrate";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
 import { apps } from "../src/db/schema";
 import { newId } from "../src/lib/ids";
+import { PgBinaryArray } from "../src/lib/pg-binary-array";
 import type { DatabasePort } from "../src/ports";
 import { createMemoryDatabase, migrationsFolder } from "./support/app";
 import { createTestDatabase } from "./support/postgres";
@@ -100,6 +101,43 @@ describe.each(drivers)("database port: $name", (driver) => {
     expect((applied as unknown as { rows: unknown[] }).rows[0]).toEqual({
       count: journal.entries.length,
     });
+  });
+
+  it("reads float8 and timestamptz arrays in binary form (array_send), times as their text gives them", async () => {
+    const result = await withSession((db) =>
+      db.execute(sql`
+        with t(at) as (values (timestamptz '2025-11-20T10:00:00.123456Z'),
+          ('1999-12-31T23:59:59.999Z'), ('1969-12-31T23:59:59.9995Z'), ('2100-03-01T00:00:00Z'))
+        select array_send(array_agg(at)) as sent, array_agg(at::text) as texts,
+          array_send(array[1.5, null, -0.1, 52.51234567891234]::float8[]) as floats,
+          array_send('{}'::float8[]) as empty
+        from t`),
+    );
+    const [row] = (
+      result as unknown as {
+        rows: Array<{ sent: Uint8Array; texts: string[]; floats: Uint8Array; empty: Uint8Array }>;
+      }
+    ).rows;
+    if (!row) throw new Error("no row");
+    const { sent, texts, floats, empty } = row;
+    const times = new PgBinaryArray(sent);
+    const millis = Array.from({ length: times.length }, (_, i) => times.epochMilliseconds(i));
+    expect(millis.map((ms) => new Date(ms as number).toISOString())).toEqual([
+      "2025-11-20T10:00:00.123Z",
+      "1999-12-31T23:59:59.999Z",
+      "1969-12-31T23:59:59.999Z",
+      "2100-03-01T00:00:00.000Z",
+    ]);
+    expect(millis).toEqual(texts.map((text) => new Date(text).getTime()));
+    const values = new PgBinaryArray(floats);
+    expect(Array.from({ length: values.length }, (_, i) => values.float8(i))).toEqual([
+      1.5,
+      null,
+      -0.1,
+      52.51234567891234,
+    ]);
+    expect(Array.from(values.float8s())).toEqual([1.5, Number.NaN, -0.1, 52.51234567891234]);
+    expect(new PgBinaryArray(empty).length).toBe(0);
   });
 
   it("stores and reads back an app with its defaults, jsonb and timestamps", async () => {

@@ -152,6 +152,61 @@ describe("the Worker in workerd", () => {
       body: JSON.stringify(body),
     });
 
+  it.runIf(Boolean(services.postgres))(
+    "reads a device's track through the Neon driver: times, coordinates and altitudes",
+    async () => {
+      expect((await adminPost("/v1/apps", { name: "trail", display_name: "Trail" })).status).toBe(
+        201,
+      );
+      const device = await adminPost("/v1/apps/trail/devices", { name: "walker" });
+      expect(device.status).toBe(201);
+      const { secret, id } = (await readJson(device)).data;
+      const key = await adminPost("/v1/apps/trail/api-keys", {
+        name: "reader",
+        role: "api-read-only",
+      });
+      expect(key.status).toBe(201);
+      const points = [
+        { timestamp: "2025-11-20T10:00:00.123Z", latitude: 52.5, longitude: 13.4, altitude: 31.5 },
+        { timestamp: "2025-11-20T10:00:01.456Z", latitude: 52.50001, longitude: 13.40002 },
+        {
+          timestamp: "2025-11-20T10:00:02.789Z",
+          latitude: 52.5003,
+          longitude: 13.4001,
+          altitude: 0,
+        },
+      ];
+      const posted = await adminPost(
+        "/v1/gps/batch",
+        { points },
+        { Authorization: `Bearer ${secret}` },
+      );
+      expect(posted.status).toBe(200);
+      const track = await worker.fetch(
+        `http://heimdall.test/v1/devices/${id}/track?from=2025-11-20T00:00:00Z&to=2025-11-21T00:00:00Z`,
+        { headers: { Authorization: `Bearer ${(await readJson(key)).data.key}` } },
+      );
+      expect(track.status).toBe(200);
+      expect(await readJson(track)).toEqual({
+        type: "Feature",
+        geometry: {
+          type: "LineString",
+          coordinates: [
+            [13.4, 52.5, 31.5],
+            [13.40002, 52.50001],
+            [13.4001, 52.5003, 0],
+          ],
+        },
+        properties: {
+          device_id: id,
+          points: 3,
+          points_in_range: 3,
+          coordTimes: points.map((p) => p.timestamp),
+        },
+      });
+    },
+  );
+
   it.runIf(Boolean(services.postgres))("explains a refused body in zod's English", async () => {
     const refused = await expectError(
       await adminPost("/v1/apps", { name: 42, display_name: "Numbers" }),

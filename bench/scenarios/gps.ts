@@ -197,9 +197,14 @@ async function dayOfTrack(
   }
   const perDevice = Math.floor(TRACK_ROWS / DEVICES);
   const started = performance.now();
-  // A bulk load builds its indexes once at the end, as one would load such a table.
-  await session.execute(sql`drop index positions_app_time_idx`);
-  await session.execute(sql`drop index positions_device_time_key`);
+  // A bulk load builds its indexes once at the end, as the migrations define them, and vacuums
+  // the table, as one would load such a table (and as autovacuum does to one that grew).
+  const indexes = (await session.execute(
+    sql`select indexname, indexdef from pg_indexes where indexname in ('positions_app_time_idx', 'positions_device_time_key')`,
+  )) as unknown as { rows: Array<{ indexname: string; indexdef: string }> };
+  for (const { indexname } of indexes.rows) {
+    await session.execute(sql`drop index ${sql.identifier(indexname)}`);
+  }
   // One point every 10 s per device: a day is 8,640 points.
   await session.execute(sql`
     insert into ${positions} (id, app_id, device_id, timestamp, latitude, longitude, speed)
@@ -208,13 +213,8 @@ async function dayOfTrack(
            52.5 + sin(g / 500.0) / 50, 13.4 + cos(g / 700.0) / 50, 1.4
     from unnest(${sql.raw(`array[${ids.map((id) => `'${id}'`).join(",")}]`)}::text[]) with ordinality as d(id, n),
          generate_series(1, ${perDevice}) g`);
-  await session.execute(
-    sql`create unique index positions_device_time_key on ${positions} (device_id, timestamp desc nulls last)`,
-  );
-  await session.execute(
-    sql`create index positions_app_time_idx on ${positions} (app_id, timestamp desc nulls last)`,
-  );
-  await session.execute(sql`analyze ${positions}`);
+  for (const { indexdef } of indexes.rows) await session.execute(sql.raw(indexdef));
+  await session.execute(sql`vacuum analyze ${positions}`);
   const seedSeconds = (performance.now() - started) / 1000;
   // Whole days of track every device has (ten at 10,000,000 rows), or the first one.
   const coveredDays = Math.max(1, Math.min(10, Math.floor((perDevice * 10) / 86_400) - 1));

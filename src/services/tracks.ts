@@ -23,24 +23,37 @@ export function thinTrack<T extends { latitude: number; longitude: number }>(
   points: T[],
   options: Thinning,
 ): T[] {
-  let kept = points;
-  const first = points[0];
-  if (options.toleranceMetres && first && points.length > 2) {
-    const lonScale = METRES_PER_DEGREE_LON_AT_EQUATOR * Math.cos((first.latitude * Math.PI) / 180);
-    const xs = new Float64Array(points.length);
-    const ys = new Float64Array(points.length);
-    for (let i = 0; i < points.length; i++) {
-      const point = points[i] as T;
-      xs[i] = point.longitude * lonScale;
-      ys[i] = point.latitude * METRES_PER_DEGREE_LAT;
+  const latitudes = Float64Array.from(points, (point) => point.latitude);
+  const longitudes = Float64Array.from(points, (point) => point.longitude);
+  return thinnedIndices(latitudes, longitudes, options).map((i) => points[i] as T);
+}
+
+/** {@link thinTrack} of a track held as columns: the indices of the points it keeps, in order. */
+export function thinnedIndices(
+  latitudes: Float64Array,
+  longitudes: Float64Array,
+  options: Thinning,
+): number[] {
+  const count = latitudes.length;
+  let kept: number[] = [];
+  if (options.toleranceMetres && count > 2) {
+    const lonScale =
+      METRES_PER_DEGREE_LON_AT_EQUATOR * Math.cos(((latitudes[0] as number) * Math.PI) / 180);
+    const xs = new Float64Array(count);
+    const ys = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      xs[i] = (longitudes[i] as number) * lonScale;
+      ys[i] = (latitudes[i] as number) * METRES_PER_DEGREE_LAT;
     }
     const keep = douglasPeucker(xs, ys, options.toleranceMetres);
-    kept = points.filter((_, i) => keep[i] === 1);
+    for (let i = 0; i < count; i++) if (keep[i] === 1) kept.push(i);
+  } else {
+    kept = Array.from({ length: count }, (_, i) => i);
   }
   const max = options.maxPoints;
   if (max && kept.length > max && max >= 2) {
     const step = (kept.length - 1) / (max - 1);
-    kept = Array.from({ length: max }, (_, i) => kept[Math.round(i * step)] as T);
+    kept = Array.from({ length: max }, (_, i) => kept[Math.round(i * step)] as number);
   }
   return kept;
 }

@@ -71,7 +71,8 @@ export const positions = pgTable(
     received_at: at("received_at").notNull().defaultNow(),
   },
   (table) => [
-    // Serves dedupe and every per-device time-range query (newest first).
+    // Serves dedupe and every per-device time-range query (newest first). Migration 0010 adds
+    // INCLUDE (latitude, longitude, altitude), which drizzle cannot declare, for tracks.
     uniqueIndex("positions_device_time_key").on(table.device_id, table.timestamp.desc()),
     index("positions_app_time_idx").on(table.app_id, table.timestamp.desc()),
   ],

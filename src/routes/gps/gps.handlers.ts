@@ -6,7 +6,6 @@ import { publishAfterResponse } from "../../http/live-publish";
 import { paginated } from "../../http/pagination";
 import { ApiError } from "../../lib/errors";
 import { appInScope } from "../../middleware/auth";
-import { findDevice } from "../../services/devices";
 import { assertSomeAccepted, ingestPoints, serializePosition } from "../../services/ingest";
 import * as positionsService from "../../services/positions";
 import * as trackers from "../../services/trackers";
@@ -180,11 +179,13 @@ export const deletePosition: RouteHandler<typeof routes.deletePosition, AppEnv> 
 export const track: RouteHandler<typeof routes.track, AppEnv> = async (c) => {
   const { device_id } = c.req.valid("param");
   const query = c.req.valid("query");
-  const device = await findDevice(c.var.services, appInScope(c).id, device_id);
-  const { points, inRange } = await positionsService.trackPoints(c.var.services, device.id, query, {
-    toleranceMetres: query.simplify,
-    maxPoints: query.max_points,
-  });
+  const { device, points, inRange } = await positionsService.deviceTrack(
+    c.var.services,
+    appInScope(c).id,
+    device_id,
+    query,
+    { toleranceMetres: query.simplify, maxPoints: query.max_points },
+  );
   if (query.format === "gpx") {
     return c.body(trackToGpx(device, points), 200, { "Content-Type": "application/gpx+xml" });
   }
