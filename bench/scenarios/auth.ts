@@ -10,6 +10,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { type BetterAuthOptions, betterAuth } from "better-auth";
 import { memoryAdapter } from "better-auth/adapters/memory";
 import { getMigrations } from "better-auth/db/migration";
@@ -97,6 +99,48 @@ async function measure(label: string, options: Parameters<typeof load>[0]): Prom
   }
   return { label, warmUpRequests: warmUp.requests, ...(await load(options)) };
 }
+
+/** Rounds of the limiter table: each limiter and no limiter once per round, alternating. */
+const LIMITER_ROUNDS = Number(process.env.BENCH_LIMITER_ROUNDS ?? 6);
+/** Requests of each run of the limiter table: the same work on every side. */
+const LIMITER_RUN_REQUESTS = Number(process.env.BENCH_LIMITER_REQUESTS ?? 4000);
+
+interface CpuMeasured extends Measured {
+  /** User + system CPU of this process (where the servers run) per request of the run. */
+  cpuMicrosPerRequest: number;
+}
+
+/**
+ * A full garbage collection on demand, without starting Node with `--expose-gc`: run before each
+ * measured run, it keeps one run's garbage from being collected on the next run's time.
+ */
+function garbageCollector() {
+  setFlagsFromString("--expose-gc");
+  return runInNewContext("gc") as () => void;
+}
+
+/**
+ * One run of `options` (no warm-up), with the CPU this process spent during it: the servers are
+ * here, the load generator runs in a process of its own.
+ */
+async function measureCpu(
+  label: string,
+  options: Parameters<typeof load>[0],
+  collectGarbage: () => void,
+): Promise<CpuMeasured> {
+  collectGarbage();
+  const before = process.cpuUsage();
+  const result = await load(options);
+  const used = process.cpuUsage(before);
+  return {
+    label,
+    warmUpRequests: 0,
+    ...result,
+    cpuMicrosPerRequest: (used.user + used.system) / Math.max(1, result.requests),
+  };
+}
+
+const median = (values: number[]) => percentile(values, 50);
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
@@ -626,35 +670,64 @@ async function run(): Promise<string> {
     ];
     const limitRows: Array<Array<string | number>> = [];
     const limitRuns: Measured[] = [];
+    const collectGarbage = garbageCollector();
     for (const route of routes) {
-      let baseline: Measured | undefined;
+      const { path, ...options } = route.options;
+      const runOf = (variant: (typeof variants)[number]) => ({
+        url: `${variant.url}${path}`,
+        ...options,
+        amount: LIMITER_RUN_REQUESTS,
+      });
       for (const variant of variants) {
-        const before = variant.stats ? { ...variant.stats } : undefined;
-        const { path, ...options } = route.options;
-        const result = await measure(`${route.name}, limiter: ${variant.name}`, {
-          url: `${variant.url}${path}`,
-          ...options,
+        await measure(`${route.name}, limiter: ${variant.name}, warm-up`, {
+          ...runOf(variant),
+          amount: LIMITER_RUN_REQUESTS / 2,
         });
-        limitRuns.push(result);
-        baseline ??= result;
-        const calls = variant.stats && before ? variant.stats.calls - before.calls : undefined;
-        // Time per request against no limiter: above 1× is what counting costs.
-        const cost = baseline.requestsPerSecond / result.requestsPerSecond;
-        const failed = variant.stats && before ? variant.stats.failures - before.failures : 0;
+      }
+      const rounds = new Map(variants.map((variant) => [variant, [] as CpuMeasured[]]));
+      const calls = new Map(variants.map((variant) => [variant, { calls: 0, failures: 0 }]));
+      for (let round = 0; round < LIMITER_ROUNDS; round++) {
+        // Forward, then backward: no variant always runs first or last in a round.
+        for (const variant of round % 2 === 0 ? variants : [...variants].reverse()) {
+          const before = variant.stats ? { ...variant.stats } : undefined;
+          const result = await measureCpu(
+            `${route.name}, limiter: ${variant.name}, round ${round + 1}`,
+            runOf(variant),
+            collectGarbage,
+          );
+          limitRuns.push(result);
+          rounds.get(variant)?.push(result);
+          const counted = calls.get(variant);
+          if (variant.stats && before && counted) {
+            counted.calls += variant.stats.calls - before.calls;
+            counted.failures += variant.stats.failures - before.failures;
+          }
+        }
+      }
+      const baseline = rounds.get(variants[0] as (typeof variants)[number]) ?? [];
+      for (const variant of variants) {
+        const runs = rounds.get(variant) ?? [];
+        // CPU per request against no limiter in the same round, so the machine's load that round
+        // is on both sides; the median over rounds.
+        const cost = median(
+          runs.map((run, i) => run.cpuMicrosPerRequest / (baseline[i]?.cpuMicrosPerRequest ?? 1)),
+        );
+        const counted = calls.get(variant);
         limitRows.push([
           route.name,
           variant.name,
-          fmt(result.requestsPerSecond),
-          ms(result.p50),
-          ms(result.p99),
+          fmt(median(runs.map((r) => r.requestsPerSecond))),
+          ms(median(runs.map((r) => r.p50))),
+          ms(median(runs.map((r) => r.p99))),
+          fmt(median(runs.map((r) => r.cpuMicrosPerRequest))),
           variant === variants[0]
             ? "1.00×"
             : route.authorize && variant.target
               ? meet("limiter-overhead", cost, `${variant.name} limiter`)
               : `${fmt(cost, 2)}×`,
-          result.errors,
-          result.non2xx,
-          calls === undefined ? "–" : `${fmt(calls)} / ${failed}`,
+          runs.reduce((total, r) => total + r.errors, 0),
+          runs.reduce((total, r) => total + r.non2xx, 0),
+          variant.stats && counted ? `${fmt(counted.calls)} / ${counted.failures}` : "–",
         ]);
       }
     }
@@ -720,7 +793,7 @@ async function run(): Promise<string> {
       "",
       "### Rate-limited request overhead",
       "",
-      `The same routes on one Heimdall instance per limiter over the same database, in the bench configuration otherwise (logs off): limiting off, ${measuredVariants.map((v) => v.name).join(", ")}. Limits are ${fmt(Number(UNREACHED_LIMIT))}/min for the default and authorize classes, so nothing is refused and every request is counted. "Cost vs no limiter" is time per request against the run without a limiter (its req/s divided by this run's): 1.15× means counting adds 15 %. The summary holds the \`/v1/authorize\` cost of the memory limiter and of the native Redis limiter (ioredis over \`REDIS_URL\`; ${measuredVariants.some((v) => v.name === NATIVE_REDIS) ? "measured here" : "**not run**: no Redis was given"}). The Upstash endpoint is the tests' REST shim (\`test/support/upstash-rest.ts\`) in a process of its own over ${redisUrl ? "the local Redis" : "Redis"}: no TLS and no network distance, so a real Upstash adds its round trip (typically milliseconds) to each request's latency, while here the shim and Redis take CPU from the same 2 cores. Only the limiter is Upstash; revocations stay in memory. The last column counts limiter calls during the run and those that failed open or timed out (must be 0).${memoryOnly}`,
+      `The same routes on one Heimdall instance per limiter over the same database, in the bench configuration otherwise (logs off): limiting off, ${measuredVariants.map((v) => v.name).join(", ")}. Limits are ${fmt(Number(UNREACHED_LIMIT))}/min for the default and authorize classes, so nothing is refused and every request is counted. The load of this machine drifts (other work shares its ${cpus().length} cores), so req/s of runs taken one after the other differ by more than a limiter costs: the runs go in ${LIMITER_ROUNDS} rounds of ${fmt(LIMITER_RUN_REQUESTS)} requests each (after a warm-up of each), every round runs each instance once, forward and backward in turn, and a full garbage collection precedes each run so that no run pays for the previous one's garbage. "CPU µs/req" is the user + system CPU of the bench process, where every Heimdall instance runs (autocannon, the Upstash shim and Redis are processes of their own and not in it), over the run, per request. "Cost vs no limiter" is that CPU per request against the run without a limiter of the same round, the median over rounds: 1.15× means counting adds 15 %. The other columns are medians over the rounds too. For the Redis limiters the figure is what a Heimdall process spends, as a deployment's Redis runs elsewhere; their latency columns also hold the round trip to Redis. The summary holds the \`/v1/authorize\` cost of the memory limiter and of the native Redis limiter (ioredis over \`REDIS_URL\`; ${measuredVariants.some((v) => v.name === NATIVE_REDIS) ? "measured here" : "**not run**: no Redis was given"}). The Upstash endpoint is the tests' REST shim (\`test/support/upstash-rest.ts\`) in a process of its own over ${redisUrl ? "the local Redis" : "Redis"}: no TLS and no network distance, so a real Upstash adds its round trip (typically milliseconds) to each request's latency, while here the shim and Redis take CPU from the same 2 cores. Only the limiter is Upstash; revocations stay in memory. The last column counts limiter calls during the measured runs and those that failed open or timed out (must be 0).${memoryOnly}`,
       "",
       table(
         [
@@ -729,6 +802,7 @@ async function run(): Promise<string> {
           "req/s",
           "p50 ms",
           "p99 ms",
+          "CPU µs/req",
           "cost vs no limiter",
           "errors",
           "non-2xx",
