@@ -17,7 +17,7 @@ import type { AppEnv } from "./app-env";
  */
 export function deliverEmailAfterResponse(c: Context<AppEnv>, ids: string[]) {
   if (ids.length === 0) return;
-  const services = { ...c.var.services };
+  const services = c.var.services;
   const work = withDatabase(c.var.ports.db, (db) =>
     deliverDueEmail(systemContext(services, db), { ids }),
   );

@@ -165,8 +165,10 @@ const systemSource: AuditSource = {
  */
 export function systemContext(services: Services, database: () => Database): ServiceContext {
   const grantor: Grantor = { kind: "app", permissions: [] };
-  return Object.defineProperty({ ...services, audit: systemSource, grantor }, "db", {
-    get: database,
-    enumerable: false,
+  // On top of `services`, which may be a request's context (its services are its prototype).
+  return Object.create(services, {
+    audit: { value: systemSource, enumerable: true },
+    grantor: { value: grantor, enumerable: true },
+    db: { get: database, enumerable: false },
   }) as ServiceContext;
 }
