@@ -2,7 +2,7 @@ import fc from "fast-check";
 import simplify from "simplify-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
-import { thinTrack } from "../src/services/tracks";
+import { type Thinning, thinnedIndices } from "../src/services/tracks";
 import { createTestApp } from "./support/app";
 import { databaseBackends } from "./support/backends";
 import { deviceWithPoints } from "./support/gps";
@@ -20,7 +20,17 @@ interface Walked {
   index: number;
 }
 
-/** simplify-js on the projection `thinTrack` uses. */
+/** The points `thinnedIndices` keeps of `points`. */
+function thinTrack<T extends { latitude: number; longitude: number }>(
+  points: T[],
+  options: Thinning,
+) {
+  const latitudes = Float64Array.from(points, (point) => point.latitude);
+  const longitudes = Float64Array.from(points, (point) => point.longitude);
+  return thinnedIndices(latitudes, longitudes, options).map((i) => points[i] as T);
+}
+
+/** simplify-js on the projection `thinnedIndices` uses. */
 function referenceThinning<T extends { latitude: number; longitude: number }>(
   points: T[],
   toleranceMetres: number,

@@ -150,7 +150,7 @@ const MAX_TRACK_ROWS = 2_000_000;
 
 /**
  * A device of the app and its points between two times, oldest first, thinned for drawing (see
- * {@link thinTrack}), and how many the range holds; 404 if the app has no such device, 422 past
+ * {@link thinnedIndices}), and how many the range holds; 404 if the app has no such device, 422 past
  * {@link MAX_TRACK_ROWS}.
  */
 export async function deviceTrack(

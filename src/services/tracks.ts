@@ -15,20 +15,11 @@ const METRES_PER_DEGREE_LAT = 110_540;
 const METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320;
 
 /**
- * Thins a track for drawing: Douglas–Peucker with a tolerance in metres, on a local
- * equirectangular projection (good to well under a metre at city scale), then an even thinning
- * to at most `maxPoints`. First and last points are always kept.
+ * Thins a track held as columns for drawing: Douglas–Peucker with a tolerance in metres, on a
+ * local equirectangular projection (good to well under a metre at city scale), then an even
+ * thinning to at most `maxPoints`. First and last points are always kept. Answers the indices of
+ * the points it keeps, in order.
  */
-export function thinTrack<T extends { latitude: number; longitude: number }>(
-  points: T[],
-  options: Thinning,
-): T[] {
-  const latitudes = Float64Array.from(points, (point) => point.latitude);
-  const longitudes = Float64Array.from(points, (point) => point.longitude);
-  return thinnedIndices(latitudes, longitudes, options).map((i) => points[i] as T);
-}
-
-/** {@link thinTrack} of a track held as columns: the indices of the points it keeps, in order. */
 export function thinnedIndices(
   latitudes: Float64Array,
   longitudes: Float64Array,
