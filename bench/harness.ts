@@ -2,8 +2,8 @@
  * What every benchmark scenario shares: the database to run on, an app built from bench ports,
  * served on loopback, load from a separate process (autocannon), and Markdown for the report.
  */
-import { spawn } from "node:child_process";
-import { createWriteStream, type WriteStream } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -288,6 +288,21 @@ export function runJson<T>(args: string[], input?: string): Promise<T> {
 }
 
 /** Resident memory now, in MiB, for "RSS at the end of each scenario". */
+/** Clock ticks per second of /proc's CPU times. */
+export const ticksPerSecond =
+  Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
+
+/**
+ * The CPU time (user + system) in ms of a process or thread, from its `stat` file under /proc
+ * (`/proc/<pid>/stat`, `/proc/self/task/<tid>/stat`).
+ */
+export function procCpuMs(statPath: string) {
+  const stat = readFileSync(statPath, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+}
+
 export const rssMiB = () => Math.round(process.memoryUsage().rss / 1024 / 1024);
 
 export const percentile = (values: number[], p: number) => {
@@ -305,16 +320,6 @@ export function table(headers: string[], rows: Array<Array<string | number>>) {
     `| ${headers.map(() => "---").join(" | ")} |`,
     ...rows.map((row) => `| ${row.join(" | ")} |`),
   ].join("\n");
-}
-
-/** `0.74× (target ≥ 0.6×: met)` */
-export function against(value: number, target: { atLeast?: number; atMost?: number }, unit = "×") {
-  const met =
-    (target.atLeast === undefined || value >= target.atLeast) &&
-    (target.atMost === undefined || value <= target.atMost);
-  const bound =
-    target.atLeast !== undefined ? `≥ ${target.atLeast}${unit}` : `≤ ${target.atMost}${unit}`;
-  return `${fmt(value, 2)}${unit} (target ${bound}: ${met ? "met" : "**not met**"})`;
 }
 
 /** A scenario: measures and answers its section of bench/results.md. */

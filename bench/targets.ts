@@ -135,7 +135,8 @@ const isMet = (id: TargetId, value: number) => {
   );
 };
 
-const figure = (id: TargetId, value: number) =>
+/** A measured figure in its target's unit and digits: `0.74×`, `871 req/s`. */
+export const figure = (id: TargetId, value: number) =>
   `${fmt(value, targets[id].digits)}${targets[id].unit}`;
 
 /** Records `value` against the target and answers `0.74× (target ≥ 0.7×: met)` for the section. */

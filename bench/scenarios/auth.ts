@@ -40,6 +40,7 @@ import {
   load,
   openBenchDatabase,
   percentile,
+  procCpuMs,
   rssMiB,
   type Scenario,
   type Served,
@@ -69,16 +70,13 @@ interface Measured extends LoadResult {
   warmUpRequests: number;
 }
 
-/** A short warm-up (JIT, caches, pools), then the measured run with the same settings. */
 /**
  * CPU time of this process's main thread, the one running the event loop, in ms (Linux's
- * `/proc`, 10 ms ticks; undefined elsewhere): the libuv pool's threads are not in it.
+ * `/proc`; undefined elsewhere): the libuv pool's threads are not in it.
  */
 function mainThreadCpuMs(): number | undefined {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return procCpuMs(`/proc/self/task/${process.pid}/stat`);
   } catch {
     return undefined;
   }
@@ -92,6 +90,7 @@ function loopCpuLine(perSignInMs: number[], hashMs: number) {
   return `The event loop's thread spent ${perSignInMs.map((ms) => `${fmt(ms, 2)} ms`).join(" and ")} of CPU per sign-in in the two Heimdall rounds (its CPU time over the run, warm-up included, over the answers; the hashing threads of libuv's pool are not in it): the worse round, ${meet("sign-in-loop", Math.max(...perSignInMs))}; one verification on the loop would put ${fmt(hashMs, 1)} ms or more there.`;
 }
 
+/** A short warm-up (JIT, caches, pools), then the measured run with the same settings. */
 async function measure(label: string, options: Parameters<typeof load>[0]): Promise<Measured> {
   const warmUp = await load({ ...options, seconds: WARM_UP_SECONDS });
   if (warmUp.errors > 0 || warmUp.non2xx > 0) {

@@ -35,7 +35,7 @@ import {
   table,
 } from "../harness";
 import type { ChainInput, ChainResult } from "../load-chains";
-import { meet, type TargetId } from "../targets";
+import { figure, meet, type TargetId } from "../targets";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = 1;
@@ -406,6 +406,11 @@ export const tokensScenario = (kind: "pglite" | "postgres"): Scenario => ({
     const loadBefore = loadavg()[0] ?? 0;
     const db = await openBenchDatabase(kind);
     const where = kind === "postgres" ? "Postgres" : "PGlite";
+    // The targets are on Postgres; PGlite's figures are shown, not judged.
+    const judgedOnPostgres = (id: TargetId, value: number, label = "") =>
+      kind === "postgres"
+        ? meet(id, value, label)
+        : `${figure(id, value)} (the target is on Postgres)`;
     const durability = await durabilityOf(db);
     const heimdall = await serveFetch(createApp(await benchPorts(db.port)).fetch);
     // The same database, logs and the rate limiter on: what a deployment answers.
@@ -488,21 +493,16 @@ export const tokensScenario = (kind: "pglite" | "postgres"): Scenario => ({
               ]
             : []),
         );
-        // The targets are on Postgres; PGlite's figures are shown, not judged.
-        const against = (id: TargetId, ratio: number, label: string) =>
-          kind === "postgres"
-            ? meet(id, ratio, label)
-            : `${fmt(ratio, 2)}× (the target is on Postgres)`;
         const ratioRow = (configuration: Configuration, result: LoadResult) => {
           const label = `${alg}, ${where}${configuration === "production" ? `, ${configurationLabel.production}` : ""}`;
           return [
             configuration === "production" ? `${alg}, ${configurationLabel.production}` : alg,
-            against(
+            judgedOnPostgres(
               "client-credentials-raw",
               result.requestsPerSecond / r.requestsPerSecond,
               label,
             ),
-            against(
+            judgedOnPostgres(
               "client-credentials-oidc-provider",
               result.requestsPerSecond / o.requestsPerSecond,
               label,
@@ -632,18 +632,14 @@ export const tokensScenario = (kind: "pglite" | "postgres"): Scenario => ({
             ],
             [
               "Heimdall refresh rate",
-              kind === "postgres"
-                ? meet("refresh-rate", hr.requestsPerSecond)
-                : `${fmt(hr.requestsPerSecond)} req/s (the target is on Postgres)`,
+              judgedOnPostgres("refresh-rate", hr.requestsPerSecond),
               "",
               "",
               "",
             ],
             [
               "ratio Heimdall refresh / RS256 signing alone (raw jose above)",
-              kind === "postgres"
-                ? meet("refresh-signing", hr.requestsPerSecond / rs256Ceiling)
-                : `${fmt(hr.requestsPerSecond / rs256Ceiling, 2)}× (the target is on Postgres)`,
+              judgedOnPostgres("refresh-signing", hr.requestsPerSecond / rs256Ceiling),
               "",
               "",
               "",

@@ -6,14 +6,14 @@
  * answers (bench/floor-worker), whose difference the targets judge. BENCH_WORKER_REQUESTS sets
  * the measured requests of each kind (default 500), BENCH_WORKER_LOG_LEVEL the log level (info).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_startWorker } from "wrangler";
 import { createWorkerDatabase, startWorker, type Worker } from "../../test/support/worker";
-import { fmt, type Scenario, table, UNREACHED_LIMIT } from "../harness";
+import { fmt, procCpuMs, type Scenario, table, ticksPerSecond, UNREACHED_LIMIT } from "../harness";
 import { meet, notRun } from "../targets";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -78,16 +78,6 @@ async function bundleSize() {
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
-}
-
-const ticksPerSecond = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
-
-/** A process's CPU time (user + system) in ms, from /proc/<pid>/stat. */
-function cpuMs(pid: number) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
 }
 
 /** The workerd processes started under this one (miniflare spawns them through no shell). */
@@ -189,14 +179,16 @@ async function measure(
   request: (i: number) => Promise<Response>,
 ) {
   const before = {
-    user: cpuMs(processes.user),
-    proxy: processes.proxy ? cpuMs(processes.proxy) : 0,
+    user: procCpuMs(`/proc/${processes.user}/stat`),
+    proxy: processes.proxy ? procCpuMs(`/proc/${processes.proxy}/stat`) : 0,
     wall: performance.now(),
   };
   await send(count, request);
   return {
-    userMs: (cpuMs(processes.user) - before.user) / count,
-    proxyMs: processes.proxy ? (cpuMs(processes.proxy) - before.proxy) / count : undefined,
+    userMs: (procCpuMs(`/proc/${processes.user}/stat`) - before.user) / count,
+    proxyMs: processes.proxy
+      ? (procCpuMs(`/proc/${processes.proxy}/stat`) - before.proxy) / count
+      : undefined,
     perSecond: count / ((performance.now() - before.wall) / 1000),
   };
 }
