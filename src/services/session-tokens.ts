@@ -147,9 +147,9 @@ export async function findRefresh(db: Database, token: string) {
 }
 
 /**
- * A refresh token presented for rotation, read with everything its rotation decides on in the
- * same statement: its session, user and client, whether the user is banned at `now`, and the
- * user's grants for the access token.
+ * A refresh token presented for rotation that its statement did not rotate, read with everything
+ * the refusal or reuse is decided on in the same statement: its session, user and client, whether
+ * the user is banned at `now`, and the user's grants for the access token.
  */
 export async function findRefreshToRotate(db: Database, token: string, now: Date) {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
