@@ -2,12 +2,16 @@ import { createHash } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
-import { auditLogs, refreshTokens, sessions } from "../src/db/schema";
+import { auditLogs, bans, refreshTokens, sessions, users } from "../src/db/schema";
+import { newId } from "../src/lib/ids";
 import type { Database } from "../src/ports";
+import { refusesRefresh } from "../src/services/refresh-rotation";
+import { findRefreshToRotate } from "../src/services/session-tokens";
+import { signInMessages } from "../src/services/sign-in.messages";
 import { adminHeaders, createTestApp, createTestClock } from "./support/app";
 import { type DatabaseBackend, databaseBackends } from "./support/backends";
 import { expectError, readJson } from "./support/http";
-import { bearer, createTenant, send, signIn, type Tenant } from "./support/identity";
+import { bearer, createTenant, PASSWORD, send, signIn, type Tenant } from "./support/identity";
 
 const admin = { headers: adminHeaders };
 
@@ -157,5 +161,177 @@ describe.each(databaseBackends("refresh rotation"))("refresh rotation on $name",
     const expiring = await signIn(app, "romeo", tenant.admin.email);
     clock.advance(31 * 24 * 3600 * 1000);
     await expectError(await refresh(expiring.refreshToken), 400, "invalid_grant");
+  });
+
+  /**
+   * Each way a refresh fails on the token's own state, alone: the statement rotates nothing and
+   * the answer is the one refusal, and the service's reading of the token, which decides the
+   * answer when the statement did not rotate, refuses it too. The allowed rows keep the two from
+   * agreeing by refusing everything.
+   */
+  const hour = 3600_000;
+  const conditions: Array<{
+    condition: string;
+    refused: boolean;
+    arrange: (token: { hash: string; sessionId: string; userId: string }) => Promise<unknown>;
+  }> = [
+    {
+      condition: "a revoked token",
+      refused: true,
+      arrange: ({ hash }) =>
+        db
+          .update(refreshTokens)
+          .set({ status: "revoked" })
+          .where(eq(refreshTokens.token_hash, hash)),
+    },
+    {
+      condition: "an expired token",
+      refused: true,
+      arrange: ({ hash }) =>
+        db
+          .update(refreshTokens)
+          .set({ expires_at: clock.now() })
+          .where(eq(refreshTokens.token_hash, hash)),
+    },
+    {
+      condition: "a revoked session",
+      refused: true,
+      arrange: ({ sessionId }) =>
+        db.update(sessions).set({ revoked_at: clock.now() }).where(eq(sessions.id, sessionId)),
+    },
+    {
+      condition: "an expired session",
+      refused: true,
+      arrange: ({ sessionId }) =>
+        db.update(sessions).set({ expires_at: clock.now() }).where(eq(sessions.id, sessionId)),
+    },
+    {
+      condition: "the session of an OAuth client since deleted",
+      refused: true,
+      arrange: ({ sessionId }) =>
+        db
+          .update(sessions)
+          .set({ client_id: "cli_deleted", scopes: ["projects:read"] })
+          .where(eq(sessions.id, sessionId)),
+    },
+    {
+      condition: "a deactivated user",
+      refused: true,
+      arrange: ({ userId }) =>
+        db.update(users).set({ status: "deactivated" }).where(eq(users.id, userId)),
+    },
+    {
+      condition: "a banned user",
+      refused: true,
+      arrange: ({ userId }) =>
+        db.insert(bans).values({ id: newId("ban"), kind: "user", user_id: userId, reason: "test" }),
+    },
+    {
+      condition: "a user banned until later",
+      refused: true,
+      arrange: ({ userId }) =>
+        db.insert(bans).values({
+          id: newId("ban"),
+          kind: "user",
+          user_id: userId,
+          reason: "test",
+          expires_at: new Date(clock.now().getTime() + hour),
+        }),
+    },
+    {
+      condition: "a user whose ban has expired",
+      refused: false,
+      arrange: ({ userId }) =>
+        db.insert(bans).values({
+          id: newId("ban"),
+          kind: "user",
+          user_id: userId,
+          reason: "test",
+          expires_at: clock.now(),
+        }),
+    },
+    {
+      condition: "a user whose ban was lifted",
+      refused: false,
+      arrange: ({ userId }) =>
+        db.insert(bans).values({
+          id: newId("ban"),
+          kind: "user",
+          user_id: userId,
+          reason: "test",
+          lifted_at: clock.now(),
+        }),
+    },
+    {
+      condition: "a session and token expiring later",
+      refused: false,
+      arrange: async ({ hash, sessionId }) => {
+        const later = new Date(clock.now().getTime() + hour);
+        await db.update(sessions).set({ expires_at: later }).where(eq(sessions.id, sessionId));
+        await db
+          .update(refreshTokens)
+          .set({ expires_at: later })
+          .where(eq(refreshTokens.token_hash, hash));
+      },
+    },
+  ];
+
+  it.each(conditions)(
+    "judges $condition the same way in the statement and the service (refused: $refused)",
+    async ({ condition, refused, arrange }) => {
+      const email = `${condition.replaceAll(" ", "-")}@romeo.test`;
+      const res = await send(app, "POST", "/v1/apps/romeo/users", {
+        body: { email, password: PASSWORD, role: "reader" },
+        ...admin,
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      const user = (await readJson(res)).data;
+      const { refreshToken } = await signIn(app, "romeo", email);
+      const hash = createHash("sha256").update(refreshToken).digest("hex");
+      const [token] = await db
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.token_hash, hash));
+      const sessionId = token!.session_id;
+      await arrange({ hash, sessionId, userId: user.id });
+      const found = await findRefreshToRotate(db, refreshToken, clock.now());
+      expect(found && refusesRefresh(tenant.app, found, clock.now())).toBe(refused);
+
+      const answer = await refresh(refreshToken);
+      const rows = await db
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.session_id, sessionId));
+      const audited = await auditOf("token.refreshed", sessionId);
+      if (!refused) {
+        expect(answer.status, await answer.clone().text()).toBe(200);
+        expect(rows).toHaveLength(2);
+        expect(audited).toHaveLength(1);
+        return;
+      }
+      const { error } = await expectError(answer, 400, "invalid_grant");
+      expect(error.message).toBe(signInMessages.invalidRefreshToken);
+      expect(rows).toEqual([found!.token]);
+      expect(audited).toHaveLength(0);
+      const [session] = await db.select().from(sessions).where(eq(sessions.id, sessionId));
+      expect(session).toEqual(found!.session);
+    },
+  );
+
+  it("refuses another app's token, an unknown one and one of another kind, rotating nothing", async () => {
+    await createTenant(app, "juliet");
+    const other = await signIn(app, "juliet", "reader@juliet.test");
+    const hash = createHash("sha256").update(other.refreshToken).digest("hex");
+    const [token] = await db.select().from(refreshTokens).where(eq(refreshTokens.token_hash, hash));
+    const found = await findRefreshToRotate(db, other.refreshToken, clock.now());
+    expect(found && refusesRefresh(tenant.app, found, clock.now())).toBe(true);
+    for (const presented of [other.refreshToken, `rt_${"x".repeat(43)}`, "not-a-refresh-token"]) {
+      const { error } = await expectError(await refresh(presented), 400, "invalid_grant");
+      expect(error.message).toBe(signInMessages.invalidRefreshToken);
+    }
+    expect(
+      await db.select().from(refreshTokens).where(eq(refreshTokens.session_id, token!.session_id)),
+    ).toEqual([token]);
+    expect(await auditOf("token.refreshed", token!.session_id)).toHaveLength(0);
   });
 });

@@ -146,12 +146,10 @@ export async function findRefresh(db: Database, token: string) {
   return row;
 }
 
-export type StoredRefresh = NonNullable<Awaited<ReturnType<typeof findRefresh>>>;
-
 /**
- * A refresh token presented for rotation, read with everything its rotation decides on in the
- * same statement: its session, user and client, whether the user is banned at `now`, and the
- * user's grants for the access token.
+ * A refresh token presented for rotation that its statement did not rotate, read with everything
+ * the refusal or reuse is decided on in the same statement: its session, user and client, whether
+ * the user is banned at `now`, and the user's grants for the access token.
  */
 export async function findRefreshToRotate(db: Database, token: string, now: Date) {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined;
@@ -161,8 +159,23 @@ export async function findRefreshToRotate(db: Database, token: string, now: Date
   });
   if (!row) return undefined;
   const { roles: held, ...found } = row;
-  return { ...found, grants: grantsFrom(typeof held === "string" ? JSON.parse(held) : held) };
+  return { ...found, grants: grantsFromHeld(held) };
 }
+
+export type RefreshToRotate = NonNullable<Awaited<ReturnType<typeof findRefreshToRotate>>>;
+
+/** The roles of the `users` row a statement reads, with their permissions, as one JSON array. */
+export const heldRoles = sql<Array<{ name: string; permissions: string[] }> | string>`(
+  select coalesce(
+    json_agg(json_build_object('name', ${roles.name}, 'permissions', ${roles.permissions})
+      order by ${roles.name}),
+    '[]'::json)
+  from ${userRoles} inner join ${roles} on ${roles.id} = ${userRoles.role_id}
+  where ${userRoles.user_id} = ${users.id})`;
+
+/** The grants of {@link heldRoles}' answer (a string from drivers that do not parse JSON). */
+export const grantsFromHeld = (held: Array<{ name: string; permissions: string[] }> | string) =>
+  grantsFrom(typeof held === "string" ? JSON.parse(held) : held);
 
 /** The statement of {@link findRefreshToRotate}: building this join cost more than running it. */
 const rotationLookup = preparedPerDatabase((db) => {
@@ -178,13 +191,7 @@ const rotationLookup = preparedPerDatabase((db) => {
       user: users,
       clientExists: sql<boolean>`${oauthClients.id} is not null`,
       banned: sql<boolean>`${exists(activeUserBan)}`,
-      roles: sql<Array<{ name: string; permissions: string[] }>>`(
-        select coalesce(
-          json_agg(json_build_object('name', ${roles.name}, 'permissions', ${roles.permissions})
-            order by ${roles.name}),
-          '[]'::json)
-        from ${userRoles} inner join ${roles} on ${roles.id} = ${userRoles.role_id}
-        where ${userRoles.user_id} = ${users.id})`,
+      roles: heldRoles,
     })
     .from(refreshTokens)
     .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))

@@ -1,41 +1,22 @@
-import { eq, sql } from "drizzle-orm";
-import { preparedPerDatabase } from "../db/prepared";
-import { auditLogs, refreshTokens, sessions, users } from "../db/schema";
-import { randomSecret, sha256Hex } from "../lib/crypto";
+import { eq } from "drizzle-orm";
+import { users } from "../db/schema";
 import { ApiError } from "../lib/errors";
-import { newId } from "../lib/ids";
 import {
   type AccessClaims,
   mfaTokenProfile,
   TokenRejected,
   verifyAccessToken,
 } from "./access-tokens";
-import { type AppRecord, assertAppActive, settingsOf } from "./apps";
-import { audited, auditRow, recordAudit } from "./audit";
+import { type AppRecord, assertAppActive } from "./apps";
+import { audited, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { checkSecondFactor, type SecondFactor } from "./mfa";
-import { endSession } from "./session-lifecycle";
-import {
-  findRefresh,
-  findRefreshToRotate,
-  grantOf,
-  openSession,
-  REFRESH_PREFIX,
-  type StoredRefresh,
-  type TokenResponse,
-  tokensFor,
-} from "./session-tokens";
+import { openSession, type TokenResponse, tokensFor } from "./session-tokens";
 import { signInMessages } from "./sign-in.messages";
-import {
-  emailVerificationRefusal,
-  mfaChallenge,
-  signInRefusal,
-  signInRefusalKnowing,
-} from "./sign-in-rules";
+import { emailVerificationRefusal, mfaChallenge, signInRefusal } from "./sign-in-rules";
 import { findUserByEmail, type UserRecord } from "./users";
 
 const invalidCredentials = () => new ApiError("invalid_grant", signInMessages.invalidCredentials);
-const invalidRefreshToken = () => new ApiError("invalid_grant", signInMessages.invalidRefreshToken);
 const invalidMfaToken = () => new ApiError("invalid_grant", signInMessages.invalidMfaToken);
 
 /** `grant_type=password`: checks the credentials, opens a session, answers tokens. */
@@ -221,155 +202,4 @@ export async function mfaGrant(
     issuer: input.issuer,
     grantType: input.factor.recovery_code ? "mfa_recovery_code" : "mfa_otp",
   });
-}
-
-/**
- * `grant_type=refresh_token`: rotates the refresh token. Presenting one already rotated is
- * reuse: the whole family (session) is revoked and audited, unless it comes within the app's
- * reuse interval, when it gets the same successor (parallel browser tabs).
- */
-export async function refreshGrant(
-  ctx: ServiceContext,
-  app: AppRecord,
-  input: { refreshToken: string; issuer: string },
-): Promise<TokenResponse> {
-  assertAppActive(app, "invalid_grant");
-  const now = ctx.clock.now();
-  const found = await findRefreshToRotate(ctx.db, input.refreshToken, now);
-  if (!found || found.session.app_id !== app.id) throw invalidRefreshToken();
-  const { token, session, user } = found;
-  if (session.revoked_at || token.status === "revoked" || session.expires_at <= now) {
-    throw invalidRefreshToken();
-  }
-  // A session an OAuth client held ends with the client, even one its deletion did not reach.
-  if (session.client_id && !found.clientExists) throw invalidRefreshToken();
-  if (signInRefusalKnowing(user, found.banned)) throw invalidRefreshToken();
-
-  if (token.status === "rotated") return reuse(ctx, app, found, input.issuer);
-
-  const successor = randomSecret(REFRESH_PREFIX);
-  if (!(await rotate(ctx, app, found, successor, now))) {
-    const again = await findRefresh(ctx.db, input.refreshToken);
-    if (!again) throw invalidRefreshToken();
-    return reuse(ctx, app, again, input.issuer);
-  }
-  return tokensFor(
-    ctx,
-    app,
-    user,
-    { sessionId: session.id, refreshToken: successor, grant: grantOf(session) },
-    input.issuer,
-    found.grants,
-  );
-}
-
-/**
- * Replaces the refresh token with `successor`, audited, in one statement (no transaction held
- * open across round trips): the successor, the session's touch and the audit row are written
- * only from what the conditional UPDATE returned. False when a concurrent refresh won the
- * rotation (only one does).
- */
-async function rotate(
-  ctx: ServiceContext,
-  app: AppRecord,
-  { token, session, user }: StoredRefresh,
-  successor: string,
-  now: Date,
-) {
-  const keepSuccessor = settingsOf(app).refresh_reuse_interval > 0;
-  const audit = auditRow(
-    ctx.audit,
-    {
-      appId: app.id,
-      action: "token.refreshed",
-      actor: { type: "user", id: user.id },
-      target: { type: "session", id: session.id },
-    },
-    now,
-  );
-  const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
-  const [row] = await rotation(ctx.db).execute({
-    tokenId: token.id,
-    at: now.toISOString(),
-    successorId: newId("rtk"),
-    successorHash: await sha256Hex(successor),
-    sealed: keepSuccessor ? await ctx.sealer.encrypt(successor) : null,
-    expiresAt: session.expires_at.toISOString(),
-    ...audit,
-    metadata: json(audit.metadata),
-    location: json(audit.location),
-  });
-  return row?.won === 1;
-}
-
-/**
- * The statement of {@link rotate}. Its parameters are cast: in an INSERT … SELECT the server
- * cannot infer their types.
- */
-const rotation = preparedPerDatabase((db) => {
-  const p = (name: string) => sql.placeholder(name);
-  const won = db.$with("won", { sessionId: sql<string>`session_id` }).as(sql`
-    update ${refreshTokens}
-    set status = 'rotated', rotated_at = ${p("at")}::timestamptz,
-      replaced_by = ${p("successorId")}::text, successor_encrypted = ${p("sealed")}::text
-    where id = ${p("tokenId")}::text and status = 'active'
-    returning session_id`);
-  const successor = db.$with("successor", {}).as(sql`
-    insert into ${refreshTokens} (id, session_id, token_hash, expires_at, created_at)
-    select ${p("successorId")}::text, session_id, ${p("successorHash")}::text,
-      ${p("expiresAt")}::timestamptz, ${p("at")}::timestamptz
-    from won`);
-  const touched = db.$with("touched", {}).as(sql`
-    update ${sessions} set last_used_at = ${p("at")}::timestamptz
-    where id in (select session_id from won)`);
-  const audited = db.$with("audited", {}).as(sql`
-    insert into ${auditLogs} (id, app_id, actor_type, actor_id, action, target_type, target_id,
-      metadata, ip_address, user_agent, location, timestamp)
-    select ${p("id")}::text, ${p("app_id")}::text, ${p("actor_type")}::text,
-      ${p("actor_id")}::text, ${p("action")}::text, ${p("target_type")}::text,
-      ${p("target_id")}::text, ${p("metadata")}::jsonb, ${p("ip_address")}::text,
-      ${p("user_agent")}::text, ${p("location")}::jsonb, ${p("at")}::timestamptz
-    from won`);
-  return db
-    .with(won, successor, touched, audited)
-    .select({ won: sql<number>`count(*)::int` })
-    .from(won)
-    .prepare("refresh_rotation");
-});
-
-/** A rotated refresh token presented again: its successor within the reuse interval, else the end. */
-async function reuse(
-  ctx: ServiceContext,
-  app: AppRecord,
-  found: StoredRefresh,
-  issuer: string,
-): Promise<TokenResponse> {
-  const { token, session, user } = found;
-  const now = ctx.clock.now();
-  const interval = settingsOf(app).refresh_reuse_interval * 1000;
-  const withinInterval =
-    interval > 0 && token.rotated_at && now.getTime() - token.rotated_at.getTime() <= interval;
-  if (withinInterval && token.successor_encrypted) {
-    const successor = await ctx.sealer.decrypt(token.successor_encrypted);
-    return tokensFor(
-      ctx,
-      app,
-      user,
-      { sessionId: session.id, refreshToken: successor, grant: grantOf(session) },
-      issuer,
-    );
-  }
-  await endSession(ctx, session.id, "refresh_token_reuse", now);
-  await recordAudit(
-    ctx,
-    {
-      appId: app.id,
-      action: "token.reuse_detected",
-      actor: { type: "anonymous", id: null },
-      target: { type: "session", id: session.id },
-      metadata: { user_id: user.id, rotated_at: token.rotated_at?.toISOString() },
-    },
-    now,
-  );
-  throw invalidRefreshToken();
 }
