@@ -84,6 +84,11 @@ describe("the Worker bundle", () => {
     ).toBe(1);
   });
 
+  it("holds no type-definition merger of graphql-tools: the schema is built by graphql-js", () => {
+    expect(inputs.filter((input) => packageOf(input) === "@graphql-tools/merge")).toEqual([]);
+    expect(inputs).toContain("node_modules/@graphql-tools/schema/esm/addResolversToSchema.js");
+  });
+
   it("holds zod's English locale and no other", () => {
     const locales = inputs.filter((input) => /node_modules\/zod\/v4\/locales\//.test(input));
     expect(locales).toEqual(["node_modules/zod/v4/locales/en.js"]);
