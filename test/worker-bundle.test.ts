@@ -144,6 +144,13 @@ describe("the Worker bundle", () => {
     expect(asking).toEqual([]);
   });
 
+  it("holds no catalogue of drizzle's column builders, which only a table of callback columns takes", () => {
+    expect(inputs).not.toContain("node_modules/drizzle-orm/pg-core/columns/all.js");
+    expect(importersOf("src/worker/aliases/drizzle-column-builders.ts")).toEqual([
+      "node_modules/drizzle-orm/pg-core/table.js",
+    ]);
+  });
+
   it("holds no landing page for graphql-yoga, which Heimdall's Yoga never shows", () => {
     expect(inputs).not.toContain("node_modules/graphql-yoga/esm/landing-page-html.js");
     expect(importersOf("src/worker/aliases/yoga-landing-page.ts")).toEqual([
