@@ -158,6 +158,13 @@ describe("the Worker bundle", () => {
     ]);
   });
 
+  it("holds no GraphiQL page of graphql-yoga's, which Heimdall's Yoga never installs", () => {
+    expect(inputs).not.toContain("node_modules/graphql-yoga/esm/graphiql-html.js");
+    expect(importersOf("src/worker/aliases/yoga-graphiql-page.ts")).toEqual([
+      "node_modules/graphql-yoga/esm/plugins/use-graphiql.js",
+    ]);
+  });
+
   it("holds @upstash/ratelimit's ES build, without the analytics Heimdall's limiters leave off", () => {
     expect(inputs.filter((input) => packageOf(input) === "@upstash/ratelimit")).toEqual([
       "node_modules/@upstash/ratelimit/dist/index.mjs",
