@@ -1,9 +1,12 @@
-import { buildClientSchema, getIntrospectionQuery, printSchema } from "graphql";
+import { buildClientSchema, getIntrospectionQuery, graphql, printSchema } from "graphql";
+import { createSchema } from "graphql-yoga";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemClock } from "../src/adapters/system-clock";
 import type { App } from "../src/app";
 import type { DatabasePort } from "../src/ports";
 import { GRAPHQL_LIMITS } from "../src/routes/graphql/graphql.index";
+import { resolvers } from "../src/routes/graphql/graphql.resolvers";
+import { typeDefs } from "../src/routes/graphql/graphql.schema";
 import { adminHeaders, createMemoryDatabase, createTestApp } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, signIn, type Tenant } from "./support/identity";
@@ -73,6 +76,21 @@ describe("GraphQL at /v1/gql", () => {
     expect(sdl).toContain("type Query");
     const introspection = await data(tenant.reader.accessToken, getIntrospectionQuery());
     expect(printSchema(buildClientSchema(introspection))).toBe(sdl);
+  });
+
+  it("serves the schema Yoga's createSchema builds from the same type definitions", async () => {
+    const yogas = createSchema({ typeDefs, resolvers });
+    const sdl = await (await app.request("/v1/schema")).text();
+    expect(sdl).toBe(printSchema(yogas));
+    const full = getIntrospectionQuery({
+      descriptions: true,
+      specifiedByUrl: true,
+      directiveIsRepeatable: true,
+      schemaDescription: true,
+      inputValueDeprecation: true,
+    });
+    const served = await data(tenant.reader.accessToken, full);
+    expect(served).toEqual((await graphql({ schema: yogas, source: full })).data);
   });
 
   it("checks the same permissions as REST, with the error code in extensions", async () => {

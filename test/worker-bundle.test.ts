@@ -6,8 +6,11 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { unstable_startWorker } from "wrangler";
 import { z } from "zod";
+import { aggregateChecks as zodAggregateChecks } from "../node_modules/zod/v4/core/json-schema-processors.js";
 import { LRUCache } from "../src/worker/aliases/lru-cache";
 import { compile } from "../src/worker/aliases/zod-compile";
+import { aggregateChecks, stringProcessor } from "../src/worker/aliases/zod-json-schema-processors";
+import { createToJSONSchemaMethod } from "../src/worker/aliases/zod-to-json-schema";
 
 /**
  * What the Worker bundle is made of, from the metafile of the build `wrangler deploy` makes:
@@ -84,6 +87,11 @@ describe("the Worker bundle", () => {
     ).toBe(1);
   });
 
+  it("holds no type-definition merger of graphql-tools: the schema is built by graphql-js", () => {
+    expect(inputs.filter((input) => packageOf(input) === "@graphql-tools/merge")).toEqual([]);
+    expect(inputs).toContain("node_modules/@graphql-tools/schema/esm/addResolversToSchema.js");
+  });
+
   it("holds zod's English locale and no other", () => {
     const locales = inputs.filter((input) => /node_modules\/zod\/v4\/locales\//.test(input));
     expect(locales).toEqual(["node_modules/zod/v4/locales/en.js"]);
@@ -110,10 +118,50 @@ describe("the Worker bundle", () => {
     expect(calling).toEqual([]);
   });
 
+  it("holds no JSON Schema writer for zod, and no module that asks zod for a JSON Schema", () => {
+    expect(inputs).not.toContain("node_modules/zod/v4/core/to-json-schema.js");
+    expect(importersOf("src/worker/aliases/zod-to-json-schema.ts").sort()).toEqual([
+      "node_modules/zod/v4/classic/schemas.js",
+      "node_modules/zod/v4/core/index.js",
+      "node_modules/zod/v4/core/json-schema-generator.js",
+      "node_modules/zod/v4/core/json-schema-processors.js",
+      "src/worker/aliases/zod-json-schema-processors.ts",
+    ]);
+    expect(importersOf("src/worker/aliases/zod-json-schema-processors.ts").sort()).toEqual([
+      "node_modules/zod/v4/classic/external.js",
+      "node_modules/zod/v4/classic/schemas.js",
+      "node_modules/zod/v4/core/index.js",
+      "node_modules/zod/v4/core/json-schema-generator.js",
+    ]);
+    const asking = inputs.filter(
+      (input) =>
+        !input.includes("node_modules/zod/") &&
+        !input.startsWith("src/worker/aliases/") &&
+        /\btoJSONSchema\s*\(|JSONSchemaGenerator|\bjsonSchema\s*\.\s*(?:input|output)\b/.test(
+          readFileSync(input, "utf8"),
+        ),
+    );
+    expect(asking).toEqual([]);
+  });
+
+  it("holds no catalogue of drizzle's column builders, which only a table of callback columns takes", () => {
+    expect(inputs).not.toContain("node_modules/drizzle-orm/pg-core/columns/all.js");
+    expect(importersOf("src/worker/aliases/drizzle-column-builders.ts")).toEqual([
+      "node_modules/drizzle-orm/pg-core/table.js",
+    ]);
+  });
+
   it("holds no landing page for graphql-yoga, which Heimdall's Yoga never shows", () => {
     expect(inputs).not.toContain("node_modules/graphql-yoga/esm/landing-page-html.js");
     expect(importersOf("src/worker/aliases/yoga-landing-page.ts")).toEqual([
       "node_modules/graphql-yoga/esm/plugins/use-unhandled-route.js",
+    ]);
+  });
+
+  it("holds no GraphiQL page of graphql-yoga's, which Heimdall's Yoga never installs", () => {
+    expect(inputs).not.toContain("node_modules/graphql-yoga/esm/graphiql-html.js");
+    expect(importersOf("src/worker/aliases/yoga-graphiql-page.ts")).toEqual([
+      "node_modules/graphql-yoga/esm/plugins/use-graphiql.js",
     ]);
   });
 
@@ -199,6 +247,21 @@ describe("the Worker's zod compile", () => {
     }
     expect({ same: compiled === schema, strict }).toEqual(zods);
     expect(compiled.parse({ name: "a", count: 2 })).toEqual({ name: "a", count: 2 });
+  });
+});
+
+describe("the Worker's zod JSON Schema modules", () => {
+  it("keep zod's aggregateChecks, behind the bounds and formats zod's schemas answer", () => {
+    expect(aggregateChecks).toBe(zodAggregateChecks);
+  });
+
+  it("fail, saying why, when a JSON Schema is asked for", () => {
+    const schema = z.string().min(2);
+    const message = "zod's JSON Schema output is not in the Worker bundle (wrangler.toml [alias])";
+    expect(() => createToJSONSchemaMethod(schema)()).toThrow(message);
+    expect(() =>
+      stringProcessor(schema as never, {} as never, {}, { path: [], schemaPath: [] }),
+    ).toThrow(message);
   });
 });
 

@@ -2,9 +2,9 @@ import { costLimitPlugin } from "@escape.tech/graphql-armor-cost-limit";
 import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
-import { GraphQLError, type GraphQLSchema, isObjectType, printSchema } from "graphql";
+import { addResolversToSchema } from "@graphql-tools/schema";
+import { buildSchema, GraphQLError, type GraphQLSchema, isObjectType, printSchema } from "graphql";
 import {
-  createSchema,
   createYoga,
   type GraphQLParams,
   maskError,
@@ -39,7 +39,10 @@ type ServerContext = { hono: Context<AppEnv> };
  */
 export function createGraphqlRouter(ports: Ports) {
   const production = ports.config.APP_ENV === "production";
-  const schema = createSchema<ServerContext & GraphQLContext>({ typeDefs, resolvers });
+  // Yoga's `createSchema` (graphql-tools' `makeExecutableSchema`) would first run the one SDL
+  // string through graphql-tools' type-definition merger, which the Worker then carries
+  // (~10 KiB gzip); graphql-js builds the same schema from it.
+  const schema = addResolversToSchema({ schema: buildSchema(typeDefs), resolvers });
   resolveCamelCaseFromRows(schema);
   const sdl = printSchema(schema);
 
