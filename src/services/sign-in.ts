@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import { preparedPerDatabase } from "../db/prepared";
-import { auditLogs, refreshTokens, sessions, users } from "../db/schema";
+import { refreshTokens, sessions, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -11,7 +11,7 @@ import {
   verifyAccessToken,
 } from "./access-tokens";
 import { type AppRecord, assertAppActive, settingsOf } from "./apps";
-import { audited, auditRow, recordAudit } from "./audit";
+import { auditInsertPer, auditParameters, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { checkSecondFactor, type SecondFactor } from "./mfa";
 import { endSession } from "./session-lifecycle";
@@ -19,7 +19,7 @@ import {
   findRefresh,
   findRefreshToRotate,
   grantOf,
-  openSession,
+  openSignInSession,
   REFRESH_PREFIX,
   type StoredRefresh,
   type TokenResponse,
@@ -32,7 +32,7 @@ import {
   signInRefusal,
   signInRefusalKnowing,
 } from "./sign-in-rules";
-import { findUserByEmail, type UserRecord } from "./users";
+import { findUserToSignIn, type Grants, type UserRecord } from "./users";
 
 const invalidCredentials = () => new ApiError("invalid_grant", signInMessages.invalidCredentials);
 const invalidRefreshToken = () => new ApiError("invalid_grant", signInMessages.invalidRefreshToken);
@@ -45,10 +45,10 @@ export async function passwordGrant(
   input: { email: string; password: string; issuer: string },
 ): Promise<TokenResponse> {
   assertAppActive(app, "invalid_grant");
-  const user = await authenticateWithPassword(ctx, app, input);
+  const { user, grants } = await authenticateWithGrants(ctx, app, input);
   const unverified = emailVerificationRefusal(app, user);
   if (unverified) throw unverified;
-  return signInOrChallenge(ctx, app, user, { issuer: input.issuer, grantType: "password" });
+  return signInOrChallenge(ctx, app, user, { issuer: input.issuer, grantType: "password" }, grants);
 }
 
 /**
@@ -60,6 +60,7 @@ export async function signInOrChallenge(
   app: AppRecord,
   user: UserRecord,
   input: { issuer: string; grantType: string },
+  grants?: Grants,
 ): Promise<TokenResponse> {
   if (user.totp_enabled_at) {
     // The first factor was right; the second decides. The challenge names the user and app.
@@ -78,7 +79,7 @@ export async function signInOrChallenge(
     );
     throw challenge;
   }
-  return signIn(ctx, app, user, input);
+  return signIn(ctx, app, user, input, grants);
 }
 
 /**
@@ -91,7 +92,17 @@ export async function authenticateWithPassword(
   app: AppRecord,
   input: { email: string; password: string },
 ): Promise<UserRecord> {
-  const user = await findUserByEmail(ctx.db, app.id, input.email);
+  return (await authenticateWithGrants(ctx, app, input)).user;
+}
+
+/** {@link authenticateWithPassword}, with the user's grants read in the same lookup. */
+async function authenticateWithGrants(
+  ctx: ServiceContext,
+  app: AppRecord,
+  input: { email: string; password: string },
+): Promise<{ user: UserRecord; grants: Grants }> {
+  const found = await findUserToSignIn(ctx.db, app.id, input.email, ctx.clock.now());
+  const user = found?.user;
   // Keyed by the account the lookup resolved (its own email normalisation), so no spelling of
   // the address escapes the lock; only an address no account has is keyed by its text.
   const attemptKeys = [
@@ -106,21 +117,21 @@ export async function authenticateWithPassword(
     input.password,
   );
   const now = ctx.clock.now();
-  const failure = !user
+  const failure = !found
     ? "unknown_user"
     : !check.valid
       ? "wrong_password"
-      : await signInRefusal(ctx.db, user, now);
-  if (failure || !user) {
+      : signInRefusalKnowing(found.user, found.banned);
+  if (failure || !found) {
     await auditPasswordFailure(ctx, app, user, input.email, failure, attemptKeys, now);
     throw invalidCredentials();
   }
 
   if (check.needsRehash) {
     const rehash = await ctx.passwords.hash(input.password);
-    await ctx.db.update(users).set({ password_hash: rehash }).where(eq(users.id, user.id));
+    await ctx.db.update(users).set({ password_hash: rehash }).where(eq(users.id, found.user.id));
   }
-  return user;
+  return found;
 }
 
 /** A refused password: audited, counted towards the lockouts, and the lockout it sets audited. */
@@ -160,28 +171,26 @@ async function auditPasswordFailure(
   }
 }
 
-/** The sign-in itself, once every factor has passed: a session, audited, and its tokens. */
+/**
+ * The sign-in itself, once every factor has passed: a session, audited, and its tokens; `grants`
+ * when the caller has already read the user's roles.
+ */
 async function signIn(
   ctx: ServiceContext,
   app: AppRecord,
   user: UserRecord,
   input: { issuer: string; grantType: string },
+  grants?: Grants,
 ) {
-  const opened = await audited(
-    ctx,
-    async (tx, at) => {
-      await tx.update(users).set({ last_login_at: at }).where(eq(users.id, user.id));
-      return openSession(tx, ctx, app, user.id, at);
-    },
-    (session) => ({
-      appId: app.id,
-      action: "auth.login.succeeded",
-      actor: { type: "user", id: user.id },
-      target: { type: "session", id: session.sessionId },
-      metadata: { grant_type: input.grantType },
-    }),
-  );
-  return tokensFor(ctx, app, user, opened, input.issuer);
+  const opened = await openSignInSession(ctx, app, user.id, ctx.clock.now(), (sessionId) => ({
+    appId: app.id,
+    action: "auth.login.succeeded",
+    actor: { type: "user", id: user.id },
+    target: { type: "session", id: sessionId },
+    metadata: { grant_type: input.grantType },
+  }));
+  if (!opened) throw invalidCredentials();
+  return tokensFor(ctx, app, user, opened, input.issuer, grants);
 }
 
 /**
@@ -277,17 +286,6 @@ async function rotate(
   now: Date,
 ) {
   const keepSuccessor = settingsOf(app).refresh_reuse_interval > 0;
-  const audit = auditRow(
-    ctx.audit,
-    {
-      appId: app.id,
-      action: "token.refreshed",
-      actor: { type: "user", id: user.id },
-      target: { type: "session", id: session.id },
-    },
-    now,
-  );
-  const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
   const [row] = await rotation(ctx.db).execute({
     tokenId: token.id,
     at: now.toISOString(),
@@ -295,9 +293,16 @@ async function rotate(
     successorHash: await sha256Hex(successor),
     sealed: keepSuccessor ? await ctx.sealer.encrypt(successor) : null,
     expiresAt: session.expires_at.toISOString(),
-    ...audit,
-    metadata: json(audit.metadata),
-    location: json(audit.location),
+    ...auditParameters(
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "token.refreshed",
+        actor: { type: "user", id: user.id },
+        target: { type: "session", id: session.id },
+      },
+      now,
+    ),
   });
   return row?.won === 1;
 }
@@ -322,16 +327,8 @@ const rotation = preparedPerDatabase((db) => {
   const touched = db.$with("touched", {}).as(sql`
     update ${sessions} set last_used_at = ${p("at")}::timestamptz
     where id in (select session_id from won)`);
-  const audited = db.$with("audited", {}).as(sql`
-    insert into ${auditLogs} (id, app_id, actor_type, actor_id, action, target_type, target_id,
-      metadata, ip_address, user_agent, location, timestamp)
-    select ${p("id")}::text, ${p("app_id")}::text, ${p("actor_type")}::text,
-      ${p("actor_id")}::text, ${p("action")}::text, ${p("target_type")}::text,
-      ${p("target_id")}::text, ${p("metadata")}::jsonb, ${p("ip_address")}::text,
-      ${p("user_agent")}::text, ${p("location")}::jsonb, ${p("at")}::timestamptz
-    from won`);
   return db
-    .with(won, successor, touched, audited)
+    .with(won, successor, touched, auditInsertPer(db, won))
     .select({ won: sql<number>`count(*)::int` })
     .from(won)
     .prepare("refresh_rotation");
