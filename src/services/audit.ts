@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, gt, gte, inArray, lte, or, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lte, or, type SQL, sql } from "drizzle-orm";
+import type { WithSubquery } from "drizzle-orm/subquery";
 import { pageOf } from "../db/page";
 import { auditLogs } from "../db/schema";
 import { newId } from "../lib/ids";
@@ -9,7 +10,7 @@ import type { AuditActorType, AuditSource, ServiceContext } from "./context";
 export interface AuditEvent {
   appId: string | null;
   action: string;
-  target?: { type: string; id: string };
+  target?: { type: string; id: string | null };
   metadata?: Record<string, unknown>;
   /** Overrides the source's actor, e.g. the user a password grant authenticated. */
   actor?: { type: AuditActorType; id: string | null };
@@ -77,6 +78,49 @@ export function auditRow(source: AuditSource, event: AuditEvent, at: Date): Audi
     user_agent: source.userAgent,
     location: source.location?.() ?? null,
     timestamp: at,
+  };
+}
+
+/**
+ * The INSERT of an audit row in a statement that writes it beside its change (a CTE of
+ * `db.with(…)`): one row per row of `per`, so the event is written only if the change was. Its
+ * parameters are those {@link auditParameters} gives, cast: in an INSERT … SELECT the server
+ * cannot infer their types. `from` names columns of `per` that give a value the caller did not
+ * know beforehand (the actor a token's own statement found), in place of its parameter.
+ */
+export function auditInsertPer(
+  db: Database,
+  per: WithSubquery,
+  from: { actorId?: SQL; targetId?: SQL } = {},
+) {
+  const p = (name: keyof ReturnType<typeof auditParameters>) => sql.placeholder(name);
+  return db.$with("audited", {}).as(sql`
+    insert into ${auditLogs} (id, app_id, actor_type, actor_id, action, target_type, target_id,
+      metadata, ip_address, user_agent, location, timestamp)
+    select ${p("audit_id")}::text, ${p("audit_app_id")}::text, ${p("audit_actor_type")}::text,
+      ${from.actorId ?? sql`${p("audit_actor_id")}::text`}, ${p("audit_action")}::text,
+      ${p("audit_target_type")}::text, ${from.targetId ?? sql`${p("audit_target_id")}::text`}, ${p("audit_metadata")}::jsonb, ${p("audit_ip_address")}::text,
+      ${p("audit_user_agent")}::text, ${p("audit_location")}::jsonb,
+      ${p("audit_timestamp")}::timestamptz
+    from ${per}`);
+}
+
+/** An event's row as the parameters of {@link auditInsertPer}. */
+export function auditParameters(source: AuditSource, event: AuditEvent, at: Date) {
+  const row = auditRow(source, event, at);
+  return {
+    audit_id: row.id,
+    audit_app_id: row.app_id ?? null,
+    audit_actor_type: row.actor_type,
+    audit_actor_id: row.actor_id ?? null,
+    audit_action: row.action,
+    audit_target_type: row.target_type ?? null,
+    audit_target_id: row.target_id ?? null,
+    audit_metadata: JSON.stringify(row.metadata ?? {}),
+    audit_ip_address: row.ip_address ?? null,
+    audit_user_agent: row.user_agent ?? null,
+    audit_location: row.location == null ? null : JSON.stringify(row.location),
+    audit_timestamp: at.toISOString(),
   };
 }
 

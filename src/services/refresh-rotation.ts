@@ -1,19 +1,16 @@
-import { and, eq, exists, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { preparedPerDatabase } from "../db/prepared";
-import { auditLogs, bans, oauthClients, refreshTokens, sessions, users } from "../db/schema";
+import { oauthClients, refreshTokens, sessions, users } from "../db/schema";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { type AppRecord, assertAppActive, settingsOf } from "./apps";
-import { auditRow, recordAudit } from "./audit";
+import { auditInsertPer, auditParameters, recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
-import { activeAt } from "./ip-ban-list";
 import { endSession } from "./session-lifecycle";
 import {
   findRefreshToRotate,
   grantOf,
-  grantsFromHeld,
-  heldRoles,
   REFRESH_PREFIX,
   type RefreshToRotate,
   type TokenResponse,
@@ -21,6 +18,7 @@ import {
 } from "./session-tokens";
 import { signInMessages } from "./sign-in.messages";
 import { signInRefusalKnowing } from "./sign-in-rules";
+import { bannedAt, grantsOfRoles, rolesOfUser } from "./users";
 
 const invalidRefreshToken = () => new ApiError("invalid_grant", signInMessages.invalidRefreshToken);
 
@@ -96,12 +94,6 @@ async function rotateIfAllowed(
   now: Date,
 ) {
   const keepSuccessor = settingsOf(app).refresh_reuse_interval > 0;
-  // The actor and target ids are the token's user and session, which the statement finds.
-  const audit = auditRow(
-    ctx.audit,
-    { appId: app.id, action: "token.refreshed", actor: { type: "user", id: null } },
-    now,
-  );
   const [row] = await rotation(ctx.db).execute({
     hash: await sha256Hex(presented),
     appId: app.id,
@@ -109,15 +101,21 @@ async function rotateIfAllowed(
     successorId: newId("rtk"),
     successorHash: await sha256Hex(successor),
     sealed: keepSuccessor ? await ctx.sealer.encrypt(successor) : null,
-    auditId: audit.id,
-    action: audit.action,
-    ipAddress: audit.ip_address,
-    userAgent: audit.user_agent,
-    location: audit.location == null ? null : JSON.stringify(audit.location),
+    // The actor and target are the token's user and session, which the statement finds.
+    ...auditParameters(
+      ctx.audit,
+      {
+        appId: app.id,
+        action: "token.refreshed",
+        actor: { type: "user", id: null },
+        target: { type: "session", id: null },
+      },
+      now,
+    ),
   });
   if (!row) return undefined;
   const { roles: held, ...rotated } = row;
-  return { ...rotated, grants: grantsFromHeld(held) };
+  return { ...rotated, grants: grantsOfRoles(held) };
 }
 
 /**
@@ -128,10 +126,6 @@ async function rotateIfAllowed(
  */
 const rotation = preparedPerDatabase((db) => {
   const p = (name: string) => sql.placeholder(name);
-  const activeUserBan = db
-    .select({ id: bans.id })
-    .from(bans)
-    .where(and(eq(bans.kind, "user"), eq(bans.user_id, users.id), activeAt(p("at"))));
   const won = db.$with("won", { sessionId: sql<string>`session_id` }).as(sql`
     update ${refreshTokens}
     set status = 'rotated', rotated_at = ${p("at")}::timestamptz,
@@ -148,7 +142,7 @@ const rotation = preparedPerDatabase((db) => {
       and ${sessions.expires_at} > ${p("at")}::timestamptz
       and (${sessions.client_id} is null or ${oauthClients.id} is not null)
       and ${users.status} = 'active'
-      and not ${exists(activeUserBan)}
+      and not ${bannedAt(db, p("at"))}
     returning ${refreshTokens.session_id}, ${sessions.expires_at}, ${users.id} as user_id`);
   const successor = db.$with("successor", {}).as(sql`
     insert into ${refreshTokens} (id, session_id, token_hash, expires_at, created_at)
@@ -158,17 +152,15 @@ const rotation = preparedPerDatabase((db) => {
   const touched = db.$with("touched", {}).as(sql`
     update ${sessions} set last_used_at = ${p("at")}::timestamptz
     where id in (select session_id from won)`);
-  const audited = db.$with("audited", {}).as(sql`
-    insert into ${auditLogs} (id, app_id, actor_type, actor_id, action, target_type, target_id,
-      metadata, ip_address, user_agent, location, timestamp)
-    select ${p("auditId")}::text, ${p("appId")}::text, 'user', user_id, ${p("action")}::text,
-      'session', session_id, '{}'::jsonb, ${p("ipAddress")}::text, ${p("userAgent")}::text,
-      ${p("location")}::jsonb, ${p("at")}::timestamptz
-    from won`);
   // The session and user as they were read: the touch is not visible within the statement.
   return db
-    .with(won, successor, touched, audited)
-    .select({ session: sessions, user: users, roles: heldRoles })
+    .with(
+      won,
+      successor,
+      touched,
+      auditInsertPer(db, won, { actorId: sql`user_id`, targetId: sql`session_id` }),
+    )
+    .select({ session: sessions, user: users, roles: rolesOfUser(db) })
     .from(won)
     .innerJoin(sessions, sql`${sessions.id} = won.session_id`)
     .innerJoin(users, eq(users.id, sessions.user_id))

@@ -1,16 +1,23 @@
-import { and, eq, exists, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { preparedPerDatabase } from "../db/prepared";
-import { bans, oauthClients, refreshTokens, roles, sessions, userRoles, users } from "../db/schema";
+import { oauthClients, refreshTokens, sessions, users } from "../db/schema";
 import { PERMISSION_PATTERN } from "../db/schema/permission";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import { signAccessToken } from "./access-tokens";
 import { type AppRecord, settingsOf } from "./apps";
+import { type AuditEvent, auditInsertPer, auditParameters } from "./audit";
 import type { ServiceContext } from "./context";
-import { activeAt } from "./ip-ban-list";
 import { hasPermission } from "./permissions";
-import { type Grants, grantsFrom, grantsOf, type UserRecord } from "./users";
+import {
+  bannedAt,
+  type Grants,
+  grantsOf,
+  grantsOfRoles,
+  rolesOfUser,
+  type UserRecord,
+} from "./users";
 
 /** RFC 6749 §5.1 */
 export interface TokenResponse {
@@ -102,6 +109,67 @@ export async function openSession(
 }
 
 /**
+ * A sign-in's writes in one statement (no transaction held open across round trips): the
+ * user's `last_login_at`, a session as {@link openSession} opens it, and the sign-in's audit
+ * event, `event` of the session's id. Each is written only from the user the UPDATE touched:
+ * undefined, and nothing written, when the user no longer exists.
+ */
+export async function openSignInSession(
+  ctx: ServiceContext,
+  app: AppRecord,
+  userId: string,
+  at: Date,
+  event: (sessionId: string) => AuditEvent,
+) {
+  const sessionId = newId("ses");
+  const refreshToken = randomSecret(REFRESH_PREFIX);
+  const location = ctx.audit.location?.();
+  const [row] = await signInWrites(ctx.db).execute({
+    userId,
+    appId: app.id,
+    at: at.toISOString(),
+    sessionId,
+    ipAddress: ctx.audit.ipAddress,
+    userAgent: ctx.audit.userAgent,
+    location: location == null ? null : JSON.stringify(location),
+    expiresAt: new Date(at.getTime() + settingsOf(app).refresh_token_ttl * 1000).toISOString(),
+    refreshId: newId("rtk"),
+    refreshHash: await sha256Hex(refreshToken),
+    ...auditParameters(ctx.audit, event(sessionId), at),
+  });
+  return row?.signedIn === 1 ? { sessionId, refreshToken } : undefined;
+}
+
+/**
+ * The statement of {@link openSignInSession}. Its parameters are cast: in an INSERT … SELECT the
+ * server cannot infer their types.
+ */
+const signInWrites = preparedPerDatabase((db) => {
+  const p = (name: string) => sql.placeholder(name);
+  const touched = db.$with("touched", { id: sql<string>`id` }).as(sql`
+    update ${users} set last_login_at = ${p("at")}::timestamptz
+    where id = ${p("userId")}::text
+    returning id`);
+  const session = db.$with("session", {}).as(sql`
+    insert into ${sessions} (id, app_id, user_id, ip_address, user_agent, location, created_at,
+      last_used_at, expires_at)
+    select ${p("sessionId")}::text, ${p("appId")}::text, id, ${p("ipAddress")}::text,
+      ${p("userAgent")}::text, ${p("location")}::jsonb, ${p("at")}::timestamptz,
+      ${p("at")}::timestamptz, ${p("expiresAt")}::timestamptz
+    from touched`);
+  const refresh = db.$with("refresh", {}).as(sql`
+    insert into ${refreshTokens} (id, session_id, token_hash, expires_at, created_at)
+    select ${p("refreshId")}::text, ${p("sessionId")}::text, ${p("refreshHash")}::text,
+      ${p("expiresAt")}::timestamptz, ${p("at")}::timestamptz
+    from touched`);
+  return db
+    .with(touched, session, refresh, auditInsertPer(db, touched))
+    .select({ signedIn: sql<number>`count(*)::int` })
+    .from(touched)
+    .prepare("sign_in_writes");
+});
+
+/**
  * The token response for a session just opened (or a refresh token just rotated); `grants` when
  * the caller has already read the user's roles.
  */
@@ -159,39 +227,21 @@ export async function findRefreshToRotate(db: Database, token: string, now: Date
   });
   if (!row) return undefined;
   const { roles: held, ...found } = row;
-  return { ...found, grants: grantsFromHeld(held) };
+  return { ...found, grants: grantsOfRoles(held) };
 }
 
 export type RefreshToRotate = NonNullable<Awaited<ReturnType<typeof findRefreshToRotate>>>;
 
-/** The roles of the `users` row a statement reads, with their permissions, as one JSON array. */
-export const heldRoles = sql<Array<{ name: string; permissions: string[] }> | string>`(
-  select coalesce(
-    json_agg(json_build_object('name', ${roles.name}, 'permissions', ${roles.permissions})
-      order by ${roles.name}),
-    '[]'::json)
-  from ${userRoles} inner join ${roles} on ${roles.id} = ${userRoles.role_id}
-  where ${userRoles.user_id} = ${users.id})`;
-
-/** The grants of {@link heldRoles}' answer (a string from drivers that do not parse JSON). */
-export const grantsFromHeld = (held: Array<{ name: string; permissions: string[] }> | string) =>
-  grantsFrom(typeof held === "string" ? JSON.parse(held) : held);
-
 /** The statement of {@link findRefreshToRotate}: building this join cost more than running it. */
 const rotationLookup = preparedPerDatabase((db) => {
-  const now = sql.placeholder("now");
-  const activeUserBan = db
-    .select({ id: bans.id })
-    .from(bans)
-    .where(and(eq(bans.kind, "user"), eq(bans.user_id, users.id), activeAt(now)));
   return db
     .select({
       token: refreshTokens,
       session: sessions,
       user: users,
       clientExists: sql<boolean>`${oauthClients.id} is not null`,
-      banned: sql<boolean>`${exists(activeUserBan)}`,
-      roles: heldRoles,
+      banned: bannedAt(db, sql.placeholder("now")),
+      roles: rolesOfUser(db),
     })
     .from(refreshTokens)
     .innerJoin(sessions, eq(sessions.id, refreshTokens.session_id))

@@ -8,13 +8,18 @@ import {
   verifyAccessToken,
 } from "./access-tokens";
 import { type AppRecord, assertAppActive } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { recordAudit } from "./audit";
 import type { ServiceContext } from "./context";
 import { checkSecondFactor, type SecondFactor } from "./mfa";
-import { openSession, type TokenResponse, tokensFor } from "./session-tokens";
+import { openSignInSession, type TokenResponse, tokensFor } from "./session-tokens";
 import { signInMessages } from "./sign-in.messages";
-import { emailVerificationRefusal, mfaChallenge, signInRefusal } from "./sign-in-rules";
-import { findUserByEmail, type UserRecord } from "./users";
+import {
+  emailVerificationRefusal,
+  mfaChallenge,
+  signInRefusal,
+  signInRefusalKnowing,
+} from "./sign-in-rules";
+import { findUserToSignIn, type Grants, type UserRecord } from "./users";
 
 const invalidCredentials = () => new ApiError("invalid_grant", signInMessages.invalidCredentials);
 const invalidMfaToken = () => new ApiError("invalid_grant", signInMessages.invalidMfaToken);
@@ -26,10 +31,10 @@ export async function passwordGrant(
   input: { email: string; password: string; issuer: string },
 ): Promise<TokenResponse> {
   assertAppActive(app, "invalid_grant");
-  const user = await authenticateWithPassword(ctx, app, input);
+  const { user, grants } = await authenticateWithGrants(ctx, app, input);
   const unverified = emailVerificationRefusal(app, user);
   if (unverified) throw unverified;
-  return signInOrChallenge(ctx, app, user, { issuer: input.issuer, grantType: "password" });
+  return signInOrChallenge(ctx, app, user, { issuer: input.issuer, grantType: "password" }, grants);
 }
 
 /**
@@ -41,6 +46,7 @@ export async function signInOrChallenge(
   app: AppRecord,
   user: UserRecord,
   input: { issuer: string; grantType: string },
+  grants?: Grants,
 ): Promise<TokenResponse> {
   if (user.totp_enabled_at) {
     // The first factor was right; the second decides. The challenge names the user and app.
@@ -59,7 +65,7 @@ export async function signInOrChallenge(
     );
     throw challenge;
   }
-  return signIn(ctx, app, user, input);
+  return signIn(ctx, app, user, input, grants);
 }
 
 /**
@@ -72,7 +78,17 @@ export async function authenticateWithPassword(
   app: AppRecord,
   input: { email: string; password: string },
 ): Promise<UserRecord> {
-  const user = await findUserByEmail(ctx.db, app.id, input.email);
+  return (await authenticateWithGrants(ctx, app, input)).user;
+}
+
+/** {@link authenticateWithPassword}, with the user's grants read in the same lookup. */
+async function authenticateWithGrants(
+  ctx: ServiceContext,
+  app: AppRecord,
+  input: { email: string; password: string },
+): Promise<{ user: UserRecord; grants: Grants }> {
+  const found = await findUserToSignIn(ctx.db, app.id, input.email, ctx.clock.now());
+  const user = found?.user;
   // Keyed by the account the lookup resolved (its own email normalisation), so no spelling of
   // the address escapes the lock; only an address no account has is keyed by its text.
   const attemptKeys = [
@@ -87,21 +103,21 @@ export async function authenticateWithPassword(
     input.password,
   );
   const now = ctx.clock.now();
-  const failure = !user
+  const failure = !found
     ? "unknown_user"
     : !check.valid
       ? "wrong_password"
-      : await signInRefusal(ctx.db, user, now);
-  if (failure || !user) {
+      : signInRefusalKnowing(found.user, found.banned);
+  if (failure || !found) {
     await auditPasswordFailure(ctx, app, user, input.email, failure, attemptKeys, now);
     throw invalidCredentials();
   }
 
   if (check.needsRehash) {
     const rehash = await ctx.passwords.hash(input.password);
-    await ctx.db.update(users).set({ password_hash: rehash }).where(eq(users.id, user.id));
+    await ctx.db.update(users).set({ password_hash: rehash }).where(eq(users.id, found.user.id));
   }
-  return user;
+  return found;
 }
 
 /** A refused password: audited, counted towards the lockouts, and the lockout it sets audited. */
@@ -141,28 +157,26 @@ async function auditPasswordFailure(
   }
 }
 
-/** The sign-in itself, once every factor has passed: a session, audited, and its tokens. */
+/**
+ * The sign-in itself, once every factor has passed: a session, audited, and its tokens; `grants`
+ * when the caller has already read the user's roles.
+ */
 async function signIn(
   ctx: ServiceContext,
   app: AppRecord,
   user: UserRecord,
   input: { issuer: string; grantType: string },
+  grants?: Grants,
 ) {
-  const opened = await audited(
-    ctx,
-    async (tx, at) => {
-      await tx.update(users).set({ last_login_at: at }).where(eq(users.id, user.id));
-      return openSession(tx, ctx, app, user.id, at);
-    },
-    (session) => ({
-      appId: app.id,
-      action: "auth.login.succeeded",
-      actor: { type: "user", id: user.id },
-      target: { type: "session", id: session.sessionId },
-      metadata: { grant_type: input.grantType },
-    }),
-  );
-  return tokensFor(ctx, app, user, opened, input.issuer);
+  const opened = await openSignInSession(ctx, app, user.id, ctx.clock.now(), (sessionId) => ({
+    appId: app.id,
+    action: "auth.login.succeeded",
+    actor: { type: "user", id: user.id },
+    target: { type: "session", id: sessionId },
+    metadata: { grant_type: input.grantType },
+  }));
+  if (!opened) throw invalidCredentials();
+  return tokensFor(ctx, app, user, opened, input.issuer, grants);
 }
 
 /**

@@ -1,12 +1,14 @@
-import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, exists, inArray, isNull, type Placeholder, sql } from "drizzle-orm";
 import { pageOf } from "../db/page";
-import { roles, sessions, userRoles, users } from "../db/schema";
+import { preparedPerDatabase } from "../db/prepared";
+import { bans, roles, sessions, userRoles, users } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { Database } from "../ports";
 import { type AppRecord, revocationHorizon, settingsOf } from "./apps";
 import { audited } from "./audit";
 import type { ServiceContext } from "./context";
+import { activeAt } from "./ip-ban-list";
 import { assertMayGrant } from "./permissions";
 import { passwordProblems } from "./settings";
 
@@ -68,6 +70,35 @@ export function grantsFrom(rows: ReadonlyArray<{ name: string; permissions: stri
   };
 }
 
+/**
+ * The roles of the user a statement reads (`users.id`), as one JSON column: a statement that
+ * reads a user reads their grants with it. {@link grantsOfRoles} reads the column.
+ */
+export const rolesOfUser = (db: Database) =>
+  sql<Array<{ name: string; permissions: string[] }> | string>`(${db
+    .select({
+      roles: sql`coalesce(
+        json_agg(json_build_object('name', ${roles.name}, 'permissions', ${roles.permissions})
+          order by ${roles.name}),
+        '[]'::json)`,
+    })
+    .from(userRoles)
+    .innerJoin(roles, eq(roles.id, userRoles.role_id))
+    .where(eq(userRoles.user_id, users.id))})`;
+
+/** Whether the user a statement reads (`users.id`) is banned at `now`, as a column. */
+export const bannedAt = (db: Database, now: Placeholder) =>
+  sql<boolean>`${exists(
+    db
+      .select({ id: bans.id })
+      .from(bans)
+      .where(and(eq(bans.kind, "user"), eq(bans.user_id, users.id), activeAt(now))),
+  )}`;
+
+/** The grants of a {@link rolesOfUser} column (JSON text on drivers that do not parse it). */
+export const grantsOfRoles = (held: Array<{ name: string; permissions: string[] }> | string) =>
+  grantsFrom(typeof held === "string" ? JSON.parse(held) : held);
+
 export async function findUser(
   ctx: ServiceContext,
   appId: string,
@@ -88,6 +119,35 @@ export async function findUserByEmail(db: Database, appId: string, email: string
     .where(and(eq(users.app_id, appId), sql`lower(${users.email}) = lower(${email})`));
   return user;
 }
+
+/**
+ * The user of an email as a password sign-in reads them, with what it decides on in the same
+ * statement: whether they are banned at `now`, and their grants for the access token.
+ */
+export async function findUserToSignIn(db: Database, appId: string, email: string, now: Date) {
+  const [row] = await signInLookup(db).execute({ appId, email, now: now.toISOString() });
+  if (!row) return undefined;
+  const { roles: held, ...found } = row;
+  return { ...found, grants: grantsOfRoles(held) };
+}
+
+/** The statement of {@link findUserToSignIn}: building it cost more than running it. */
+const signInLookup = preparedPerDatabase((db) =>
+  db
+    .select({
+      user: users,
+      banned: bannedAt(db, sql.placeholder("now")),
+      roles: rolesOfUser(db),
+    })
+    .from(users)
+    .where(
+      and(
+        eq(users.app_id, sql.placeholder("appId")),
+        sql`lower(${users.email}) = lower(${sql.placeholder("email")})`,
+      ),
+    )
+    .prepare("user_to_sign_in"),
+);
 
 export async function listUsers(
   ctx: ServiceContext,
