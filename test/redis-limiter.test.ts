@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createServer, type Socket } from "node:net";
+import { createServer, Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { LimiterCommands } from "../src/adapters/redis/commands";
 import { createRedisLimiter } from "../src/adapters/redis/limiter";
@@ -144,6 +144,7 @@ async function startForgetfulRedis() {
   if (!address || typeof address === "string") throw new Error("no port");
   return {
     url: `redis://127.0.0.1:${address.port}`,
+    port: address.port,
     commands,
     evaluated,
     close: () => {
@@ -187,5 +188,26 @@ describe("the native Redis client's sliding window", () => {
     expect((await limiter.limit("k", rule)).remaining).toBe(3);
     expect(redis.commands).toEqual(["EVALSHA", "EVAL", "EVALSHA"]);
     expect(redis.evaluated).toEqual([slidingWindowScript]);
+  });
+
+  it("sends the commands of one turn of the event loop in one write", async () => {
+    const limiter = createRedisLimiter(nativeRedis(redis.url));
+    const rule = { limit: 5, windowMs: 60_000 };
+    await limiter.limit("connected", rule);
+    // Every socket write of the process: Writable's `_write`, or `_writev` for corked writes.
+    const write = vi.spyOn(Socket.prototype, "_write");
+    const writev = vi.spyOn(Socket.prototype, "_writev");
+    let writers: unknown[];
+    try {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => limiter.limit(`client-${i}`, rule)));
+    } finally {
+      writers = [...write.mock.contexts, ...writev.mock.contexts];
+      write.mockRestore();
+      writev.mockRestore();
+    }
+    const toRedis = writers.filter(
+      (socket) => socket instanceof Socket && socket.remotePort === redis.port,
+    );
+    expect(toRedis).toHaveLength(1);
   });
 });
