@@ -16,10 +16,11 @@ export interface NodeRedis extends RedisCommands {
 
 /**
  * A plain Redis over TCP (ioredis) with the Upstash REST client's command shapes and replies,
- * for the revocation store, and the limiter's sliding window as one EVALSHA, on the request path. A command gets one try: no
- * offline queue and no resend after a reconnect (a SET NX or a limit sent twice would count
- * twice), so while Redis is down every command fails at once (revocation checks answer 503, the
- * limiter fails open) and the client reconnects in the background.
+ * for the revocation store, and the limiter's sliding window as one EVALSHA, on the request
+ * path. A command gets one try: no offline queue and no resend after a reconnect (a SET NX or a
+ * limit sent twice would count twice), so while Redis is down every command fails at once
+ * (revocation checks answer 503, the limiter fails open) and the client reconnects in the
+ * background.
  */
 export function createNodeRedis(options: { url: string; logger: Logger }): NodeRedis {
   const client = new Redis(options.url, {
