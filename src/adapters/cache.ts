@@ -2,13 +2,15 @@ import type { Config } from "../config";
 import type { Clock, Limiter, RevocationStore } from "../ports";
 import { createMemoryLimiter } from "./memory/limiter";
 import { createMemoryRevocationStore } from "./memory/revocations";
-import type { RedisCommands } from "./redis/commands";
+import type { RedisCommands, SlidingWindowCommand } from "./redis/commands";
 import { createRedisLimiter } from "./redis/limiter";
 import { createRedisRevocationStore } from "./redis/revocations";
 import { createUpstashRedis } from "./upstash/redis";
 
 /** A runtime's way to a plain Redis (on Node, ioredis over TCP), for `REDIS_URL`. */
-export type ConnectRedis = (url: string) => RedisCommands & { close(): Promise<void> };
+export type ConnectRedis = (
+  url: string,
+) => RedisCommands & { slidingWindow: SlidingWindowCommand; close(): Promise<void> };
 
 /**
  * The shared-state ports (revocations, rate limits), so every isolate and process sees the same

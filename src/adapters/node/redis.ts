@@ -1,22 +1,26 @@
 import { createHash } from "node:crypto";
+import type { Socket } from "node:net";
 import type { SetCommandOptions } from "@upstash/redis";
 import { Redis } from "ioredis";
 import type { Logger } from "../../ports/logger";
-import type { RedisCommands } from "../redis/commands";
+import type { RedisCommands, SlidingWindowCommand } from "../redis/commands";
+import { slidingWindowScript } from "../redis/sliding-window";
 
 /** As the Upstash client's: a Redis that accepts the command but never answers costs a second. */
 const COMMAND_TIMEOUT_MS = 1_000;
 
 export interface NodeRedis extends RedisCommands {
+  slidingWindow: SlidingWindowCommand;
   close(): Promise<void>;
 }
 
 /**
  * A plain Redis over TCP (ioredis) with the Upstash REST client's command shapes and replies,
- * for the revocation store and the limiter on the request path. A command gets one try: no
- * offline queue and no resend after a reconnect (a SET NX or a limit sent twice would count
- * twice), so while Redis is down every command fails at once (revocation checks answer 503, the
- * limiter fails open) and the client reconnects in the background.
+ * for the revocation store, and the limiter's sliding window as one EVALSHA, on the request
+ * path. A command gets one try: no offline queue and no resend after a reconnect (a SET NX or a
+ * limit sent twice would count twice), so while Redis is down every command fails at once
+ * (revocation checks answer 503, the limiter fails open) and the client reconnects in the
+ * background.
  */
 export function createNodeRedis(options: { url: string; logger: Logger }): NodeRedis {
   const client = new Redis(options.url, {
@@ -49,24 +53,27 @@ export function createNodeRedis(options: { url: string; logger: Logger }): NodeR
     client.once("close", opened);
     setTimeout(opened, COMMAND_TIMEOUT_MS).unref();
   });
-  const send = (command: string, args: Array<string | number>) =>
-    opening ? opening.then(() => client.call(command, ...args)) : client.call(command, ...args);
 
-  // `@upstash/ratelimit`'s scripts open with `#!lua flags=allow-key-locking`, a flag only Upstash
-  // knows: open-source Redis refuses the script. Without it the script is the same, keys and
-  // counts included. The library asks for a script by the sha of its own text; Redis knows the
-  // one it ran by the sha of the text without the flag.
-  const loadedAs = new Map<string, string>();
-  const runnable = (script: string) => {
-    const stripped = script.replace(/^#!lua flags=[^\n]*\n/, "#!lua\n");
-    if (stripped !== script) loadedAs.set(sha1(script), sha1(stripped));
-    return stripped;
+  // The commands of one turn of the event loop leave in one write (and come back in one read):
+  // under load each request sends its command from a socket event of its own, and a write per
+  // command costs more CPU than the command. Corked until the loop's check phase, no later.
+  let corked: Socket | undefined;
+  const uncork = () => {
+    corked?.uncork();
+    corked = undefined;
   };
-  const scriptArgs = (keys: string[], args: unknown[]) => [
-    keys.length,
-    ...keys,
-    ...args.map((arg) => String(arg)),
-  ];
+  const batch = () => {
+    if (corked || !client.stream) return;
+    corked = client.stream;
+    corked.cork();
+    setImmediate(uncork);
+  };
+  const call = (command: string, args: Array<string | number>) => {
+    batch();
+    return client.call(command, ...args);
+  };
+  const send = (command: string, args: Array<string | number>) =>
+    opening ? opening.then(() => call(command, args)) : call(command, args);
 
   return {
     get: async <TData>(key: string) => deserialize(await send("GET", [key])) as TData | null,
@@ -78,12 +85,43 @@ export function createNodeRedis(options: { url: string; logger: Logger }): NodeR
       script: string,
       keys: string[],
       args: TArgs,
-    ) => (await send("EVAL", [runnable(script), ...scriptArgs(keys, args)])) as TData,
-    evalsha: async <TArgs extends unknown[], TData = unknown>(
-      sha: string,
-      keys: string[],
-      args: TArgs,
-    ) => (await send("EVALSHA", [loadedAs.get(sha) ?? sha, ...scriptArgs(keys, args)])) as TData,
+    ) =>
+      (await send("EVAL", [
+        script,
+        keys.length,
+        ...keys,
+        ...args.map((arg) => String(arg)),
+      ])) as TData,
+    async slidingWindow(currentKey, previousKey, limit, now, windowMs) {
+      if (opening) await opening;
+      batch();
+      try {
+        return (await client.evalsha(
+          slidingWindowSha,
+          2,
+          currentKey,
+          previousKey,
+          limit,
+          now,
+          windowMs,
+          1,
+        )) as [number, number];
+      } catch (error) {
+        // Redis keeps no script across a restart or SCRIPT FLUSH; EVAL loads it again.
+        if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
+        batch();
+        return (await client.eval(
+          slidingWindowScript,
+          2,
+          currentKey,
+          previousKey,
+          limit,
+          now,
+          windowMs,
+          1,
+        )) as [number, number];
+      }
+    },
     ping: async () => String(await send("PING", [])),
     async close() {
       // QUIT needs a connection; without one, stop reconnecting.
@@ -92,7 +130,7 @@ export function createNodeRedis(options: { url: string; logger: Logger }): NodeR
   };
 }
 
-const sha1 = (text: string) => createHash("sha1").update(text).digest("hex");
+const slidingWindowSha = createHash("sha1").update(slidingWindowScript).digest("hex");
 
 /** As the Upstash client stores a value: strings as they are, anything else as JSON. */
 const serialize = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
