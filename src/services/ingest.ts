@@ -1,4 +1,4 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { devices, type Point, PointSchema, positions } from "../db/schema";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -52,9 +52,10 @@ export function validatePoint(
 }
 
 /**
- * Stores points of known devices of one app, acknowledging only what is stored: one multi-row
- * insert; a point re-sent (same device and timestamp) is skipped by the unique index. Devices
- * that report become `online` (audited). Answers the live events of what changed, each on the
+ * Stores points of known devices of one app, acknowledging only what is stored: one statement,
+ * a multi-row insert and the update of the devices that report, so a Worker sends one query over
+ * HTTP; a point re-sent (same device and timestamp) is skipped by the unique index. Devices that
+ * report become `online` (audited). Answers the live events of what changed, each on the
  * app's `gps` channel and the device's own, for the caller to publish once stored.
  */
 export async function storePoints(
@@ -79,10 +80,12 @@ export async function storePoints(
     attributes: point.attributes ?? {},
     received_at: now,
   }));
-  const stored = await ctx.db.insert(positions).values(rows).onConflictDoNothing().returning();
   const deviceIds = [...new Set(points.map((p) => p.deviceId))];
-  // One statement marks the devices seen and says which were not online before: their rows are
-  // locked as they are read, so of two ingests for one device only the first sees it come online.
+  // One statement stores the points, marks the devices seen and says which were not online
+  // before. The devices' rows are locked as they are read, so of two ingests for one device only
+  // the first sees it come online. The first point's device is read back from `seen`, which runs
+  // the whole update before any point is inserted, whatever plan the server picks: two ingests of
+  // one point then never each hold what the other waits for (its device's lock, its index entry).
   const before = ctx.db
     .$with("before")
     .as(
@@ -92,14 +95,40 @@ export async function storePoints(
         .where(inArray(devices.id, deviceIds))
         .for("update"),
     );
-  const seen = await ctx.db
-    .with(before)
-    .update(devices)
-    .set({ status: "online", last_seen_at: now })
-    .from(before)
-    .where(eq(devices.id, before.id))
-    .returning({ id: devices.id, was: before.status });
-  const cameOnline = seen.filter((device) => device.was !== "online");
+  const seen = ctx.db
+    .$with("seen")
+    .as(
+      ctx.db
+        .update(devices)
+        .set({ status: "online", last_seen_at: now })
+        .from(before)
+        .where(eq(devices.id, before.id))
+        .returning({ id: devices.id, was: before.status }),
+    );
+  const inserted = ctx.db.$with("inserted").as(
+    ctx.db
+      .insert(positions)
+      .values(
+        rows.map((row, index) =>
+          index === 0
+            ? {
+                ...row,
+                device_id: sql<string>`coalesce((select ${seen.id} from ${seen} where ${seen.id} = ${row.device_id}), ${row.device_id})`,
+              }
+            : row,
+        ),
+      )
+      .onConflictDoNothing()
+      .returning(),
+  );
+  const outcome = await ctx.db
+    .with(before, seen, inserted)
+    .select()
+    .from(seen)
+    .leftJoin(inserted, eq(inserted.device_id, seen.id));
+  const seenDevices = new Map(outcome.map((row) => [row.seen.id, row.seen]));
+  const stored = outcome.flatMap((row) => row.inserted ?? []);
+  const cameOnline = [...seenDevices.values()].filter((device) => device.was !== "online");
   const events: LiveEvent[] = [];
   for (const device of cameOnline) {
     await recordAudit(
