@@ -55,8 +55,8 @@ export function validatePoint(
 /**
  * Stores points of known devices of one app, acknowledging only what is stored: one statement
  * ({@link storing}), so a Worker sends one query over HTTP. Devices that report become `online`
- * (audited). Answers the live events of what changed, each on the
- * app's `gps` channel and the device's own, for the caller to publish once stored.
+ * (audited). Answers the live events of what changed, each on the app's `gps` channel and the
+ * device's own, for the caller to publish once stored.
  */
 export async function storePoints(
   ctx: ServiceContext,
@@ -84,19 +84,21 @@ export async function storePoints(
     now: now.toISOString(),
     ...columnsOf(rows),
   });
-  const seenDevices = new Map(outcome.map((row) => [row.seen.id, row.seen]));
+  // A row per stored point, or one for a device none of whose points was new; `seen.status` is
+  // the device's status before this ingest.
+  const statusBefore = new Map(outcome.map((row) => [row.seen.id, row.seen.status]));
   const stored = outcome.flatMap((row) => row.inserted ?? []);
-  const cameOnline = [...seenDevices.values()].filter((device) => device.status !== "online");
+  const cameOnline = [...statusBefore].filter(([, status]) => status !== "online");
   const events: LiveEvent[] = [];
-  for (const device of cameOnline) {
+  for (const [deviceId] of cameOnline) {
     await recordAudit(
       ctx,
-      { appId, action: "device.online", target: { type: "device", id: device.id } },
+      { appId, action: "device.online", target: { type: "device", id: deviceId } },
       now,
     );
     events.push(
-      ...deviceEvents("DeviceStatus", device.id, {
-        device_id: device.id,
+      ...deviceEvents("DeviceStatus", deviceId, {
+        device_id: deviceId,
         status: "online",
         at: now.toISOString(),
       }),
@@ -111,7 +113,7 @@ export async function storePoints(
 }
 
 /**
- * The statement of {@link storePoints}, built once per database: each column of the points one
+ * The statement of {@link storePoints}, prepared once per database: each column of the points one
  * array parameter, so any number of points is one statement. It stores the points, marks their
  * devices seen and says which were not online before. The devices' rows are locked as they are
  * read, so of two ingests for one device only the first sees it come online; the insert reads
