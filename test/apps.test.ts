@@ -2,6 +2,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
 import type { DatabasePort, Ports } from "../src/ports";
+import { resolveSettings } from "../src/services/settings";
 import { adminHeaders, createMemoryDatabase, createTestApp, createTestClock } from "./support/app";
 import { expectError, readJson } from "./support/http";
 import { bearer, createTenant, send, signIn } from "./support/identity";
@@ -210,5 +211,20 @@ describe("per-app CORS origins", () => {
       headers: { Origin: "https://evil.example", "Access-Control-Request-Method": "GET" },
     });
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+describe("resolved settings", () => {
+  it("parses a stored settings object once and a changed one again", () => {
+    const stored = { access_token_ttl: 900 };
+    const first = resolveSettings(stored);
+    expect(first).toMatchObject({ access_token_ttl: 900, signing_algorithm: "RS256" });
+    expect(resolveSettings(stored)).toBe(first);
+    expect(resolveSettings({ ...stored, signing_algorithm: "ES256" })).toMatchObject({
+      access_token_ttl: 900,
+      signing_algorithm: "ES256",
+    });
+    expect(resolveSettings(null)).toBe(resolveSettings(undefined));
+    expect(resolveSettings(null).access_token_ttl).toBe(3600);
   });
 });

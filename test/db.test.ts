@@ -5,6 +5,7 @@ import { startNeonProxy } from "../scripts/neon-proxy";
 import { createNeonDatabase } from "../src/adapters/neon/database";
 import { migrateNeon } from "../src/adapters/neon/migrate";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
+import { preparedPerDatabase } from "../src/db/prepared";
 import { apps } from "../src/db/schema";
 import { newId } from "../src/lib/ids";
 import { PgBinaryArray } from "../src/lib/pg-binary-array";
@@ -159,6 +160,33 @@ describe.each(drivers)("database port: $name", (driver) => {
     });
     expect(row?.created_at).toBeInstanceOf(Date);
     expect(Math.abs(Date.now() - (row?.created_at.getTime() ?? 0))).toBeLessThan(60_000);
+  });
+
+  it("builds a prepared statement once for every session, and on its own inside a transaction", async () => {
+    let builds = 0;
+    const appName = preparedPerDatabase((db) => {
+      builds++;
+      return db
+        .select({ name: apps.name })
+        .from(apps)
+        .where(eq(apps.id, sql.placeholder("id")))
+        .prepare("app_name_by_id");
+    });
+    const id = newId("app");
+    await withSession((db) =>
+      db.insert(apps).values({ id, name: `prepared-${id}`, display_name: "Prepared" }),
+    );
+    for (let i = 0; i < 3; i++) {
+      expect(await withSession((db) => appName(db).execute({ id }))).toEqual([
+        { name: `prepared-${id}` },
+      ]);
+    }
+    expect(builds).toBe(1);
+    const inTransaction = await withSession((db) =>
+      db.transaction((tx) => appName(tx).execute({ id })),
+    );
+    expect(inTransaction).toEqual([{ name: `prepared-${id}` }]);
+    expect(builds).toBe(2);
   });
 
   it("refuses a second app whose name differs only in case", async () => {

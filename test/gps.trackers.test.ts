@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../src/app";
-import { positions } from "../src/db/schema";
+import { auditLogs, devices, positions } from "../src/db/schema";
 import type { DatabasePort } from "../src/ports";
 import { createTestApp } from "./support/app";
 import { databaseBackends } from "./support/backends";
@@ -173,6 +173,33 @@ describe.each(databaseBackends("tracker payloads"))("tracker apps on $name", (ba
       const error = await expectError(unknownUnit, 400, "validation_error");
       expect(error.error.details?.[0]?.field).toBe("query.speed_unit");
       expect(await rowsOf(device.id)).toHaveLength(5);
+    });
+
+    it("a point sent again while the first send is being stored: both answered, stored once, online once", async () => {
+      const device = await newDevice("osmand-resend");
+      const query = new URLSearchParams({
+        key: device.secret,
+        lat: "52.5",
+        lon: "13.4",
+        timestamp: "1763802000",
+      });
+      const sends = await Promise.all(
+        Array.from({ length: 6 }, () => app.request(`/v1/gps/osmand?${query}`)),
+      );
+      expect(sends.map((res) => res.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      expect(await rowsOf(device.id)).toHaveLength(1);
+      const session = db.session();
+      try {
+        const [seen] = await session.db.select().from(devices).where(eq(devices.id, device.id));
+        expect(seen?.status).toBe("online");
+        const online = await session.db
+          .select({ id: auditLogs.id })
+          .from(auditLogs)
+          .where(and(eq(auditLogs.target_id, device.id), eq(auditLogs.action, "device.online")));
+        expect(online).toHaveLength(1);
+      } finally {
+        await session.release();
+      }
     });
 
     it("the REST API takes -1 readings as unknown too, and still refuses other bad values", async () => {

@@ -268,6 +268,28 @@ describe("who a request is charged to, over every route", () => {
     expect(jwks.status).toBe(200);
     expect(jwks.headers.get("x-ratelimit-remaining")).toBe("2");
   }, 120_000);
+  it("looks a device secret up once per request, for its rate limit and its authentication", async () => {
+    const setup = createTestApp({ db, env: { RATE_LIMIT_ENABLED: "false" } });
+    const tenant = await createTenant(setup.app, "lookups");
+    const [device] = await createDevices(setup.app, tenant, 1);
+    const { app, services } = createTestApp({ db, env: walkLimits });
+    const secrets: string[] = [];
+    const verify = services.devices.verify;
+    services.devices.verify = (database, secret) => {
+      secrets.push(secret);
+      return verify(database, secret);
+    };
+    const query = new URLSearchParams({
+      key: device?.secret ?? "",
+      lat: "52.5",
+      lon: "13.4",
+      timestamp: "1763802000",
+    });
+    const res = await app.request(`/v1/gps/osmand?${query}`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get("x-ratelimit-remaining")).not.toBeNull();
+    expect(secrets).toEqual([device?.secret]);
+  });
 });
 
 describe("under concurrency, through HTTP", () => {

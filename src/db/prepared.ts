@@ -13,13 +13,23 @@ import type { Database } from "../ports";
  * const [row] = await byHash(ctx.db).execute({ hash });
  */
 export function preparedPerDatabase<T>(build: (db: Database) => T): (db: Database) => T {
-  const built = new WeakMap<Database, T>();
+  const built = new WeakMap<object, T>();
   return (db) => {
-    let statement = built.get(db);
+    const key = (db as SharingStatements)[statementsShared] ?? db;
+    let statement = built.get(key);
     if (!statement) {
       statement = build(db);
-      built.set(db, statement);
+      built.set(key, statement);
     }
     return statement;
   };
 }
+
+/**
+ * Set by an adapter on per-request handles whose statements all run on one client that outlives
+ * them (Neon's SQL over HTTP): the value is that client, and a statement prepared on one handle
+ * is reused by the others instead of being built again for every request.
+ */
+export const statementsShared = Symbol("statementsShared");
+
+type SharingStatements = { [statementsShared]?: object };

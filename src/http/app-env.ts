@@ -25,6 +25,8 @@ export interface AppVariables extends RequestIdVariables {
   app?: AppRecord;
   /** The device whose secret authenticated an ingest request. */
   device?: DeviceIdentity;
+  /** `deviceOf()`'s one lookup of the request's device secret; null when it carries none. */
+  deviceLookup?: Promise<DeviceIdentity | undefined> | null;
   /**
    * Charges `count` more requests to the caller's rate limit (429 once it is spent); set by
    * `rateLimiting()` when limiting is on.

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
-import { DEVICE_SECRET_PREFIX } from "../services/device-verifier";
+import { DEVICE_SECRET_PREFIX, type DeviceIdentity } from "../services/device-verifier";
 import { guard } from "./auth";
 
 /**
@@ -10,7 +10,7 @@ import { guard } from "./auth";
  * of HTTP Basic (OwnTracks), or `?key=` / `?access_token=` in the URL (OsmAnd, Traccar Client
  * and GPSLogger keep the query of the configured URL; Overland sends `access_token`).
  */
-export function deviceSecretOf(c: Context<AppEnv>): string | undefined {
+function deviceSecretOf(c: Context<AppEnv>): string | undefined {
   const header = c.req.header("authorization") ?? "";
   const bearer = /^Bearer\s+(dk_\S+)$/i.exec(header)?.[1];
   if (bearer) return bearer;
@@ -27,6 +27,21 @@ export function deviceSecretOf(c: Context<AppEnv>): string | undefined {
   return fromUrl?.startsWith(DEVICE_SECRET_PREFIX) ? fromUrl : undefined;
 }
 
+/**
+ * The request's device secret and the device it belongs to (none if unknown), looked up once per
+ * request: rate limiting asks first, the ingest route's authentication next. Undefined when the
+ * request carries no device secret.
+ */
+export function deviceOf(c: Context<AppEnv>): Promise<DeviceIdentity | undefined> | undefined {
+  let lookup = c.get("deviceLookup");
+  if (lookup === undefined) {
+    const secret = deviceSecretOf(c);
+    lookup = secret ? c.get("services").devices.verify(c.get("db"), secret) : null;
+    c.set("deviceLookup", lookup);
+  }
+  return lookup ?? undefined;
+}
+
 const userIngest = guard({ scope: "app", permission: "gps:write" });
 
 /**
@@ -35,9 +50,9 @@ const userIngest = guard({ scope: "app", permission: "gps:write" });
  */
 export function ingestAuth() {
   return createMiddleware<AppEnv>(async function ingestAuthMiddleware(c, next) {
-    const secret = deviceSecretOf(c);
-    if (!secret) return userIngest(c, next);
-    const device = await c.get("services").devices.verify(c.get("db"), secret);
+    const lookup = deviceOf(c);
+    if (!lookup) return userIngest(c, next);
+    const device = await lookup;
     if (!device) {
       throw new ApiError("unauthorized", "Unknown device secret", {
         headers: { "WWW-Authenticate": `Basic realm="heimdall"` },

@@ -7,7 +7,7 @@ import type { Ports, RateLimitResult } from "../ports";
 import { failOpen } from "../services/fail-open-limiter";
 import { createRateBudgets } from "../services/rate-budgets";
 import { authenticate } from "./auth";
-import { deviceSecretOf } from "./ingest-auth";
+import { deviceOf } from "./ingest-auth";
 
 const WINDOW_MS = 60_000;
 
@@ -100,9 +100,9 @@ export function rateLimiting(ports: Ports) {
 
   /** The bucket of the request's credential once it has authenticated; none if it did not. */
   async function callerBucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
-    const deviceSecret = deviceSecretOf(c);
-    if (deviceSecret) {
-      const device = await c.get("services").devices.verify(c.get("db"), deviceSecret);
+    const deviceLookup = deviceOf(c);
+    if (deviceLookup) {
+      const device = await deviceLookup;
       if (!device) return undefined;
       return {
         key: `device:${device.id}`,

@@ -1,4 +1,5 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, getTableColumns, sql } from "drizzle-orm";
+import { preparedPerDatabase } from "../db/prepared";
 import { devices, type Point, PointSchema, positions } from "../db/schema";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -52,10 +53,10 @@ export function validatePoint(
 }
 
 /**
- * Stores points of known devices of one app, acknowledging only what is stored: one multi-row
- * insert; a point re-sent (same device and timestamp) is skipped by the unique index. Devices
- * that report become `online` (audited). Answers the live events of what changed, each on the
- * app's `gps` channel and the device's own, for the caller to publish once stored.
+ * Stores points of known devices of one app, acknowledging only what is stored: one statement
+ * ({@link storing}), so a Worker sends one query over HTTP. Devices that report become `online`
+ * (audited). Answers the live events of what changed, each on the app's `gps` channel and the
+ * device's own, for the caller to publish once stored.
  */
 export async function storePoints(
   ctx: ServiceContext,
@@ -77,39 +78,27 @@ export async function storePoints(
     accuracy: point.accuracy ?? null,
     battery: point.battery ?? null,
     attributes: point.attributes ?? {},
-    received_at: now,
   }));
-  const stored = await ctx.db.insert(positions).values(rows).onConflictDoNothing().returning();
-  const deviceIds = [...new Set(points.map((p) => p.deviceId))];
-  // One statement marks the devices seen and says which were not online before: their rows are
-  // locked as they are read, so of two ingests for one device only the first sees it come online.
-  const before = ctx.db
-    .$with("before")
-    .as(
-      ctx.db
-        .select({ id: devices.id, status: devices.status })
-        .from(devices)
-        .where(inArray(devices.id, deviceIds))
-        .for("update"),
-    );
-  const seen = await ctx.db
-    .with(before)
-    .update(devices)
-    .set({ status: "online", last_seen_at: now })
-    .from(before)
-    .where(eq(devices.id, before.id))
-    .returning({ id: devices.id, was: before.status });
-  const cameOnline = seen.filter((device) => device.was !== "online");
+  const outcome = await storing(ctx.db).execute({
+    deviceIds: [...new Set(points.map((p) => p.deviceId))],
+    now: now.toISOString(),
+    ...columnsOf(rows),
+  });
+  // A row per stored point, or one for a device none of whose points was new; `seen.status` is
+  // the device's status before this ingest.
+  const statusBefore = new Map(outcome.map((row) => [row.seen.id, row.seen.status]));
+  const stored = outcome.flatMap((row) => row.inserted ?? []);
+  const cameOnline = [...statusBefore].filter(([, status]) => status !== "online");
   const events: LiveEvent[] = [];
-  for (const device of cameOnline) {
+  for (const [deviceId] of cameOnline) {
     await recordAudit(
       ctx,
-      { appId, action: "device.online", target: { type: "device", id: device.id } },
+      { appId, action: "device.online", target: { type: "device", id: deviceId } },
       now,
     );
     events.push(
-      ...deviceEvents("DeviceStatus", device.id, {
-        device_id: device.id,
+      ...deviceEvents("DeviceStatus", deviceId, {
+        device_id: deviceId,
         status: "online",
         at: now.toISOString(),
       }),
@@ -121,6 +110,64 @@ export async function storePoints(
     events.push(...deviceEvents("Position", position.device_id, serializePosition(position)));
   }
   return { stored: ordered, duplicates: rows.length - ordered.length, events };
+}
+
+/**
+ * The statement of {@link storePoints}, prepared once per database: each column of the points one
+ * array parameter, so any number of points is one statement. It stores the points, marks their
+ * devices seen and says which were not online before. The devices' rows are locked as they are
+ * read, so of two ingests for one device only the first sees it come online; the insert reads
+ * the count of `seen` first, so every lock is taken before any point is inserted whatever plan
+ * the server picks, and two ingests of one point never each hold what the other waits for (a
+ * device's lock, the point's index entry). A point already stored is skipped by the unique index.
+ */
+const storing = preparedPerDatabase((db) => {
+  const p = (name: string) => sql.placeholder(name);
+  const column = (name: keyof ReturnType<typeof columnsOf>, type: string) =>
+    sql`${p(name)}::${sql.raw(type)}[]`;
+  const before = db.$with("before", { id: devices.id, status: devices.status }).as(sql`
+    select id, status from ${devices} where id = any(${p("deviceIds")}::text[]) for update`);
+  const seen = db.$with("seen", { id: devices.id, status: devices.status }).as(sql`
+    update ${devices} set status = 'online', last_seen_at = ${p("now")}::timestamptz
+    from before where ${devices.id} = before.id
+    returning ${devices.id}, before.status`);
+  const inserted = db.$with("inserted", getTableColumns(positions)).as(sql`
+    insert into ${positions} (id, app_id, device_id, timestamp, latitude, longitude, altitude,
+      speed, heading, accuracy, battery, attributes, received_at)
+    select point.*, ${p("now")}::timestamptz
+    from (select count(*) from seen) as locked,
+      unnest(${column("id", "text")}, ${column("app_id", "text")},
+        ${column("device_id", "text")}, ${column("timestamp", "timestamptz")},
+        ${column("latitude", "float8")}, ${column("longitude", "float8")},
+        ${column("altitude", "float8")}, ${column("speed", "float8")},
+        ${column("heading", "float8")}, ${column("accuracy", "float8")},
+        ${column("battery", "float8")}, ${column("attributes", "jsonb")}) as point
+    on conflict do nothing
+    returning *`);
+  return db
+    .with(before, seen, inserted)
+    .select()
+    .from(seen)
+    .leftJoin(inserted, eq(inserted.device_id, seen.id))
+    .prepare("ingest_store");
+});
+
+/** The points as the statement's parameters: one array per column, JSON as text. */
+function columnsOf(rows: Array<typeof positions.$inferInsert>) {
+  return {
+    id: rows.map((row) => row.id),
+    app_id: rows.map((row) => row.app_id),
+    device_id: rows.map((row) => row.device_id),
+    timestamp: rows.map((row) => row.timestamp.toISOString()),
+    latitude: rows.map((row) => row.latitude),
+    longitude: rows.map((row) => row.longitude),
+    altitude: rows.map((row) => row.altitude ?? null),
+    speed: rows.map((row) => row.speed ?? null),
+    heading: rows.map((row) => row.heading ?? null),
+    accuracy: rows.map((row) => row.accuracy ?? null),
+    battery: rows.map((row) => row.battery ?? null),
+    attributes: rows.map((row) => JSON.stringify(row.attributes ?? {})),
+  };
 }
 
 /** One event about a device, on the app's `gps` channel and on the device's own. */

@@ -7,8 +7,23 @@ export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 /** Longer passwords are refused before hashing: Argon2 would hash any length, slowly. */
 export const MAX_PASSWORD_BYTES = 1024;
 
-export function resolveSettings(stored: Partial<AppSettings> | null | undefined): AppSettings {
-  return AppSettingsSchema.parse(stored ?? {});
+const resolved = new WeakMap<Partial<AppSettings>, Readonly<AppSettings>>();
+const NONE_STORED = {};
+
+/**
+ * An app's settings with the defaults filled in. Parsed once per stored object: cached app
+ * records keep theirs, so a request does not run the schema again. Shared, so read only.
+ */
+export function resolveSettings(
+  stored: Partial<AppSettings> | null | undefined,
+): Readonly<AppSettings> {
+  const key = stored ?? NONE_STORED;
+  let settings = resolved.get(key);
+  if (!settings) {
+    settings = AppSettingsSchema.parse(key);
+    resolved.set(key, settings);
+  }
+  return settings;
 }
 
 /** Whether a password meets the app's policy; the reasons it does not, otherwise. */

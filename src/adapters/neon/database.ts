@@ -7,6 +7,7 @@ import {
 } from "drizzle-orm";
 import { NeonDatabase, NeonSession, type NeonTransaction } from "drizzle-orm/neon-serverless";
 import { PgDialect, type PgTransactionConfig } from "drizzle-orm/pg-core";
+import { statementsShared } from "../../db/prepared";
 import * as schema from "../../db/schema";
 import type { Database, DatabasePort } from "../../ports/database";
 
@@ -64,6 +65,8 @@ export function createNeonDatabase(options: NeonOptions): DatabasePort {
         ? new HttpFirstSession(overHttp, connections, dialect, relational)
         : new NeonSession(connections(), dialect, relational);
       const db: Database = new NeonDatabase(dialect, session, relational);
+      // Outside a transaction every session's statements go to `overHttp`.
+      if (overHttp) Object.defineProperty(db, statementsShared, { value: overHttp });
       return { db, release: async () => pool?.end() };
     },
     close: async () => {},
