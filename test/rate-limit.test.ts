@@ -182,6 +182,27 @@ describe("rate limits by class", () => {
     );
   });
 
+  it("reads the Authorization header once per request, for the limiter and the route", async () => {
+    const { app } = createTestApp({
+      db,
+      env: { ...limited, RATE_LIMIT_DEFAULT_PER_MINUTE: "100" },
+    });
+    const tenant = await createTenant(app, "mike");
+    const request = new Request("http://localhost/v1/users/me", {
+      headers: bearer(tenant.reader.accessToken),
+    });
+    const read = request.headers.get.bind(request.headers);
+    let reads = 0;
+    request.headers.get = (name) => {
+      if (name.toLowerCase() === "authorization") reads++;
+      return read(name);
+    };
+    const res = await app.request(request);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-ratelimit-limit")).toBe("100");
+    expect(reads).toBe(1);
+  });
+
   it("is off with RATE_LIMIT_ENABLED=false", async () => {
     const { app } = createTestApp({ db, env: { ...limited, RATE_LIMIT_ENABLED: "false" } });
     for (let i = 0; i < 10; i++) {

@@ -7,7 +7,7 @@ import { ApiError } from "../lib/errors";
 import type { Ports, RateLimitResult } from "../ports";
 import { failOpen } from "../services/fail-open-limiter";
 import { createRateBudgets } from "../services/rate-budgets";
-import { authenticate } from "./auth";
+import { authenticate, authorizationOf } from "./auth";
 import { deviceSecretOf } from "./ingest-auth";
 
 const WINDOW_MS = 60_000;
@@ -118,7 +118,7 @@ export function rateLimiting(ports: Ports) {
         limit: await budgets.credential(c.get("services"), device.appId),
       };
     }
-    if (!c.req.header("authorization") && !c.req.header("x-api-key")) return undefined;
+    if (!authorizationOf(c) && !c.req.header("x-api-key")) return undefined;
     // The route's own authentication reuses this subject and answers a rejected credential.
     const subject = await authenticate(c).catch(() => undefined);
     if (!subject) return undefined;
