@@ -73,8 +73,9 @@ export async function openBenchDatabase(kind: "pglite" | "postgres"): Promise<Be
 /**
  * The bench configuration measures the code path alone: logging and rate limiting off. The
  * production configuration is what a deployment runs: `LOG_LEVEL=info` through the real logger
- * (into a write stream on /dev/null, or BENCH_LOG_FILE) and the rate limiter on, at limits no
- * load run reaches, so every request is counted and none refused.
+ * (its lines written once per turn to /dev/null, or BENCH_LOG_FILE, as the Node entry writes
+ * stdout) and the rate limiter on, at limits no load run reaches, so every request is counted
+ * and none refused.
  */
 export type Configuration = "bench" | "production";
 
