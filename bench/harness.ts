@@ -3,7 +3,7 @@
  * served on loopback, load from a separate process (autocannon), and Markdown for the report.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
+import { openSync, readFileSync, writeSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,7 @@ import { createMemoryRealtime } from "../src/adapters/memory/realtime";
 import { createMemoryRevocationStore } from "../src/adapters/memory/revocations";
 import { nodeArgon2 } from "../src/adapters/node/argon2";
 import { createNodeOutboundNetwork } from "../src/adapters/node/outbound-network";
+import { createStdoutLines } from "../src/adapters/node/stdout-lines";
 import { createPgliteDatabase } from "../src/adapters/pglite/database";
 import { createPostgresDatabase } from "../src/adapters/postgres/database";
 import { createPwnedPasswords } from "../src/adapters/pwned-passwords";
@@ -72,8 +73,9 @@ export async function openBenchDatabase(kind: "pglite" | "postgres"): Promise<Be
 /**
  * The bench configuration measures the code path alone: logging and rate limiting off. The
  * production configuration is what a deployment runs: `LOG_LEVEL=info` through the real logger
- * (into a write stream on /dev/null, or BENCH_LOG_FILE) and the rate limiter on, at limits no
- * load run reaches, so every request is counted and none refused.
+ * (its lines written once per turn to /dev/null, or BENCH_LOG_FILE, as the Node entry writes
+ * stdout) and the rate limiter on, at limits no load run reaches, so every request is counted
+ * and none refused.
  */
 export type Configuration = "bench" | "production";
 
@@ -91,11 +93,15 @@ const unreachedLimits = {
   RATE_LIMIT_DEFAULT_PER_MINUTE: UNREACHED_LIMIT,
 };
 
-let logFile: WriteStream | undefined;
-const logSink = (line: string) => {
-  logFile ??= createWriteStream(process.env.BENCH_LOG_FILE ?? "/dev/null", { flags: "a" });
-  logFile.write(`${line}\n`);
-};
+let logFile: number | undefined;
+/**
+ * Lines held and written together once per turn, as the Node entry's stdout lines are, and
+ * synchronously, as stdout is written on Linux (a file or a pipe).
+ */
+const logLines = createStdoutLines((text) => {
+  logFile ??= openSync(process.env.BENCH_LOG_FILE ?? "/dev/null", "a");
+  writeSync(logFile, `${text}\n`);
+});
 
 /**
  * Production settings and memory adapters; `configuration` says whether logs and the rate
@@ -126,7 +132,7 @@ export async function benchPorts(
   const logger = createConsoleLogger({
     level: config.LOG_LEVEL,
     fields: { service: "heimdall" },
-    sink: logSink,
+    sink: logLines.write,
   });
   const revocations = createMemoryRevocationStore(clock);
   return {

@@ -13,7 +13,7 @@ import {
   type LogEvent,
 } from "./support/app";
 import { expectError, readJson } from "./support/http";
-import { bearer, createDevices, createTenant, send } from "./support/identity";
+import { bearer, createDevices, createTenant, PASSWORD, send } from "./support/identity";
 import { nativeRedisClients } from "./support/native-redis";
 import { announceSkip, services } from "./support/services";
 import { startUpstashRest, type UpstashRestServer } from "./support/upstash-rest";
@@ -148,6 +148,59 @@ describe("rate limits by class", () => {
     expect(first.headers.get("x-ratelimit-limit")).toBe("2");
     await me();
     await expectError(await me(), 429, "rate_limited");
+  });
+
+  it("derives the client address once per request for the ban check, the limiter and the audit", async () => {
+    const asked: string[] = [];
+    const { app } = createTestApp({
+      db,
+      env: { ...limited, RATE_LIMIT_TOKEN_PER_MINUTE: "100" },
+      ports: {
+        clientIp: (request) => {
+          asked.push(request.url);
+          return "198.51.100.4";
+        },
+      },
+    });
+    const tenant = await createTenant(app, "lima");
+    asked.length = 0;
+    const signIn = await send(app, "POST", "/v1/apps/lima/tokens", {
+      body: { grant_type: "password", email: tenant.reader.email, password: PASSWORD },
+    });
+    expect(signIn.status).toBe(200);
+    expect(signIn.headers.get("x-ratelimit-limit")).toBe("100");
+    expect(asked).toHaveLength(1);
+    const { access_token: token } = (await signIn.json()) as { access_token: string };
+    const activity = await send(app, "GET", "/v1/users/me/audit?limit=100", {
+      headers: bearer(token),
+    });
+    const events = (await activity.json()) as {
+      data: Array<{ action: string; ip_address: string | null }>;
+    };
+    expect(events.data).toContainEqual(
+      expect.objectContaining({ action: "auth.login.succeeded", ip_address: "198.51.100.4" }),
+    );
+  });
+
+  it("reads the Authorization header once per request, for the limiter and the route", async () => {
+    const { app } = createTestApp({
+      db,
+      env: { ...limited, RATE_LIMIT_DEFAULT_PER_MINUTE: "100" },
+    });
+    const tenant = await createTenant(app, "mike");
+    const request = new Request("http://localhost/v1/users/me", {
+      headers: bearer(tenant.reader.accessToken),
+    });
+    const read = request.headers.get.bind(request.headers);
+    let reads = 0;
+    request.headers.get = (name) => {
+      if (name.toLowerCase() === "authorization") reads++;
+      return read(name);
+    };
+    const res = await app.request(request);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-ratelimit-limit")).toBe("100");
+    expect(reads).toBe(1);
   });
 
   it("is off with RATE_LIMIT_ENABLED=false", async () => {

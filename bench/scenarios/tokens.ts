@@ -604,7 +604,7 @@ export const tokensScenario = (kind: "pglite" | "postgres"): Scenario => ({
         "",
         "raw jose / oidc-provider is the same ratio for a server that authenticates nothing, stores nothing and only signs: no server on this stack can be much above it, whatever the target.",
         "",
-        `The ${configurationLabel.production} row is a second Heimdall on the same database and app: \`LOG_LEVEL=info\` through the real logger (one JSON line per request, into a write stream on /dev/null) and the memory rate limiter counting every request against limits no run reaches; its ratios are to the same raw jose and oidc-provider runs.`,
+        `The ${configurationLabel.production} row is a second Heimdall on the same database and app: \`LOG_LEVEL=info\` through the real logger (one JSON line per request, written once per turn to /dev/null as the Node entry writes stdout) and the memory rate limiter counting every request against limits no run reaches; its ratios are to the same raw jose and oidc-provider runs.`,
         "",
         `RSS is that of the bench process, where Heimdall${kind === "pglite" ? " (with PGlite)" : ""}, the raw apps and oidc-provider all live: it grows with each server started, and is not any one server's footprint.`,
         "",

@@ -48,16 +48,23 @@ class JsonLinesLogger implements Logger {
 
   private write(level: LogLevel, message: string, fields?: LogFields) {
     if (rank[level] < this.output.threshold) return;
+    const event = { time: new Date().toISOString(), level, message, ...this.fields, ...fields };
+    // A replacer is called for every value: only an event holding objects may need it.
+    const line =
+      holdsObject(this.fields) || (fields && holdsObject(fields))
+        ? JSON.stringify(event, errorReplacer)
+        : JSON.stringify(event);
     // Whatever a line carries (a path, an error's message), no secret Heimdall issued is written.
-    this.output.sink(
-      redactSecrets(
-        JSON.stringify(
-          { time: new Date().toISOString(), level, message, ...this.fields, ...fields },
-          errorReplacer,
-        ),
-      ),
-    );
+    this.output.sink(redactSecrets(line));
   }
+}
+
+function holdsObject(fields: LogFields) {
+  for (const name in fields) {
+    const value = fields[name];
+    if (typeof value === "object" && value !== null) return true;
+  }
+  return false;
 }
 
 /**

@@ -21,6 +21,10 @@ export interface AppVariables extends RequestIdVariables {
   subject?: Subject;
   /** `authenticate()`'s one attempt of the request, kept for whoever asks next. */
   authentication?: Promise<Subject>;
+  /** The request's `Authorization` header once `authorizationOf()` has read it; null when absent. */
+  authorizationHeader?: string | null;
+  /** The client's address once `clientAddressOf()` has derived it; null when the runtime knows none. */
+  clientAddress?: string | null;
   /** The app a guarded route works on. */
   app?: AppRecord;
   /** The device whose secret authenticated an ingest request. */

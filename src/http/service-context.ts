@@ -4,11 +4,12 @@ import type { AuditSource, ServiceContext, Services } from "../services/context"
 import type { Grantor } from "../services/permissions";
 import { subjectId } from "../services/subject";
 import type { AppEnv } from "./app-env";
+import { clientAddressOf } from "./client-address";
 
 /** The audit source of a request: its authenticated subject, IP and user agent. */
 export function auditSource(c: Context<AppEnv>): AuditSource {
   const subject = c.get("subject");
-  const ipAddress = c.get("ports").clientIp(c.req.raw, c.env) ?? null;
+  const ipAddress = clientAddressOf(c) ?? null;
   let location: GeoLocation | null | undefined;
   return {
     actorType: subject ? subject.kind : "anonymous",

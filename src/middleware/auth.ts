@@ -16,9 +16,23 @@ const invalid = () =>
     headers: { "WWW-Authenticate": `Bearer realm="heimdall", error="invalid_token"` },
   });
 
+/**
+ * The request's `Authorization` header, read once: the limiter, the device check and the route's
+ * authentication all look at it, and `@hono/node-server` normalises and checks the value (a JWT
+ * of ~800 characters) on every read.
+ */
+export function authorizationOf(c: Context<AppEnv>): string | undefined {
+  let header = c.get("authorizationHeader");
+  if (header === undefined) {
+    header = c.req.header("authorization") ?? null;
+    c.set("authorizationHeader", header);
+  }
+  return header ?? undefined;
+}
+
 /** The credential of a request: `Authorization: Bearer …` or `X-API-Key: pk_…`. */
 export function credentialOf(c: Context<AppEnv>): string | undefined {
-  const header = c.req.header("authorization");
+  const header = authorizationOf(c);
   if (header) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) {
@@ -31,7 +45,12 @@ export function credentialOf(c: Context<AppEnv>): string | undefined {
   return c.req.header("x-api-key")?.trim() || undefined;
 }
 
-const looksLikeJwt = (token: string) => token.split(".").length === 3;
+/** Three dot-separated parts (counted without splitting a token of ~800 characters twice a request). */
+function looksLikeJwt(token: string) {
+  const first = token.indexOf(".");
+  const second = first < 0 ? -1 : token.indexOf(".", first + 1);
+  return second >= 0 && !token.includes(".", second + 1);
+}
 
 /** The subject of an app token or API key, or undefined when it is not valid. */
 export async function subjectOfToken(

@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env";
 import { ApiError } from "../lib/errors";
 import { DEVICE_SECRET_PREFIX, type DeviceIdentity } from "../services/device-verifier";
-import { guard } from "./auth";
+import { authorizationOf, guard } from "./auth";
 
 /**
  * A device secret wherever a tracker app can put one: `Authorization: Bearer dk_…`, the password
@@ -11,7 +11,7 @@ import { guard } from "./auth";
  * and GPSLogger keep the query of the configured URL; Overland sends `access_token`).
  */
 function deviceSecretOf(c: Context<AppEnv>): string | undefined {
-  const header = c.req.header("authorization") ?? "";
+  const header = authorizationOf(c) ?? "";
   const bearer = /^Bearer\s+(dk_\S+)$/i.exec(header)?.[1];
   if (bearer) return bearer;
   if (/^Basic\s+/i.test(header)) {

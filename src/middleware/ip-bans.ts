@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../http/app-env";
+import { clientAddressOf } from "../http/client-address";
 import { ApiError } from "../lib/errors";
-import type { Ports } from "../ports";
 import type { Services } from "../services/context";
 
 /**
@@ -11,10 +11,10 @@ import type { Services } from "../services/context";
 const unchecked = new Set(["/health", "/v1/health"]);
 
 /** Banned addresses get 403 before any other work (the ban list is cached per isolate). */
-export function ipBanCheck(ports: Pick<Ports, "clientIp">, services: Pick<Services, "ipBans">) {
+export function ipBanCheck(services: Pick<Services, "ipBans">) {
   return async function rejectBannedAddress(c: Context<AppEnv>) {
     if (unchecked.has(c.req.path)) return;
-    const ip = ports.clientIp(c.req.raw, c.env);
+    const ip = clientAddressOf(c);
     if (ip && (await services.ipBans.isBanned(c.get("db"), ip))) {
       throw new ApiError("forbidden", "Requests from this address are banned");
     }

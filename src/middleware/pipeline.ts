@@ -51,7 +51,7 @@ export function requestSetup(ports: Ports, services: Services) {
 
 /** Malformed paths, banned addresses, then CORS around the rest (preflights answered here). */
 export function requestGate(ports: Ports, services: Services) {
-  const rejectBannedAddress = ipBanCheck(ports, services);
+  const rejectBannedAddress = ipBanCheck(services);
   const cors = corsPolicy(ports);
   return createMiddleware<AppEnv>(async function requestGateMiddleware(c, next) {
     rejectBadPath(c);

@@ -2,11 +2,12 @@ import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../http/app-env";
+import { clientAddressOf } from "../http/client-address";
 import { ApiError } from "../lib/errors";
 import type { Ports, RateLimitResult } from "../ports";
 import { failOpen } from "../services/fail-open-limiter";
 import { createRateBudgets } from "../services/rate-budgets";
-import { authenticate } from "./auth";
+import { authenticate, authorizationOf } from "./auth";
 import { deviceOf } from "./ingest-auth";
 
 const WINDOW_MS = 60_000;
@@ -76,25 +77,33 @@ export function rateLimiting(ports: Ports) {
   const limiter = failOpen(ports.limiter, ports.logger);
   const budgets = createRateBudgets({ clock: ports.clock });
 
-  async function bucketOf(c: Context<AppEnv>): Promise<Bucket | undefined> {
+  /** The request's bucket, at once for the classes that need no lookup; none if unlimited. */
+  function bucketOf(c: Context<AppEnv>): Bucket | undefined | Promise<Bucket | undefined> {
     if (c.req.method === "OPTIONS") return undefined;
     const declared = declarationOf(c);
     if (declared?.kind === "unlimited") return undefined;
-    const ip = ports.clientIp(c.req.raw, c.env) ?? "unknown";
-    if (declared?.kind === "sign-in") {
-      const app = decodeURIComponent(
-        segmentOf(declared.path, c.req.path, "app_name") ?? "",
-      ).toLowerCase();
-      const limit = await budgets.signIn(c.get("services"), app);
-      return { key: `token:${app}:${ip}`, limit };
-    }
+    const ip = clientAddressOf(c) ?? "unknown";
+    if (declared?.kind === "sign-in") return signInBucketOf(c, declared.path, ip);
     if (declared?.kind === "invite-accept")
-      return { key: `token:invites:${ip}`, limit: config.RATE_LIMIT_TOKEN_PER_MINUTE };
+      return { key: `rl:token:invites:${ip}`, limit: config.RATE_LIMIT_TOKEN_PER_MINUTE };
     if (declared?.kind === "authorize") {
-      return { key: `authorize:${ip}`, limit: config.RATE_LIMIT_AUTHORIZE_PER_MINUTE };
+      return { key: `rl:authorize:${ip}`, limit: config.RATE_LIMIT_AUTHORIZE_PER_MINUTE };
     }
+    return callerOrAddressBucketOf(c, ip);
+  }
+
+  async function signInBucketOf(c: Context<AppEnv>, template: string, ip: string) {
+    const app = decodeURIComponent(segmentOf(template, c.req.path, "app_name") ?? "").toLowerCase();
+    const limit = await budgets.signIn(c.get("services"), app);
+    return { key: `rl:token:${app}:${ip}`, limit };
+  }
+
+  async function callerOrAddressBucketOf(c: Context<AppEnv>, ip: string) {
     return (
-      (await callerBucketOf(c)) ?? { key: `ip:${ip}`, limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE }
+      (await callerBucketOf(c)) ?? {
+        key: `rl:ip:${ip}`,
+        limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE,
+      }
     );
   }
 
@@ -105,42 +114,45 @@ export function rateLimiting(ports: Ports) {
       const device = await deviceLookup;
       if (!device) return undefined;
       return {
-        key: `device:${device.id}`,
+        key: `rl:device:${device.id}`,
         limit: await budgets.credential(c.get("services"), device.appId),
       };
     }
-    if (!c.req.header("authorization") && !c.req.header("x-api-key")) return undefined;
+    if (!authorizationOf(c) && !c.req.header("x-api-key")) return undefined;
     // The route's own authentication reuses this subject and answers a rejected credential.
     const subject = await authenticate(c).catch(() => undefined);
     if (!subject) return undefined;
     if (subject.kind === "admin") {
-      return { key: "admin", limit: config.RATE_LIMIT_ADMIN_PER_MINUTE };
+      return { key: "rl:admin", limit: config.RATE_LIMIT_ADMIN_PER_MINUTE };
     }
     // The credential by its id (a token's `jti`, an API key's id): no hash of it per request.
     const credential =
       subject.kind === "api_key" ? `key:${subject.keyId}` : `jwt:${subject.claims.jti}`;
     return {
-      key: `cred:${credential}`,
+      key: `rl:cred:${credential}`,
       limit: await budgets.credential(c.get("services"), subject.appId),
     };
   }
 
+  /** Charges `count` requests to the bucket, answering with the last result's headers or 429. */
+  async function charge(c: Context<AppEnv>, bucket: Bucket, count: number) {
+    const rule = { limit: bucket.limit, windowMs: WINDOW_MS };
+    let result: RateLimitResult | undefined;
+    for (let i = 0; i < count && result?.success !== false; i++) {
+      result = await limiter.limit(bucket.key, rule);
+    }
+    if (result) answerWith(c, result, ports.clock.now().getTime());
+  }
+
   return createMiddleware<AppEnv>(async function rateLimitMiddleware(c, next) {
     if (!config.RATE_LIMIT_ENABLED) return next();
-    const bucket = await bucketOf(c);
+    const found = bucketOf(c);
+    const bucket = found instanceof Promise ? await found : found;
     if (!bucket) return next();
-    const charge = async (count: number) => {
-      let result: RateLimitResult | undefined;
-      for (let i = 0; i < count && result?.success !== false; i++) {
-        result = await limiter.limit(`rl:${bucket.key}`, {
-          limit: bucket.limit,
-          windowMs: WINDOW_MS,
-        });
-      }
-      if (result) answerWith(c, result, ports.clock.now().getTime());
-    };
-    c.set("chargeRateLimit", charge);
-    await charge(1);
+    // Inline, not a named constant: tsx (esbuild's keepNames) names every named closure with
+    // a call per request.
+    c.set("chargeRateLimit", (count) => charge(c, bucket, count));
+    await charge(c, bucket, 1);
     return next();
   });
 }

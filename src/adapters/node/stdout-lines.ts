@@ -6,12 +6,13 @@ const MAX_HELD_LINES = 256;
  * soon as `MAX_HELD_LINES` are held, instead of one blocking write per line on the request's
  * path (stdout is synchronous on Linux, files and pipes alike). What is held is written on exit,
  * when the event loop empties and before the process dies of an uncaught error, so no line is
- * lost on the way out. Written through `console.log`, which, as before, ignores a closed stdout.
+ * lost on the way out. Written through `console.log`, which, as before, ignores a closed stdout,
+ * unless `print` writes them elsewhere (the benchmarks' log file).
  *
  * @example
  * const logger = createConsoleLogger({ level: "info", sink: createStdoutLines().write });
  */
-export function createStdoutLines() {
+export function createStdoutLines(print = (text: string) => console.log(text)) {
   let held: string[] = [];
   let scheduled = false;
 
@@ -20,7 +21,7 @@ export function createStdoutLines() {
     if (held.length === 0) return;
     const text = held.join("\n");
     held = [];
-    console.log(text);
+    print(text);
   };
   const write = (line: string) => {
     held.push(line);

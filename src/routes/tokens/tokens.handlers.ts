@@ -5,7 +5,7 @@ import type { AppEnv } from "../../http/app-env";
 import { issuerBase } from "../../http/links";
 import { bodyOf } from "../../http/request-body";
 import { ApiError } from "../../lib/errors";
-import { subjectOfToken } from "../../middleware/auth";
+import { authorizationOf, subjectOfToken } from "../../middleware/auth";
 import {
   type AccessClaims,
   issuerFor,
@@ -45,7 +45,7 @@ function clientAuthentication(
 
 /** HTTP Basic client credentials, when the request carries them. */
 function basicCredentials(c: Context<AppEnv>) {
-  const header = c.req.header("authorization");
+  const header = authorizationOf(c);
   if (header?.toLowerCase().startsWith("basic ")) {
     let decoded: string;
     try {
