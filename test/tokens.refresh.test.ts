@@ -170,6 +170,10 @@ describe.each(databaseBackends("refresh rotation"))("refresh rotation on $name",
    * agreeing by refusing everything.
    */
   const hour = 3600_000;
+  const banUser = (userId: string, ban: { expires_at?: Date; lifted_at?: Date } = {}) =>
+    db
+      .insert(bans)
+      .values({ id: newId("ban"), kind: "user", user_id: userId, reason: "test", ...ban });
   const conditions: Array<{
     condition: string;
     refused: boolean;
@@ -223,44 +227,23 @@ describe.each(databaseBackends("refresh rotation"))("refresh rotation on $name",
     {
       condition: "a banned user",
       refused: true,
-      arrange: ({ userId }) =>
-        db.insert(bans).values({ id: newId("ban"), kind: "user", user_id: userId, reason: "test" }),
+      arrange: ({ userId }) => banUser(userId),
     },
     {
       condition: "a user banned until later",
       refused: true,
       arrange: ({ userId }) =>
-        db.insert(bans).values({
-          id: newId("ban"),
-          kind: "user",
-          user_id: userId,
-          reason: "test",
-          expires_at: new Date(clock.now().getTime() + hour),
-        }),
+        banUser(userId, { expires_at: new Date(clock.now().getTime() + hour) }),
     },
     {
       condition: "a user whose ban has expired",
       refused: false,
-      arrange: ({ userId }) =>
-        db.insert(bans).values({
-          id: newId("ban"),
-          kind: "user",
-          user_id: userId,
-          reason: "test",
-          expires_at: clock.now(),
-        }),
+      arrange: ({ userId }) => banUser(userId, { expires_at: clock.now() }),
     },
     {
       condition: "a user whose ban was lifted",
       refused: false,
-      arrange: ({ userId }) =>
-        db.insert(bans).values({
-          id: newId("ban"),
-          kind: "user",
-          user_id: userId,
-          reason: "test",
-          lifted_at: clock.now(),
-        }),
+      arrange: ({ userId }) => banUser(userId, { lifted_at: clock.now() }),
     },
     {
       condition: "a session and token expiring later",

@@ -94,32 +94,15 @@ export function createNodeRedis(options: { url: string; logger: Logger }): NodeR
       ])) as TData,
     async slidingWindow(currentKey, previousKey, limit, now, windowMs) {
       if (opening) await opening;
+      const keysAndArgs = [2, currentKey, previousKey, limit, now, windowMs, 1] as const;
       batch();
       try {
-        return (await client.evalsha(
-          slidingWindowSha,
-          2,
-          currentKey,
-          previousKey,
-          limit,
-          now,
-          windowMs,
-          1,
-        )) as [number, number];
+        return (await client.evalsha(slidingWindowSha, ...keysAndArgs)) as [number, number];
       } catch (error) {
         // Redis keeps no script across a restart or SCRIPT FLUSH; EVAL loads it again.
         if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
         batch();
-        return (await client.eval(
-          slidingWindowScript,
-          2,
-          currentKey,
-          previousKey,
-          limit,
-          now,
-          windowMs,
-          1,
-        )) as [number, number];
+        return (await client.eval(slidingWindowScript, ...keysAndArgs)) as [number, number];
       }
     },
     ping: async () => String(await send("PING", [])),
