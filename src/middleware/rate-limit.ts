@@ -85,9 +85,9 @@ export function rateLimiting(ports: Ports) {
     const ip = clientAddressOf(c) ?? "unknown";
     if (declared?.kind === "sign-in") return signInBucketOf(c, declared.path, ip);
     if (declared?.kind === "invite-accept")
-      return { key: `rl:token:invites:${ip}`, limit: config.RATE_LIMIT_TOKEN_PER_MINUTE };
+      return { key: `token:invites:${ip}`, limit: config.RATE_LIMIT_TOKEN_PER_MINUTE };
     if (declared?.kind === "authorize") {
-      return { key: `rl:authorize:${ip}`, limit: config.RATE_LIMIT_AUTHORIZE_PER_MINUTE };
+      return { key: `authorize:${ip}`, limit: config.RATE_LIMIT_AUTHORIZE_PER_MINUTE };
     }
     return callerOrAddressBucketOf(c, ip);
   }
@@ -95,13 +95,13 @@ export function rateLimiting(ports: Ports) {
   async function signInBucketOf(c: Context<AppEnv>, template: string, ip: string) {
     const app = decodeURIComponent(segmentOf(template, c.req.path, "app_name") ?? "").toLowerCase();
     const limit = await budgets.signIn(c.get("services"), app);
-    return { key: `rl:token:${app}:${ip}`, limit };
+    return { key: `token:${app}:${ip}`, limit };
   }
 
   async function callerOrAddressBucketOf(c: Context<AppEnv>, ip: string) {
     return (
       (await callerBucketOf(c)) ?? {
-        key: `rl:ip:${ip}`,
+        key: `ip:${ip}`,
         limit: config.RATE_LIMIT_DEFAULT_PER_MINUTE,
       }
     );
@@ -114,7 +114,7 @@ export function rateLimiting(ports: Ports) {
       const device = await deviceLookup;
       if (!device) return undefined;
       return {
-        key: `rl:device:${device.id}`,
+        key: `device:${device.id}`,
         limit: await budgets.credential(c.get("services"), device.appId),
       };
     }
@@ -123,23 +123,24 @@ export function rateLimiting(ports: Ports) {
     const subject = await authenticate(c).catch(() => undefined);
     if (!subject) return undefined;
     if (subject.kind === "admin") {
-      return { key: "rl:admin", limit: config.RATE_LIMIT_ADMIN_PER_MINUTE };
+      return { key: "admin", limit: config.RATE_LIMIT_ADMIN_PER_MINUTE };
     }
     // The credential by its id (a token's `jti`, an API key's id): no hash of it per request.
     const credential =
       subject.kind === "api_key" ? `key:${subject.keyId}` : `jwt:${subject.claims.jti}`;
     return {
-      key: `rl:cred:${credential}`,
+      key: `cred:${credential}`,
       limit: await budgets.credential(c.get("services"), subject.appId),
     };
   }
 
   /** Charges `count` requests to the bucket, answering with the last result's headers or 429. */
   async function charge(c: Context<AppEnv>, bucket: Bucket, count: number) {
+    const key = `rl:${bucket.key}`;
     const rule = { limit: bucket.limit, windowMs: WINDOW_MS };
     let result: RateLimitResult | undefined;
     for (let i = 0; i < count && result?.success !== false; i++) {
-      result = await limiter.limit(bucket.key, rule);
+      result = await limiter.limit(key, rule);
     }
     if (result) answerWith(c, result, ports.clock.now().getTime());
   }
