@@ -4,11 +4,11 @@ import { oauthCodes, users } from "../db/schema";
 import { sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { type AppRecord, settingsOf } from "./apps";
-import { audited, recordAudit } from "./audit";
+import { audited } from "./audit";
 import type { ServiceContext } from "./context";
 import { oauthMessages } from "./oauth.messages";
 import { authenticateClient } from "./oauth-clients";
-import { endSession } from "./session-lifecycle";
+import { endReplayedSession } from "./session-lifecycle";
 import { openSession, type TokenResponse, tokensFor } from "./session-tokens";
 import { signInMessages } from "./sign-in.messages";
 import { signInRefusal } from "./sign-in-rules";
@@ -50,15 +50,11 @@ export async function exchangeCode(
       .from(oauthCodes)
       .where(eq(oauthCodes.code_hash, codeHash));
     if (replayed?.session_id && replayed.client_id === client.id) {
-      await endSession(ctx, replayed.session_id, "authorization_code_reuse", now);
-      await recordAudit(
+      await endReplayedSession(
         ctx,
-        {
-          appId: app.id,
-          action: "oauth.code_reused",
-          actor: { type: "anonymous", id: null },
-          target: { type: "session", id: replayed.session_id },
-        },
+        app.id,
+        replayed.session_id,
+        { reason: "authorization_code_reuse", action: "oauth.code_reused" },
         now,
       );
     }

@@ -5,9 +5,9 @@ import { randomSecret, sha256Hex } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { type AppRecord, assertAppActive, settingsOf } from "./apps";
-import { auditInsertPer, auditParameters, recordAudit } from "./audit";
+import { auditInsertPer, auditParameters } from "./audit";
 import type { ServiceContext } from "./context";
-import { endSession } from "./session-lifecycle";
+import { endReplayedSession } from "./session-lifecycle";
 import {
   findRefreshToRotate,
   grantOf,
@@ -190,14 +190,13 @@ async function reuse(
       found.grants,
     );
   }
-  await endSession(ctx, session.id, "refresh_token_reuse", now);
-  await recordAudit(
+  await endReplayedSession(
     ctx,
+    app.id,
+    session.id,
     {
-      appId: app.id,
+      reason: "refresh_token_reuse",
       action: "token.reuse_detected",
-      actor: { type: "anonymous", id: null },
-      target: { type: "session", id: session.id },
       metadata: { user_id: user.id, rotated_at: token.rotated_at?.toISOString() },
     },
     now,

@@ -29,6 +29,32 @@ export async function endSession(
 }
 
 /**
+ * Ends the session of a single-use secret presented again (a rotated refresh token, a used
+ * authorization code): whoever presents it may hold a stolen copy, so the whole family ends,
+ * audited as `replay.action` of an anonymous actor.
+ */
+export async function endReplayedSession(
+  ctx: ServiceContext,
+  appId: string,
+  sessionId: string,
+  replay: { reason: string; action: string; metadata?: Record<string, unknown> },
+  now: Date,
+) {
+  await endSession(ctx, sessionId, replay.reason, now);
+  await recordAudit(
+    ctx,
+    {
+      appId,
+      action: replay.action,
+      actor: { type: "anonymous", id: null },
+      target: { type: "session", id: sessionId },
+      ...(replay.metadata ? { metadata: replay.metadata } : {}),
+    },
+    now,
+  );
+}
+
+/**
  * RFC 7009 revocation of a refresh token (its whole session) or an access token (its `jti`).
  * Unknown or foreign tokens are ignored: the answer is the same either way.
  */
