@@ -99,7 +99,8 @@ export function auditInsertPer(
       metadata, ip_address, user_agent, location, timestamp)
     select ${p("audit_id")}::text, ${p("audit_app_id")}::text, ${p("audit_actor_type")}::text,
       ${from.actorId ?? sql`${p("audit_actor_id")}::text`}, ${p("audit_action")}::text,
-      ${p("audit_target_type")}::text, ${from.targetId ?? sql`${p("audit_target_id")}::text`}, ${p("audit_metadata")}::jsonb, ${p("audit_ip_address")}::text,
+      ${p("audit_target_type")}::text, ${from.targetId ?? sql`${p("audit_target_id")}::text`},
+      ${p("audit_metadata")}::jsonb, ${p("audit_ip_address")}::text,
       ${p("audit_user_agent")}::text, ${p("audit_location")}::jsonb,
       ${p("audit_timestamp")}::timestamptz
     from ${per}`);

@@ -70,6 +70,10 @@ async function accessTokenFor(
   return { token, expiresIn: settings.access_token_ttl };
 }
 
+/** When a session opened at `at` ends: the app's refresh token lifetime later. */
+const sessionExpiry = (app: AppRecord, at: Date) =>
+  new Date(at.getTime() + settingsOf(app).refresh_token_ttl * 1000);
+
 /**
  * Starts a session (a refresh token family) for a user, inside the caller's transaction; `grant`
  * when an OAuth client gets it.
@@ -82,7 +86,7 @@ export async function openSession(
   at: Date,
   grant?: SessionGrant,
 ) {
-  const expiresAt = new Date(at.getTime() + settingsOf(app).refresh_token_ttl * 1000);
+  const expiresAt = sessionExpiry(app, at);
   const sessionId = newId("ses");
   const refreshToken = randomSecret(REFRESH_PREFIX);
   await tx.insert(sessions).values({
@@ -132,7 +136,7 @@ export async function openSignInSession(
     ipAddress: ctx.audit.ipAddress,
     userAgent: ctx.audit.userAgent,
     location: location == null ? null : JSON.stringify(location),
-    expiresAt: new Date(at.getTime() + settingsOf(app).refresh_token_ttl * 1000).toISOString(),
+    expiresAt: sessionExpiry(app, at).toISOString(),
     refreshId: newId("rtk"),
     refreshHash: await sha256Hex(refreshToken),
     ...auditParameters(ctx.audit, event(sessionId), at),
