@@ -112,11 +112,12 @@ export async function findUser(
   return view(user, (await roleNamesOf(ctx.db, [user.id])).get(user.id) ?? []);
 }
 
+/** An app's user by email: addresses match whatever their case. */
+const ofAppByEmail = (appId: string | Placeholder, email: string | Placeholder) =>
+  and(eq(users.app_id, appId), sql`lower(${users.email}) = lower(${email})`);
+
 export async function findUserByEmail(db: Database, appId: string, email: string) {
-  const [user] = await db
-    .select()
-    .from(users)
-    .where(and(eq(users.app_id, appId), sql`lower(${users.email}) = lower(${email})`));
+  const [user] = await db.select().from(users).where(ofAppByEmail(appId, email));
   return user;
 }
 
@@ -140,12 +141,7 @@ const signInLookup = preparedPerDatabase((db) =>
       roles: rolesOfUser(db),
     })
     .from(users)
-    .where(
-      and(
-        eq(users.app_id, sql.placeholder("appId")),
-        sql`lower(${users.email}) = lower(${sql.placeholder("email")})`,
-      ),
-    )
+    .where(ofAppByEmail(sql.placeholder("appId"), sql.placeholder("email")))
     .prepare("user_to_sign_in"),
 );
 
